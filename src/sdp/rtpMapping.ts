@@ -1,0 +1,168 @@
+import { isSameProfile } from 'h264-profile-level-id';
+import type { types } from 'mediasoup';
+import type { MediaKind, RemoteDescription, RemoteSection, RtcpFeedback, SdpCodec, SdpHeaderExtension } from './types.js';
+
+/** Codecs that repair or pad other codecs: never a track's media codec. */
+const AUXILIARY_CODECS = new Set(['rtx', 'red', 'ulpfec', 'flexfec-03', 'cn', 'telephone-event']);
+
+const codecName = (mimeType: string) => mimeType.split('/')[1]?.toLowerCase() ?? '';
+
+/** The rules mediasoup applies when it matches a producer's codec to its router's. */
+export function codecMatches(codec: Pick<SdpCodec, 'mimeType' | 'clockRate' | 'channels' | 'parameters'>, cap: types.RtpCodecCapability): boolean {
+  const mime = codec.mimeType.toLowerCase();
+  if (mime !== cap.mimeType.toLowerCase() || codec.clockRate !== cap.clockRate) return false;
+  if (mime.startsWith('audio/') && (codec.channels ?? 1) !== (cap.channels ?? 1)) return false;
+  const a = codec.parameters;
+  const b = cap.parameters ?? {};
+  if (mime === 'video/h264') {
+    if (Number(a['packetization-mode'] ?? 0) !== Number(b['packetization-mode'] ?? 0)) return false;
+    if (!isSameProfile(a, b)) return false;
+  }
+  if (mime === 'video/vp9' && Number(a['profile-id'] ?? 0) !== Number(b['profile-id'] ?? 0)) return false;
+  return true;
+}
+
+/** What a client's m-section produces, in mediasoup's terms, and what to answer for it. */
+export interface ProducerMapping {
+  kind: MediaKind;
+  rtpParameters: types.RtpParameters;
+  /** The codecs (media codec, then its RTX) the answer accepts, with the client's payload types. */
+  codecs: SdpCodec[];
+  headerExtensions: SdpHeaderExtension[];
+  /** RIDs of the simulcast encodings, in the client's order; empty without simulcast. */
+  rids: string[];
+}
+
+/**
+ * Maps a sending m-section of a client's offer onto the router: picks the
+ * client's most preferred codec the router supports (and its RTX), keeps the
+ * header extensions and RTCP feedback both sides know, and lists the
+ * encodings (RIDs for simulcast, else SSRCs, else the MID alone).
+ * Returns undefined when no codec is shared.
+ */
+export function mapProducer(section: RemoteSection, router: types.RtpCapabilities): ProducerMapping | undefined {
+  if (section.kind === 'application') return undefined;
+  const kind = section.kind;
+  let media: SdpCodec | undefined;
+  let routerCodec: types.RtpCodecCapability | undefined;
+  for (const codec of section.codecs) {
+    if (AUXILIARY_CODECS.has(codecName(codec.mimeType))) continue;
+    routerCodec = router.codecs?.find((cap) => cap.kind === kind && codecMatches(codec, cap));
+    if (routerCodec) {
+      media = codec;
+      break;
+    }
+  }
+  if (!media || !routerCodec) return undefined;
+
+  const supportedFeedback = routerCodec.rtcpFeedback ?? [];
+  const mediaCodec: SdpCodec = {
+    ...media,
+    rtcpFeedback: media.rtcpFeedback.filter((fb) =>
+      supportedFeedback.some((s) => s.type === fb.type && (s.parameter ?? '') === fb.parameter),
+    ),
+  };
+  const rtx = section.codecs.find(
+    (c) => codecName(c.mimeType) === 'rtx' && Number(c.parameters.apt) === media.payloadType,
+  );
+  const codecs = rtx ? [mediaCodec, { ...rtx, rtcpFeedback: [] }] : [mediaCodec];
+
+  const headerExtensions = section.headerExtensions.filter((ext) =>
+    router.headerExtensions?.some(
+      (cap) => cap.kind === kind && cap.uri === ext.uri && (cap.direction === 'sendrecv' || cap.direction === 'recvonly'),
+    ),
+  );
+
+  const rids = section.sendRids;
+  let encodings: types.RtpEncodingParameters[];
+  if (rids.length > 0) {
+    encodings = rids.map((rid) => ({ rid }));
+  } else if (section.streams.length > 0) {
+    encodings = section.streams.map((stream) =>
+      stream.rtxSsrc !== undefined && rtx ? { ssrc: stream.ssrc, rtx: { ssrc: stream.rtxSsrc } } : { ssrc: stream.ssrc },
+    );
+  } else {
+    // No SSRC and no RID: mediasoup recognises the stream by its MID header extension.
+    encodings = [{}];
+  }
+
+  const rtpParameters: types.RtpParameters = {
+    mid: section.mid,
+    codecs: codecs.map(toMediasoupCodec),
+    headerExtensions: headerExtensions.map((ext) => ({ uri: ext.uri as types.RtpHeaderExtensionUri, id: ext.id })),
+    encodings,
+    rtcp: { cname: section.cname ?? section.msid?.streamId ?? `switchyard-${section.mid}`, reducedSize: true },
+  };
+  return { kind, rtpParameters, codecs, headerExtensions, rids };
+}
+
+function toMediasoupCodec(codec: SdpCodec): types.RtpCodecParameters {
+  const out: types.RtpCodecParameters = {
+    mimeType: codec.mimeType,
+    payloadType: codec.payloadType,
+    clockRate: codec.clockRate,
+    parameters: codec.parameters,
+    rtcpFeedback: codec.rtcpFeedback.map(toMediasoupFeedback),
+  };
+  if (codec.channels !== undefined) out.channels = codec.channels;
+  return out;
+}
+
+const toMediasoupFeedback = (fb: RtcpFeedback): types.RtcpFeedback =>
+  fb.parameter ? { type: fb.type, parameter: fb.parameter } : { type: fb.type };
+
+/**
+ * What the client can receive, read from its own SDP: every audio/video codec
+ * and header extension it described, with its payload types and ids, so that
+ * consumers speak the client's numbering. Returns undefined when the client
+ * has described no media yet.
+ */
+export function clientCapabilities(description: RemoteDescription): types.RtpCapabilities | undefined {
+  const codecs: types.RtpCodecCapability[] = [];
+  const headerExtensions: types.RtpHeaderExtension[] = [];
+  const seenPayloadTypes = new Set<number>();
+  const seenExtensions = new Set<string>();
+  for (const section of description.sections) {
+    if (section.rejected || section.kind === 'application') continue;
+    const kind = section.kind;
+    for (const codec of section.codecs) {
+      if (seenPayloadTypes.has(codec.payloadType)) continue;
+      seenPayloadTypes.add(codec.payloadType);
+      const cap: types.RtpCodecCapability = {
+        kind,
+        mimeType: codec.mimeType,
+        preferredPayloadType: codec.payloadType,
+        clockRate: codec.clockRate,
+        parameters: codec.parameters,
+        rtcpFeedback: codec.rtcpFeedback.map(toMediasoupFeedback),
+      };
+      if (codec.channels !== undefined) cap.channels = codec.channels;
+      codecs.push(cap);
+    }
+    for (const ext of section.headerExtensions) {
+      const key = `${kind} ${ext.uri}`;
+      if (seenExtensions.has(key)) continue;
+      seenExtensions.add(key);
+      headerExtensions.push({
+        kind,
+        uri: ext.uri as types.RtpHeaderExtensionUri,
+        preferredId: ext.id,
+        direction: 'sendrecv',
+      });
+    }
+  }
+  return codecs.length > 0 ? { codecs, headerExtensions } : undefined;
+}
+
+/** Converts mediasoup's codec parameters (of a consumer) back to the SDP model. */
+export function fromMediasoupCodec(codec: types.RtpCodecParameters): SdpCodec {
+  const out: SdpCodec = {
+    payloadType: codec.payloadType,
+    mimeType: codec.mimeType,
+    clockRate: codec.clockRate,
+    parameters: { ...(codec.parameters as Record<string, string | number>) },
+    rtcpFeedback: (codec.rtcpFeedback ?? []).map((fb) => ({ type: fb.type, parameter: fb.parameter ?? '' })),
+  };
+  if (codec.channels !== undefined) out.channels = codec.channels;
+  return out;
+}
