@@ -7,19 +7,21 @@
 // offline it fails the whole `npm install`: it downloads a prebuilt worker
 // from GitHub, then meson from PyPI, then meson's subprojects. Instead, in order:
 //   1. a worker that is already in place (or MEDIASOUP_WORKER_BIN) is kept;
-//   2. a build cached outside the clone, keyed by mediasoup version, platform
-//      and distribution, is copied in (seconds);
+//   2. a build cached outside the clone, keyed by mediasoup version, platform,
+//      distribution and a digest of the build kit, is copied in (seconds);
 //   3. mediasoup's own prebuilt download is tried (works with internet);
 //   4. the worker is built against Debian's packages (scripts/mediasoup-worker)
 //      and cached for the next install.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, chmodSync, existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const kitDir = join(projectRoot, 'scripts', 'mediasoup-worker');
 const require = createRequire(join(projectRoot, 'package.json'));
 
 /** Debian packages the source build needs (their runtime libraries come with them). */
@@ -71,13 +73,30 @@ function osRelease() {
   }
 }
 
+/** A digest of the build kit, so that a change to it never reuses an old build. */
+function kitDigest() {
+  const hash = createHash('sha256');
+  const walk = (dir) => {
+    for (const name of readdirSync(dir).sort()) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else hash.update(relative(kitDir, path)).update('\0').update(readFileSync(path)).update('\0');
+    }
+  };
+  walk(kitDir);
+  return hash.digest('hex').slice(0, 12);
+}
+
 function cachePath(version) {
   const base = process.env.SWITCHYARD_CACHE_DIR
     ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'switchyard');
   const { id, versionId } = osRelease();
-  const key = `${version}-${process.platform}-${process.arch}-${id}${versionId}`;
+  const key = `${version}-${process.platform}-${process.arch}-${id}${versionId}-kit${kitDigest()}`;
   return join(base, 'mediasoup-worker', key, 'mediasoup-worker');
 }
+
+/** Beside an installed worker: which cached build it came from. */
+const markerOf = (target) => `${target}.switchyard-build`;
 
 function installInto(target, source) {
   mkdirSync(dirname(target), { recursive: true });
@@ -85,6 +104,14 @@ function installInto(target, source) {
   copyFileSync(source, tmp);
   chmodSync(tmp, 0o755);
   renameSync(tmp, target);
+  writeFileSync(markerOf(target), `${source}\n`);
+}
+
+/** A worker in place is kept unless it is an older build of ours. */
+function keepInstalled(target, cached) {
+  if (!workerRuns(target)) return false;
+  if (!existsSync(markerOf(target))) return true;
+  return readFileSync(markerOf(target), 'utf8').trim() === cached;
 }
 
 function tryMediasoupPrebuilt(pkgDir) {
@@ -139,7 +166,7 @@ function buildFromSource(pkgDir, outBin) {
   log(`building the worker against Debian packages (a few minutes on 2 cores) into ${outBin}`);
   const started = Date.now();
   try {
-    execFileSync('bash', [join(projectRoot, 'scripts/mediasoup-worker/build.sh'), pkgDir, outBin], {
+    execFileSync('bash', [join(kitDir, 'build.sh'), pkgDir, outBin], {
       stdio: process.env.SWITCHYARD_BUILD_VERBOSE ? 'inherit' : ['ignore', 'ignore', 'inherit'],
     });
   } catch {
@@ -158,11 +185,11 @@ function main() {
     log(`using MEDIASOUP_WORKER_BIN=${process.env.MEDIASOUP_WORKER_BIN}`);
     return;
   }
-  if (workerRuns(target)) {
+  const cached = cachePath(version);
+  if (keepInstalled(target, cached)) {
     log(`worker ${version} already in place`);
     return;
   }
-  const cached = cachePath(version);
   if (workerRuns(cached)) {
     installInto(target, cached);
     log(`worker ${version} copied from cache ${cached}`);

@@ -78,7 +78,8 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   private async startSlot(index: number): Promise<void> {
     const { logger } = this.options;
     const worker = await mediasoup.createWorker({
-      logLevel: 'warn',
+      logLevel: (process.env.MEDIASOUP_LOG_LEVEL as types.WorkerLogLevel | undefined) ?? 'warn',
+      logTags: ['info', 'ice', 'dtls', 'srtp', 'rtp', 'rtcp'],
       appData: { index },
     });
     const port = this.options.rtcPort + index;

@@ -66,7 +66,7 @@ export function parseDescription(type: 'offer' | 'answer', sdp: string, maxBytes
 
 function parseTransport(type: 'offer' | 'answer', parsed: sdpTransform.SessionDescription): RemoteTransport {
   // With BUNDLE the first live m-section carries the transport's attributes.
-  const first = parsed.media.find((m) => m.port !== 0);
+  const first = parsed.media.find((m) => m.port !== 0 || m.bundleOnly === 'bundle-only');
   const fingerprint = first?.fingerprint ?? parsed.fingerprint;
   if (!fingerprint) throw invalidSdp('SDP has no a=fingerprint');
   const algorithm = String(fingerprint.type).toLowerCase();
@@ -95,7 +95,8 @@ function parseTransport(type: 'offer' | 'answer', parsed: sdpTransform.SessionDe
 function parseSection(media: SdpMedia, index: number): RemoteSection {
   const kind = String(media.type);
   if (!SECTION_KINDS.has(kind)) throw invalidSdp(`m-section ${index} has unsupported media type ${kind}`);
-  const rejected = media.port === 0;
+  // Port 0 rejects an m-section unless it is bundle-only (Firefox's max-bundle).
+  const rejected = media.port === 0 && media.bundleOnly !== 'bundle-only';
   const mid = media.mid === undefined ? undefined : String(media.mid);
   if (mid === undefined || !TOKEN.test(mid)) {
     throw invalidSdp(`m-section ${index} has no valid a=mid`);

@@ -120,14 +120,16 @@ const toMediasoupFeedback = (fb: RtcpFeedback): types.RtcpFeedback =>
 export function clientCapabilities(description: RemoteDescription): types.RtpCapabilities | undefined {
   const codecs: types.RtpCodecCapability[] = [];
   const headerExtensions: types.RtpHeaderExtension[] = [];
-  const seenPayloadTypes = new Set<number>();
+  // Payload types are per m-section; the same number may mean different codecs in audio and video.
+  const seenPayloadTypes = new Set<string>();
   const seenExtensions = new Set<string>();
   for (const section of description.sections) {
     if (section.rejected || section.kind === 'application') continue;
     const kind = section.kind;
     for (const codec of section.codecs) {
-      if (seenPayloadTypes.has(codec.payloadType)) continue;
-      seenPayloadTypes.add(codec.payloadType);
+      const key = `${kind} ${codec.payloadType}`;
+      if (seenPayloadTypes.has(key)) continue;
+      seenPayloadTypes.add(key);
       const cap: types.RtpCodecCapability = {
         kind,
         mimeType: codec.mimeType,

@@ -1,0 +1,47 @@
+import { GraphQLError } from 'graphql';
+import { ErrorCode, SwitchyardError } from '../errors.js';
+import type { Logger } from '../logger.js';
+
+const isGraphQLError = (error: unknown): error is GraphQLError => error instanceof GraphQLError;
+
+/**
+ * Gives every error that leaves the API one of the contract's codes:
+ * Switchyard's own errors keep theirs, errors of the GraphQL layer itself
+ * (syntax, validation, bad variables) are BAD_REQUEST, and anything
+ * unexpected is logged and answered as INTERNAL without its details.
+ */
+export function createErrorMasker(logger: Logger) {
+  return (error: unknown, message: string): Error => {
+    const original = isGraphQLError(error) ? error.originalError : error;
+    const location = isGraphQLError(error) ? { nodes: error.nodes, source: error.source, positions: error.positions, path: error.path } : {};
+    if (original instanceof SwitchyardError) {
+      return new GraphQLError(original.message, { ...location, extensions: { code: original.code } });
+    }
+    if (isGraphQLError(error) && (!error.originalError || isGraphQLError(error.originalError))) {
+      const code = contractCodes.has(String(error.extensions?.code)) ? error.extensions.code : ErrorCode.BAD_REQUEST;
+      return new GraphQLError(error.message, { ...location, extensions: { ...error.extensions, code } });
+    }
+    logger.error({ err: original }, 'unexpected error in a resolver');
+    return new GraphQLError(message, { ...location, extensions: { code: ErrorCode.INTERNAL } });
+  };
+}
+
+const contractCodes = new Set<string>(Object.values(ErrorCode));
+
+/**
+ * Validation errors bypass the error masker in graphql-yoga; this plugin gives
+ * them the contract's BAD_REQUEST code (they keep their HTTP 400 status).
+ */
+export function useContractErrorCodes() {
+  return {
+    onValidate() {
+      return ({ valid, result }: { valid: boolean; result: readonly GraphQLError[] }) => {
+        if (valid) return;
+        for (const error of result) {
+          const extensions = error.extensions as Record<string, unknown>;
+          if (!contractCodes.has(String(extensions.code))) extensions.code = ErrorCode.BAD_REQUEST;
+        }
+      };
+    },
+  };
+}

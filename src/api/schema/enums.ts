@@ -1,0 +1,49 @@
+import { builder } from './builder.js';
+
+export const SdpTypeEnum = builder.enumType('SdpType', {
+  description: 'Whether a session description is an offer or an answer (JSEP).',
+  values: {
+    OFFER: { value: 'offer' as const, description: 'An offer: the other side answers it.' },
+    ANSWER: { value: 'answer' as const, description: 'An answer to the other side\'s latest offer.' },
+  },
+});
+
+export const MediaKindEnum = builder.enumType('MediaKind', {
+  values: {
+    AUDIO: { value: 'audio' as const },
+    VIDEO: { value: 'video' as const },
+  },
+});
+
+export const TrackLocationEnum = builder.enumType('TrackLocation', {
+  description: 'Which way a transceiver\'s track goes, seen from the session.',
+  values: {
+    LOCAL: { value: 'LOCAL' as const, description: 'A track this session pushes to the SFU.' },
+    REMOTE: { value: 'REMOTE' as const, description: 'A track this session pulls from another session.' },
+  },
+});
+
+export const TrackStatusEnum = builder.enumType('TrackStatus', {
+  values: {
+    ACTIVE: { value: 'ACTIVE' as const, description: 'Media is flowing.' },
+    INACTIVE: {
+      value: 'INACTIVE' as const,
+      description: 'Negotiated, but no media has arrived for a while (or the source went away).',
+    },
+    WAITING: { value: 'WAITING' as const, description: 'Requested, but not yet negotiated or connected.' },
+  },
+});
+
+export const PeerConnectionStateEnum = builder.enumType('PeerConnectionState', {
+  description: 'The state of the session\'s PeerConnection as the SFU sees it (ICE and DTLS together).',
+  values: ['NEW', 'CONNECTING', 'CONNECTED', 'DISCONNECTED', 'FAILED', 'CLOSED'] as const,
+});
+
+export const SimulcastFallbackEnum = builder.enumType('SimulcastFallback', {
+  description: 'What a subscriber gets when its preferred simulcast layer stops.',
+  values: {
+    AUTO: { value: 'AUTO' as const, description: 'The best layer that is still arriving.' },
+    LEAST_BANDWIDTH: { value: 'LEAST_BANDWIDTH' as const, description: 'The lowest layer that is still arriving.' },
+    NONE: { value: 'NONE' as const, description: 'Nothing: the track pauses until the layer returns.' },
+  },
+});

@@ -1,0 +1,108 @@
+import { builder } from './builder.js';
+import { MediaKindEnum, SdpTypeEnum, SimulcastFallbackEnum } from './enums.js';
+
+export const SessionDescriptionInput = builder.inputType('SessionDescriptionInput', {
+  description: 'An SDP offer or answer of the client, as its PeerConnection produced it.',
+  fields: (t) => ({
+    type: t.field({ type: SdpTypeEnum, required: true }),
+    sdp: t.string({ required: true }),
+  }),
+});
+
+export const LocalTrackInput = builder.inputType('LocalTrackInput', {
+  description: 'A track to publish from this session.',
+  fields: (t) => ({
+    mid: t.string({
+      description:
+        'mid of the sendonly/sendrecv transceiver in the offer. Optional with autoDiscover or when the SFU makes the offer.',
+    }),
+    trackName: t.string({ required: true, description: 'Name others pull it by; unique within the session.' }),
+    kind: t.field({ type: MediaKindEnum, description: 'Required when there is no offer (the SFU generates one).' }),
+    tags: t.stringList({
+      description: 'Free-form labels (e.g. room:lobby, user:42) that filters and subscriptions match on.',
+    }),
+  }),
+});
+
+export const SimulcastInput = builder.inputType('SimulcastInput', {
+  description: 'Which simulcast layer a subscriber wants.',
+  fields: (t) => ({
+    preferredRid: t.string({ description: 'RID of the preferred layer, e.g. h.' }),
+    fallback: t.field({ type: SimulcastFallbackEnum }),
+  }),
+});
+
+export const RemoteTrackInput = builder.inputType('RemoteTrackInput', {
+  description: 'A track of another session to pull.',
+  fields: (t) => ({
+    sessionId: t.id({ required: true, description: 'The session that pushes the track.' }),
+    trackName: t.string({ required: true }),
+    mid: t.string({
+      description: 'Reuse an existing transceiver: its mid, or #trackName of one of this session\'s local tracks.',
+    }),
+    simulcast: t.field({ type: SimulcastInput }),
+  }),
+});
+
+export const CreateSessionInput = builder.inputType('CreateSessionInput', {
+  fields: (t) => ({
+    sessionDescription: t.field({
+      type: SessionDescriptionInput,
+      description: 'An offer for the session\'s PeerConnection; may carry only a data m-line.',
+    }),
+    correlationId: t.string({ description: 'Free-form id of the application\'s (e.g. its user id), up to 256 characters.' }),
+  }),
+});
+
+export const PushTracksInput = builder.inputType('PushTracksInput', {
+  fields: (t) => ({
+    sessionId: t.id({ required: true }),
+    sessionDescription: t.field({
+      type: SessionDescriptionInput,
+      description: 'The client\'s offer. Without it the SFU generates an offer for the given kinds.',
+    }),
+    tracks: t.field({ type: [LocalTrackInput] }),
+    autoDiscover: t.boolean({ description: 'Publish every new sending transceiver of the offer, named by the SFU.' }),
+  }),
+});
+
+export const PullTracksInput = builder.inputType('PullTracksInput', {
+  fields: (t) => ({
+    sessionId: t.id({ required: true, description: 'The session that pulls.' }),
+    tracks: t.field({ type: [RemoteTrackInput], required: true }),
+  }),
+});
+
+export const RenegotiateInput = builder.inputType('RenegotiateInput', {
+  fields: (t) => ({
+    sessionId: t.id({ required: true }),
+    sessionDescription: t.field({ type: SessionDescriptionInput, required: true }),
+  }),
+});
+
+export const CloseTracksInput = builder.inputType('CloseTracksInput', {
+  fields: (t) => ({
+    sessionId: t.id({ required: true }),
+    mids: t.stringList({ required: true }),
+    sessionDescription: t.field({
+      type: SessionDescriptionInput,
+      description: 'The client\'s offer with these transceivers stopped.',
+    }),
+    force: t.boolean({ description: 'Stop the media now without renegotiation.' }),
+  }),
+});
+
+export const CloseSessionInput = builder.inputType('CloseSessionInput', {
+  fields: (t) => ({
+    sessionId: t.id({ required: true }),
+  }),
+});
+
+export const TrackFilterInput = builder.inputType('TrackFilter', {
+  description: 'Selects published tracks; every condition given must hold.',
+  fields: (t) => ({
+    sessionIds: t.idList(),
+    tags: t.stringList({ description: 'A track matches when it carries every tag listed.' }),
+    kind: t.field({ type: MediaKindEnum }),
+  }),
+});

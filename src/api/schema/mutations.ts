@@ -1,0 +1,85 @@
+import { builder } from './builder.js';
+import {
+  CloseSessionInput,
+  CloseTracksInput,
+  CreateSessionInput,
+  PullTracksInput,
+  PushTracksInput,
+  RenegotiateInput,
+} from './inputs.js';
+import { CloseSessionPayloadRef, CreateSessionPayloadRef, RenegotiatePayloadRef, TracksPayloadRef } from './types.js';
+
+builder.mutationType({
+  fields: (t) => ({
+    createSession: t.field({
+      type: CreateSessionPayloadRef,
+      description:
+        'Creates a session: one PeerConnection with the SFU. With an offer, the payload carries the SFU\'s answer.',
+      args: { input: t.arg({ type: CreateSessionInput }) },
+      resolve: (_root, { input }, { sessions }) =>
+        sessions.createSession({
+          description: input?.sessionDescription ?? null,
+          correlationId: input?.correlationId ?? null,
+        }),
+    }),
+    pushTracks: t.field({
+      type: TracksPayloadRef,
+      description:
+        'Publishes local tracks. Send the offer with the new sendonly transceivers and name each by its mid; apply the ANSWER that comes back.',
+      args: { input: t.arg({ type: PushTracksInput, required: true }) },
+      resolve: (_root, { input }, { sessions }) =>
+        sessions.pushTracks({
+          sessionId: String(input.sessionId),
+          description: input.sessionDescription ?? null,
+          tracks: input.tracks ?? null,
+          autoDiscover: input.autoDiscover ?? null,
+        }),
+    }),
+    pullTracks: t.field({
+      type: TracksPayloadRef,
+      description:
+        'Pulls tracks of other sessions into new transceivers. The SFU returns an OFFER (requiresImmediateRenegotiation); apply it and send the answer with renegotiate. A track that is not published gets TRACK_NOT_FOUND in its result.',
+      args: { input: t.arg({ type: PullTracksInput, required: true }) },
+      resolve: (_root, { input }, { sessions }) =>
+        sessions.pullTracks({
+          sessionId: String(input.sessionId),
+          tracks: input.tracks.map((track) => ({
+            sessionId: String(track.sessionId),
+            trackName: track.trackName,
+            mid: track.mid ?? null,
+          })),
+        }),
+    }),
+    renegotiate: t.field({
+      type: RenegotiatePayloadRef,
+      description:
+        'Sends the client\'s ANSWER to the SFU\'s pending offer, or an OFFER of the client\'s own (the SFU answers it).',
+      args: { input: t.arg({ type: RenegotiateInput, required: true }) },
+      resolve: (_root, { input }, { sessions }) =>
+        sessions.renegotiate({ sessionId: String(input.sessionId), description: input.sessionDescription }),
+    }),
+    closeTracks: t.field({
+      type: TracksPayloadRef,
+      description:
+        'Stops tracks by mid: send the offer with those transceivers stopped and apply the ANSWER, or use force to stop the media at once without renegotiation.',
+      args: { input: t.arg({ type: CloseTracksInput, required: true }) },
+      resolve: (_root, { input }, { sessions }) =>
+        sessions.closeTracks({
+          sessionId: String(input.sessionId),
+          mids: input.mids,
+          description: input.sessionDescription ?? null,
+          force: input.force ?? null,
+        }),
+    }),
+    closeSession: t.field({
+      type: CloseSessionPayloadRef,
+      description: 'Closes the session and unpublishes its tracks; sessions that pulled them see those transceivers go INACTIVE.',
+      args: { input: t.arg({ type: CloseSessionInput, required: true }) },
+      resolve: async (_root, { input }, { sessions }) => {
+        const sessionId = String(input.sessionId);
+        await sessions.closeSession(sessionId);
+        return { sessionId };
+      },
+    }),
+  }),
+});

@@ -1,0 +1,148 @@
+import type { Session, Transceiver } from '../../session/Session.js';
+import type { DescriptionInput, TracksOutcome } from '../../session/SessionService.js';
+import type { TrackError, TrackResult } from '../../session/trackResults.js';
+import type { PublishedTrack } from '../../tracks/PublishedTrack.js';
+import { builder } from './builder.js';
+import { MediaKindEnum, PeerConnectionStateEnum, SdpTypeEnum, TrackLocationEnum, TrackStatusEnum } from './enums.js';
+
+export const SessionDescriptionRef = builder.objectRef<DescriptionInput>('SessionDescription').implement({
+  description: 'An SDP offer or answer of the SFU, to apply with setRemoteDescription.',
+  fields: (t) => ({
+    type: t.expose('type', { type: SdpTypeEnum }),
+    sdp: t.exposeString('sdp'),
+  }),
+});
+
+export const TrackRef = builder.objectRef<PublishedTrack>('Track').implement({
+  description: 'A track pushed by a session: the unit that other sessions pull.',
+  fields: (t) => ({
+    sessionId: t.exposeID('sessionId', { description: 'The session that pushes it.' }),
+    name: t.exposeString('name', { description: 'Unique within its session.' }),
+    kind: t.expose('kind', { type: MediaKindEnum }),
+    status: t.expose('status', { type: TrackStatusEnum }),
+    tags: t.stringList({ resolve: (track) => [...track.tags] }),
+    simulcastRids: t.stringList({
+      description: 'RIDs of the simulcast encodings the publisher sends; empty without simulcast.',
+      resolve: (track) => [...track.simulcastRids],
+    }),
+    publishedAt: t.expose('publishedAt', { type: 'DateTime' }),
+  }),
+});
+
+interface SessionTrackShape {
+  session: Session;
+  transceiver: Transceiver;
+}
+
+export const SessionTrackRef = builder.objectRef<SessionTrackShape>('SessionTrack').implement({
+  description: 'One transceiver of a session: a track it pushes (LOCAL) or pulls (REMOTE).',
+  fields: (t) => ({
+    mid: t.string({ nullable: true, resolve: ({ transceiver }) => transceiver.section.mid }),
+    location: t.field({
+      type: TrackLocationEnum,
+      resolve: ({ transceiver }) => (transceiver.pushed ? 'LOCAL' : 'REMOTE'),
+    }),
+    status: t.field({
+      type: TrackStatusEnum,
+      resolve: ({ session, transceiver }) => session.transceiverStatus(transceiver),
+    }),
+    track: t.field({
+      type: TrackRef,
+      description: 'LOCAL: the track this session publishes. REMOTE: the source track it pulls.',
+      resolve: ({ transceiver }) => {
+        const track = transceiver.pushed ?? transceiver.pulled?.source;
+        if (!track) throw new Error('transceiver carries no track');
+        return track;
+      },
+    }),
+  }),
+});
+
+export const SessionRef = builder.objectRef<Session>('Session').implement({
+  description: 'One client\'s PeerConnection with the SFU, over which it pushes and pulls tracks.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    correlationId: t.exposeString('correlationId', {
+      nullable: true,
+      description: 'Free-form id given by the application at creation (e.g. its user id), for logs and lookups.',
+    }),
+    connectionState: t.field({ type: PeerConnectionStateEnum, resolve: (session) => session.connectionState }),
+    tracks: t.field({
+      type: [SessionTrackRef],
+      description: 'The transceivers of this session\'s PeerConnection, in m-line order.',
+      resolve: (session) =>
+        session.transceivers
+          .filter((transceiver) => transceiver.pushed || transceiver.pulled)
+          .map((transceiver) => ({ session, transceiver })),
+    }),
+  }),
+});
+
+export const TrackErrorRef = builder.objectRef<TrackError>('TrackError').implement({
+  description: 'Why one track of a multi-track operation failed; the other tracks went ahead.',
+  fields: (t) => ({
+    code: t.exposeString('code', { description: 'One of the contract\'s error codes, e.g. TRACK_NOT_FOUND.' }),
+    message: t.exposeString('message'),
+  }),
+});
+
+export const TrackResultRef = builder.objectRef<TrackResult>('TrackResult').implement({
+  description: 'The outcome for one requested track, in request order.',
+  fields: (t) => ({
+    mid: t.exposeString('mid', { nullable: true, description: 'The transceiver that carries the track.' }),
+    sessionId: t.exposeID('sessionId', { nullable: true }),
+    trackName: t.exposeString('trackName', { nullable: true }),
+    error: t.field({ type: TrackErrorRef, nullable: true, resolve: (r) => r.error }),
+  }),
+});
+
+export const CreateSessionPayloadRef = builder
+  .objectRef<{ session: Session; description: DescriptionInput | null }>('CreateSessionPayload')
+  .implement({
+    fields: (t) => ({
+      session: t.field({ type: SessionRef, resolve: (p) => p.session }),
+      sessionDescription: t.field({
+        type: SessionDescriptionRef,
+        nullable: true,
+        description: 'The SFU\'s answer when the input carried an offer.',
+        resolve: (p) => p.description,
+      }),
+    }),
+  });
+
+export const TracksPayloadRef = builder.objectRef<TracksOutcome>('TracksPayload').implement({
+  fields: (t) => ({
+    session: t.field({ type: SessionRef, resolve: (p) => p.session }),
+    requiresImmediateRenegotiation: t.exposeBoolean('requiresImmediateRenegotiation', {
+      description: 'True when the client must apply sessionDescription (an OFFER) and send its answer with renegotiate.',
+    }),
+    sessionDescription: t.field({
+      type: SessionDescriptionRef,
+      nullable: true,
+      description: 'ANSWER to the client\'s offer, or the SFU\'s OFFER when it needs to renegotiate.',
+      resolve: (p) => p.description,
+    }),
+    tracks: t.field({ type: [TrackResultRef], resolve: (p) => p.tracks }),
+  }),
+});
+
+export const RenegotiatePayloadRef = builder
+  .objectRef<{ session: Session; description: DescriptionInput | null }>('RenegotiatePayload')
+  .implement({
+    fields: (t) => ({
+      session: t.field({ type: SessionRef, resolve: (p) => p.session }),
+      sessionDescription: t.field({
+        type: SessionDescriptionRef,
+        nullable: true,
+        description: 'The SFU\'s answer when the client sent an offer; null when the client sent an answer.',
+        resolve: (p) => p.description,
+      }),
+    }),
+  });
+
+export const CloseSessionPayloadRef = builder.objectRef<{ sessionId: string }>('CloseSessionPayload').implement({
+  fields: (t) => ({
+    sessionId: t.exposeID('sessionId'),
+  }),
+});

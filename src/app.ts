@@ -1,0 +1,69 @@
+import type { AddressInfo } from 'node:net';
+import { createApiServer, type ApiServer } from './api/server.js';
+import type { Config } from './config/config.js';
+import { createLogger, type Logger } from './logger.js';
+import { WorkerPool } from './media/workerPool.js';
+import { SessionService } from './session/SessionService.js';
+
+export interface Switchyard {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly pool: WorkerPool;
+  readonly sessions: SessionService;
+  readonly api: ApiServer;
+  /** Where the HTTP API listens, once started. */
+  readonly address: AddressInfo;
+  /** http://host:port of the API, for clients and tests. */
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a whole SFU node: the mediasoup workers, the session engine and the
+ * HTTP/WebSocket API. Stops everything it started when a step fails.
+ */
+export async function startSwitchyard(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<Switchyard> {
+  const pool = new WorkerPool({
+    workers: config.workers,
+    rtcPort: config.rtcPort,
+    rtcListenIp: config.rtcListenIp,
+    rtcAnnouncedIp: config.rtcAnnouncedIp,
+    logger,
+  });
+  try {
+    await pool.start();
+  } catch (error) {
+    await pool.close();
+    throw error;
+  }
+  const sessions = new SessionService({ pool, logger, maxSdpBytes: config.maxSdpBytes });
+  const api = createApiServer({ context: { sessions }, logger, healthy: () => pool.healthy });
+  let address: AddressInfo;
+  try {
+    address = await api.listen(config.port, config.host);
+  } catch (error) {
+    await sessions.close();
+    await pool.close();
+    throw error;
+  }
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+  logger.info({ url: `${url}/graphql`, workers: config.workers, rtcPort: config.rtcPort }, 'Switchyard is listening');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    config,
+    logger,
+    pool,
+    sessions,
+    api,
+    address,
+    url,
+    stop: () =>
+      (stopping ??= (async () => {
+        await api.close();
+        await sessions.close();
+        await pool.close();
+      })()),
+  };
+}

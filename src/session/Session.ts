@@ -1,0 +1,134 @@
+import type { types } from 'mediasoup';
+import type { MediaWorker } from '../media/workerPool.js';
+import type { DtlsFingerprint, DtlsSetup } from '../sdp/types.js';
+import { writeDescription, type LocalSection } from '../sdp/write.js';
+import type { PublishedTrack, TrackStatus } from '../tracks/PublishedTrack.js';
+import { SerialQueue } from './SerialQueue.js';
+
+export type PeerConnectionState = 'NEW' | 'CONNECTING' | 'CONNECTED' | 'DISCONNECTED' | 'FAILED' | 'CLOSED';
+
+/** A pulled track on one transceiver: the source and the consumer that forwards it. */
+export interface PulledTrack {
+  readonly source: PublishedTrack;
+  readonly consumer: types.Consumer;
+  /** The source went away (unpublished, closed); the transceiver stays, inactive. */
+  ended: boolean;
+}
+
+/** One m-section of the session's PeerConnection, with what it carries. */
+export interface Transceiver {
+  section: LocalSection;
+  /** LOCAL: a track this session pushes. */
+  pushed?: PublishedTrack;
+  /** REMOTE: a track this session pulls. */
+  pulled?: PulledTrack;
+  /** Offered by the SFU and not answered yet. */
+  pending?: boolean;
+}
+
+export type NegotiationState = 'stable' | 'have-local-offer';
+
+/** Our DTLS role once the transport is connected (mediasoup's terms). */
+export type DtlsRole = 'client' | 'server';
+
+/**
+ * One client's PeerConnection as the SFU sees it: one WebRtcTransport on one
+ * worker, the m-sections in order, and where the offer/answer exchange stands.
+ * The session engine (SessionService) changes it; nothing else does.
+ */
+export class Session {
+  readonly createdAt = new Date();
+  readonly queue = new SerialQueue();
+  transceivers: Transceiver[] = [];
+  negotiation: NegotiationState = 'stable';
+  /** The client's DTLS fingerprint, fixed by its first description. */
+  remoteFingerprint: DtlsFingerprint | undefined;
+  localDtlsRole: DtlsRole | undefined;
+  /** What the client can receive, from its own SDP; undefined until it described media. */
+  clientCapabilities: types.RtpCapabilities | undefined;
+  closed = false;
+  private iceState: types.IceState = 'new';
+  private dtlsState: types.DtlsState = 'new';
+  private descriptionVersion = 0;
+
+  constructor(
+    readonly id: string,
+    readonly correlationId: string | null,
+    readonly worker: MediaWorker,
+    readonly transport: types.WebRtcTransport,
+  ) {
+    transport.on('icestatechange', (state) => {
+      this.iceState = state;
+    });
+    transport.on('dtlsstatechange', (state) => {
+      this.dtlsState = state;
+    });
+  }
+
+  get router(): types.Router {
+    return this.worker.router;
+  }
+
+  get connectionState(): PeerConnectionState {
+    if (this.closed || this.transport.closed) return 'CLOSED';
+    if (this.dtlsState === 'failed' || this.dtlsState === 'closed') return 'FAILED';
+    if (this.iceState === 'disconnected') return 'DISCONNECTED';
+    const iceUp = this.iceState === 'connected' || this.iceState === 'completed';
+    if (iceUp && this.dtlsState === 'connected') return 'CONNECTED';
+    if (iceUp || this.dtlsState === 'connecting') return 'CONNECTING';
+    return 'NEW';
+  }
+
+  /**
+   * The a=setup the SFU writes: in offers actpass until DTLS is set up; in
+   * answers active unless the client already took active; afterwards the
+   * role DTLS was set up with.
+   */
+  localSetup(forAnswer: boolean, remoteSetup?: DtlsSetup): DtlsSetup {
+    if (this.localDtlsRole) return this.localDtlsRole === 'server' ? 'passive' : 'active';
+    if (!forAnswer) return 'actpass';
+    return remoteSetup === 'active' ? 'passive' : 'active';
+  }
+
+  /** Writes the SFU's description of the given sections (the current ones by default). */
+  describe(setup: DtlsSetup, sections: LocalSection[] = this.transceivers.map((t) => t.section)): string {
+    this.descriptionVersion += 1;
+    return writeDescription({
+      originId: this.originId,
+      version: this.descriptionVersion,
+      transport: {
+        iceParameters: this.transport.iceParameters,
+        iceCandidates: this.transport.iceCandidates,
+        fingerprints: this.transport.dtlsParameters.fingerprints,
+        setup,
+      },
+      sections,
+    });
+  }
+
+  /** Status of a transceiver's track as the session sees it. */
+  transceiverStatus(transceiver: Transceiver): TrackStatus {
+    if (transceiver.section.rejected || transceiver.section.direction === 'inactive') return 'INACTIVE';
+    if (transceiver.pending || this.connectionState !== 'CONNECTED') return 'WAITING';
+    if (transceiver.pulled) return transceiver.pulled.ended ? 'INACTIVE' : transceiver.pulled.source.status;
+    return transceiver.pushed?.status ?? 'WAITING';
+  }
+
+  /** Track names this session publishes now. */
+  publishedNames(): Set<string> {
+    return new Set(this.transceivers.flatMap((t) => (t.pushed ? [t.pushed.name] : [])));
+  }
+
+  /** A mid that no m-section of this session has used. */
+  nextMid(taken: Iterable<string> = []): string {
+    const used = new Set([...this.transceivers.map((t) => t.section.mid), ...taken]);
+    let n = this.transceivers.length;
+    while (used.has(String(n))) n += 1;
+    return String(n);
+  }
+
+  /** The o= session id: numeric, derived from the session id so it stays stable. */
+  private get originId(): string {
+    return BigInt(`0x${this.id.replace(/-/g, '').slice(0, 15)}`).toString();
+  }
+}

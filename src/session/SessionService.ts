@@ -1,0 +1,562 @@
+import { randomUUID } from 'node:crypto';
+import type { types } from 'mediasoup';
+import { badRequest, ErrorCode, negotiationConflict, sessionNotFound, SwitchyardError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { ProducerPipes } from '../media/producerPipes.js';
+import type { MediaWorker, WorkerPool } from '../media/workerPool.js';
+import { parseDescription } from '../sdp/parse.js';
+import { clientCapabilities, fromMediasoupCodec, mapProducer, codecMatches } from '../sdp/rtpMapping.js';
+import type { Direction, RemoteDescription, RemoteSection } from '../sdp/types.js';
+import type { LocalSection } from '../sdp/write.js';
+import type { PublishedTrack } from '../tracks/PublishedTrack.js';
+import { TrackRegistry, type TrackFilter } from '../tracks/TrackRegistry.js';
+import { planClientOffer, type OfferIntents, type PushRequest, type SectionPlan } from './offerPlan.js';
+import { Session, type Transceiver } from './Session.js';
+import { TrackResults, type TrackResult } from './trackResults.js';
+import { validateTags, validateTrackName, MAX_TRACKS_PER_CALL } from './limits.js';
+
+export interface DescriptionInput {
+  type: 'offer' | 'answer';
+  sdp: string;
+}
+
+export interface PullRequest {
+  sessionId: string;
+  trackName: string;
+  mid?: string | null;
+}
+
+export interface TracksOutcome {
+  session: Session;
+  /** The SFU's answer to the client's offer, or its own offer. */
+  description: DescriptionInput | null;
+  requiresImmediateRenegotiation: boolean;
+  tracks: TrackResult[];
+}
+
+export interface SessionServiceOptions {
+  pool: WorkerPool;
+  logger: Logger;
+  maxSdpBytes: number;
+}
+
+const SCTP_STREAMS = { OS: 1024, MIS: 1024 };
+
+/**
+ * The session engine: one WebRtcTransport per session, the offer/answer
+ * exchange over it, and the producers and consumers behind its m-sections.
+ * Every mutation of a session runs on that session's queue, validates first
+ * and changes state only when it succeeds, so a failed call leaves the
+ * session exactly as it was.
+ */
+export class SessionService {
+  readonly tracks = new TrackRegistry();
+  private readonly sessions = new Map<string, Session>();
+  private readonly pipes = new ProducerPipes();
+  private readonly pool: WorkerPool;
+  private readonly logger: Logger;
+  private readonly maxSdpBytes: number;
+
+  constructor(options: SessionServiceOptions) {
+    this.pool = options.pool;
+    this.logger = options.logger;
+    this.maxSdpBytes = options.maxSdpBytes;
+    this.pool.on('workerDied', (worker) => this.onWorkerDied(worker));
+  }
+
+  get(id: string): Session | undefined {
+    return this.sessions.get(id);
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  listTracks(filter?: TrackFilter): PublishedTrack[] {
+    return this.tracks.list(filter);
+  }
+
+  /** Creates a session on the least-loaded worker; answers the client's offer when it brings one. */
+  async createSession(input: { description?: DescriptionInput | null; correlationId?: string | null }): Promise<{
+    session: Session;
+    description: DescriptionInput | null;
+  }> {
+    const offer = input.description ? this.parse(input.description, 'offer') : undefined;
+    if (input.correlationId != null && input.correlationId.length > 256) throw badRequest('correlationId is longer than 256 characters');
+    const worker = this.pool.pick();
+    const transport = await worker.router.createWebRtcTransport({
+      webRtcServer: worker.webRtcServer,
+      enableUdp: true,
+      enableTcp: true,
+      preferUdp: true,
+      enableSctp: true,
+      numSctpStreams: SCTP_STREAMS,
+    });
+    const session = new Session(randomUUID(), input.correlationId ?? null, worker, transport);
+    worker.load += 1;
+    let answer: DescriptionInput | null = null;
+    if (offer) {
+      try {
+        answer = (await this.applyClientOffer(session, offer, { push: [], close: [], autoDiscover: false })).answer;
+      } catch (error) {
+        transport.close();
+        worker.load -= 1;
+        throw error;
+      }
+    }
+    this.sessions.set(session.id, session);
+    transport.observer.once('close', () => this.forget(session));
+    this.logger.info({ session: session.id, worker: worker.index }, 'session created');
+    return { session, description: answer };
+  }
+
+  /** Publishes tracks from the client's offer. */
+  pushTracks(input: {
+    sessionId: string;
+    description?: DescriptionInput | null;
+    tracks?: { mid?: string | null; trackName: string; tags?: string[] | null }[] | null;
+    autoDiscover?: boolean | null;
+  }): Promise<TracksOutcome> {
+    const session = this.require(input.sessionId);
+    const requested = input.tracks ?? [];
+    if (requested.length > MAX_TRACKS_PER_CALL) {
+      throw new SwitchyardError(ErrorCode.LIMIT_EXCEEDED, `at most ${MAX_TRACKS_PER_CALL} tracks per call`);
+    }
+    const push: PushRequest[] = requested.map((t) => {
+      validateTrackName(t.trackName);
+      const request: PushRequest = { trackName: t.trackName, tags: validateTags(t.tags ?? []) };
+      if (t.mid != null) request.mid = t.mid;
+      return request;
+    });
+    if (!input.description) {
+      throw badRequest('pushTracks needs the client\'s offer (sessionDescription) in this version');
+    }
+    const offer = this.parse(input.description, 'offer');
+    if (push.length === 0 && !input.autoDiscover) throw badRequest('pushTracks needs tracks or autoDiscover: true');
+    return session.queue.run(async () => {
+      this.ensureOpen(session);
+      const { answer, results } = await this.applyClientOffer(session, offer, {
+        push,
+        close: [],
+        autoDiscover: Boolean(input.autoDiscover),
+      });
+      return { session, description: answer, requiresImmediateRenegotiation: false, tracks: results.items };
+    });
+  }
+
+  /** Pulls other sessions' tracks into new transceivers; returns the SFU's offer. */
+  pullTracks(input: { sessionId: string; tracks: PullRequest[] }): Promise<TracksOutcome> {
+    const session = this.require(input.sessionId);
+    if (input.tracks.length === 0) throw badRequest('pullTracks needs at least one track');
+    if (input.tracks.length > MAX_TRACKS_PER_CALL) {
+      throw new SwitchyardError(ErrorCode.LIMIT_EXCEEDED, `at most ${MAX_TRACKS_PER_CALL} tracks per call`);
+    }
+    for (const t of input.tracks) validateTrackName(t.trackName);
+    return session.queue.run(async () => {
+      this.ensureOpen(session);
+      const results = new TrackResults();
+      const added: Transceiver[] = [];
+      const takenMids: string[] = [];
+      try {
+        for (const request of input.tracks) {
+          const index = results.add({ mid: null, sessionId: request.sessionId, trackName: request.trackName });
+          const transceiver = await this.consume(session, request, results, index, takenMids);
+          if (transceiver) {
+            added.push(transceiver);
+            takenMids.push(transceiver.section.mid);
+          }
+        }
+      } catch (error) {
+        for (const t of added) t.pulled?.consumer.close();
+        throw error;
+      }
+      if (added.length === 0 && session.negotiation === 'stable') {
+        return { session, description: null, requiresImmediateRenegotiation: false, tracks: results.items };
+      }
+      session.transceivers.push(...added);
+      session.negotiation = 'have-local-offer';
+      const sdp = session.describe(session.localSetup(false));
+      return {
+        session,
+        description: { type: 'offer', sdp },
+        requiresImmediateRenegotiation: true,
+        tracks: results.items,
+      };
+    });
+  }
+
+  /** The client's answer to the SFU's pending offer, or a new offer of the client's own. */
+  renegotiate(input: { sessionId: string; description: DescriptionInput }): Promise<{
+    session: Session;
+    description: DescriptionInput | null;
+  }> {
+    const session = this.require(input.sessionId);
+    const description = this.parse(input.description, input.description.type);
+    return session.queue.run(async () => {
+      this.ensureOpen(session);
+      if (description.type === 'offer') {
+        const { answer } = await this.applyClientOffer(session, description, { push: [], close: [], autoDiscover: false });
+        return { session, description: answer };
+      }
+      await this.applyClientAnswer(session, description);
+      return { session, description: null };
+    });
+  }
+
+  /** Stops tracks: with the client's offer (transceivers stopped), or at once with force. */
+  closeTracks(input: {
+    sessionId: string;
+    mids: string[];
+    description?: DescriptionInput | null;
+    force?: boolean | null;
+  }): Promise<TracksOutcome> {
+    const session = this.require(input.sessionId);
+    if (input.mids.length === 0) throw badRequest('closeTracks needs at least one mid');
+    if (input.mids.length > MAX_TRACKS_PER_CALL) {
+      throw new SwitchyardError(ErrorCode.LIMIT_EXCEEDED, `at most ${MAX_TRACKS_PER_CALL} tracks per call`);
+    }
+    const offer = input.description ? this.parse(input.description, 'offer') : undefined;
+    if (!offer && !input.force) throw badRequest('closeTracks needs the client\'s offer or force: true');
+    return session.queue.run(async () => {
+      this.ensureOpen(session);
+      if (!offer) return this.forceClose(session, input.mids);
+      const known = new Set(session.transceivers.filter((t) => t.pushed || t.pulled).map((t) => t.section.mid));
+      const { answer, results } = await this.applyClientOffer(session, offer, {
+        push: [],
+        close: input.mids.filter((mid) => known.has(mid)),
+        autoDiscover: false,
+      });
+      for (const mid of input.mids) {
+        const index = results.add({ mid, sessionId: session.id, trackName: null });
+        if (!known.has(mid)) results.fail(index, ErrorCode.TRACK_NOT_FOUND, `no track on mid ${mid}`);
+      }
+      return { session, description: answer, requiresImmediateRenegotiation: false, tracks: results.items };
+    });
+  }
+
+  /** Frees everything the session holds; sessions that pulled from it see those transceivers go inactive. */
+  async closeSession(sessionId: string): Promise<void> {
+    const session = this.require(sessionId);
+    await session.queue.run(async () => {
+      if (session.closed) return;
+      session.transport.close();
+      this.forget(session);
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const session of [...this.sessions.values()]) {
+      session.transport.close();
+      this.forget(session);
+    }
+  }
+
+  // ---------------------------------------------------------------------------
+
+  private require(id: string): Session {
+    if (typeof id !== 'string' || id.length > 64) throw sessionNotFound(String(id).slice(0, 64));
+    const session = this.sessions.get(id);
+    if (!session || session.closed) throw sessionNotFound(id);
+    return session;
+  }
+
+  private ensureOpen(session: Session): void {
+    if (session.closed) throw sessionNotFound(session.id);
+  }
+
+  private parse(input: DescriptionInput, expected: 'offer' | 'answer'): RemoteDescription {
+    if (input.type !== expected) throw badRequest(`expected an ${expected.toUpperCase()}, got ${input.type.toUpperCase()}`);
+    return parseDescription(expected, input.sdp, this.maxSdpBytes);
+  }
+
+  private forget(session: Session): void {
+    if (session.closed) return;
+    session.closed = true;
+    this.sessions.delete(session.id);
+    session.worker.load -= 1;
+    for (const t of session.transceivers) {
+      if (t.pushed) this.unpublish(t.pushed);
+    }
+    this.logger.info({ session: session.id }, 'session closed');
+  }
+
+  private onWorkerDied(worker: MediaWorker): void {
+    for (const session of [...this.sessions.values()]) {
+      if (session.worker === worker) {
+        this.logger.warn({ session: session.id, worker: worker.index }, 'closing session: its worker died');
+        this.forget(session);
+      }
+    }
+  }
+
+  private unpublish(track: PublishedTrack): void {
+    track.status = 'INACTIVE';
+    this.tracks.unpublish(track);
+    track.producer.close();
+  }
+
+  /** DTLS: the first description that carries the client's identity sets up the transport. */
+  private async connectTransport(session: Session, description: RemoteDescription): Promise<void> {
+    if (session.localDtlsRole || !description.transport) return;
+    const { fingerprint, setup } = description.transport;
+    // Roles are complementary. When the client offers actpass the SFU answers
+    // active (RFC 5763 section 5), so only a client that chose active is the DTLS client.
+    const remoteRole = setup === 'active' ? 'client' : 'server';
+    await session.transport.connect({
+      dtlsParameters: {
+        role: remoteRole,
+        fingerprints: [{ algorithm: fingerprint.algorithm as types.FingerprintAlgorithm, value: fingerprint.value }],
+      },
+    });
+    session.remoteFingerprint = fingerprint;
+    session.localDtlsRole = remoteRole === 'client' ? 'server' : 'client';
+  }
+
+  private async applyClientOffer(
+    session: Session,
+    offer: RemoteDescription,
+    intents: OfferIntents,
+  ): Promise<{ answer: DescriptionInput; results: TrackResults }> {
+    if (session.negotiation === 'have-local-offer') {
+      throw negotiationConflict('the SFU\'s offer is waiting for an answer; send it with renegotiate before a new offer');
+    }
+    const plan = planClientOffer(session, offer, intents);
+    const setup = session.localSetup(true, offer.transport?.setup);
+    const created: PublishedTrack[] = [];
+    const next: Transceiver[] = [];
+    const toClose: Transceiver[] = [];
+    try {
+      await this.connectTransport(session, offer);
+      for (const sectionPlan of plan.sections) {
+        next.push(await this.answerSection(session, sectionPlan, plan.results, created, toClose));
+      }
+    } catch (error) {
+      for (const track of created) track.producer.close();
+      throw error;
+    }
+
+    // Commit: nothing below can fail half-way.
+    for (const t of toClose) this.stopTransceiverMedia(t);
+    for (const track of created) this.tracks.publish(track);
+    session.transceivers = next;
+    session.clientCapabilities = clientCapabilities(offer) ?? session.clientCapabilities;
+    const sdp = session.describe(setup);
+    return { answer: { type: 'answer', sdp }, results: plan.results };
+  }
+
+  private async answerSection(
+    session: Session,
+    { offered, action }: SectionPlan,
+    results: TrackResults,
+    created: PublishedTrack[],
+    toClose: Transceiver[],
+  ): Promise<Transceiver> {
+    switch (action.type) {
+      case 'keep': {
+        const { transceiver } = action;
+        const section = { ...transceiver.section, direction: keptDirection(transceiver, offered) };
+        return { ...transceiver, section };
+      }
+      case 'close':
+        toClose.push(action.transceiver);
+        return { section: { ...action.transceiver.section, direction: 'inactive', rejected: action.reject, outgoing: undefined } };
+      case 'idle':
+        return { section: idleSection(offered, session.router.rtpCapabilities, action.reject) };
+      case 'data':
+        return {
+          section: {
+            mid: offered.mid,
+            kind: 'application',
+            direction: 'sendrecv',
+            rejected: false,
+            codecs: [],
+            headerExtensions: [],
+            sctp: {
+              port: session.transport.sctpParameters?.port ?? 5000,
+              maxMessageSize: session.transport.sctpParameters?.maxMessageSize ?? 262144,
+            },
+          },
+        };
+      case 'produce': {
+        const mapping = mapProducer(offered, session.router.rtpCapabilities);
+        if (!mapping) {
+          results.fail(action.resultIndex, ErrorCode.INVALID_SDP, `m-section ${offered.mid} offers no codec the SFU routes`);
+          return { section: idleSection(offered, session.router.rtpCapabilities, true) };
+        }
+        let producer: types.Producer;
+        try {
+          producer = await session.transport.produce({
+            kind: mapping.kind,
+            rtpParameters: mapping.rtpParameters,
+            appData: { sessionId: session.id, trackName: action.trackName },
+          });
+        } catch (error) {
+          results.fail(action.resultIndex, ErrorCode.INVALID_SDP, `m-section ${offered.mid}: ${(error as Error).message}`);
+          return { section: idleSection(offered, session.router.rtpCapabilities, true) };
+        }
+        const track: PublishedTrack = {
+          sessionId: session.id,
+          name: action.trackName,
+          kind: mapping.kind,
+          tags: action.tags,
+          simulcastRids: mapping.rids,
+          publishedAt: new Date(),
+          producer,
+          router: session.router,
+          status: 'WAITING',
+        };
+        producer.on('score', (scores) => {
+          if (scores.some((s) => s.score > 0)) track.status = 'ACTIVE';
+        });
+        created.push(track);
+        const section: LocalSection = {
+          mid: offered.mid,
+          kind: mapping.kind,
+          direction: 'recvonly',
+          rejected: false,
+          codecs: mapping.codecs,
+          headerExtensions: mapping.headerExtensions,
+        };
+        if (mapping.rids.length > 0) section.receiveRids = mapping.rids;
+        return { section, pushed: track };
+      }
+    }
+  }
+
+  private async applyClientAnswer(session: Session, answer: RemoteDescription): Promise<void> {
+    if (session.negotiation !== 'have-local-offer') {
+      throw negotiationConflict('there is no SFU offer waiting for an answer');
+    }
+    const current = session.transceivers;
+    if (answer.sections.length !== current.length || answer.sections.some((s, i) => s.mid !== current[i]?.section.mid)) {
+      throw negotiationConflict('the answer does not match the SFU\'s latest offer (m-sections differ); answer the latest offer');
+    }
+    await this.connectTransport(session, answer);
+
+    const resumed: types.Consumer[] = [];
+    session.transceivers = current.map((transceiver, index) => {
+      const answered = answer.sections[index] as RemoteSection;
+      if (!transceiver.pending) return transceiver;
+      if (answered.rejected || !transceiver.pulled) {
+        transceiver.pulled?.consumer.close();
+        return { section: { ...transceiver.section, rejected: true, direction: 'inactive', outgoing: undefined } };
+      }
+      resumed.push(transceiver.pulled.consumer);
+      return { ...transceiver, pending: false };
+    });
+    session.negotiation = 'stable';
+    session.clientCapabilities ??= clientCapabilities(answer);
+    for (const consumer of resumed) {
+      await consumer.resume();
+      await consumer.requestKeyFrame().catch(() => undefined);
+    }
+  }
+
+  private async consume(
+    session: Session,
+    request: PullRequest,
+    results: TrackResults,
+    index: number,
+    takenMids: string[],
+  ): Promise<Transceiver | undefined> {
+    if (request.mid != null) {
+      results.fail(index, ErrorCode.BAD_REQUEST, 'pulling into an existing transceiver (mid) is not supported yet');
+      return undefined;
+    }
+    const source = this.tracks.get(request.sessionId, request.trackName);
+    if (!source) {
+      results.fail(index, ErrorCode.TRACK_NOT_FOUND, `track ${request.trackName} of session ${request.sessionId} is not published`);
+      return undefined;
+    }
+    const capabilities = session.clientCapabilities ?? session.router.rtpCapabilities;
+    const producerId = await this.pipes.availableOn(source.producer, source.router, session.router);
+    if (!session.router.canConsume({ producerId, rtpCapabilities: capabilities })) {
+      results.fail(index, ErrorCode.BAD_REQUEST, `this client cannot receive the codec of ${request.trackName}`);
+      return undefined;
+    }
+    const mid = session.nextMid(takenMids);
+    const consumer = await session.transport.consume({
+      producerId,
+      rtpCapabilities: capabilities,
+      paused: true,
+      mid,
+      appData: { sourceSessionId: source.sessionId, trackName: source.name },
+    });
+    results.setMid(index, mid);
+    const { rtpParameters } = consumer;
+    const encoding = rtpParameters.encodings?.[0];
+    if (!encoding?.ssrc) {
+      consumer.close();
+      throw new Error('consumer has no SSRC');
+    }
+    const transceiver: Transceiver = {
+      section: {
+        mid,
+        kind: source.kind,
+        direction: 'sendonly',
+        rejected: false,
+        codecs: rtpParameters.codecs.map(fromMediasoupCodec),
+        headerExtensions: (rtpParameters.headerExtensions ?? []).map((ext) => ({ uri: ext.uri, id: ext.id })),
+        outgoing: {
+          ssrc: encoding.ssrc,
+          ...(encoding.rtx?.ssrc ? { rtxSsrc: encoding.rtx.ssrc } : {}),
+          cname: rtpParameters.rtcp?.cname ?? `switchyard-${source.sessionId}`,
+          streamId: source.sessionId,
+          trackId: source.name,
+        },
+      },
+      pulled: { source, consumer, ended: false },
+      pending: true,
+    };
+    consumer.on('producerclose', () => this.onSourceEnded(session, consumer));
+    return transceiver;
+  }
+
+  /** A pulled source went away: its transceiver stays, inactive. */
+  private onSourceEnded(session: Session, consumer: types.Consumer): void {
+    const transceiver = session.transceivers.find((t) => t.pulled?.consumer === consumer);
+    if (!transceiver?.pulled) return;
+    transceiver.pulled.ended = true;
+    transceiver.section = { ...transceiver.section, direction: 'inactive' };
+  }
+
+  private forceClose(session: Session, mids: string[]): TracksOutcome {
+    const results = new TrackResults();
+    for (const mid of mids) {
+      const index = results.add({ mid, sessionId: session.id, trackName: null });
+      const transceiver = session.transceivers.find((t) => t.section.mid === mid);
+      if (!transceiver || !(transceiver.pushed || transceiver.pulled)) {
+        results.fail(index, ErrorCode.TRACK_NOT_FOUND, `no track on mid ${mid}`);
+        continue;
+      }
+      this.stopTransceiverMedia(transceiver);
+      transceiver.pushed = undefined;
+      transceiver.pulled = undefined;
+      transceiver.section = { ...transceiver.section, direction: 'inactive', outgoing: undefined };
+    }
+    return { session, description: null, requiresImmediateRenegotiation: false, tracks: results.items };
+  }
+
+  private stopTransceiverMedia(transceiver: Transceiver): void {
+    if (transceiver.pushed) this.unpublish(transceiver.pushed);
+    if (transceiver.pulled) transceiver.pulled.consumer.close();
+  }
+}
+
+/** The SFU's direction for an m-section it keeps, given what the client now offers. */
+function keptDirection(transceiver: Transceiver, offered: RemoteSection): Direction {
+  if (offered.rejected) return 'inactive';
+  const clientSends = offered.direction === 'sendonly' || offered.direction === 'sendrecv';
+  const clientReceives = offered.direction === 'recvonly' || offered.direction === 'sendrecv';
+  if (transceiver.pushed) return clientSends ? 'recvonly' : 'inactive';
+  if (transceiver.pulled && !transceiver.pulled.ended) return clientReceives ? 'sendonly' : 'inactive';
+  return transceiver.section.kind === 'application' ? 'sendrecv' : 'inactive';
+}
+
+/** An m-section that carries nothing: answered inactive with a codec the client offered. */
+function idleSection(offered: RemoteSection, router: types.RtpCapabilities, rejected: boolean): LocalSection {
+  const kind = offered.kind;
+  const routable = offered.codecs.filter((codec) => router.codecs?.some((cap) => cap.kind === kind && codecMatches(codec, cap)));
+  const codecs = (routable.length > 0 ? routable : offered.codecs).slice(0, 1).map((c) => ({ ...c, rtcpFeedback: [] }));
+  return { mid: offered.mid, kind, direction: 'inactive', rejected, codecs, headerExtensions: [] };
+}

@@ -1,0 +1,29 @@
+import { badRequest } from '../errors.js';
+
+/** Tracks in one push/pull/update/close call (as in Cloudflare Calls). */
+export const MAX_TRACKS_PER_CALL = 64;
+export const MAX_TRACK_NAME_LENGTH = 64;
+export const MAX_TAGS = 16;
+export const MAX_TAG_LENGTH = 128;
+
+/** Printable, no whitespace: names travel in URLs, logs and SDP (a=msid). */
+const NAME = /^[\x21-\x7e]+$/;
+
+export function validateTrackName(name: string): string {
+  if (typeof name !== 'string' || name.length === 0 || name.length > MAX_TRACK_NAME_LENGTH || !NAME.test(name)) {
+    throw badRequest(
+      `trackName must be 1 to ${MAX_TRACK_NAME_LENGTH} printable ASCII characters without spaces`,
+    );
+  }
+  return name;
+}
+
+export function validateTags(tags: readonly string[]): string[] {
+  if (tags.length > MAX_TAGS) throw badRequest(`at most ${MAX_TAGS} tags per track`);
+  for (const tag of tags) {
+    if (tag.length === 0 || tag.length > MAX_TAG_LENGTH || !NAME.test(tag)) {
+      throw badRequest(`a tag must be 1 to ${MAX_TAG_LENGTH} printable ASCII characters without spaces`);
+    }
+  }
+  return [...new Set(tags)];
+}

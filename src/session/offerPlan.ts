@@ -1,0 +1,147 @@
+import { ErrorCode, invalidSdp } from '../errors.js';
+import type { RemoteDescription, RemoteSection } from '../sdp/types.js';
+import type { Session, Transceiver } from './Session.js';
+import { TrackResults } from './trackResults.js';
+
+/** A track the client asks to publish from its offer. */
+export interface PushRequest {
+  /** mid of the sending transceiver; absent with autoDiscover. */
+  mid?: string;
+  trackName: string;
+  tags: string[];
+}
+
+export interface OfferIntents {
+  push: PushRequest[];
+  /** mids whose tracks the client closes with this offer. */
+  close: string[];
+  /** Publish every new sending m-section, named by the SFU. */
+  autoDiscover: boolean;
+}
+
+/** What to do with one m-section of the client's offer. */
+export type SectionAction =
+  /** An m-section already negotiated: keep what it carries. */
+  | { type: 'keep'; transceiver: Transceiver }
+  /** Publish what the client sends on it. */
+  | { type: 'produce'; trackName: string; tags: string[]; resultIndex: number }
+  /** Stop what it carries; `reject` when the client stopped the transceiver. */
+  | { type: 'close'; transceiver: Transceiver; reject: boolean }
+  /** Nothing to carry: answered inactive (or rejected when the client stopped it). */
+  | { type: 'idle'; reject: boolean }
+  | { type: 'data' };
+
+export interface SectionPlan {
+  offered: RemoteSection;
+  action: SectionAction;
+}
+
+export interface OfferPlan {
+  sections: SectionPlan[];
+  results: TrackResults;
+}
+
+const sends = (section: RemoteSection) => section.direction === 'sendonly' || section.direction === 'sendrecv';
+
+/**
+ * Decides, without touching media, what a client's offer does to the session:
+ * which m-sections keep their tracks, which start publishing, which close.
+ * Whole-offer problems (m-sections removed or reordered, a changed DTLS
+ * identity) throw; a problem with one requested track becomes that track's
+ * error in `results` while the rest of the offer goes ahead.
+ */
+export function planClientOffer(session: Session, description: RemoteDescription, intents: OfferIntents): OfferPlan {
+  const existing = session.transceivers;
+  const offered = description.sections;
+  if (offered.length < existing.length) {
+    throw invalidSdp(
+      `the offer has ${offered.length} m-sections but the session has ${existing.length}; m-sections are never removed, stop the transceiver instead`,
+    );
+  }
+  if (description.transport && session.remoteFingerprint) {
+    const { algorithm, value } = description.transport.fingerprint;
+    if (algorithm !== session.remoteFingerprint.algorithm || value !== session.remoteFingerprint.value) {
+      throw invalidSdp('the DTLS fingerprint changed; a new PeerConnection needs a new session');
+    }
+  }
+
+  const kept = new Map<number, Transceiver>();
+  offered.forEach((section, index) => {
+    const current = existing[index];
+    if (!current) return;
+    if (section.mid === current.section.mid) {
+      if (section.kind !== current.section.kind) {
+        throw invalidSdp(`m-section ${section.mid} changed its media type from ${current.section.kind} to ${section.kind}`);
+      }
+      kept.set(index, current);
+    } else if (!current.section.rejected) {
+      // Only a stopped m-section may be recycled for a new transceiver.
+      throw invalidSdp(`m-section ${index} has mid ${section.mid}, the session has ${current.section.mid} there`);
+    }
+  });
+
+  const results = new TrackResults();
+  const pushByMid = new Map<string, { request: PushRequest; resultIndex: number }>();
+  const names = session.publishedNames();
+  for (const request of intents.push) {
+    const resultIndex = results.add({ mid: request.mid ?? null, sessionId: session.id, trackName: request.trackName });
+    if (request.mid === undefined) {
+      results.fail(resultIndex, ErrorCode.BAD_REQUEST, 'a track pushed with an offer needs the mid of its transceiver');
+      continue;
+    }
+    const index = offered.findIndex((s) => s.mid === request.mid);
+    const section = offered[index];
+    if (!section) {
+      results.fail(resultIndex, ErrorCode.BAD_REQUEST, `the offer has no m-section with mid ${request.mid}`);
+    } else if (section.rejected || section.kind === 'application' || !sends(section)) {
+      results.fail(resultIndex, ErrorCode.BAD_REQUEST, `m-section ${request.mid} does not send audio or video`);
+    } else if (kept.get(index)?.pushed || kept.get(index)?.pulled) {
+      results.fail(resultIndex, ErrorCode.BAD_REQUEST, `m-section ${request.mid} already carries a track`);
+    } else if (pushByMid.has(request.mid)) {
+      results.fail(resultIndex, ErrorCode.BAD_REQUEST, `mid ${request.mid} is named twice`);
+    } else if (names.has(request.trackName)) {
+      results.fail(resultIndex, ErrorCode.BAD_REQUEST, `this session already publishes a track named ${request.trackName}`);
+    } else {
+      names.add(request.trackName);
+      pushByMid.set(request.mid, { request, resultIndex });
+    }
+  }
+
+  const closeMids = new Set(intents.close);
+  const sections = offered.map((section, index): SectionPlan => {
+    const transceiver = kept.get(index);
+    const push = pushByMid.get(section.mid);
+    if (transceiver) {
+      const carries = Boolean(transceiver.pushed || transceiver.pulled);
+      if (carries && (section.rejected || closeMids.has(section.mid))) {
+        return { offered: section, action: { type: 'close', transceiver, reject: section.rejected } };
+      }
+      if (!carries && push) {
+        return { offered: section, action: { type: 'produce', ...push.request, resultIndex: push.resultIndex } };
+      }
+      if (!carries && section.rejected) return { offered: section, action: { type: 'idle', reject: true } };
+      return { offered: section, action: { type: 'keep', transceiver } };
+    }
+    if (section.rejected) return { offered: section, action: { type: 'idle', reject: true } };
+    if (section.kind === 'application') return { offered: section, action: { type: 'data' } };
+    if (push) return { offered: section, action: { type: 'produce', ...push.request, resultIndex: push.resultIndex } };
+    if (intents.autoDiscover && sends(section)) {
+      const trackName = discoveredName(section, names);
+      names.add(trackName);
+      const resultIndex = results.add({ mid: section.mid, sessionId: session.id, trackName });
+      return { offered: section, action: { type: 'produce', trackName, tags: [], resultIndex } };
+    }
+    return { offered: section, action: { type: 'idle', reject: false } };
+  });
+
+  return { sections, results };
+}
+
+/** Name for an auto-discovered track: the client's own track id when it is free. */
+function discoveredName(section: RemoteSection, taken: Set<string>): string {
+  const own = section.msid?.trackId;
+  if (own && own !== '-' && !taken.has(own) && own.length <= 64) return own;
+  let name = `${section.kind}-${section.mid}`;
+  for (let n = 2; taken.has(name); n += 1) name = `${section.kind}-${section.mid}-${n}`;
+  return name;
+}

@@ -1,0 +1,30 @@
+export interface GraphQLResponse<T> {
+  data?: T | null;
+  errors?: { message: string; extensions?: { code?: string } }[];
+}
+
+/** POSTs one GraphQL operation to a running server. */
+export async function gql<T = Record<string, any>>(
+  url: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+): Promise<GraphQLResponse<T>> {
+  const response = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json' },
+    body: JSON.stringify({ query, variables }),
+  });
+  return (await response.json()) as GraphQLResponse<T>;
+}
+
+/** Like gql, but fails on any error and returns the data. */
+export async function gqlOk<T = Record<string, any>>(url: string, query: string, variables: Record<string, unknown> = {}): Promise<T> {
+  const result = await gql<T>(url, query, variables);
+  if (result.errors?.length || !result.data) {
+    throw new Error(`GraphQL error: ${JSON.stringify(result.errors)}`);
+  }
+  return result.data;
+}
+
+/** The contract code of the first error. */
+export const errorCode = (result: GraphQLResponse<unknown>) => result.errors?.[0]?.extensions?.code;

@@ -1,0 +1,67 @@
+import wrtc from '@roamhq/wrtc';
+
+const { RTCVideoSource, RTCVideoSink, RTCAudioSource, RTCAudioSink } = wrtc.nonstandard;
+
+/** A synthetic camera: I420 frames of a fixed size with a moving gradient, at ~30 fps. */
+export function fakeCamera(width = 320, height = 240) {
+  const source = new RTCVideoSource();
+  const track = source.createTrack();
+  const data = new Uint8Array((width * height * 3) / 2);
+  let tick = 0;
+  const timer = setInterval(() => {
+    tick += 1;
+    for (let i = 0; i < width * height; i += 1) data[i] = (i + tick * 4) & 0xff;
+    data.fill(128, width * height);
+    source.onFrame({ width, height, data });
+  }, 33);
+  return { track, stop: () => { clearInterval(timer); track.stop(); } };
+}
+
+/** A synthetic microphone: a 440 Hz tone, 10 ms chunks at 48 kHz mono. */
+export function fakeMicrophone() {
+  const source = new RTCAudioSource();
+  const track = source.createTrack();
+  const sampleRate = 48000;
+  const samples = new Int16Array(sampleRate / 100);
+  let phase = 0;
+  const timer = setInterval(() => {
+    for (let i = 0; i < samples.length; i += 1) {
+      samples[i] = Math.round(8000 * Math.sin(phase));
+      phase += (2 * Math.PI * 440) / sampleRate;
+    }
+    source.onData({ samples, sampleRate, bitsPerSample: 16, channelCount: 1, numberOfFrames: samples.length });
+  }, 10);
+  return { track, stop: () => { clearInterval(timer); track.stop(); } };
+}
+
+/** Counts decoded frames of a received video track and remembers their size. */
+export function watchVideo(track: MediaStreamTrack) {
+  const sink = new RTCVideoSink(track);
+  const stats = { frames: 0, width: 0, height: 0 };
+  sink.onframe = ({ frame }: { frame: { width: number; height: number } }) => {
+    stats.frames += 1;
+    stats.width = frame.width;
+    stats.height = frame.height;
+  };
+  return { stats, stop: () => sink.stop() };
+}
+
+/** Measures a received audio track: chunks and the loudest sample seen. */
+export function watchAudio(track: MediaStreamTrack) {
+  const sink = new RTCAudioSink(track);
+  const stats = { chunks: 0, peak: 0 };
+  sink.ondata = ({ samples }: { samples: Int16Array }) => {
+    stats.chunks += 1;
+    for (const sample of samples) stats.peak = Math.max(stats.peak, Math.abs(sample));
+  };
+  return { stats, stop: () => sink.stop() };
+}
+
+/** Resolves when `check` holds, polling; rejects after `timeoutMs` with `what`. */
+export async function waitFor(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

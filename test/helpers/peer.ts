@@ -1,0 +1,110 @@
+import wrtc from '@roamhq/wrtc';
+import { gqlOk } from './graphql.js';
+
+const { RTCPeerConnection } = wrtc;
+
+const SESSION_FIELDS = 'session { id connectionState tracks { mid location status track { sessionId name kind status } } }';
+const TRACK_RESULTS = 'tracks { mid sessionId trackName error { code message } }';
+
+export interface TrackResultData {
+  mid: string | null;
+  sessionId: string | null;
+  trackName: string | null;
+  error: { code: string; message: string } | null;
+}
+
+/**
+ * A client of the API with a real libwebrtc PeerConnection: the flow an
+ * application follows, step by step, with nothing of Switchyard's own code.
+ */
+export class TestPeer {
+  readonly pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
+  sessionId = '';
+  /** Received tracks by mid. */
+  readonly received = new Map<string, MediaStreamTrack>();
+
+  constructor(private readonly url: string) {
+    this.pc.ontrack = (event: RTCTrackEvent) => {
+      const mid = event.transceiver.mid;
+      if (mid) this.received.set(mid, event.track);
+    };
+  }
+
+  async createSession(): Promise<string> {
+    const data = await gqlOk(this.url, `mutation { createSession { ${SESSION_FIELDS} } }`);
+    this.sessionId = data.createSession.session.id;
+    return this.sessionId;
+  }
+
+  /** Adds sendonly transceivers for the tracks and publishes them under the given names. */
+  async push(tracks: { track: MediaStreamTrack; name: string; tags?: string[] }[]): Promise<TrackResultData[]> {
+    const transceivers = tracks.map(({ track }) => this.pc.addTransceiver(track, { direction: 'sendonly' }));
+    const offer = await this.pc.createOffer();
+    await this.pc.setLocalDescription(offer);
+    const data = await gqlOk(
+      this.url,
+      `mutation($input: PushTracksInput!) { pushTracks(input: $input) { requiresImmediateRenegotiation sessionDescription { type sdp } ${TRACK_RESULTS} } }`,
+      {
+        input: {
+          sessionId: this.sessionId,
+          sessionDescription: { type: 'OFFER', sdp: this.pc.localDescription!.sdp },
+          tracks: tracks.map(({ name, tags }, i) => ({ mid: transceivers[i]!.mid, trackName: name, tags: tags ?? [] })),
+        },
+      },
+    );
+    const answer = data.pushTracks.sessionDescription;
+    await this.pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
+    return data.pushTracks.tracks;
+  }
+
+  /** Pulls tracks: applies the SFU's offer and sends the answer back. */
+  async pull(tracks: { sessionId: string; trackName: string }[]): Promise<TrackResultData[]> {
+    const data = await gqlOk(
+      this.url,
+      `mutation($input: PullTracksInput!) { pullTracks(input: $input) { requiresImmediateRenegotiation sessionDescription { type sdp } ${TRACK_RESULTS} } }`,
+      { input: { sessionId: this.sessionId, tracks } },
+    );
+    const payload = data.pullTracks;
+    if (payload.requiresImmediateRenegotiation) {
+      await this.applyOffer(payload.sessionDescription.sdp);
+    }
+    return payload.tracks;
+  }
+
+  async applyOffer(sdp: string): Promise<void> {
+    await this.pc.setRemoteDescription({ type: 'offer', sdp });
+    const answer = await this.pc.createAnswer();
+    await this.pc.setLocalDescription(answer);
+    await gqlOk(
+      this.url,
+      'mutation($input: RenegotiateInput!) { renegotiate(input: $input) { sessionDescription { sdp } } }',
+      { input: { sessionId: this.sessionId, sessionDescription: { type: 'ANSWER', sdp: this.pc.localDescription!.sdp } } },
+    );
+  }
+
+  /** Stops the transceivers on these mids and closes their tracks with the resulting offer. */
+  async close(mids: string[]): Promise<TrackResultData[]> {
+    for (const transceiver of this.pc.getTransceivers()) {
+      if (transceiver.mid && mids.includes(transceiver.mid)) transceiver.stop();
+    }
+    const offer = await this.pc.createOffer();
+    await this.pc.setLocalDescription(offer);
+    const data = await gqlOk(
+      this.url,
+      `mutation($input: CloseTracksInput!) { closeTracks(input: $input) { sessionDescription { type sdp } ${TRACK_RESULTS} } }`,
+      { input: { sessionId: this.sessionId, mids, sessionDescription: { type: 'OFFER', sdp: this.pc.localDescription!.sdp } } },
+    );
+    await this.pc.setRemoteDescription({ type: 'answer', sdp: data.closeTracks.sessionDescription.sdp });
+    return data.closeTracks.tracks;
+  }
+
+  midOf(track: MediaStreamTrack): string {
+    const transceiver = this.pc.getTransceivers().find((t: RTCRtpTransceiver) => t.sender.track === track);
+    if (!transceiver?.mid) throw new Error('track has no transceiver');
+    return transceiver.mid;
+  }
+
+  stop(): void {
+    this.pc.close();
+  }
+}

@@ -1,0 +1,77 @@
+import { readFileSync } from 'node:fs';
+import * as mediasoup from 'mediasoup';
+import type { types } from 'mediasoup';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROUTER_MEDIA_CODECS } from '../../src/media/codecs.js';
+import { parseDescription } from '../../src/sdp/parse.js';
+import { clientCapabilities, mapProducer } from '../../src/sdp/rtpMapping.js';
+
+const fixture = (name: string) => parseDescription('offer', readFileSync(new URL(`../fixtures/sdp/${name}.sdp`, import.meta.url), 'utf8'), 65536);
+
+// A real router: mapping is only right if mediasoup accepts what it produces.
+let worker: types.Worker;
+let router: types.Router;
+let transport: types.WebRtcTransport;
+
+beforeAll(async () => {
+  worker = await mediasoup.createWorker({ logLevel: 'error' });
+  router = await worker.createRouter({ mediaCodecs: ROUTER_MEDIA_CODECS });
+  transport = await router.createWebRtcTransport({ listenInfos: [{ protocol: 'udp', ip: '127.0.0.1' }] });
+});
+
+afterAll(() => worker?.close());
+
+describe.each([
+  ['chrome', 'video/VP8'],
+  ['firefox', 'video/VP8'],
+  ['safari', 'video/H264'],
+])('mapping a %s push offer onto the router', (browser, videoCodec) => {
+  it(`picks the browser's first routable video codec (${videoCodec}) with its RTX and feedback`, async () => {
+    const description = fixture(`${browser}-push`);
+    const video = mapProducer(description.sections[0]!, router.rtpCapabilities)!;
+    expect(video.kind).toBe('video');
+    expect(video.codecs[0]!.mimeType.toLowerCase()).toBe(videoCodec.toLowerCase());
+    expect(video.codecs[1]?.mimeType.toLowerCase()).toBe('video/rtx');
+    expect(Number(video.codecs[1]!.parameters.apt)).toBe(video.codecs[0]!.payloadType);
+    const feedback = video.codecs[0]!.rtcpFeedback.map((fb) => `${fb.type} ${fb.parameter}`.trim());
+    expect(feedback).toEqual(expect.arrayContaining(['nack', 'nack pli', 'transport-cc']));
+    expect(video.headerExtensions.map((e) => e.uri)).toContain('urn:ietf:params:rtp-hdrext:sdes:mid');
+    expect(video.rtpParameters.encodings?.[0]?.ssrc).toBe(description.sections[0]!.streams[0]!.ssrc);
+
+    const producer = await transport.produce({ kind: 'video', rtpParameters: video.rtpParameters });
+    expect(producer.type).toBe('simple');
+    producer.close();
+  });
+
+  it('maps the microphone to Opus and mediasoup accepts it', async () => {
+    const audio = mapProducer(fixture(`${browser}-push`).sections[1]!, router.rtpCapabilities)!;
+    expect(audio.codecs.map((c) => c.mimeType.toLowerCase())).toEqual(['audio/opus']);
+    const producer = await transport.produce({ kind: 'audio', rtpParameters: audio.rtpParameters });
+    producer.close();
+  });
+
+  it('reads what the client can receive, in its own payload types', () => {
+    const description = fixture(`${browser}-push`);
+    const caps = clientCapabilities(description)!;
+    const opus = caps.codecs!.find((c) => c.mimeType.toLowerCase() === 'audio/opus')!;
+    const offeredOpus = description.sections[1]!.codecs.find((c) => c.mimeType.toLowerCase() === 'audio/opus')!;
+    expect(opus.preferredPayloadType).toBe(offeredOpus.payloadType);
+  });
+});
+
+describe.each(['chrome', 'firefox'])('a %s simulcast offer', (browser) => {
+  it('becomes a simulcast producer with one encoding per RID', async () => {
+    const mapping = mapProducer(fixture(`${browser}-simulcast`).sections[0]!, router.rtpCapabilities)!;
+    expect(mapping.rids).toEqual(['q', 'h', 'f']);
+    expect(mapping.rtpParameters.encodings?.map((e) => e.rid)).toEqual(['q', 'h', 'f']);
+    const producer = await transport.produce({ kind: 'video', rtpParameters: mapping.rtpParameters });
+    expect(producer.type).toBe('simulcast');
+    producer.close();
+  });
+});
+
+it('finds no mapping when the client offers no codec the router routes', () => {
+  const description = fixture('chrome-push');
+  const audio = { ...description.sections[1]!, codecs: description.sections[1]!.codecs.filter((c) => !/opus/i.test(c.mimeType)) };
+  expect(mapProducer(audio, router.rtpCapabilities)).toBeUndefined();
+});
