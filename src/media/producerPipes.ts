@@ -36,6 +36,11 @@ export class ProducerPipes {
     return (await pipe).id;
   }
 
+  /** Routers a producer is piped to now (made or being made). */
+  pipedRouters(producerId: string): number {
+    return this.pipes.get(producerId)?.size ?? 0;
+  }
+
   /** Number of live pipes, for metrics and tests. */
   get size(): number {
     let count = 0;

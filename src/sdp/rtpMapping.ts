@@ -168,3 +168,42 @@ export function fromMediasoupCodec(codec: types.RtpCodecParameters): SdpCodec {
   if (codec.channels !== undefined) out.channels = codec.channels;
   return out;
 }
+
+/**
+ * The capabilities a consumer for this client is created with.
+ *
+ * mediasoup consumers send with the router's payload types and header
+ * extension ids, whatever the client uses. Codecs: the router's, narrowed to
+ * those the client described (all of them before it described any media).
+ * Header extensions: only those whose router id cannot clash in the BUNDLE
+ * with the client's own numbering: the client uses the same id for that URI,
+ * or uses neither the URI nor the id. A clashing extension is left out rather
+ * than making the client refuse the description.
+ */
+export function consumerCapabilities(router: types.RtpCapabilities, client: types.RtpCapabilities | undefined): types.RtpCapabilities {
+  const routerCodecs = router.codecs ?? [];
+  const codecs = client
+    ? routerCodecs.filter(
+        (cap) =>
+          codecName(cap.mimeType) === 'rtx' ||
+          (client.codecs ?? []).some(
+            (offered) =>
+              offered.kind === cap.kind &&
+              codecMatches({ ...offered, parameters: (offered.parameters ?? {}) as Record<string, string | number> }, cap),
+          ),
+      )
+    : routerCodecs;
+  const idByUri = new Map<string, number>();
+  const uriById = new Map<number, string>();
+  for (const ext of client?.headerExtensions ?? []) {
+    if (ext.preferredId === undefined) continue;
+    idByUri.set(ext.uri, ext.preferredId);
+    uriById.set(ext.preferredId, ext.uri);
+  }
+  const headerExtensions = (router.headerExtensions ?? []).filter((ext) => {
+    const clientId = idByUri.get(ext.uri);
+    if (clientId !== undefined) return clientId === ext.preferredId;
+    return !uriById.has(ext.preferredId);
+  });
+  return { codecs, headerExtensions };
+}

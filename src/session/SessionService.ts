@@ -5,7 +5,7 @@ import type { Logger } from '../logger.js';
 import { ProducerPipes } from '../media/producerPipes.js';
 import type { MediaWorker, WorkerPool } from '../media/workerPool.js';
 import { parseDescription } from '../sdp/parse.js';
-import { clientCapabilities, fromMediasoupCodec, mapProducer, codecMatches } from '../sdp/rtpMapping.js';
+import { clientCapabilities, codecMatches, consumerCapabilities, fromMediasoupCodec, mapProducer } from '../sdp/rtpMapping.js';
 import type { Direction, RemoteDescription, RemoteSection } from '../sdp/types.js';
 import type { LocalSection } from '../sdp/write.js';
 import type { PublishedTrack } from '../tracks/PublishedTrack.js';
@@ -52,7 +52,7 @@ const SCTP_STREAMS = { OS: 1024, MIS: 1024 };
 export class SessionService {
   readonly tracks = new TrackRegistry();
   private readonly sessions = new Map<string, Session>();
-  private readonly pipes = new ProducerPipes();
+  readonly pipes = new ProducerPipes();
   private readonly pool: WorkerPool;
   private readonly logger: Logger;
   private readonly maxSdpBytes: number;
@@ -468,7 +468,7 @@ export class SessionService {
       results.fail(index, ErrorCode.TRACK_NOT_FOUND, `track ${request.trackName} of session ${request.sessionId} is not published`);
       return undefined;
     }
-    const capabilities = session.clientCapabilities ?? session.router.rtpCapabilities;
+    const capabilities = consumerCapabilities(session.router.rtpCapabilities, session.clientCapabilities);
     const producerId = await this.pipes.availableOn(source.producer, source.router, session.router);
     if (!session.router.canConsume({ producerId, rtpCapabilities: capabilities })) {
       results.fail(index, ErrorCode.BAD_REQUEST, `this client cannot receive the codec of ${request.trackName}`);
