@@ -11,6 +11,7 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    reporters: ['default', './test/support/summary-reporter.ts'],
     // Native WebRTC (libwebrtc) and mediasoup workers live best in their own processes.
     pool: 'forks',
     // Media tests are CPU-bound on a 2-core machine: one file at a time keeps timings honest.
