@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Switchyard } from '../../src/app.js';
 import { fakeCamera, fakeMicrophone, waitFor, watchAudio, watchVideo } from '../helpers/media.js';
+import { gqlOk } from '../helpers/graphql.js';
 import { TestPeer } from '../helpers/peer.js';
 import { startTestServer } from '../helpers/server.js';
 
@@ -65,5 +66,41 @@ describe('the first call: one session pushes camera and microphone, another pull
     expect(videoWatch.stats.width).toBe(320);
     expect(videoWatch.stats.height).toBe(240);
     await waitFor('audible audio', () => audioWatch.stats.chunks > 50 && audioWatch.stats.peak > 1000, 15_000);
+  });
+
+  it('reports the published tracks ACTIVE once media flows, and finds them by tag', async () => {
+    const query = 'query($s: ID!) { track(sessionId: $s, name: "camera") { status kind tags } tracks(filter: { tags: ["room:test"], kind: AUDIO }) { name status } }';
+    let data = await gqlOk(server.url, query, { s: publisher.sessionId });
+    for (let i = 0; i < 50 && data.track.status !== 'ACTIVE'; i += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      data = await gqlOk(server.url, query, { s: publisher.sessionId });
+    }
+    expect(data.track).toEqual({ status: 'ACTIVE', kind: 'VIDEO', tags: ['room:test'] });
+    expect(data.tracks).toEqual([{ name: 'mic', status: 'ACTIVE' }]);
+  });
+});
+
+describe('createSession with an offer that carries only a data m-section', () => {
+  it('answers it and the PeerConnection connects', async () => {
+    const server = await startTestServer({ WORKERS: '1' });
+    const peer = new TestPeer(server.url);
+    try {
+      peer.pc.createDataChannel('control');
+      await peer.pc.setLocalDescription(await peer.pc.createOffer());
+      const data = await gqlOk(
+        server.url,
+        'mutation($sdp: String!) { createSession(input: { sessionDescription: { type: OFFER, sdp: $sdp } }) { session { id } sessionDescription { type sdp } } }',
+        { sdp: peer.pc.localDescription!.sdp },
+      );
+      expect(data.createSession.sessionDescription.type).toBe('ANSWER');
+      expect(data.createSession.sessionDescription.sdp).toMatch(/m=application 9 UDP\/DTLS\/SCTP webrtc-datachannel/);
+      await peer.pc.setRemoteDescription({ type: 'answer', sdp: data.createSession.sessionDescription.sdp });
+      await waitFor('the PeerConnection to connect', () => peer.pc.connectionState === 'connected');
+      const state = await gqlOk(server.url, 'query($id: ID!) { session(id: $id) { connectionState } }', { id: data.createSession.session.id });
+      expect(state.session.connectionState).toBe('CONNECTED');
+    } finally {
+      peer.stop();
+      await server.stop();
+    }
   });
 });
