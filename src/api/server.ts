@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ExecutionArgs } from 'graphql';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
@@ -10,6 +11,24 @@ import { createErrorMasker, useContractErrorCodes } from './errors.js';
 import { buildSchema } from './schema/index.js';
 
 export const GRAPHQL_PATH = '/graphql';
+
+const GRAPHIQL_DEFAULT_QUERY = `# Switchyard: a WebRTC SFU whose signaling is this GraphQL API.
+# The book icon on the left opens the schema's documentation.
+#
+# A session is one RTCPeerConnection: createSession, then pushTracks with the
+# client's offer, pullTracks (the SFU offers) and renegotiate with the answer.
+#
+# Published tracks, filtered by tag:
+query Tracks {
+  tracks(filter: { tags: ["room:lobby"] }) {
+    sessionId
+    name
+    kind
+    status
+    tags
+  }
+}
+`;
 
 export interface ApiServerOptions {
   context: ApiContext;
@@ -34,7 +53,9 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     schema: buildSchema(),
     graphqlEndpoint: GRAPHQL_PATH,
     context: () => context,
-    graphiql: { title: 'Switchyard', subscriptionsProtocol: 'WS' },
+    graphiql: { title: 'Switchyard', subscriptionsProtocol: 'WS', defaultQuery: GRAPHIQL_DEFAULT_QUERY },
+    // The self-contained GraphiQL: yoga's default page loads its scripts from a CDN.
+    renderGraphiQL,
     landingPage: false,
     maskedErrors: { maskError: createErrorMasker(logger) },
     plugins: [useContractErrorCodes()],
