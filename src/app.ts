@@ -36,7 +36,12 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     await pool.close();
     throw error;
   }
-  const sessions = new SessionService({ pool, logger, maxSdpBytes: config.maxSdpBytes });
+  const sessions = new SessionService({
+    pool,
+    logger,
+    maxSdpBytes: config.maxSdpBytes,
+    activity: { inactiveAfterMs: config.trackInactiveAfterMs, unpublishAfterMs: config.trackUnpublishAfterMs },
+  });
   const api = createApiServer({ context: { sessions }, logger, healthy: () => pool.healthy });
   let address: AddressInfo;
   try {

@@ -18,6 +18,10 @@ export interface Config {
   logLevel: string;
   /** Largest SDP accepted, in bytes. */
   maxSdpBytes: number;
+  /** A published track with no media for this long turns INACTIVE. */
+  trackInactiveAfterMs: number;
+  /** A published track with no media for this long is unpublished. */
+  trackUnpublishAfterMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -65,5 +69,7 @@ export function loadConfig(env: Env = process.env): Config {
     rtcAnnouncedIp: ip(env, 'RTC_ANNOUNCED_IP', undefined),
     logLevel,
     maxSdpBytes: integer(env, 'MAX_SDP_BYTES', 64 * 1024, 1024, 1024 * 1024),
+    trackInactiveAfterMs: integer(env, 'TRACK_INACTIVE_AFTER_MS', 5_000, 100, 3_600_000),
+    trackUnpublishAfterMs: integer(env, 'TRACK_UNPUBLISH_AFTER_MS', 30_000, 100, 86_400_000),
   };
 }

@@ -9,6 +9,7 @@ import { clientCapabilities, codecMatches, consumerCapabilities, fromMediasoupCo
 import type { Direction, RemoteDescription, RemoteSection } from '../sdp/types.js';
 import type { LocalSection } from '../sdp/write.js';
 import type { PublishedTrack } from '../tracks/PublishedTrack.js';
+import { TrackActivityMonitor, type TrackActivityOptions } from '../tracks/TrackActivityMonitor.js';
 import { TrackRegistry, type TrackFilter } from '../tracks/TrackRegistry.js';
 import { planClientOffer, type OfferIntents, type PushRequest, type SectionPlan } from './offerPlan.js';
 import { Session, type Transceiver } from './Session.js';
@@ -38,6 +39,7 @@ export interface SessionServiceOptions {
   pool: WorkerPool;
   logger: Logger;
   maxSdpBytes: number;
+  activity: TrackActivityOptions;
 }
 
 const SCTP_STREAMS = { OS: 1024, MIS: 1024 };
@@ -56,12 +58,15 @@ export class SessionService {
   private readonly pool: WorkerPool;
   private readonly logger: Logger;
   private readonly maxSdpBytes: number;
+  private readonly activity: TrackActivityMonitor;
 
   constructor(options: SessionServiceOptions) {
     this.pool = options.pool;
     this.logger = options.logger;
     this.maxSdpBytes = options.maxSdpBytes;
     this.pool.on('workerDied', (worker) => this.onWorkerDied(worker));
+    this.activity = new TrackActivityMonitor(this.tracks, options.activity, this.logger, (track) => this.abandon(track));
+    this.activity.start();
   }
 
   get(id: string): Session | undefined {
@@ -245,6 +250,7 @@ export class SessionService {
   }
 
   async close(): Promise<void> {
+    this.activity.stop();
     for (const session of [...this.sessions.values()]) {
       session.transport.close();
       this.forget(session);
@@ -405,9 +411,6 @@ export class SessionService {
           router: session.router,
           status: 'WAITING',
         };
-        producer.on('score', (scores) => {
-          if (scores.some((s) => s.score > 0)) track.status = 'ACTIVE';
-        });
         created.push(track);
         const section: LocalSection = {
           mid: offered.mid,
@@ -518,6 +521,22 @@ export class SessionService {
     if (!transceiver?.pulled) return;
     transceiver.pulled.ended = true;
     transceiver.section = { ...transceiver.section, direction: 'inactive' };
+  }
+
+  /** A published track that stayed without media too long: unpublished, its m-section left inactive. */
+  private abandon(track: PublishedTrack): void {
+    const session = this.sessions.get(track.sessionId);
+    if (!session) {
+      this.unpublish(track);
+      return;
+    }
+    void session.queue.run(async () => {
+      const transceiver = session.transceivers.find((t) => t.pushed === track);
+      if (!transceiver) return;
+      this.stopTransceiverMedia(transceiver);
+      transceiver.pushed = undefined;
+      transceiver.section = { ...transceiver.section, direction: 'inactive' };
+    });
   }
 
   private forceClose(session: Session, mids: string[]): TracksOutcome {
