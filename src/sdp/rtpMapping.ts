@@ -207,3 +207,22 @@ export function consumerCapabilities(router: types.RtpCapabilities, client: type
   });
   return { codecs, headerExtensions };
 }
+
+/**
+ * What the client can receive after a new description: what it described
+ * now, plus what it described before and left out this time (a description
+ * whose video transceivers are all stopped does not mean it lost VP8).
+ */
+export function mergeCapabilities(
+  previous: types.RtpCapabilities | undefined,
+  next: types.RtpCapabilities | undefined,
+): types.RtpCapabilities | undefined {
+  if (!previous || !next) return next ?? previous;
+  const codecKey = (c: types.RtpCodecCapability) => `${c.kind} ${c.preferredPayloadType}`;
+  const extKey = (e: types.RtpHeaderExtension) => `${e.kind} ${e.uri}`;
+  const codecs = new Map((previous.codecs ?? []).map((c) => [codecKey(c), c]));
+  for (const c of next.codecs ?? []) codecs.set(codecKey(c), c);
+  const headerExtensions = new Map((previous.headerExtensions ?? []).map((e) => [extKey(e), e]));
+  for (const e of next.headerExtensions ?? []) headerExtensions.set(extKey(e), e);
+  return { codecs: [...codecs.values()], headerExtensions: [...headerExtensions.values()] };
+}

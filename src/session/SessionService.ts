@@ -5,7 +5,14 @@ import type { Logger } from '../logger.js';
 import { ProducerPipes } from '../media/producerPipes.js';
 import type { MediaWorker, WorkerPool } from '../media/workerPool.js';
 import { parseDescription } from '../sdp/parse.js';
-import { clientCapabilities, codecMatches, consumerCapabilities, fromMediasoupCodec, mapProducer } from '../sdp/rtpMapping.js';
+import {
+  clientCapabilities,
+  codecMatches,
+  consumerCapabilities,
+  fromMediasoupCodec,
+  mapProducer,
+  mergeCapabilities,
+} from '../sdp/rtpMapping.js';
 import type { Direction, RemoteDescription, RemoteSection } from '../sdp/types.js';
 import type { LocalSection } from '../sdp/write.js';
 import type { PublishedTrack } from '../tracks/PublishedTrack.js';
@@ -345,7 +352,7 @@ export class SessionService {
     for (const t of toClose) this.stopTransceiverMedia(t);
     for (const track of created) this.tracks.publish(track);
     session.transceivers = next;
-    session.clientCapabilities = clientCapabilities(offer) ?? session.clientCapabilities;
+    session.clientCapabilities = mergeCapabilities(session.clientCapabilities, clientCapabilities(offer));
     const sdp = session.describe(setup);
     return { answer: { type: 'answer', sdp }, results: plan.results };
   }
@@ -448,7 +455,7 @@ export class SessionService {
       return { ...transceiver, pending: false };
     });
     session.negotiation = 'stable';
-    session.clientCapabilities ??= clientCapabilities(answer);
+    session.clientCapabilities = mergeCapabilities(session.clientCapabilities, clientCapabilities(answer));
     for (const consumer of resumed) {
       await consumer.resume();
       await consumer.requestKeyFrame().catch(() => undefined);

@@ -1,4 +1,4 @@
-import { ErrorCode, invalidSdp } from '../errors.js';
+import { badRequest, ErrorCode, invalidSdp } from '../errors.js';
 import type { RemoteDescription, RemoteSection } from '../sdp/types.js';
 import type { Session, Transceiver } from './Session.js';
 import { TrackResults } from './trackResults.js';
@@ -63,6 +63,17 @@ export function planClientOffer(session: Session, description: RemoteDescription
     if (algorithm !== session.remoteFingerprint.algorithm || value !== session.remoteFingerprint.value) {
       throw invalidSdp('the DTLS fingerprint changed; a new PeerConnection needs a new session');
     }
+  }
+
+  // The first live m-section carries the BUNDLE transport. A client that stops
+  // it moves to a new transport with a new DTLS handshake, which the SFU's
+  // transport cannot do: refuse rather than let the connection fail.
+  const tagIndex = existing.findIndex((t) => !t.section.rejected);
+  if (tagIndex >= 0 && offered[tagIndex]?.rejected && offered.some((s) => !s.rejected)) {
+    throw badRequest(
+      `the offer stops m-section ${existing[tagIndex]!.section.mid}, which carries the BUNDLE transport; ` +
+        'start sessions with a data channel (createSession with its offer) so that m-section stays, or close this track with force: true',
+    );
   }
 
   const kept = new Map<number, Transceiver>();

@@ -30,8 +30,26 @@ export class TestPeer {
     };
   }
 
-  async createSession(): Promise<string> {
-    const data = await gqlOk(this.url, `mutation { createSession { ${SESSION_FIELDS} } }`);
+  /**
+   * Creates the session. By default the way applications should: with an
+   * offer that carries only a data channel, so that the first m-section (the
+   * one that carries the BUNDLE transport) is never a media track that a
+   * later closeTracks would stop.
+   */
+  async createSession(options: { dataChannel?: boolean } = {}): Promise<string> {
+    if (options.dataChannel === false) {
+      const data = await gqlOk(this.url, `mutation { createSession { ${SESSION_FIELDS} } }`);
+      this.sessionId = data.createSession.session.id;
+      return this.sessionId;
+    }
+    this.pc.createDataChannel('switchyard');
+    await this.pc.setLocalDescription(await this.pc.createOffer());
+    const data = await gqlOk(
+      this.url,
+      `mutation($sdp: String!) { createSession(input: { sessionDescription: { type: OFFER, sdp: $sdp } }) { ${SESSION_FIELDS} sessionDescription { sdp } } }`,
+      { sdp: this.pc.localDescription!.sdp },
+    );
+    await this.pc.setRemoteDescription({ type: 'answer', sdp: data.createSession.sessionDescription.sdp });
     this.sessionId = data.createSession.session.id;
     return this.sessionId;
   }

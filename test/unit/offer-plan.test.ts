@@ -75,11 +75,11 @@ describe('planning a client offer', () => {
 
   it('closes what a stopped transceiver carried', () => {
     const session = newSession();
-    session.transceivers = [pushed('0', 'video', 'camera'), pushed('1', 'audio', 'mic')];
-    const plan = planClientOffer(session, offer(section('0', 'video', 'sendonly', true), section('1', 'audio')), none);
+    session.transceivers = [pushed('0', 'audio', 'mic'), pushed('1', 'video', 'camera')];
+    const plan = planClientOffer(session, offer(section('0', 'audio'), section('1', 'video', 'sendonly', true)), none);
     expect(plan.sections.map((s) => s.action)).toEqual([
-      { type: 'close', transceiver: session.transceivers[0], reject: true },
-      { type: 'keep', transceiver: session.transceivers[1] },
+      { type: 'keep', transceiver: session.transceivers[0] },
+      { type: 'close', transceiver: session.transceivers[1], reject: true },
     ]);
   });
 
@@ -137,5 +137,15 @@ describe('planning a client offer', () => {
       const plan = planClientOffer(session, offer(section('3', 'audio')), { ...none, push: [{ mid: '3', trackName: 'mic', tags: [] }] });
       expect(plan.sections[0]!.action.type).toBe('produce');
     });
+  });
+});
+
+describe('the m-section that carries the BUNDLE transport', () => {
+  it('may not be stopped while others live (BAD_REQUEST, nothing planned)', () => {
+    const session = newSession();
+    session.transceivers = [pushed('0', 'video', 'camera'), pushed('1', 'audio', 'mic')];
+    expect(() => planClientOffer(session, offer(section('0', 'video', 'sendonly', true), section('1', 'audio')), none)).toThrow(
+      /carries the BUNDLE transport/,
+    );
   });
 });
