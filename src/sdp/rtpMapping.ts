@@ -2,6 +2,8 @@ import { isSameProfile } from 'h264-profile-level-id';
 import type { types } from 'mediasoup';
 import type { MediaKind, RemoteDescription, RemoteSection, RtcpFeedback, SdpCodec, SdpHeaderExtension } from './types.js';
 
+const DEPENDENCY_DESCRIPTOR_URI = 'https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension';
+
 /** Codecs that repair or pad other codecs: never a track's media codec. */
 const AUXILIARY_CODECS = new Set(['rtx', 'red', 'ulpfec', 'flexfec-03', 'cn', 'telephone-event']);
 
@@ -68,6 +70,7 @@ export function mapProducer(section: RemoteSection, router: types.RtpCapabilitie
   const codecs = rtx ? [mediaCodec, { ...rtx, rtcpFeedback: [] }] : [mediaCodec];
 
   const headerExtensions = section.headerExtensions.filter((ext) =>
+    ext.uri !== DEPENDENCY_DESCRIPTOR_URI &&
     router.headerExtensions?.some(
       (cap) => cap.kind === kind && cap.uri === ext.uri && (cap.direction === 'sendrecv' || cap.direction === 'recvonly'),
     ),
@@ -225,4 +228,68 @@ export function mergeCapabilities(
   const headerExtensions = new Map((previous.headerExtensions ?? []).map((e) => [extKey(e), e]));
   for (const e of next.headerExtensions ?? []) headerExtensions.set(extKey(e), e);
   return { codecs: [...codecs.values()], headerExtensions: [...headerExtensions.values()] };
+}
+
+/**
+ * The order codecs are offered in when the SFU asks a client to send: the
+ * client sends the first one it supports. VP8 first (every browser encodes
+ * it, in hardware or cheaply), then VP9 and H264; VP9 profile 2 (10-bit)
+ * last, since an 8-bit camera cannot feed it.
+ */
+function offerRank(cap: types.RtpCodecCapability): number {
+  const name = codecName(cap.mimeType);
+  if (name === 'vp8') return 0;
+  if (name === 'vp9') return Number(cap.parameters?.['profile-id'] ?? 0) === 2 ? 4 : 1;
+  if (name === 'h264') return 2;
+  return 3;
+}
+
+/**
+ * What the SFU offers for an m-section on which it asks the client to send
+ * (pushTracks without an offer): every router codec of that kind with RTX and
+ * feedback, in the router's numbering, and the header extensions the router
+ * receives, numbered as the client already numbers them where it does, so
+ * that no id means two things in the BUNDLE.
+ */
+export function receiveOffer(
+  kind: MediaKind,
+  router: types.RtpCapabilities,
+  client: types.RtpCapabilities | undefined,
+): { codecs: SdpCodec[]; headerExtensions: SdpHeaderExtension[] } {
+  const ofKind = (router.codecs ?? []).filter((cap) => cap.kind === kind);
+  const media = ofKind.filter((cap) => codecName(cap.mimeType) !== 'rtx').sort((a, b) => offerRank(a) - offerRank(b));
+  const ordered = media.flatMap((cap) => [
+    cap,
+    ...ofKind.filter((rtx) => codecName(rtx.mimeType) === 'rtx' && Number(rtx.parameters?.apt) === cap.preferredPayloadType),
+  ]);
+  const codecs = ordered.map((cap) => {
+      const codec: SdpCodec = {
+        payloadType: cap.preferredPayloadType,
+        mimeType: cap.mimeType,
+        clockRate: cap.clockRate,
+        parameters: { ...((cap.parameters ?? {}) as Record<string, string | number>) },
+        rtcpFeedback: (cap.rtcpFeedback ?? []).map((fb) => ({ type: fb.type, parameter: fb.parameter ?? '' })),
+      };
+      if (cap.channels !== undefined) codec.channels = cap.channels;
+      return codec;
+  });
+  const clientIds = new Map<string, number>();
+  const usedIds = new Set<number>();
+  for (const ext of client?.headerExtensions ?? []) {
+    if (ext.preferredId === undefined) continue;
+    clientIds.set(ext.uri, ext.preferredId);
+    usedIds.add(ext.preferredId);
+  }
+  const headerExtensions: SdpHeaderExtension[] = [];
+  for (const ext of router.headerExtensions ?? []) {
+    if (ext.kind !== kind || (ext.direction !== 'sendrecv' && ext.direction !== 'recvonly')) continue;
+    // With the dependency descriptor negotiated, libwebrtc describes VP8 with
+    // it, and the router's consumers then never see a key frame they can
+    // start from. Browsers do not offer it by default either.
+    if (ext.uri === DEPENDENCY_DESCRIPTOR_URI) continue;
+    const id = clientIds.get(ext.uri) ?? (usedIds.has(ext.preferredId) ? undefined : ext.preferredId);
+    if (id === undefined || headerExtensions.some((e) => e.id === id)) continue;
+    headerExtensions.push({ uri: ext.uri, id });
+  }
+  return { codecs, headerExtensions };
 }

@@ -24,6 +24,8 @@ export interface Transceiver {
   pulled?: PulledTrack;
   /** Offered by the SFU and not answered yet. */
   pending?: boolean;
+  /** The SFU offered this m-section for the client to publish on (pushTracks without an offer). */
+  pendingPush?: { trackName: string; tags: string[] };
 }
 
 export type NegotiationState = 'stable' | 'have-local-offer';
@@ -114,9 +116,11 @@ export class Session {
     return transceiver.pushed?.status ?? 'WAITING';
   }
 
-  /** Track names this session publishes now. */
+  /** Track names this session publishes now or has asked to publish. */
   publishedNames(): Set<string> {
-    return new Set(this.transceivers.flatMap((t) => (t.pushed ? [t.pushed.name] : [])));
+    return new Set(
+      this.transceivers.flatMap((t) => (t.pushed ? [t.pushed.name] : t.pendingPush ? [t.pendingPush.trackName] : [])),
+    );
   }
 
   /** A mid that no m-section of this session has used. */

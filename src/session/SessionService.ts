@@ -12,8 +12,10 @@ import {
   fromMediasoupCodec,
   mapProducer,
   mergeCapabilities,
+  receiveOffer,
+  type ProducerMapping,
 } from '../sdp/rtpMapping.js';
-import type { Direction, RemoteDescription, RemoteSection } from '../sdp/types.js';
+import type { Direction, MediaKind, RemoteDescription, RemoteSection } from '../sdp/types.js';
 import type { LocalSection } from '../sdp/write.js';
 import type { PublishedTrack } from '../tracks/PublishedTrack.js';
 import { TrackActivityMonitor, type TrackActivityOptions } from '../tracks/TrackActivityMonitor.js';
@@ -122,11 +124,15 @@ export class SessionService {
     return { session, description: answer };
   }
 
-  /** Publishes tracks from the client's offer. */
+  /**
+   * Publishes tracks: from the client's offer (answered at once), or, without
+   * an offer, by offering the client new m-sections of the given kinds to send
+   * on (the tracks are published when its answer arrives through renegotiate).
+   */
   pushTracks(input: {
     sessionId: string;
     description?: DescriptionInput | null;
-    tracks?: { mid?: string | null; trackName: string; tags?: string[] | null }[] | null;
+    tracks?: { mid?: string | null; trackName: string; kind?: MediaKind | null; tags?: string[] | null }[] | null;
     autoDiscover?: boolean | null;
   }): Promise<TracksOutcome> {
     const session = this.require(input.sessionId);
@@ -141,7 +147,16 @@ export class SessionService {
       return request;
     });
     if (!input.description) {
-      throw badRequest('pushTracks needs the client\'s offer (sessionDescription) in this version');
+      if (input.autoDiscover) throw badRequest('autoDiscover needs the client\'s offer');
+      if (requested.length === 0) throw badRequest('pushTracks needs tracks');
+      const kinds = requested.map((t) => {
+        if (!t.kind) throw badRequest(`track ${t.trackName} needs a kind when there is no offer`);
+        return t.kind;
+      });
+      return session.queue.run(async () => {
+        this.ensureOpen(session);
+        return this.offerToReceive(session, push, kinds);
+      });
     }
     const offer = this.parse(input.description, 'offer');
     if (push.length === 0 && !input.autoDiscover) throw badRequest('pushTracks needs tracks or autoDiscover: true');
@@ -407,17 +422,7 @@ export class SessionService {
           results.fail(action.resultIndex, ErrorCode.INVALID_SDP, `m-section ${offered.mid}: ${(error as Error).message}`);
           return { section: idleSection(offered, session.router.rtpCapabilities, true) };
         }
-        const track: PublishedTrack = {
-          sessionId: session.id,
-          name: action.trackName,
-          kind: mapping.kind,
-          tags: action.tags,
-          simulcastRids: mapping.rids,
-          publishedAt: new Date(),
-          producer,
-          router: session.router,
-          status: 'WAITING',
-        };
+        const track = this.newTrack(session, action.trackName, action.tags, mapping, producer);
         created.push(track);
         const section: LocalSection = {
           mid: offered.mid,
@@ -433,6 +438,37 @@ export class SessionService {
     }
   }
 
+  /** The SFU's offer of new m-sections for the client to send the requested tracks on. */
+  private offerToReceive(session: Session, push: PushRequest[], kinds: MediaKind[]): TracksOutcome {
+    const results = new TrackResults();
+    const names = session.publishedNames();
+    const added: Transceiver[] = [];
+    push.forEach((request, i) => {
+      const kind = kinds[i] as MediaKind;
+      const index = results.add({ mid: null, sessionId: session.id, trackName: request.trackName });
+      if (names.has(request.trackName)) {
+        results.fail(index, ErrorCode.BAD_REQUEST, `this session already publishes a track named ${request.trackName}`);
+        return;
+      }
+      names.add(request.trackName);
+      const mid = session.nextMid(added.map((t) => t.section.mid));
+      const { codecs, headerExtensions } = receiveOffer(kind, session.router.rtpCapabilities, session.clientCapabilities);
+      added.push({
+        section: { mid, kind, direction: 'recvonly', rejected: false, codecs, headerExtensions },
+        pending: true,
+        pendingPush: { trackName: request.trackName, tags: request.tags },
+      });
+      results.setMid(index, mid);
+    });
+    if (added.length === 0 && session.negotiation === 'stable') {
+      return { session, description: null, requiresImmediateRenegotiation: false, tracks: results.items };
+    }
+    session.transceivers.push(...added);
+    session.negotiation = 'have-local-offer';
+    const sdp = session.describe(session.localSetup(false));
+    return { session, description: { type: 'offer', sdp }, requiresImmediateRenegotiation: true, tracks: results.items };
+  }
+
   private async applyClientAnswer(session: Session, answer: RemoteDescription): Promise<void> {
     if (session.negotiation !== 'have-local-offer') {
       throw negotiationConflict('there is no SFU offer waiting for an answer');
@@ -443,10 +479,12 @@ export class SessionService {
     }
     await this.connectTransport(session, answer);
 
+    const published = await this.publishAnswered(session, current, answer);
     const resumed: types.Consumer[] = [];
     session.transceivers = current.map((transceiver, index) => {
       const answered = answer.sections[index] as RemoteSection;
       if (!transceiver.pending) return transceiver;
+      if (transceiver.pendingPush) return published.get(transceiver) ?? idleAfterAnswer(transceiver);
       if (answered.rejected || !transceiver.pulled) {
         transceiver.pulled?.consumer.close();
         return { section: { ...transceiver.section, rejected: true, direction: 'inactive', outgoing: undefined } };
@@ -460,6 +498,45 @@ export class SessionService {
       await consumer.resume();
       await consumer.requestKeyFrame().catch(() => undefined);
     }
+  }
+
+  /**
+   * Produces what the client now sends on m-sections the SFU offered for
+   * publishing. A section the client did not take up stays unpublished.
+   */
+  private async publishAnswered(
+    session: Session,
+    current: Transceiver[],
+    answer: RemoteDescription,
+  ): Promise<Map<Transceiver, Transceiver>> {
+    const published = new Map<Transceiver, Transceiver>();
+    for (const [index, transceiver] of current.entries()) {
+      const request = transceiver.pendingPush;
+      const answered = answer.sections[index];
+      if (!transceiver.pending || !request || !answered) continue;
+      const sends = !answered.rejected && (answered.direction === 'sendonly' || answered.direction === 'sendrecv');
+      const mapping = sends ? mapProducer(answered, session.router.rtpCapabilities) : undefined;
+      if (!mapping) {
+        this.logger.info({ session: session.id, mid: answered.mid }, 'the client did not send on an m-section offered for publishing');
+        continue;
+      }
+      try {
+        const producer = await session.transport.produce({
+          kind: mapping.kind,
+          rtpParameters: mapping.rtpParameters,
+          appData: { sessionId: session.id, trackName: request.trackName },
+        });
+        const track = this.newTrack(session, request.trackName, request.tags, mapping, producer);
+        this.tracks.publish(track);
+        published.set(transceiver, {
+          section: { ...transceiver.section, codecs: mapping.codecs, headerExtensions: mapping.headerExtensions },
+          pushed: track,
+        });
+      } catch (error) {
+        this.logger.warn({ session: session.id, mid: answered.mid, err: error }, 'could not publish what the client sends');
+      }
+    }
+    return published;
   }
 
   private async consume(
@@ -530,6 +607,26 @@ export class SessionService {
     transceiver.section = { ...transceiver.section, direction: 'inactive' };
   }
 
+  private newTrack(
+    session: Session,
+    name: string,
+    tags: string[],
+    mapping: ProducerMapping,
+    producer: types.Producer,
+  ): PublishedTrack {
+    return {
+      sessionId: session.id,
+      name,
+      kind: mapping.kind,
+      tags,
+      simulcastRids: mapping.rids,
+      publishedAt: new Date(),
+      producer,
+      router: session.router,
+      status: 'WAITING',
+    };
+  }
+
   /** A published track that stayed without media too long: unpublished, its m-section left inactive. */
   private abandon(track: PublishedTrack): void {
     const session = this.sessions.get(track.sessionId);
@@ -577,6 +674,11 @@ function keptDirection(transceiver: Transceiver, offered: RemoteSection): Direct
   if (transceiver.pushed) return clientSends ? 'recvonly' : 'inactive';
   if (transceiver.pulled && !transceiver.pulled.ended) return clientReceives ? 'sendonly' : 'inactive';
   return transceiver.section.kind === 'application' ? 'sendrecv' : 'inactive';
+}
+
+/** An m-section the SFU offered for publishing that the client did not send on. */
+function idleAfterAnswer(transceiver: Transceiver): Transceiver {
+  return { section: { ...transceiver.section, direction: 'inactive' } };
 }
 
 /** An m-section that carries nothing: answered inactive with a codec the client offered. */

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Switchyard } from '../../src/app.js';
-import { gqlOk } from '../helpers/graphql.js';
+import { errorCode, gql, gqlOk } from '../helpers/graphql.js';
 import { fakeCamera, fakeMicrophone, waitFor, watchVideo } from '../helpers/media.js';
 import { TestPeer } from '../helpers/peer.js';
 import { startTestServer } from '../helpers/server.js';
@@ -175,5 +175,82 @@ describe('concurrent mutations on one session', () => {
     expect(latest.split('m=video').length - 1).toBe(3);
     await subscriber.applyOffer(latest);
     for (const mid of mids) await framesOf(subscriber, mid, 5);
+  });
+});
+
+describe('pushTracks without an offer', () => {
+  it('offers m-sections to send on; the tracks are published from the client\'s answer', async () => {
+    const publisher = await peer();
+    const cam = camera(320, 240);
+    const data = await gqlOk(
+      server.url,
+      'mutation($input: PushTracksInput!) { pushTracks(input: $input) { requiresImmediateRenegotiation sessionDescription { type sdp } tracks { mid trackName error { code } } } }',
+      { input: { sessionId: publisher.sessionId, tracks: [{ trackName: 'camera', kind: 'VIDEO', tags: ['room:x'] }] } },
+    );
+    expect(data.pushTracks.requiresImmediateRenegotiation).toBe(true);
+    expect(data.pushTracks.sessionDescription.type).toBe('OFFER');
+    const mid = data.pushTracks.tracks[0].mid as string;
+    expect(data.pushTracks.tracks[0].error).toBeNull();
+
+    await publisher.pc.setRemoteDescription({ type: 'offer', sdp: data.pushTracks.sessionDescription.sdp });
+    const transceiver = publisher.pc.getTransceivers().find((t: RTCRtpTransceiver) => t.mid === mid)!;
+    transceiver.direction = 'sendonly';
+    await transceiver.sender.replaceTrack(cam.track);
+    await publisher.pc.setLocalDescription(await publisher.pc.createAnswer());
+    // Not published before the answer arrives.
+    expect((await gqlOk(server.url, 'query($s: ID!) { track(sessionId: $s, name: "camera") { name } }', { s: publisher.sessionId })).track).toBeNull();
+    await gqlOk(server.url, 'mutation($input: RenegotiateInput!) { renegotiate(input: $input) { session { id } } }', {
+      input: { sessionId: publisher.sessionId, sessionDescription: { type: 'ANSWER', sdp: publisher.pc.localDescription!.sdp } },
+    });
+    const track = await gqlOk(server.url, 'query($s: ID!) { track(sessionId: $s, name: "camera") { kind tags } }', { s: publisher.sessionId });
+    expect(track.track).toEqual({ kind: 'VIDEO', tags: ['room:x'] });
+
+    const subscriber = await peer();
+    const [pulled] = await subscriber.pull([{ sessionId: publisher.sessionId, trackName: 'camera' }]);
+    const video = await framesOf(subscriber, pulled!.mid!);
+    expect([video.stats.width, video.stats.height]).toEqual([320, 240]);
+  });
+
+  it('needs a kind for each track', async () => {
+    const publisher = await peer();
+    const result = await gql(server.url, 'mutation($input: PushTracksInput!) { pushTracks(input: $input) { tracks { mid } } }', {
+      input: { sessionId: publisher.sessionId, tracks: [{ trackName: 'camera' }] },
+    });
+    expect(errorCode(result)).toBe('BAD_REQUEST');
+  });
+});
+
+describe('pulling', () => {
+  it('the same source twice gives two transceivers that both play', async () => {
+    const publisher = await peer();
+    await publisher.push([{ track: camera().track, name: 'camera' }]);
+    const subscriber = await peer();
+    const results = await subscriber.pull([
+      { sessionId: publisher.sessionId, trackName: 'camera' },
+      { sessionId: publisher.sessionId, trackName: 'camera' },
+    ]);
+    expect(results[0]!.mid).not.toBe(results[1]!.mid);
+    await framesOf(subscriber, results[0]!.mid!);
+    await framesOf(subscriber, results[1]!.mid!);
+  });
+
+  it('a track of one\'s own session loops it back', async () => {
+    const me = await peer();
+    const cam = camera(160, 120);
+    await me.push([{ track: cam.track, name: 'camera' }]);
+    const [loop] = await me.pull([{ sessionId: me.sessionId, trackName: 'camera' }]);
+    const video = await framesOf(me, loop!.mid!);
+    expect(video.stats.width).toBe(160);
+  });
+
+  it('a track that is not published leaves no transceiver behind', async () => {
+    const subscriber = await peer();
+    const before = server.sessions.get(subscriber.sessionId)!.transceivers.length;
+    const data = await gqlOk(server.url, PULL, {
+      input: { sessionId: subscriber.sessionId, tracks: [{ sessionId: subscriber.sessionId, trackName: 'nothing' }] },
+    });
+    expect(data.pullTracks).toMatchObject({ requiresImmediateRenegotiation: false, sessionDescription: null });
+    expect(data.pullTracks.tracks[0].error.code).toBe('TRACK_NOT_FOUND');
+    expect(server.sessions.get(subscriber.sessionId)!.transceivers.length).toBe(before);
   });
 });

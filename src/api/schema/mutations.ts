@@ -25,7 +25,7 @@ builder.mutationType({
     pushTracks: t.field({
       type: TracksPayloadRef,
       description:
-        'Publishes local tracks. Send the offer with the new sendonly transceivers and name each by its mid; apply the ANSWER that comes back.',
+        'Publishes local tracks. With the client\'s offer: name each new sendonly transceiver by its mid (or use autoDiscover) and apply the ANSWER that comes back. Without an offer: give each track a kind; the SFU returns an OFFER with a recvonly m-section per track (its mid is in the result); set those transceivers to sendonly with the tracks, answer, and send the answer with renegotiate.',
       args: { input: t.arg({ type: PushTracksInput, required: true }) },
       resolve: (_root, { input }, { sessions }) =>
         sessions.pushTracks({
