@@ -1,4 +1,5 @@
 import type { types } from 'mediasoup';
+import type { SimulcastPolicy } from '../media/simulcastPolicy.js';
 import type { MediaWorker } from '../media/workerPool.js';
 import type { DtlsFingerprint, DtlsSetup } from '../sdp/types.js';
 import { writeDescription, type LocalSection } from '../sdp/write.js';
@@ -11,6 +12,8 @@ export type PeerConnectionState = 'NEW' | 'CONNECTING' | 'CONNECTED' | 'DISCONNE
 export interface PulledTrack {
   readonly source: PublishedTrack;
   readonly consumer: types.Consumer;
+  /** For a simulcast source: which layer this subscriber gets. */
+  readonly simulcast?: SimulcastPolicy;
   /** The source went away (unpublished, closed); the transceiver stays, inactive. */
   ended: boolean;
 }

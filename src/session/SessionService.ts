@@ -3,6 +3,7 @@ import type { types } from 'mediasoup';
 import { badRequest, ErrorCode, negotiationConflict, sessionNotFound, SwitchyardError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { ProducerPipes } from '../media/producerPipes.js';
+import { SimulcastPolicy, type SimulcastPreference } from '../media/simulcastPolicy.js';
 import type { MediaWorker, WorkerPool } from '../media/workerPool.js';
 import { parseDescription } from '../sdp/parse.js';
 import {
@@ -34,6 +35,7 @@ export interface PullRequest {
   sessionId: string;
   trackName: string;
   mid?: string | null;
+  simulcast?: SimulcastPreference | null;
 }
 
 export interface TracksOutcome {
@@ -52,6 +54,12 @@ export interface SessionServiceOptions {
 }
 
 const SCTP_STREAMS = { OS: 1024, MIS: 1024 };
+/**
+ * Where a session's downlink bandwidth estimate starts (mediasoup's default is
+ * 600 kbit/s): enough for a 720p layer, so a subscriber that prefers the top
+ * simulcast layer gets it without a long ramp-up; congestion control lowers it.
+ */
+const INITIAL_OUTGOING_BITRATE = 1_500_000;
 
 /**
  * The session engine: one WebRtcTransport per session, the offer/answer
@@ -105,6 +113,7 @@ export class SessionService {
       preferUdp: true,
       enableSctp: true,
       numSctpStreams: SCTP_STREAMS,
+      initialAvailableOutgoingBitrate: INITIAL_OUTGOING_BITRATE,
     });
     const session = new Session(randomUUID(), input.correlationId ?? null, worker, transport);
     worker.load += 1;
@@ -210,6 +219,85 @@ export class SessionService {
         tracks: results.items,
       };
     });
+  }
+
+  /**
+   * Changes what pulled transceivers carry: another simulcast preference for
+   * the same source (no renegotiation), or another source track (a new
+   * consumer on the same mid; the SFU offers the new stream).
+   */
+  updateTracks(input: { sessionId: string; tracks: PullRequest[] }): Promise<TracksOutcome> {
+    const session = this.require(input.sessionId);
+    if (input.tracks.length === 0) throw badRequest('updateTracks needs at least one track');
+    if (input.tracks.length > MAX_TRACKS_PER_CALL) {
+      throw new SwitchyardError(ErrorCode.LIMIT_EXCEEDED, `at most ${MAX_TRACKS_PER_CALL} tracks per call`);
+    }
+    for (const t of input.tracks) validateTrackName(t.trackName);
+    return session.queue.run(async () => {
+      this.ensureOpen(session);
+      const results = new TrackResults();
+      let retargeted = false;
+      for (const request of input.tracks) {
+        const index = results.add({ mid: request.mid ?? null, sessionId: request.sessionId, trackName: request.trackName });
+        retargeted = (await this.updateOne(session, request, results, index)) || retargeted;
+      }
+      if (!retargeted) {
+        return { session, description: null, requiresImmediateRenegotiation: false, tracks: results.items };
+      }
+      session.negotiation = 'have-local-offer';
+      const sdp = session.describe(session.localSetup(false));
+      return { session, description: { type: 'offer', sdp }, requiresImmediateRenegotiation: true, tracks: results.items };
+    });
+  }
+
+  /** Applies one updateTracks entry; true when the transceiver got a new stream to offer. */
+  private async updateOne(session: Session, request: PullRequest, results: TrackResults, index: number): Promise<boolean> {
+    const transceiver = request.mid == null ? undefined : session.transceivers.find((t) => t.section.mid === request.mid);
+    const pulled = transceiver?.pulled;
+    if (!transceiver || !pulled || transceiver.section.rejected) {
+      results.fail(index, ErrorCode.BAD_REQUEST, request.mid == null ? 'updateTracks needs the mid of a pulled transceiver' : `mid ${request.mid} carries no pulled track`);
+      return false;
+    }
+    const sameSource = pulled.source.sessionId === request.sessionId && pulled.source.name === request.trackName && !pulled.ended;
+    if (sameSource) {
+      if (request.simulcast) {
+        if (!pulled.simulcast) {
+          results.fail(index, ErrorCode.BAD_REQUEST, `${request.trackName} is not simulcast`);
+          return false;
+        }
+        const rid = request.simulcast.preferredRid;
+        if (rid != null && !pulled.simulcast.rids.includes(rid)) {
+          results.fail(index, ErrorCode.BAD_REQUEST, `${request.trackName} has no simulcast layer ${rid}`);
+          return false;
+        }
+        await pulled.simulcast.update(request.simulcast);
+      }
+      return false;
+    }
+    const source = this.tracks.get(request.sessionId, request.trackName);
+    if (!source) {
+      results.fail(index, ErrorCode.TRACK_NOT_FOUND, `track ${request.trackName} of session ${request.sessionId} is not published`);
+      return false;
+    }
+    if (source.kind !== transceiver.section.kind) {
+      results.fail(index, ErrorCode.BAD_REQUEST, `mid ${request.mid} carries ${transceiver.section.kind}, ${request.trackName} is ${source.kind}`);
+      return false;
+    }
+    // The mid moves to the new consumer: the old one goes first.
+    pulled.consumer.close();
+    const probe = new TrackResults();
+    const replacement = await this.consume(session, { ...request, mid: null }, probe, probe.add({ mid: null, sessionId: null, trackName: null }), [], transceiver.section.mid);
+    if (!replacement) {
+      const error = probe.items[0]?.error;
+      results.fail(index, error?.code ?? ErrorCode.INTERNAL, error?.message ?? 'could not pull the new source');
+      transceiver.pulled = { ...pulled, ended: true };
+      transceiver.section = { ...transceiver.section, direction: 'inactive', outgoing: undefined };
+      return true;
+    }
+    transceiver.section = replacement.section;
+    transceiver.pulled = replacement.pulled;
+    transceiver.pending = true;
+    return true;
   }
 
   /** The client's answer to the SFU's pending offer, or a new offer of the client's own. */
@@ -545,6 +633,7 @@ export class SessionService {
     results: TrackResults,
     index: number,
     takenMids: string[],
+    reuseMid?: string,
   ): Promise<Transceiver | undefined> {
     if (request.mid != null) {
       results.fail(index, ErrorCode.BAD_REQUEST, 'pulling into an existing transceiver (mid) is not supported yet');
@@ -555,20 +644,34 @@ export class SessionService {
       results.fail(index, ErrorCode.TRACK_NOT_FOUND, `track ${request.trackName} of session ${request.sessionId} is not published`);
       return undefined;
     }
+    const rids = source.simulcastRids;
+    const preferredRid = request.simulcast?.preferredRid;
+    if (preferredRid != null && !rids.includes(preferredRid)) {
+      results.fail(
+        index,
+        ErrorCode.BAD_REQUEST,
+        rids.length === 0
+          ? `${request.trackName} is not simulcast`
+          : `${request.trackName} has no simulcast layer ${preferredRid} (it has ${rids.join(', ')})`,
+      );
+      return undefined;
+    }
     const capabilities = consumerCapabilities(session.router.rtpCapabilities, session.clientCapabilities);
     const producerId = await this.pipes.availableOn(source.producer, source.router, session.router);
     if (!session.router.canConsume({ producerId, rtpCapabilities: capabilities })) {
       results.fail(index, ErrorCode.BAD_REQUEST, `this client cannot receive the codec of ${request.trackName}`);
       return undefined;
     }
-    const mid = session.nextMid(takenMids);
+    const mid = reuseMid ?? session.nextMid(takenMids);
     const consumer = await session.transport.consume({
       producerId,
       rtpCapabilities: capabilities,
       paused: true,
       mid,
+      ...(rids.length > 0 ? { preferredLayers: { spatialLayer: SimulcastPolicy.layerOf(rids, preferredRid) } } : {}),
       appData: { sourceSessionId: source.sessionId, trackName: source.name },
     });
+    const simulcast = rids.length > 0 ? new SimulcastPolicy(consumer, source.producer, rids, request.simulcast ?? {}) : undefined;
     results.setMid(index, mid);
     const { rtpParameters } = consumer;
     const encoding = rtpParameters.encodings?.[0];
@@ -592,7 +695,7 @@ export class SessionService {
           trackId: source.name,
         },
       },
-      pulled: { source, consumer, ended: false },
+      pulled: simulcast ? { source, consumer, ended: false, simulcast } : { source, consumer, ended: false },
       pending: true,
     };
     consumer.on('producerclose', () => this.onSourceEnded(session, consumer));

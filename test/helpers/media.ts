@@ -2,8 +2,8 @@ import wrtc from '@roamhq/wrtc';
 
 const { RTCVideoSource, RTCVideoSink, RTCAudioSource, RTCAudioSink } = wrtc.nonstandard;
 
-/** A synthetic camera: I420 frames of a fixed size with a moving gradient, at ~30 fps. */
-export function fakeCamera(width = 320, height = 240) {
+/** A synthetic camera: I420 frames of a fixed size with a moving gradient, at `fps` (30 by default). */
+export function fakeCamera(width = 320, height = 240, fps = 30) {
   const source = new RTCVideoSource();
   const track = source.createTrack();
   const data = new Uint8Array((width * height * 3) / 2);
@@ -13,7 +13,7 @@ export function fakeCamera(width = 320, height = 240) {
     for (let i = 0; i < width * height; i += 1) data[i] = (i + tick * 4) & 0xff;
     data.fill(128, width * height);
     source.onFrame({ width, height, data });
-  }, 33);
+  }, Math.round(1000 / fps));
   return { track, stop: () => { clearInterval(timer); track.stop(); } };
 }
 

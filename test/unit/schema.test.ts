@@ -8,13 +8,11 @@ const contractPath = new URL('../../../shared/contract/api.graphql', import.meta
 
 /** Contract items that later issues add; this list only ever shrinks. */
 const NOT_YET = new Set([
-  'UpdateTracksInput',
   'TrackEventType',
   'TrackEvent',
   'SessionEventType',
   'SessionEvent',
   'Subscription',
-  'Mutation.updateTracks',
 ]);
 
 describe('the printed schema', () => {

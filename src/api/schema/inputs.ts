@@ -73,6 +73,17 @@ export const PullTracksInput = builder.inputType('PullTracksInput', {
   }),
 });
 
+export const UpdateTracksInput = builder.inputType('UpdateTracksInput', {
+  fields: (t) => ({
+    sessionId: t.id({ required: true }),
+    tracks: t.field({
+      type: [RemoteTrackInput],
+      required: true,
+      description: 'Each entry retargets the transceiver named by mid to another source track.',
+    }),
+  }),
+});
+
 export const RenegotiateInput = builder.inputType('RenegotiateInput', {
   fields: (t) => ({
     sessionId: t.id({ required: true }),

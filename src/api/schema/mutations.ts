@@ -6,6 +6,7 @@ import {
   PullTracksInput,
   PushTracksInput,
   RenegotiateInput,
+  UpdateTracksInput,
 } from './inputs.js';
 import { CloseSessionPayloadRef, CreateSessionPayloadRef, RenegotiatePayloadRef, TracksPayloadRef } from './types.js';
 
@@ -47,6 +48,7 @@ builder.mutationType({
             sessionId: String(track.sessionId),
             trackName: track.trackName,
             mid: track.mid ?? null,
+            simulcast: track.simulcast ?? null,
           })),
         }),
     }),
@@ -57,6 +59,22 @@ builder.mutationType({
       args: { input: t.arg({ type: RenegotiateInput, required: true }) },
       resolve: (_root, { input }, { sessions }) =>
         sessions.renegotiate({ sessionId: String(input.sessionId), description: input.sessionDescription }),
+    }),
+    updateTracks: t.field({
+      type: TracksPayloadRef,
+      description:
+        'Changes what pulled transceivers (by mid) carry. The same source with a new simulcast preference applies at once. Another source track replaces the stream on that mid: the SFU returns an OFFER to apply and answer with renegotiate.',
+      args: { input: t.arg({ type: UpdateTracksInput, required: true }) },
+      resolve: (_root, { input }, { sessions }) =>
+        sessions.updateTracks({
+          sessionId: String(input.sessionId),
+          tracks: input.tracks.map((track) => ({
+            sessionId: String(track.sessionId),
+            trackName: track.trackName,
+            mid: track.mid ?? null,
+            simulcast: track.simulcast ?? null,
+          })),
+        }),
     }),
     closeTracks: t.field({
       type: TracksPayloadRef,
