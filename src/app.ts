@@ -41,6 +41,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     logger,
     maxSdpBytes: config.maxSdpBytes,
     activity: { inactiveAfterMs: config.trackInactiveAfterMs, unpublishAfterMs: config.trackUnpublishAfterMs },
+    mediaWaitMs: config.mediaWaitMs,
   });
   const api = createApiServer({ context: { sessions }, logger, healthy: () => pool.healthy });
   let address: AddressInfo;

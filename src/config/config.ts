@@ -22,6 +22,8 @@ export interface Config {
   trackInactiveAfterMs: number;
   /** A published track with no media for this long is unpublished. */
   trackUnpublishAfterMs: number;
+  /** How long an operation that needs media waits for a PeerConnection to connect. */
+  mediaWaitMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -71,5 +73,6 @@ export function loadConfig(env: Env = process.env): Config {
     maxSdpBytes: integer(env, 'MAX_SDP_BYTES', 64 * 1024, 1024, 1024 * 1024),
     trackInactiveAfterMs: integer(env, 'TRACK_INACTIVE_AFTER_MS', 5_000, 100, 3_600_000),
     trackUnpublishAfterMs: integer(env, 'TRACK_UNPUBLISH_AFTER_MS', 30_000, 100, 86_400_000),
+    mediaWaitMs: integer(env, 'MEDIA_WAIT_MS', 5_000, 0, 60_000),
   };
 }

@@ -4,6 +4,7 @@ import type { MediaWorker } from '../media/workerPool.js';
 import type { DtlsFingerprint, DtlsSetup } from '../sdp/types.js';
 import { writeDescription, type LocalSection } from '../sdp/write.js';
 import type { PublishedTrack, TrackStatus } from '../tracks/PublishedTrack.js';
+import type { NegotiationState } from './negotiation.js';
 import { SerialQueue } from './SerialQueue.js';
 
 export type PeerConnectionState = 'NEW' | 'CONNECTING' | 'CONNECTED' | 'DISCONNECTED' | 'FAILED' | 'CLOSED';
@@ -31,7 +32,6 @@ export interface Transceiver {
   pendingPush?: { trackName: string; tags: string[] };
 }
 
-export type NegotiationState = 'stable' | 'have-local-offer';
 
 /** Our DTLS role once the transport is connected (mediasoup's terms). */
 export type DtlsRole = 'client' | 'server';
@@ -64,10 +64,37 @@ export class Session {
   ) {
     transport.on('icestatechange', (state) => {
       this.iceState = state;
+      this.notifyConnected();
     });
     transport.on('dtlsstatechange', (state) => {
       this.dtlsState = state;
+      this.notifyConnected();
     });
+  }
+
+  private readonly connectedWaiters = new Set<() => void>();
+
+  /** Resolves true once the PeerConnection is CONNECTED, false after `timeoutMs` or when the session closes. */
+  whenConnected(timeoutMs: number): Promise<boolean> {
+    if (this.connectionState === 'CONNECTED') return Promise.resolve(true);
+    if (this.closed) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const done = (connected: boolean) => {
+        clearTimeout(timer);
+        this.connectedWaiters.delete(onChange);
+        resolve(connected);
+      };
+      const onChange = () => {
+        if (this.connectionState === 'CONNECTED') done(true);
+        else if (this.closed || this.transport.closed) done(false);
+      };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.connectedWaiters.add(onChange);
+    });
+  }
+
+  private notifyConnected(): void {
+    for (const waiter of [...this.connectedWaiters]) waiter();
   }
 
   get router(): types.Router {

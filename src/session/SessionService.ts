@@ -21,6 +21,7 @@ import type { LocalSection } from '../sdp/write.js';
 import type { PublishedTrack } from '../tracks/PublishedTrack.js';
 import { TrackActivityMonitor, type TrackActivityOptions } from '../tracks/TrackActivityMonitor.js';
 import { TrackRegistry, type TrackFilter } from '../tracks/TrackRegistry.js';
+import { transition } from './negotiation.js';
 import { planClientOffer, type OfferIntents, type PushRequest, type SectionPlan } from './offerPlan.js';
 import { Session, type Transceiver } from './Session.js';
 import { TrackResults, type TrackResult } from './trackResults.js';
@@ -51,6 +52,8 @@ export interface SessionServiceOptions {
   logger: Logger;
   maxSdpBytes: number;
   activity: TrackActivityOptions;
+  /** How long a pull waits for the publishing session to connect before UNAVAILABLE. */
+  mediaWaitMs: number;
 }
 
 const SCTP_STREAMS = { OS: 1024, MIS: 1024 };
@@ -76,11 +79,13 @@ export class SessionService {
   private readonly logger: Logger;
   private readonly maxSdpBytes: number;
   private readonly activity: TrackActivityMonitor;
+  private readonly mediaWaitMs: number;
 
   constructor(options: SessionServiceOptions) {
     this.pool = options.pool;
     this.logger = options.logger;
     this.maxSdpBytes = options.maxSdpBytes;
+    this.mediaWaitMs = options.mediaWaitMs;
     this.pool.on('workerDied', (worker) => this.onWorkerDied(worker));
     this.activity = new TrackActivityMonitor(this.tracks, options.activity, this.logger, (track) => this.abandon(track));
     this.activity.start();
@@ -210,7 +215,7 @@ export class SessionService {
         return { session, description: null, requiresImmediateRenegotiation: false, tracks: results.items };
       }
       session.transceivers.push(...added);
-      session.negotiation = 'have-local-offer';
+      session.negotiation = transition(session.negotiation, 'sfu-offer');
       const sdp = session.describe(session.localSetup(false));
       return {
         session,
@@ -244,7 +249,7 @@ export class SessionService {
       if (!retargeted) {
         return { session, description: null, requiresImmediateRenegotiation: false, tracks: results.items };
       }
-      session.negotiation = 'have-local-offer';
+      session.negotiation = transition(session.negotiation, 'sfu-offer');
       const sdp = session.describe(session.localSetup(false));
       return { session, description: { type: 'offer', sdp }, requiresImmediateRenegotiation: true, tracks: results.items };
     });
@@ -433,9 +438,7 @@ export class SessionService {
     offer: RemoteDescription,
     intents: OfferIntents,
   ): Promise<{ answer: DescriptionInput; results: TrackResults }> {
-    if (session.negotiation === 'have-local-offer') {
-      throw negotiationConflict('the SFU\'s offer is waiting for an answer; send it with renegotiate before a new offer');
-    }
+    const nextState = transition(session.negotiation, 'client-offer');
     const plan = planClientOffer(session, offer, intents);
     const setup = session.localSetup(true, offer.transport?.setup);
     const created: PublishedTrack[] = [];
@@ -455,6 +458,7 @@ export class SessionService {
     for (const t of toClose) this.stopTransceiverMedia(t);
     for (const track of created) this.tracks.publish(track);
     session.transceivers = next;
+    session.negotiation = nextState;
     session.clientCapabilities = mergeCapabilities(session.clientCapabilities, clientCapabilities(offer));
     const sdp = session.describe(setup);
     return { answer: { type: 'answer', sdp }, results: plan.results };
@@ -552,15 +556,13 @@ export class SessionService {
       return { session, description: null, requiresImmediateRenegotiation: false, tracks: results.items };
     }
     session.transceivers.push(...added);
-    session.negotiation = 'have-local-offer';
+    session.negotiation = transition(session.negotiation, 'sfu-offer');
     const sdp = session.describe(session.localSetup(false));
     return { session, description: { type: 'offer', sdp }, requiresImmediateRenegotiation: true, tracks: results.items };
   }
 
   private async applyClientAnswer(session: Session, answer: RemoteDescription): Promise<void> {
-    if (session.negotiation !== 'have-local-offer') {
-      throw negotiationConflict('there is no SFU offer waiting for an answer');
-    }
+    const nextState = transition(session.negotiation, 'client-answer');
     const current = session.transceivers;
     if (answer.sections.length !== current.length || answer.sections.some((s, i) => s.mid !== current[i]?.section.mid)) {
       throw negotiationConflict('the answer does not match the SFU\'s latest offer (m-sections differ); answer the latest offer');
@@ -580,7 +582,7 @@ export class SessionService {
       resumed.push(transceiver.pulled.consumer);
       return { ...transceiver, pending: false };
     });
-    session.negotiation = 'stable';
+    session.negotiation = nextState;
     session.clientCapabilities = mergeCapabilities(session.clientCapabilities, clientCapabilities(answer));
     for (const consumer of resumed) {
       await consumer.resume();
@@ -653,6 +655,17 @@ export class SessionService {
         rids.length === 0
           ? `${request.trackName} is not simulcast`
           : `${request.trackName} has no simulcast layer ${preferredRid} (it has ${rids.join(', ')})`,
+      );
+      return undefined;
+    }
+    // A track is published when its offer is answered; its media flows once the
+    // publisher's PeerConnection is up. Give that a moment rather than fail.
+    const publisher = this.sessions.get(source.sessionId);
+    if (publisher && !(await publisher.whenConnected(this.mediaWaitMs))) {
+      results.fail(
+        index,
+        ErrorCode.UNAVAILABLE,
+        `the session publishing ${request.trackName} did not connect within ${this.mediaWaitMs} ms`,
       );
       return undefined;
     }

@@ -254,3 +254,35 @@ describe('pulling', () => {
     expect(server.sessions.get(subscriber.sessionId)!.transceivers.length).toBe(before);
   });
 });
+
+describe('pulling from a publisher that never connects', () => {
+  it('waits, then fails that track with UNAVAILABLE and leaves no transceiver', async () => {
+    const waiting = await startTestServer({ WORKERS: '1', MEDIA_WAIT_MS: '800' });
+    const ghost = new TestPeer(waiting.url);
+    const subscriber = new TestPeer(waiting.url);
+    const cam = camera();
+    try {
+      await ghost.createSession({ dataChannel: false });
+      // Published from its offer, but the answer is never applied: no ICE, no DTLS.
+      const transceiver = ghost.pc.addTransceiver(cam.track, { direction: 'sendonly' });
+      await ghost.pc.setLocalDescription(await ghost.pc.createOffer());
+      await gqlOk(waiting.url, 'mutation($input: PushTracksInput!) { pushTracks(input: $input) { tracks { error { code } } } }', {
+        input: { sessionId: ghost.sessionId, sessionDescription: { type: 'OFFER', sdp: ghost.pc.localDescription!.sdp }, tracks: [{ mid: transceiver.mid, trackName: 'camera' }] },
+      });
+      await subscriber.createSession();
+      const before = waiting.sessions.get(subscriber.sessionId)!.transceivers.length;
+      const started = Date.now();
+      const data = await gqlOk(waiting.url, PULL, {
+        input: { sessionId: subscriber.sessionId, tracks: [{ sessionId: ghost.sessionId, trackName: 'camera' }] },
+      });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(700);
+      expect(data.pullTracks.tracks[0].error.code).toBe('UNAVAILABLE');
+      expect(data.pullTracks.sessionDescription).toBeNull();
+      expect(waiting.sessions.get(subscriber.sessionId)!.transceivers.length).toBe(before);
+    } finally {
+      ghost.stop();
+      subscriber.stop();
+      await waiting.stop();
+    }
+  });
+});
