@@ -201,7 +201,9 @@ export class SessionService {
       try {
         for (const request of input.tracks) {
           const index = results.add({ mid: null, sessionId: request.sessionId, trackName: request.trackName });
-          const transceiver = await this.consume(session, request, results, index, takenMids);
+          const reuse = request.mid != null ? this.reusableTransceiver(session, request, results, index, takenMids) : undefined;
+          if (request.mid != null && !reuse) continue;
+          const transceiver = await this.consume(session, { ...request, mid: null }, results, index, takenMids, reuse?.section.mid);
           if (transceiver) {
             added.push(transceiver);
             takenMids.push(transceiver.section.mid);
@@ -214,7 +216,12 @@ export class SessionService {
       if (added.length === 0 && session.negotiation === 'stable') {
         return { session, description: null, requiresImmediateRenegotiation: false, tracks: results.items };
       }
-      session.transceivers.push(...added);
+      for (const transceiver of added) {
+        // A reused transceiver keeps its place in the m-line order.
+        const at = session.transceivers.findIndex((t) => t.section.mid === transceiver.section.mid);
+        if (at >= 0) session.transceivers[at] = transceiver;
+        else session.transceivers.push(transceiver);
+      }
       session.negotiation = transition(session.negotiation, 'sfu-offer');
       const sdp = session.describe(session.localSetup(false));
       return {
@@ -253,6 +260,38 @@ export class SessionService {
       const sdp = session.describe(session.localSetup(false));
       return { session, description: { type: 'offer', sdp }, requiresImmediateRenegotiation: true, tracks: results.items };
     });
+  }
+
+  /**
+   * The transceiver a pull names by mid, when it can take the track: same
+   * kind, negotiated, carrying nothing now (idle, or its pulled source ended).
+   */
+  private reusableTransceiver(
+    session: Session,
+    request: PullRequest,
+    results: TrackResults,
+    index: number,
+    takenMids: string[],
+  ): Transceiver | undefined {
+    const mid = request.mid as string;
+    if (mid.startsWith('#')) {
+      results.fail(index, ErrorCode.BAD_REQUEST, 'pulling into the transceiver of a local track (#trackName) is not supported yet; pull into a new transceiver or name an idle mid');
+      return undefined;
+    }
+    const transceiver = session.transceivers.find((t) => t.section.mid === mid);
+    const source = this.tracks.get(request.sessionId, request.trackName);
+    let problem: string | undefined;
+    if (!transceiver) problem = `this session has no transceiver with mid ${mid}`;
+    else if (transceiver.section.rejected || transceiver.section.kind === 'application') problem = `mid ${mid} cannot carry media`;
+    else if (transceiver.pending || transceiver.pendingPush) problem = `mid ${mid} is waiting for an answer`;
+    else if (transceiver.pushed || (transceiver.pulled && !transceiver.pulled.ended)) problem = `mid ${mid} already carries a track`;
+    else if (takenMids.includes(mid)) problem = `mid ${mid} is named twice`;
+    else if (source && source.kind !== transceiver.section.kind) problem = `mid ${mid} carries ${transceiver.section.kind}, ${request.trackName} is ${source.kind}`;
+    if (problem) {
+      results.fail(index, ErrorCode.BAD_REQUEST, problem);
+      return undefined;
+    }
+    return transceiver;
   }
 
   /** Applies one updateTracks entry; true when the transceiver got a new stream to offer. */
@@ -637,10 +676,6 @@ export class SessionService {
     takenMids: string[],
     reuseMid?: string,
   ): Promise<Transceiver | undefined> {
-    if (request.mid != null) {
-      results.fail(index, ErrorCode.BAD_REQUEST, 'pulling into an existing transceiver (mid) is not supported yet');
-      return undefined;
-    }
     const source = this.tracks.get(request.sessionId, request.trackName);
     if (!source) {
       results.fail(index, ErrorCode.TRACK_NOT_FOUND, `track ${request.trackName} of session ${request.sessionId} is not published`);

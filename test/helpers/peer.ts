@@ -76,7 +76,7 @@ export class TestPeer {
   }
 
   /** Pulls tracks: applies the SFU's offer and sends the answer back. */
-  async pull(tracks: { sessionId: string; trackName: string }[]): Promise<TrackResultData[]> {
+  async pull(tracks: { sessionId: string; trackName: string; mid?: string }[]): Promise<TrackResultData[]> {
     const data = await gqlOk(
       this.url,
       `mutation($input: PullTracksInput!) { pullTracks(input: $input) { requiresImmediateRenegotiation sessionDescription { type sdp } ${TRACK_RESULTS} } }`,

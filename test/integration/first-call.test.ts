@@ -96,8 +96,15 @@ describe('createSession with an offer that carries only a data m-section', () =>
       expect(data.createSession.sessionDescription.sdp).toMatch(/m=application 9 UDP\/DTLS\/SCTP webrtc-datachannel/);
       await peer.pc.setRemoteDescription({ type: 'answer', sdp: data.createSession.sessionDescription.sdp });
       await waitFor('the PeerConnection to connect', () => peer.pc.connectionState === 'connected');
-      const state = await gqlOk(server.url, 'query($id: ID!) { session(id: $id) { connectionState } }', { id: data.createSession.session.id });
-      expect(state.session.connectionState).toBe('CONNECTED');
+      // The SFU learns it a moment later than the client (its DTLS side finishes last).
+      const serverState = async () =>
+        (await gqlOk(server.url, 'query($id: ID!) { session(id: $id) { connectionState } }', { id: data.createSession.session.id })).session.connectionState;
+      let state = await serverState();
+      for (let i = 0; i < 30 && state !== 'CONNECTED'; i += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        state = await serverState();
+      }
+      expect(state).toBe('CONNECTED');
     } finally {
       peer.stop();
       await server.stop();

@@ -243,6 +243,29 @@ describe('pulling', () => {
     expect(video.stats.width).toBe(160);
   });
 
+  it('into an existing transceiver whose source went away, keeping its place', async () => {
+    const first = await peer();
+    await first.push([{ track: camera(160, 120).track, name: 'camera' }]);
+    const second = await peer();
+    await second.push([{ track: camera(320, 240).track, name: 'camera' }]);
+    const subscriber = await peer();
+    const [pulled] = await subscriber.pull([{ sessionId: first.sessionId, trackName: 'camera' }]);
+    await framesOf(subscriber, pulled!.mid!);
+    await gqlOk(server.url, 'mutation($id: ID!) { closeSession(input: { sessionId: $id }) { sessionId } }', { id: first.sessionId });
+    const count = server.sessions.get(subscriber.sessionId)!.transceivers.length;
+
+    const [reused] = await subscriber.pull([{ sessionId: second.sessionId, trackName: 'camera', mid: pulled!.mid! }]);
+    expect(reused).toMatchObject({ mid: pulled!.mid, error: null });
+    expect(server.sessions.get(subscriber.sessionId)!.transceivers.length).toBe(count);
+    const receiver = subscriber.pc.getTransceivers().find((t: RTCRtpTransceiver) => t.mid === pulled!.mid)!.receiver;
+    const video = watchVideo(receiver.track);
+    stops.push(video.stop);
+    await waitFor('frames of the new source on the old mid', () => video.stats.width === 320 && video.stats.frames > 5, 15_000);
+
+    const busy = await subscriber.pull([{ sessionId: second.sessionId, trackName: 'camera', mid: pulled!.mid! }]);
+    expect(busy[0]!.error).toMatchObject({ code: 'BAD_REQUEST' });
+  });
+
   it('a track that is not published leaves no transceiver behind', async () => {
     const subscriber = await peer();
     const before = server.sessions.get(subscriber.sessionId)!.transceivers.length;
