@@ -37,8 +37,6 @@ describe('simulcast', () => {
     return { peer, mid, video };
   }
 
-  const size = (v: { stats: { width: number; height: number } }) => `${v.stats.width}x${v.stats.height}`;
-
   it('gives each subscriber the layer it prefers, and switches when the preference changes', { timeout: 90_000 }, async () => {
     // libwebrtc sends three simulcast layers only from 960x540 up.
     const camera = fakeCamera(1280, 720, 15);
@@ -91,3 +89,48 @@ describe('simulcast', () => {
     expect(errorCode(bad)).toBe('BAD_REQUEST');
   });
 });
+
+describe('updateTracks to another source', () => {
+  it('puts the new source on the same mid after one SFU offer', async () => {
+    const server = await startTestServer({ WORKERS: '2' });
+    const peers: TestPeer[] = [];
+    const cams = [fakeCamera(160, 120), fakeCamera(320, 240)];
+    try {
+      const publishers = [new TestPeer(server.url), new TestPeer(server.url)];
+      const subscriber = new TestPeer(server.url);
+      peers.push(...publishers, subscriber);
+      for (const [i, p] of publishers.entries()) {
+        await p.createSession();
+        await p.push([{ track: cams[i]!.track, name: 'camera' }]);
+      }
+      await subscriber.createSession();
+      const [pulled] = await subscriber.pull([{ sessionId: publishers[0]!.sessionId, trackName: 'camera' }]);
+      const mid = pulled!.mid!;
+      await waitFor('the first source', () => subscriber.received.has(mid));
+      const receiver = subscriber.pc.getTransceivers().find((t: RTCRtpTransceiver) => t.mid === mid)!.receiver;
+      const video = watchVideo(receiver.track);
+      try {
+        await waitFor('160x120 from the first source', () => size(video) === '160x120', 15_000);
+        const data = await gqlOk(server.url, UPDATE, {
+          input: { sessionId: subscriber.sessionId, tracks: [{ mid, sessionId: publishers[1]!.sessionId, trackName: 'camera' }] },
+        });
+        expect(data.updateTracks.requiresImmediateRenegotiation).toBe(true);
+        expect(data.updateTracks.tracks).toEqual([{ mid, error: null }]);
+        await subscriber.applyOffer(data.updateTracks.sessionDescription.sdp);
+        await waitFor('320x240 from the second source on the same mid', () => size(video) === '320x240', 15_000);
+        const state = await gqlOk(server.url, 'query($s: ID!) { session(id: $s) { tracks { mid track { sessionId } } } }', { s: subscriber.sessionId });
+        expect(state.session.tracks).toEqual([{ mid, track: { sessionId: publishers[1]!.sessionId } }]);
+      } finally {
+        video.stop();
+      }
+    } finally {
+      for (const c of cams) c.stop();
+      for (const p of peers) p.stop();
+      await server.stop();
+    }
+  });
+});
+
+function size(v: { stats: { width: number; height: number } }) {
+  return `${v.stats.width}x${v.stats.height}`;
+}
