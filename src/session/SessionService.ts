@@ -1,51 +1,24 @@
 import { randomUUID } from 'node:crypto';
-import type { types } from 'mediasoup';
-import { badRequest, ErrorCode, negotiationConflict, sessionNotFound, SwitchyardError } from '../errors.js';
+import { badRequest, ErrorCode, sessionNotFound, SwitchyardError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { ProducerPipes } from '../media/producerPipes.js';
-import { SimulcastPolicy, type SimulcastPreference } from '../media/simulcastPolicy.js';
 import type { MediaWorker, WorkerPool } from '../media/workerPool.js';
 import { parseDescription } from '../sdp/parse.js';
-import {
-  clientCapabilities,
-  codecMatches,
-  consumerCapabilities,
-  fromMediasoupCodec,
-  mapProducer,
-  mergeCapabilities,
-  receiveOffer,
-  type ProducerMapping,
-} from '../sdp/rtpMapping.js';
-import type { Direction, MediaKind, RemoteDescription, RemoteSection } from '../sdp/types.js';
-import type { LocalSection } from '../sdp/write.js';
+import { receiveOffer } from '../sdp/rtpMapping.js';
+import type { MediaKind, RemoteDescription } from '../sdp/types.js';
 import type { PublishedTrack } from '../tracks/PublishedTrack.js';
 import { TrackActivityMonitor, type TrackActivityOptions } from '../tracks/TrackActivityMonitor.js';
 import { TrackRegistry, type TrackFilter } from '../tracks/TrackRegistry.js';
+import { MAX_TRACKS_PER_CALL, validateTags, validateTrackName } from './limits.js';
 import { transition } from './negotiation.js';
-import { planClientOffer, type OfferIntents, type PushRequest, type SectionPlan } from './offerPlan.js';
+import { Negotiator } from './Negotiator.js';
+import type { PushRequest } from './offerPlan.js';
+import { Puller } from './Puller.js';
 import { Session, type Transceiver } from './Session.js';
-import { TrackResults, type TrackResult } from './trackResults.js';
-import { validateTags, validateTrackName, MAX_TRACKS_PER_CALL } from './limits.js';
+import { TrackResults } from './trackResults.js';
+import type { DescriptionInput, PullRequest, TracksOutcome } from './types.js';
 
-export interface DescriptionInput {
-  type: 'offer' | 'answer';
-  sdp: string;
-}
-
-export interface PullRequest {
-  sessionId: string;
-  trackName: string;
-  mid?: string | null;
-  simulcast?: SimulcastPreference | null;
-}
-
-export interface TracksOutcome {
-  session: Session;
-  /** The SFU's answer to the client's offer, or its own offer. */
-  description: DescriptionInput | null;
-  requiresImmediateRenegotiation: boolean;
-  tracks: TrackResult[];
-}
+export type { DescriptionInput, PullRequest, TracksOutcome } from './types.js';
 
 export interface SessionServiceOptions {
   pool: WorkerPool;
@@ -79,13 +52,15 @@ export class SessionService {
   private readonly logger: Logger;
   private readonly maxSdpBytes: number;
   private readonly activity: TrackActivityMonitor;
-  private readonly mediaWaitMs: number;
+  private readonly negotiator: Negotiator;
+  private readonly puller: Puller;
 
   constructor(options: SessionServiceOptions) {
     this.pool = options.pool;
     this.logger = options.logger;
     this.maxSdpBytes = options.maxSdpBytes;
-    this.mediaWaitMs = options.mediaWaitMs;
+    this.negotiator = new Negotiator(this.tracks, this.logger, (t) => this.stopTransceiverMedia(t));
+    this.puller = new Puller(this.tracks, this.pipes, (id) => this.sessions.get(id), options.mediaWaitMs);
     this.pool.on('workerDied', (worker) => this.onWorkerDied(worker));
     this.activity = new TrackActivityMonitor(this.tracks, options.activity, this.logger, (track) => this.abandon(track));
     this.activity.start();
@@ -125,7 +100,7 @@ export class SessionService {
     let answer: DescriptionInput | null = null;
     if (offer) {
       try {
-        answer = (await this.applyClientOffer(session, offer, { push: [], close: [], autoDiscover: false })).answer;
+        answer = (await this.negotiator.applyClientOffer(session, offer, { push: [], close: [], autoDiscover: false })).answer;
       } catch (error) {
         transport.close();
         worker.load -= 1;
@@ -176,7 +151,7 @@ export class SessionService {
     if (push.length === 0 && !input.autoDiscover) throw badRequest('pushTracks needs tracks or autoDiscover: true');
     return session.queue.run(async () => {
       this.ensureOpen(session);
-      const { answer, results } = await this.applyClientOffer(session, offer, {
+      const { answer, results } = await this.negotiator.applyClientOffer(session, offer, {
         push,
         close: [],
         autoDiscover: Boolean(input.autoDiscover),
@@ -201,9 +176,9 @@ export class SessionService {
       try {
         for (const request of input.tracks) {
           const index = results.add({ mid: null, sessionId: request.sessionId, trackName: request.trackName });
-          const reuse = request.mid != null ? this.reusableTransceiver(session, request, results, index, takenMids) : undefined;
+          const reuse = request.mid != null ? this.puller.reusableTransceiver(session, request, results, index, takenMids) : undefined;
           if (request.mid != null && !reuse) continue;
-          const transceiver = await this.consume(session, { ...request, mid: null }, results, index, takenMids, reuse?.section.mid);
+          const transceiver = await this.puller.consume(session, { ...request, mid: null }, results, index, takenMids, reuse?.section.mid);
           if (transceiver) {
             added.push(transceiver);
             takenMids.push(transceiver.section.mid);
@@ -251,7 +226,7 @@ export class SessionService {
       let retargeted = false;
       for (const request of input.tracks) {
         const index = results.add({ mid: request.mid ?? null, sessionId: request.sessionId, trackName: request.trackName });
-        retargeted = (await this.updateOne(session, request, results, index)) || retargeted;
+        retargeted = (await this.puller.updateOne(session, request, results, index)) || retargeted;
       }
       if (!retargeted) {
         return { session, description: null, requiresImmediateRenegotiation: false, tracks: results.items };
@@ -262,87 +237,7 @@ export class SessionService {
     });
   }
 
-  /**
-   * The transceiver a pull names by mid, when it can take the track: same
-   * kind, negotiated, carrying nothing now (idle, or its pulled source ended).
-   */
-  private reusableTransceiver(
-    session: Session,
-    request: PullRequest,
-    results: TrackResults,
-    index: number,
-    takenMids: string[],
-  ): Transceiver | undefined {
-    const mid = request.mid as string;
-    if (mid.startsWith('#')) {
-      results.fail(index, ErrorCode.BAD_REQUEST, 'pulling into the transceiver of a local track (#trackName) is not supported yet; pull into a new transceiver or name an idle mid');
-      return undefined;
-    }
-    const transceiver = session.transceivers.find((t) => t.section.mid === mid);
-    const source = this.tracks.get(request.sessionId, request.trackName);
-    let problem: string | undefined;
-    if (!transceiver) problem = `this session has no transceiver with mid ${mid}`;
-    else if (transceiver.section.rejected || transceiver.section.kind === 'application') problem = `mid ${mid} cannot carry media`;
-    else if (transceiver.pending || transceiver.pendingPush) problem = `mid ${mid} is waiting for an answer`;
-    else if (transceiver.pushed || (transceiver.pulled && !transceiver.pulled.ended)) problem = `mid ${mid} already carries a track`;
-    else if (takenMids.includes(mid)) problem = `mid ${mid} is named twice`;
-    else if (source && source.kind !== transceiver.section.kind) problem = `mid ${mid} carries ${transceiver.section.kind}, ${request.trackName} is ${source.kind}`;
-    if (problem) {
-      results.fail(index, ErrorCode.BAD_REQUEST, problem);
-      return undefined;
-    }
-    return transceiver;
-  }
 
-  /** Applies one updateTracks entry; true when the transceiver got a new stream to offer. */
-  private async updateOne(session: Session, request: PullRequest, results: TrackResults, index: number): Promise<boolean> {
-    const transceiver = request.mid == null ? undefined : session.transceivers.find((t) => t.section.mid === request.mid);
-    const pulled = transceiver?.pulled;
-    if (!transceiver || !pulled || transceiver.section.rejected) {
-      results.fail(index, ErrorCode.BAD_REQUEST, request.mid == null ? 'updateTracks needs the mid of a pulled transceiver' : `mid ${request.mid} carries no pulled track`);
-      return false;
-    }
-    const sameSource = pulled.source.sessionId === request.sessionId && pulled.source.name === request.trackName && !pulled.ended;
-    if (sameSource) {
-      if (request.simulcast) {
-        if (!pulled.simulcast) {
-          results.fail(index, ErrorCode.BAD_REQUEST, `${request.trackName} is not simulcast`);
-          return false;
-        }
-        const rid = request.simulcast.preferredRid;
-        if (rid != null && !pulled.simulcast.rids.includes(rid)) {
-          results.fail(index, ErrorCode.BAD_REQUEST, `${request.trackName} has no simulcast layer ${rid}`);
-          return false;
-        }
-        await pulled.simulcast.update(request.simulcast);
-      }
-      return false;
-    }
-    const source = this.tracks.get(request.sessionId, request.trackName);
-    if (!source) {
-      results.fail(index, ErrorCode.TRACK_NOT_FOUND, `track ${request.trackName} of session ${request.sessionId} is not published`);
-      return false;
-    }
-    if (source.kind !== transceiver.section.kind) {
-      results.fail(index, ErrorCode.BAD_REQUEST, `mid ${request.mid} carries ${transceiver.section.kind}, ${request.trackName} is ${source.kind}`);
-      return false;
-    }
-    // The mid moves to the new consumer: the old one goes first.
-    pulled.consumer.close();
-    const probe = new TrackResults();
-    const replacement = await this.consume(session, { ...request, mid: null }, probe, probe.add({ mid: null, sessionId: null, trackName: null }), [], transceiver.section.mid);
-    if (!replacement) {
-      const error = probe.items[0]?.error;
-      results.fail(index, error?.code ?? ErrorCode.INTERNAL, error?.message ?? 'could not pull the new source');
-      transceiver.pulled = { ...pulled, ended: true };
-      transceiver.section = { ...transceiver.section, direction: 'inactive', outgoing: undefined };
-      return true;
-    }
-    transceiver.section = replacement.section;
-    transceiver.pulled = replacement.pulled;
-    transceiver.pending = true;
-    return true;
-  }
 
   /** The client's answer to the SFU's pending offer, or a new offer of the client's own. */
   renegotiate(input: { sessionId: string; description: DescriptionInput }): Promise<{
@@ -354,10 +249,10 @@ export class SessionService {
     return session.queue.run(async () => {
       this.ensureOpen(session);
       if (description.type === 'offer') {
-        const { answer } = await this.applyClientOffer(session, description, { push: [], close: [], autoDiscover: false });
+        const { answer } = await this.negotiator.applyClientOffer(session, description, { push: [], close: [], autoDiscover: false });
         return { session, description: answer };
       }
-      await this.applyClientAnswer(session, description);
+      await this.negotiator.applyClientAnswer(session, description);
       return { session, description: null };
     });
   }
@@ -380,7 +275,7 @@ export class SessionService {
       this.ensureOpen(session);
       if (!offer) return this.forceClose(session, input.mids);
       const known = new Set(session.transceivers.filter((t) => t.pushed || t.pulled).map((t) => t.section.mid));
-      const { answer, results } = await this.applyClientOffer(session, offer, {
+      const { answer, results } = await this.negotiator.applyClientOffer(session, offer, {
         push: [],
         close: input.mids.filter((mid) => known.has(mid)),
         autoDiscover: false,
@@ -455,119 +350,8 @@ export class SessionService {
     track.producer.close();
   }
 
-  /** DTLS: the first description that carries the client's identity sets up the transport. */
-  private async connectTransport(session: Session, description: RemoteDescription): Promise<void> {
-    if (session.localDtlsRole || !description.transport) return;
-    const { fingerprint, setup } = description.transport;
-    // Roles are complementary. When the client offers actpass the SFU answers
-    // active (RFC 5763 section 5), so only a client that chose active is the DTLS client.
-    const remoteRole = setup === 'active' ? 'client' : 'server';
-    await session.transport.connect({
-      dtlsParameters: {
-        role: remoteRole,
-        fingerprints: [{ algorithm: fingerprint.algorithm as types.FingerprintAlgorithm, value: fingerprint.value }],
-      },
-    });
-    session.remoteFingerprint = fingerprint;
-    session.localDtlsRole = remoteRole === 'client' ? 'server' : 'client';
-  }
 
-  private async applyClientOffer(
-    session: Session,
-    offer: RemoteDescription,
-    intents: OfferIntents,
-  ): Promise<{ answer: DescriptionInput; results: TrackResults }> {
-    const nextState = transition(session.negotiation, 'client-offer');
-    const plan = planClientOffer(session, offer, intents);
-    const setup = session.localSetup(true, offer.transport?.setup);
-    const created: PublishedTrack[] = [];
-    const next: Transceiver[] = [];
-    const toClose: Transceiver[] = [];
-    try {
-      await this.connectTransport(session, offer);
-      for (const sectionPlan of plan.sections) {
-        next.push(await this.answerSection(session, sectionPlan, plan.results, created, toClose));
-      }
-    } catch (error) {
-      for (const track of created) track.producer.close();
-      throw error;
-    }
 
-    // Commit: nothing below can fail half-way.
-    for (const t of toClose) this.stopTransceiverMedia(t);
-    for (const track of created) this.tracks.publish(track);
-    session.transceivers = next;
-    session.negotiation = nextState;
-    session.clientCapabilities = mergeCapabilities(session.clientCapabilities, clientCapabilities(offer));
-    const sdp = session.describe(setup);
-    return { answer: { type: 'answer', sdp }, results: plan.results };
-  }
-
-  private async answerSection(
-    session: Session,
-    { offered, action }: SectionPlan,
-    results: TrackResults,
-    created: PublishedTrack[],
-    toClose: Transceiver[],
-  ): Promise<Transceiver> {
-    switch (action.type) {
-      case 'keep': {
-        const { transceiver } = action;
-        const section = { ...transceiver.section, direction: keptDirection(transceiver, offered) };
-        return { ...transceiver, section };
-      }
-      case 'close':
-        toClose.push(action.transceiver);
-        return { section: { ...action.transceiver.section, direction: 'inactive', rejected: action.reject, outgoing: undefined } };
-      case 'idle':
-        return { section: idleSection(offered, session.router.rtpCapabilities, action.reject) };
-      case 'data':
-        return {
-          section: {
-            mid: offered.mid,
-            kind: 'application',
-            direction: 'sendrecv',
-            rejected: false,
-            codecs: [],
-            headerExtensions: [],
-            sctp: {
-              port: session.transport.sctpParameters?.port ?? 5000,
-              maxMessageSize: session.transport.sctpParameters?.maxMessageSize ?? 262144,
-            },
-          },
-        };
-      case 'produce': {
-        const mapping = mapProducer(offered, session.router.rtpCapabilities);
-        if (!mapping) {
-          results.fail(action.resultIndex, ErrorCode.INVALID_SDP, `m-section ${offered.mid} offers no codec the SFU routes`);
-          return { section: idleSection(offered, session.router.rtpCapabilities, true) };
-        }
-        let producer: types.Producer;
-        try {
-          producer = await session.transport.produce({
-            kind: mapping.kind,
-            rtpParameters: mapping.rtpParameters,
-            appData: { sessionId: session.id, trackName: action.trackName },
-          });
-        } catch (error) {
-          results.fail(action.resultIndex, ErrorCode.INVALID_SDP, `m-section ${offered.mid}: ${(error as Error).message}`);
-          return { section: idleSection(offered, session.router.rtpCapabilities, true) };
-        }
-        const track = this.newTrack(session, action.trackName, action.tags, mapping, producer);
-        created.push(track);
-        const section: LocalSection = {
-          mid: offered.mid,
-          kind: mapping.kind,
-          direction: 'recvonly',
-          rejected: false,
-          codecs: mapping.codecs,
-          headerExtensions: mapping.headerExtensions,
-        };
-        if (mapping.rids.length > 0) section.receiveRids = mapping.rids;
-        return { section, pushed: track };
-      }
-    }
-  }
 
   /** The SFU's offer of new m-sections for the client to send the requested tracks on. */
   private offerToReceive(session: Session, push: PushRequest[], kinds: MediaKind[]): TracksOutcome {
@@ -600,183 +384,10 @@ export class SessionService {
     return { session, description: { type: 'offer', sdp }, requiresImmediateRenegotiation: true, tracks: results.items };
   }
 
-  private async applyClientAnswer(session: Session, answer: RemoteDescription): Promise<void> {
-    const nextState = transition(session.negotiation, 'client-answer');
-    const current = session.transceivers;
-    if (answer.sections.length !== current.length || answer.sections.some((s, i) => s.mid !== current[i]?.section.mid)) {
-      throw negotiationConflict('the answer does not match the SFU\'s latest offer (m-sections differ); answer the latest offer');
-    }
-    await this.connectTransport(session, answer);
 
-    const published = await this.publishAnswered(session, current, answer);
-    const resumed: types.Consumer[] = [];
-    session.transceivers = current.map((transceiver, index) => {
-      const answered = answer.sections[index] as RemoteSection;
-      if (!transceiver.pending) return transceiver;
-      if (transceiver.pendingPush) return published.get(transceiver) ?? idleAfterAnswer(transceiver);
-      if (answered.rejected || !transceiver.pulled) {
-        transceiver.pulled?.consumer.close();
-        return { section: { ...transceiver.section, rejected: true, direction: 'inactive', outgoing: undefined } };
-      }
-      resumed.push(transceiver.pulled.consumer);
-      return { ...transceiver, pending: false };
-    });
-    session.negotiation = nextState;
-    session.clientCapabilities = mergeCapabilities(session.clientCapabilities, clientCapabilities(answer));
-    for (const consumer of resumed) {
-      await consumer.resume();
-      await consumer.requestKeyFrame().catch(() => undefined);
-    }
-  }
 
-  /**
-   * Produces what the client now sends on m-sections the SFU offered for
-   * publishing. A section the client did not take up stays unpublished.
-   */
-  private async publishAnswered(
-    session: Session,
-    current: Transceiver[],
-    answer: RemoteDescription,
-  ): Promise<Map<Transceiver, Transceiver>> {
-    const published = new Map<Transceiver, Transceiver>();
-    for (const [index, transceiver] of current.entries()) {
-      const request = transceiver.pendingPush;
-      const answered = answer.sections[index];
-      if (!transceiver.pending || !request || !answered) continue;
-      const sends = !answered.rejected && (answered.direction === 'sendonly' || answered.direction === 'sendrecv');
-      const mapping = sends ? mapProducer(answered, session.router.rtpCapabilities) : undefined;
-      if (!mapping) {
-        this.logger.info({ session: session.id, mid: answered.mid }, 'the client did not send on an m-section offered for publishing');
-        continue;
-      }
-      try {
-        const producer = await session.transport.produce({
-          kind: mapping.kind,
-          rtpParameters: mapping.rtpParameters,
-          appData: { sessionId: session.id, trackName: request.trackName },
-        });
-        const track = this.newTrack(session, request.trackName, request.tags, mapping, producer);
-        this.tracks.publish(track);
-        published.set(transceiver, {
-          section: { ...transceiver.section, codecs: mapping.codecs, headerExtensions: mapping.headerExtensions },
-          pushed: track,
-        });
-      } catch (error) {
-        this.logger.warn({ session: session.id, mid: answered.mid, err: error }, 'could not publish what the client sends');
-      }
-    }
-    return published;
-  }
 
-  private async consume(
-    session: Session,
-    request: PullRequest,
-    results: TrackResults,
-    index: number,
-    takenMids: string[],
-    reuseMid?: string,
-  ): Promise<Transceiver | undefined> {
-    const source = this.tracks.get(request.sessionId, request.trackName);
-    if (!source) {
-      results.fail(index, ErrorCode.TRACK_NOT_FOUND, `track ${request.trackName} of session ${request.sessionId} is not published`);
-      return undefined;
-    }
-    const rids = source.simulcastRids;
-    const preferredRid = request.simulcast?.preferredRid;
-    if (preferredRid != null && !rids.includes(preferredRid)) {
-      results.fail(
-        index,
-        ErrorCode.BAD_REQUEST,
-        rids.length === 0
-          ? `${request.trackName} is not simulcast`
-          : `${request.trackName} has no simulcast layer ${preferredRid} (it has ${rids.join(', ')})`,
-      );
-      return undefined;
-    }
-    // A track is published when its offer is answered; its media flows once the
-    // publisher's PeerConnection is up. Give that a moment rather than fail.
-    const publisher = this.sessions.get(source.sessionId);
-    if (publisher && !(await publisher.whenConnected(this.mediaWaitMs))) {
-      results.fail(
-        index,
-        ErrorCode.UNAVAILABLE,
-        `the session publishing ${request.trackName} did not connect within ${this.mediaWaitMs} ms`,
-      );
-      return undefined;
-    }
-    const capabilities = consumerCapabilities(session.router.rtpCapabilities, session.clientCapabilities);
-    const producerId = await this.pipes.availableOn(source.producer, source.router, session.router);
-    if (!session.router.canConsume({ producerId, rtpCapabilities: capabilities })) {
-      results.fail(index, ErrorCode.BAD_REQUEST, `this client cannot receive the codec of ${request.trackName}`);
-      return undefined;
-    }
-    const mid = reuseMid ?? session.nextMid(takenMids);
-    const consumer = await session.transport.consume({
-      producerId,
-      rtpCapabilities: capabilities,
-      paused: true,
-      mid,
-      ...(rids.length > 0 ? { preferredLayers: { spatialLayer: SimulcastPolicy.layerOf(rids, preferredRid) } } : {}),
-      appData: { sourceSessionId: source.sessionId, trackName: source.name },
-    });
-    const simulcast = rids.length > 0 ? new SimulcastPolicy(consumer, source.producer, rids, request.simulcast ?? {}) : undefined;
-    results.setMid(index, mid);
-    const { rtpParameters } = consumer;
-    const encoding = rtpParameters.encodings?.[0];
-    if (!encoding?.ssrc) {
-      consumer.close();
-      throw new Error('consumer has no SSRC');
-    }
-    const transceiver: Transceiver = {
-      section: {
-        mid,
-        kind: source.kind,
-        direction: 'sendonly',
-        rejected: false,
-        codecs: rtpParameters.codecs.map(fromMediasoupCodec),
-        headerExtensions: (rtpParameters.headerExtensions ?? []).map((ext) => ({ uri: ext.uri, id: ext.id })),
-        outgoing: {
-          ssrc: encoding.ssrc,
-          ...(encoding.rtx?.ssrc ? { rtxSsrc: encoding.rtx.ssrc } : {}),
-          cname: rtpParameters.rtcp?.cname ?? `switchyard-${source.sessionId}`,
-          streamId: source.sessionId,
-          trackId: source.name,
-        },
-      },
-      pulled: simulcast ? { source, consumer, ended: false, simulcast } : { source, consumer, ended: false },
-      pending: true,
-    };
-    consumer.on('producerclose', () => this.onSourceEnded(session, consumer));
-    return transceiver;
-  }
 
-  /** A pulled source went away: its transceiver stays, inactive. */
-  private onSourceEnded(session: Session, consumer: types.Consumer): void {
-    const transceiver = session.transceivers.find((t) => t.pulled?.consumer === consumer);
-    if (!transceiver?.pulled) return;
-    transceiver.pulled.ended = true;
-    transceiver.section = { ...transceiver.section, direction: 'inactive' };
-  }
-
-  private newTrack(
-    session: Session,
-    name: string,
-    tags: string[],
-    mapping: ProducerMapping,
-    producer: types.Producer,
-  ): PublishedTrack {
-    return {
-      sessionId: session.id,
-      name,
-      kind: mapping.kind,
-      tags,
-      simulcastRids: mapping.rids,
-      publishedAt: new Date(),
-      producer,
-      router: session.router,
-      status: 'WAITING',
-    };
-  }
 
   /** A published track that stayed without media too long: unpublished, its m-section left inactive. */
   private abandon(track: PublishedTrack): void {
@@ -817,25 +428,3 @@ export class SessionService {
   }
 }
 
-/** The SFU's direction for an m-section it keeps, given what the client now offers. */
-function keptDirection(transceiver: Transceiver, offered: RemoteSection): Direction {
-  if (offered.rejected) return 'inactive';
-  const clientSends = offered.direction === 'sendonly' || offered.direction === 'sendrecv';
-  const clientReceives = offered.direction === 'recvonly' || offered.direction === 'sendrecv';
-  if (transceiver.pushed) return clientSends ? 'recvonly' : 'inactive';
-  if (transceiver.pulled && !transceiver.pulled.ended) return clientReceives ? 'sendonly' : 'inactive';
-  return transceiver.section.kind === 'application' ? 'sendrecv' : 'inactive';
-}
-
-/** An m-section the SFU offered for publishing that the client did not send on. */
-function idleAfterAnswer(transceiver: Transceiver): Transceiver {
-  return { section: { ...transceiver.section, direction: 'inactive' } };
-}
-
-/** An m-section that carries nothing: answered inactive with a codec the client offered. */
-function idleSection(offered: RemoteSection, router: types.RtpCapabilities, rejected: boolean): LocalSection {
-  const kind = offered.kind;
-  const routable = offered.codecs.filter((codec) => router.codecs?.some((cap) => cap.kind === kind && codecMatches(codec, cap)));
-  const codecs = (routable.length > 0 ? routable : offered.codecs).slice(0, 1).map((c) => ({ ...c, rtcpFeedback: [] }));
-  return { mid: offered.mid, kind, direction: 'inactive', rejected, codecs, headerExtensions: [] };
-}

@@ -1,0 +1,254 @@
+import type { types } from 'mediasoup';
+import { ErrorCode, negotiationConflict } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { clientCapabilities, codecMatches, mapProducer, mergeCapabilities, type ProducerMapping } from '../sdp/rtpMapping.js';
+import type { Direction, RemoteDescription, RemoteSection } from '../sdp/types.js';
+import type { LocalSection } from '../sdp/write.js';
+import type { PublishedTrack } from '../tracks/PublishedTrack.js';
+import type { TrackRegistry } from '../tracks/TrackRegistry.js';
+import { transition } from './negotiation.js';
+import { planClientOffer, type OfferIntents, type SectionPlan } from './offerPlan.js';
+import type { Session, Transceiver } from './Session.js';
+import type { TrackResults } from './trackResults.js';
+import type { DescriptionInput } from './types.js';
+
+/**
+ * Applies the client's descriptions to a session: answers its offers
+ * (publishing, keeping and closing what the m-sections carry) and takes its
+ * answers to the SFU's offers (resuming pulled tracks, publishing what it
+ * sends on m-sections the SFU offered). Validates and creates first, commits
+ * last: a failure leaves the session as it was.
+ */
+export class Negotiator {
+  constructor(
+    private readonly tracks: TrackRegistry,
+    private readonly logger: Logger,
+    /** Stops the media of a transceiver that closes (unpublish or close its consumer). */
+    private readonly stopMedia: (transceiver: Transceiver) => void,
+  ) {}
+
+  /** DTLS: the first description that carries the client's identity sets up the transport. */
+  private async connectTransport(session: Session, description: RemoteDescription): Promise<void> {
+    if (session.localDtlsRole || !description.transport) return;
+    const { fingerprint, setup } = description.transport;
+    // Roles are complementary. When the client offers actpass the SFU answers
+    // active (RFC 5763 section 5), so only a client that chose active is the DTLS client.
+    const remoteRole = setup === 'active' ? 'client' : 'server';
+    await session.transport.connect({
+      dtlsParameters: {
+        role: remoteRole,
+        fingerprints: [{ algorithm: fingerprint.algorithm as types.FingerprintAlgorithm, value: fingerprint.value }],
+      },
+    });
+    session.remoteFingerprint = fingerprint;
+    session.localDtlsRole = remoteRole === 'client' ? 'server' : 'client';
+  }
+
+  async applyClientOffer(
+    session: Session,
+    offer: RemoteDescription,
+    intents: OfferIntents,
+  ): Promise<{ answer: DescriptionInput; results: TrackResults }> {
+    const nextState = transition(session.negotiation, 'client-offer');
+    const plan = planClientOffer(session, offer, intents);
+    const setup = session.localSetup(true, offer.transport?.setup);
+    const created: PublishedTrack[] = [];
+    const next: Transceiver[] = [];
+    const toClose: Transceiver[] = [];
+    try {
+      await this.connectTransport(session, offer);
+      for (const sectionPlan of plan.sections) {
+        next.push(await this.answerSection(session, sectionPlan, plan.results, created, toClose));
+      }
+    } catch (error) {
+      for (const track of created) track.producer.close();
+      throw error;
+    }
+
+    // Commit: nothing below can fail half-way.
+    for (const t of toClose) this.stopMedia(t);
+    for (const track of created) this.tracks.publish(track);
+    session.transceivers = next;
+    session.negotiation = nextState;
+    session.clientCapabilities = mergeCapabilities(session.clientCapabilities, clientCapabilities(offer));
+    const sdp = session.describe(setup);
+    return { answer: { type: 'answer', sdp }, results: plan.results };
+  }
+
+  private async answerSection(
+    session: Session,
+    { offered, action }: SectionPlan,
+    results: TrackResults,
+    created: PublishedTrack[],
+    toClose: Transceiver[],
+  ): Promise<Transceiver> {
+    switch (action.type) {
+      case 'keep': {
+        const { transceiver } = action;
+        const section = { ...transceiver.section, direction: keptDirection(transceiver, offered) };
+        return { ...transceiver, section };
+      }
+      case 'close':
+        toClose.push(action.transceiver);
+        return { section: { ...action.transceiver.section, direction: 'inactive', rejected: action.reject, outgoing: undefined } };
+      case 'idle':
+        return { section: idleSection(offered, session.router.rtpCapabilities, action.reject) };
+      case 'data':
+        return {
+          section: {
+            mid: offered.mid,
+            kind: 'application',
+            direction: 'sendrecv',
+            rejected: false,
+            codecs: [],
+            headerExtensions: [],
+            sctp: {
+              port: session.transport.sctpParameters?.port ?? 5000,
+              maxMessageSize: session.transport.sctpParameters?.maxMessageSize ?? 262144,
+            },
+          },
+        };
+      case 'produce': {
+        const mapping = mapProducer(offered, session.router.rtpCapabilities);
+        if (!mapping) {
+          results.fail(action.resultIndex, ErrorCode.INVALID_SDP, `m-section ${offered.mid} offers no codec the SFU routes`);
+          return { section: idleSection(offered, session.router.rtpCapabilities, true) };
+        }
+        let producer: types.Producer;
+        try {
+          producer = await session.transport.produce({
+            kind: mapping.kind,
+            rtpParameters: mapping.rtpParameters,
+            appData: { sessionId: session.id, trackName: action.trackName },
+          });
+        } catch (error) {
+          results.fail(action.resultIndex, ErrorCode.INVALID_SDP, `m-section ${offered.mid}: ${(error as Error).message}`);
+          return { section: idleSection(offered, session.router.rtpCapabilities, true) };
+        }
+        const track = this.newTrack(session, action.trackName, action.tags, mapping, producer);
+        created.push(track);
+        const section: LocalSection = {
+          mid: offered.mid,
+          kind: mapping.kind,
+          direction: 'recvonly',
+          rejected: false,
+          codecs: mapping.codecs,
+          headerExtensions: mapping.headerExtensions,
+        };
+        if (mapping.rids.length > 0) section.receiveRids = mapping.rids;
+        return { section, pushed: track };
+      }
+    }
+  }
+
+  async applyClientAnswer(session: Session, answer: RemoteDescription): Promise<void> {
+    const nextState = transition(session.negotiation, 'client-answer');
+    const current = session.transceivers;
+    if (answer.sections.length !== current.length || answer.sections.some((s, i) => s.mid !== current[i]?.section.mid)) {
+      throw negotiationConflict('the answer does not match the SFU\'s latest offer (m-sections differ); answer the latest offer');
+    }
+    await this.connectTransport(session, answer);
+
+    const published = await this.publishAnswered(session, current, answer);
+    const resumed: types.Consumer[] = [];
+    session.transceivers = current.map((transceiver, index) => {
+      const answered = answer.sections[index] as RemoteSection;
+      if (!transceiver.pending) return transceiver;
+      if (transceiver.pendingPush) return published.get(transceiver) ?? idleAfterAnswer(transceiver);
+      if (answered.rejected || !transceiver.pulled) {
+        transceiver.pulled?.consumer.close();
+        return { section: { ...transceiver.section, rejected: true, direction: 'inactive', outgoing: undefined } };
+      }
+      resumed.push(transceiver.pulled.consumer);
+      return { ...transceiver, pending: false };
+    });
+    session.negotiation = nextState;
+    session.clientCapabilities = mergeCapabilities(session.clientCapabilities, clientCapabilities(answer));
+    for (const consumer of resumed) {
+      await consumer.resume();
+      await consumer.requestKeyFrame().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Produces what the client now sends on m-sections the SFU offered for
+   * publishing. A section the client did not take up stays unpublished.
+   */
+  private async publishAnswered(
+    session: Session,
+    current: Transceiver[],
+    answer: RemoteDescription,
+  ): Promise<Map<Transceiver, Transceiver>> {
+    const published = new Map<Transceiver, Transceiver>();
+    for (const [index, transceiver] of current.entries()) {
+      const request = transceiver.pendingPush;
+      const answered = answer.sections[index];
+      if (!transceiver.pending || !request || !answered) continue;
+      const sends = !answered.rejected && (answered.direction === 'sendonly' || answered.direction === 'sendrecv');
+      const mapping = sends ? mapProducer(answered, session.router.rtpCapabilities) : undefined;
+      if (!mapping) {
+        this.logger.info({ session: session.id, mid: answered.mid }, 'the client did not send on an m-section offered for publishing');
+        continue;
+      }
+      try {
+        const producer = await session.transport.produce({
+          kind: mapping.kind,
+          rtpParameters: mapping.rtpParameters,
+          appData: { sessionId: session.id, trackName: request.trackName },
+        });
+        const track = this.newTrack(session, request.trackName, request.tags, mapping, producer);
+        this.tracks.publish(track);
+        published.set(transceiver, {
+          section: { ...transceiver.section, codecs: mapping.codecs, headerExtensions: mapping.headerExtensions },
+          pushed: track,
+        });
+      } catch (error) {
+        this.logger.warn({ session: session.id, mid: answered.mid, err: error }, 'could not publish what the client sends');
+      }
+    }
+    return published;
+  }
+
+  private newTrack(
+    session: Session,
+    name: string,
+    tags: string[],
+    mapping: ProducerMapping,
+    producer: types.Producer,
+  ): PublishedTrack {
+    return {
+      sessionId: session.id,
+      name,
+      kind: mapping.kind,
+      tags,
+      simulcastRids: mapping.rids,
+      publishedAt: new Date(),
+      producer,
+      router: session.router,
+      status: 'WAITING',
+    };
+  }
+}
+
+/** The SFU's direction for an m-section it keeps, given what the client now offers. */
+function keptDirection(transceiver: Transceiver, offered: RemoteSection): Direction {
+  if (offered.rejected) return 'inactive';
+  const clientSends = offered.direction === 'sendonly' || offered.direction === 'sendrecv';
+  const clientReceives = offered.direction === 'recvonly' || offered.direction === 'sendrecv';
+  if (transceiver.pushed) return clientSends ? 'recvonly' : 'inactive';
+  if (transceiver.pulled && !transceiver.pulled.ended) return clientReceives ? 'sendonly' : 'inactive';
+  return transceiver.section.kind === 'application' ? 'sendrecv' : 'inactive';
+}
+
+/** An m-section the SFU offered for publishing that the client did not send on. */
+function idleAfterAnswer(transceiver: Transceiver): Transceiver {
+  return { section: { ...transceiver.section, direction: 'inactive' } };
+}
+
+/** An m-section that carries nothing: answered inactive with a codec the client offered. */
+function idleSection(offered: RemoteSection, router: types.RtpCapabilities, rejected: boolean): LocalSection {
+  const kind = offered.kind;
+  const routable = offered.codecs.filter((codec) => router.codecs?.some((cap) => cap.kind === kind && codecMatches(codec, cap)));
+  const codecs = (routable.length > 0 ? routable : offered.codecs).slice(0, 1).map((c) => ({ ...c, rtcpFeedback: [] }));
+  return { mid: offered.mid, kind, direction: 'inactive', rejected, codecs, headerExtensions: [] };
+}

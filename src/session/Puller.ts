@@ -1,0 +1,196 @@
+import type { types } from 'mediasoup';
+import { ErrorCode } from '../errors.js';
+import type { ProducerPipes } from '../media/producerPipes.js';
+import { SimulcastPolicy } from '../media/simulcastPolicy.js';
+import { consumerCapabilities, fromMediasoupCodec } from '../sdp/rtpMapping.js';
+import type { TrackRegistry } from '../tracks/TrackRegistry.js';
+import type { Session, Transceiver } from './Session.js';
+import { TrackResults } from './trackResults.js';
+import type { PullRequest } from './types.js';
+
+/**
+ * The pulling side of sessions: consumers for published tracks (piped from
+ * other workers when needed), the transceivers that carry them, simulcast
+ * preferences and retargeting (updateTracks).
+ */
+export class Puller {
+  constructor(
+    private readonly tracks: TrackRegistry,
+    private readonly pipes: ProducerPipes,
+    private readonly sessionById: (id: string) => Session | undefined,
+    /** How long a pull waits for the publishing session to connect. */
+    private readonly mediaWaitMs: number,
+  ) {}
+
+  /**
+   * The transceiver a pull names by mid, when it can take the track: same
+   * kind, negotiated, carrying nothing now (idle, or its pulled source ended).
+   */
+  reusableTransceiver(
+    session: Session,
+    request: PullRequest,
+    results: TrackResults,
+    index: number,
+    takenMids: string[],
+  ): Transceiver | undefined {
+    const mid = request.mid as string;
+    if (mid.startsWith('#')) {
+      results.fail(index, ErrorCode.BAD_REQUEST, 'pulling into the transceiver of a local track (#trackName) is not supported yet; pull into a new transceiver or name an idle mid');
+      return undefined;
+    }
+    const transceiver = session.transceivers.find((t) => t.section.mid === mid);
+    const source = this.tracks.get(request.sessionId, request.trackName);
+    let problem: string | undefined;
+    if (!transceiver) problem = `this session has no transceiver with mid ${mid}`;
+    else if (transceiver.section.rejected || transceiver.section.kind === 'application') problem = `mid ${mid} cannot carry media`;
+    else if (transceiver.pending || transceiver.pendingPush) problem = `mid ${mid} is waiting for an answer`;
+    else if (transceiver.pushed || (transceiver.pulled && !transceiver.pulled.ended)) problem = `mid ${mid} already carries a track`;
+    else if (takenMids.includes(mid)) problem = `mid ${mid} is named twice`;
+    else if (source && source.kind !== transceiver.section.kind) problem = `mid ${mid} carries ${transceiver.section.kind}, ${request.trackName} is ${source.kind}`;
+    if (problem) {
+      results.fail(index, ErrorCode.BAD_REQUEST, problem);
+      return undefined;
+    }
+    return transceiver;
+  }
+
+  /** Applies one updateTracks entry; true when the transceiver got a new stream to offer. */
+  async updateOne(session: Session, request: PullRequest, results: TrackResults, index: number): Promise<boolean> {
+    const transceiver = request.mid == null ? undefined : session.transceivers.find((t) => t.section.mid === request.mid);
+    const pulled = transceiver?.pulled;
+    if (!transceiver || !pulled || transceiver.section.rejected) {
+      results.fail(index, ErrorCode.BAD_REQUEST, request.mid == null ? 'updateTracks needs the mid of a pulled transceiver' : `mid ${request.mid} carries no pulled track`);
+      return false;
+    }
+    const sameSource = pulled.source.sessionId === request.sessionId && pulled.source.name === request.trackName && !pulled.ended;
+    if (sameSource) {
+      if (request.simulcast) {
+        if (!pulled.simulcast) {
+          results.fail(index, ErrorCode.BAD_REQUEST, `${request.trackName} is not simulcast`);
+          return false;
+        }
+        const rid = request.simulcast.preferredRid;
+        if (rid != null && !pulled.simulcast.rids.includes(rid)) {
+          results.fail(index, ErrorCode.BAD_REQUEST, `${request.trackName} has no simulcast layer ${rid}`);
+          return false;
+        }
+        await pulled.simulcast.update(request.simulcast);
+      }
+      return false;
+    }
+    const source = this.tracks.get(request.sessionId, request.trackName);
+    if (!source) {
+      results.fail(index, ErrorCode.TRACK_NOT_FOUND, `track ${request.trackName} of session ${request.sessionId} is not published`);
+      return false;
+    }
+    if (source.kind !== transceiver.section.kind) {
+      results.fail(index, ErrorCode.BAD_REQUEST, `mid ${request.mid} carries ${transceiver.section.kind}, ${request.trackName} is ${source.kind}`);
+      return false;
+    }
+    // The mid moves to the new consumer: the old one goes first.
+    pulled.consumer.close();
+    const probe = new TrackResults();
+    const replacement = await this.consume(session, { ...request, mid: null }, probe, probe.add({ mid: null, sessionId: null, trackName: null }), [], transceiver.section.mid);
+    if (!replacement) {
+      const error = probe.items[0]?.error;
+      results.fail(index, error?.code ?? ErrorCode.INTERNAL, error?.message ?? 'could not pull the new source');
+      transceiver.pulled = { ...pulled, ended: true };
+      transceiver.section = { ...transceiver.section, direction: 'inactive', outgoing: undefined };
+      return true;
+    }
+    transceiver.section = replacement.section;
+    transceiver.pulled = replacement.pulled;
+    transceiver.pending = true;
+    return true;
+  }
+
+  async consume(
+    session: Session,
+    request: PullRequest,
+    results: TrackResults,
+    index: number,
+    takenMids: string[],
+    reuseMid?: string,
+  ): Promise<Transceiver | undefined> {
+    const source = this.tracks.get(request.sessionId, request.trackName);
+    if (!source) {
+      results.fail(index, ErrorCode.TRACK_NOT_FOUND, `track ${request.trackName} of session ${request.sessionId} is not published`);
+      return undefined;
+    }
+    const rids = source.simulcastRids;
+    const preferredRid = request.simulcast?.preferredRid;
+    if (preferredRid != null && !rids.includes(preferredRid)) {
+      results.fail(
+        index,
+        ErrorCode.BAD_REQUEST,
+        rids.length === 0
+          ? `${request.trackName} is not simulcast`
+          : `${request.trackName} has no simulcast layer ${preferredRid} (it has ${rids.join(', ')})`,
+      );
+      return undefined;
+    }
+    // A track is published when its offer is answered; its media flows once the
+    // publisher's PeerConnection is up. Give that a moment rather than fail.
+    const publisher = this.sessionById(source.sessionId);
+    if (publisher && !(await publisher.whenConnected(this.mediaWaitMs))) {
+      results.fail(
+        index,
+        ErrorCode.UNAVAILABLE,
+        `the session publishing ${request.trackName} did not connect within ${this.mediaWaitMs} ms`,
+      );
+      return undefined;
+    }
+    const capabilities = consumerCapabilities(session.router.rtpCapabilities, session.clientCapabilities);
+    const producerId = await this.pipes.availableOn(source.producer, source.router, session.router);
+    if (!session.router.canConsume({ producerId, rtpCapabilities: capabilities })) {
+      results.fail(index, ErrorCode.BAD_REQUEST, `this client cannot receive the codec of ${request.trackName}`);
+      return undefined;
+    }
+    const mid = reuseMid ?? session.nextMid(takenMids);
+    const consumer = await session.transport.consume({
+      producerId,
+      rtpCapabilities: capabilities,
+      paused: true,
+      mid,
+      ...(rids.length > 0 ? { preferredLayers: { spatialLayer: SimulcastPolicy.layerOf(rids, preferredRid) } } : {}),
+      appData: { sourceSessionId: source.sessionId, trackName: source.name },
+    });
+    const simulcast = rids.length > 0 ? new SimulcastPolicy(consumer, source.producer, rids, request.simulcast ?? {}) : undefined;
+    results.setMid(index, mid);
+    const { rtpParameters } = consumer;
+    const encoding = rtpParameters.encodings?.[0];
+    if (!encoding?.ssrc) {
+      consumer.close();
+      throw new Error('consumer has no SSRC');
+    }
+    const transceiver: Transceiver = {
+      section: {
+        mid,
+        kind: source.kind,
+        direction: 'sendonly',
+        rejected: false,
+        codecs: rtpParameters.codecs.map(fromMediasoupCodec),
+        headerExtensions: (rtpParameters.headerExtensions ?? []).map((ext) => ({ uri: ext.uri, id: ext.id })),
+        outgoing: {
+          ssrc: encoding.ssrc,
+          ...(encoding.rtx?.ssrc ? { rtxSsrc: encoding.rtx.ssrc } : {}),
+          cname: rtpParameters.rtcp?.cname ?? `switchyard-${source.sessionId}`,
+          streamId: source.sessionId,
+          trackId: source.name,
+        },
+      },
+      pulled: simulcast ? { source, consumer, ended: false, simulcast } : { source, consumer, ended: false },
+      pending: true,
+    };
+    consumer.on('producerclose', () => this.onSourceEnded(session, consumer));
+    return transceiver;
+  }
+
+  /** A pulled source went away: its transceiver stays, inactive. */
+  private onSourceEnded(session: Session, consumer: types.Consumer): void {
+    const transceiver = session.transceivers.find((t) => t.pulled?.consumer === consumer);
+    if (!transceiver?.pulled) return;
+    transceiver.pulled.ended = true;
+    transceiver.section = { ...transceiver.section, direction: 'inactive' };
+  }
+}
