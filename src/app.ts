@@ -1,6 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import { createApiServer, type ApiServer } from './api/server.js';
 import type { Config } from './config/config.js';
+import { InMemoryTrackEventBus } from './events/TrackEventBus.js';
+import { SessionEventBus } from './events/SessionEventBus.js';
 import { createLogger, type Logger } from './logger.js';
 import { WorkerPool } from './media/workerPool.js';
 import { SessionService } from './session/SessionService.js';
@@ -42,6 +44,8 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     maxSdpBytes: config.maxSdpBytes,
     activity: { inactiveAfterMs: config.trackInactiveAfterMs, unpublishAfterMs: config.trackUnpublishAfterMs },
     mediaWaitMs: config.mediaWaitMs,
+    trackEvents: new InMemoryTrackEventBus({ maxEvents: config.eventRetentionCount, maxAgeMs: config.eventRetentionMs }),
+    sessionEvents: new SessionEventBus(),
   });
   const api = createApiServer({ context: { sessions }, logger, healthy: () => pool.healthy });
   let address: AddressInfo;

@@ -163,6 +163,7 @@ export class Negotiator {
       return { ...transceiver, pending: false };
     });
     session.negotiation = nextState;
+    session.pendingOffer = undefined;
     session.clientCapabilities = mergeCapabilities(session.clientCapabilities, clientCapabilities(answer));
     for (const consumer of resumed) {
       await consumer.resume();

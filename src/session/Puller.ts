@@ -20,6 +20,8 @@ export class Puller {
     private readonly sessionById: (id: string) => Session | undefined,
     /** How long a pull waits for the publishing session to connect. */
     private readonly mediaWaitMs: number,
+    /** A pulled source went away: the session's transceiver on `mid` is now inactive. */
+    private readonly onTrackEnded: (session: Session, mid: string) => void,
   ) {}
 
   /**
@@ -192,5 +194,6 @@ export class Puller {
     if (!transceiver?.pulled) return;
     transceiver.pulled.ended = true;
     transceiver.section = { ...transceiver.section, direction: 'inactive' };
+    this.onTrackEnded(session, transceiver.section.mid);
   }
 }

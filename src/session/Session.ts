@@ -95,7 +95,18 @@ export class Session {
 
   private notifyConnected(): void {
     for (const waiter of [...this.connectedWaiters]) waiter();
+    const state = this.connectionState;
+    if (state !== this.lastReportedState) {
+      this.lastReportedState = state;
+      this.onConnectionStateChange?.(state);
+    }
   }
+
+  private lastReportedState: PeerConnectionState = 'NEW';
+  /** Called when the connection state changes (set by the session engine). */
+  onConnectionStateChange: ((state: PeerConnectionState) => void) | undefined;
+  /** The SFU's offer while it waits for the client's answer. */
+  pendingOffer: string | undefined;
 
   get router(): types.Router {
     return this.worker.router;

@@ -17,6 +17,8 @@ import { Puller } from './Puller.js';
 import { Session, type Transceiver } from './Session.js';
 import { TrackResults } from './trackResults.js';
 import type { DescriptionInput, PullRequest, TracksOutcome } from './types.js';
+import type { SessionEventBus, SessionEventType } from '../events/SessionEventBus.js';
+import type { TrackEventBus, TrackView } from '../events/TrackEventBus.js';
 
 export type { DescriptionInput, PullRequest, TracksOutcome } from './types.js';
 
@@ -27,6 +29,8 @@ export interface SessionServiceOptions {
   activity: TrackActivityOptions;
   /** How long a pull waits for the publishing session to connect before UNAVAILABLE. */
   mediaWaitMs: number;
+  trackEvents: TrackEventBus;
+  sessionEvents: SessionEventBus;
 }
 
 const SCTP_STREAMS = { OS: 1024, MIS: 1024 };
@@ -52,6 +56,8 @@ export class SessionService {
   private readonly logger: Logger;
   private readonly maxSdpBytes: number;
   private readonly activity: TrackActivityMonitor;
+  readonly trackEvents: TrackEventBus;
+  readonly sessionEvents: SessionEventBus;
   private readonly negotiator: Negotiator;
   private readonly puller: Puller;
 
@@ -59,8 +65,13 @@ export class SessionService {
     this.pool = options.pool;
     this.logger = options.logger;
     this.maxSdpBytes = options.maxSdpBytes;
+    this.trackEvents = options.trackEvents;
+    this.sessionEvents = options.sessionEvents;
+    this.tracks.on('change', (type, track) => this.trackEvents.publish(type, viewOf(track)));
     this.negotiator = new Negotiator(this.tracks, this.logger, (t) => this.stopTransceiverMedia(t));
-    this.puller = new Puller(this.tracks, this.pipes, (id) => this.sessions.get(id), options.mediaWaitMs);
+    this.puller = new Puller(this.tracks, this.pipes, (id) => this.sessions.get(id), options.mediaWaitMs, (session, mid) =>
+      this.emit(session, 'TRACK_ENDED', mid),
+    );
     this.pool.on('workerDied', (worker) => this.onWorkerDied(worker));
     this.activity = new TrackActivityMonitor(this.tracks, options.activity, this.logger, (track) => this.abandon(track));
     this.activity.start();
@@ -96,6 +107,7 @@ export class SessionService {
       initialAvailableOutgoingBitrate: INITIAL_OUTGOING_BITRATE,
     });
     const session = new Session(randomUUID(), input.correlationId ?? null, worker, transport);
+    session.onConnectionStateChange = () => this.emit(session, 'CONNECTION_STATE_CHANGED');
     worker.load += 1;
     let answer: DescriptionInput | null = null;
     if (offer) {
@@ -197,8 +209,7 @@ export class SessionService {
         if (at >= 0) session.transceivers[at] = transceiver;
         else session.transceivers.push(transceiver);
       }
-      session.negotiation = transition(session.negotiation, 'sfu-offer');
-      const sdp = session.describe(session.localSetup(false));
+      const sdp = this.offer(session);
       return {
         session,
         description: { type: 'offer', sdp },
@@ -231,8 +242,7 @@ export class SessionService {
       if (!retargeted) {
         return { session, description: null, requiresImmediateRenegotiation: false, tracks: results.items };
       }
-      session.negotiation = transition(session.negotiation, 'sfu-offer');
-      const sdp = session.describe(session.localSetup(false));
+      const sdp = this.offer(session);
       return { session, description: { type: 'offer', sdp }, requiresImmediateRenegotiation: true, tracks: results.items };
     });
   }
@@ -328,6 +338,7 @@ export class SessionService {
     if (session.closed) return;
     session.closed = true;
     this.sessions.delete(session.id);
+    this.emit(session, 'CLOSED');
     session.worker.load -= 1;
     for (const t of session.transceivers) {
       if (t.pushed) this.unpublish(t.pushed);
@@ -345,7 +356,6 @@ export class SessionService {
   }
 
   private unpublish(track: PublishedTrack): void {
-    track.status = 'INACTIVE';
     this.tracks.unpublish(track);
     track.producer.close();
   }
@@ -379,8 +389,7 @@ export class SessionService {
       return { session, description: null, requiresImmediateRenegotiation: false, tracks: results.items };
     }
     session.transceivers.push(...added);
-    session.negotiation = transition(session.negotiation, 'sfu-offer');
-    const sdp = session.describe(session.localSetup(false));
+    const sdp = this.offer(session);
     return { session, description: { type: 'offer', sdp }, requiresImmediateRenegotiation: true, tracks: results.items };
   }
 
@@ -388,6 +397,19 @@ export class SessionService {
 
 
 
+
+  /** Moves the session to have-local-offer with a new SFU offer, and says so on its event stream. */
+  private offer(session: Session): string {
+    session.negotiation = transition(session.negotiation, 'sfu-offer');
+    const sdp = session.describe(session.localSetup(false));
+    session.pendingOffer = sdp;
+    this.emit(session, 'RENEGOTIATION_NEEDED');
+    return sdp;
+  }
+
+  private emit(session: Session, type: SessionEventType, mid: string | null = null): void {
+    this.sessionEvents.publish({ type, session, mid, at: new Date() });
+  }
 
   /** A published track that stayed without media too long: unpublished, its m-section left inactive. */
   private abandon(track: PublishedTrack): void {
@@ -428,3 +450,16 @@ export class SessionService {
   }
 }
 
+
+/** What an event says about a track: its state at that moment, not a live object. */
+function viewOf(track: PublishedTrack): TrackView {
+  return {
+    sessionId: track.sessionId,
+    name: track.name,
+    kind: track.kind,
+    status: track.status,
+    tags: [...track.tags],
+    simulcastRids: [...track.simulcastRids],
+    publishedAt: track.publishedAt,
+  };
+}

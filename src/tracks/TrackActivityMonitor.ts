@@ -15,8 +15,6 @@ interface Activity {
   lastMediaAt: number;
 }
 
-export type StatusListener = (track: PublishedTrack, status: TrackStatus) => void;
-
 /**
  * Watches published tracks for media: WAITING until the first bytes arrive,
  * ACTIVE while they keep arriving, INACTIVE after a quiet period, and handed
@@ -33,7 +31,6 @@ export class TrackActivityMonitor {
     private readonly options: TrackActivityOptions,
     private readonly logger: Logger,
     private readonly onAbandoned: (track: PublishedTrack) => void,
-    private readonly onStatus: StatusListener = () => undefined,
   ) {}
 
   get pollIntervalMs(): number {
@@ -89,8 +86,6 @@ export class TrackActivityMonitor {
   }
 
   private setStatus(track: PublishedTrack, status: TrackStatus): void {
-    if (track.status === status) return;
-    track.status = status;
-    this.onStatus(track, status);
+    this.registry.setStatus(track, status);
   }
 }

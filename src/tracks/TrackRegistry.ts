@@ -1,5 +1,8 @@
+import { EventEmitter } from 'node:events';
 import type { MediaKind } from '../sdp/types.js';
-import type { PublishedTrack } from './PublishedTrack.js';
+import type { PublishedTrack, TrackStatus } from './PublishedTrack.js';
+
+export type TrackChange = 'PUBLISHED' | 'UNPUBLISHED' | 'ACTIVE' | 'INACTIVE';
 
 export interface TrackFilter {
   sessionIds?: readonly string[] | null;
@@ -10,8 +13,11 @@ export interface TrackFilter {
 
 const key = (sessionId: string, name: string) => `${sessionId}\u0000${name}`;
 
-/** Every published track of this node, by (sessionId, trackName). */
-export class TrackRegistry {
+/**
+ * Every published track of this node, by (sessionId, trackName). Every change
+ * of the set or of a track's status is emitted as `change`, in order.
+ */
+export class TrackRegistry extends EventEmitter<{ change: [type: TrackChange, track: PublishedTrack] }> {
   private readonly tracks = new Map<string, PublishedTrack>();
 
   get(sessionId: string, name: string): PublishedTrack | undefined {
@@ -22,12 +28,22 @@ export class TrackRegistry {
     const k = key(track.sessionId, track.name);
     if (this.tracks.has(k)) throw new Error(`track ${track.name} of session ${track.sessionId} is already published`);
     this.tracks.set(k, track);
+    this.emit('change', 'PUBLISHED', track);
+  }
+
+  /** WAITING, ACTIVE or INACTIVE, as media comes and goes; ACTIVE and INACTIVE are announced. */
+  setStatus(track: PublishedTrack, status: TrackStatus): void {
+    if (track.status === status) return;
+    track.status = status;
+    if (this.get(track.sessionId, track.name) === track && status !== 'WAITING') this.emit('change', status, track);
   }
 
   unpublish(track: PublishedTrack): boolean {
     const k = key(track.sessionId, track.name);
     if (this.tracks.get(k) !== track) return false;
     this.tracks.delete(k);
+    track.status = 'INACTIVE';
+    this.emit('change', 'UNPUBLISHED', track);
     return true;
   }
 

@@ -47,3 +47,27 @@ export const SimulcastFallbackEnum = builder.enumType('SimulcastFallback', {
     NONE: { value: 'NONE' as const, description: 'Nothing: the track pauses until the layer returns.' },
   },
 });
+
+export const TrackEventTypeEnum = builder.enumType('TrackEventType', {
+  values: {
+    PUBLISHED: { value: 'PUBLISHED' as const, description: 'The track appeared: it can be pulled.' },
+    UNPUBLISHED: { value: 'UNPUBLISHED' as const, description: 'The track is gone (closed, its session closed, or no media for too long).' },
+    ACTIVE: { value: 'ACTIVE' as const, description: 'Media started arriving.' },
+    INACTIVE: { value: 'INACTIVE' as const, description: 'Media stopped arriving for a while.' },
+  },
+});
+
+export const SessionEventTypeEnum = builder.enumType('SessionEventType', {
+  values: {
+    CONNECTION_STATE_CHANGED: { value: 'CONNECTION_STATE_CHANGED' as const, description: 'session.connectionState changed.' },
+    TRACK_ENDED: {
+      value: 'TRACK_ENDED' as const,
+      description: 'A pulled source track went away; the transceiver is now inactive.',
+    },
+    RENEGOTIATION_NEEDED: {
+      value: 'RENEGOTIATION_NEEDED' as const,
+      description: 'The SFU has an offer waiting (e.g. after a source changed); fetch it and renegotiate.',
+    },
+    CLOSED: { value: 'CLOSED' as const, description: 'The session is closed; nothing more will come.' },
+  },
+});

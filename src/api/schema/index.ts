@@ -5,6 +5,7 @@ import './types.js';
 import './inputs.js';
 import './queries.js';
 import './mutations.js';
+import './events.js';
 
 let schema: GraphQLSchema | undefined;
 

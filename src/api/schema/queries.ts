@@ -1,4 +1,5 @@
 import { builder } from './builder.js';
+import { toTrackFilter } from './events.js';
 import { TrackFilterInput } from './inputs.js';
 import { SessionRef, TrackRef } from './types.js';
 
@@ -22,12 +23,7 @@ builder.queryType({
       type: [TrackRef],
       description: 'Published tracks that match the filter: the snapshot that trackEvents then keeps current.',
       args: { filter: t.arg({ type: TrackFilterInput }) },
-      resolve: (_root, { filter }, { sessions }) =>
-        sessions.listTracks({
-          sessionIds: filter?.sessionIds?.map(String) ?? null,
-          tags: filter?.tags ?? null,
-          kind: filter?.kind ?? null,
-        }),
+      resolve: (_root, { filter }, { sessions }) => sessions.listTracks(toTrackFilter(filter)),
     }),
   }),
 });

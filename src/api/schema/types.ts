@@ -1,7 +1,7 @@
 import type { Session, Transceiver } from '../../session/Session.js';
 import type { DescriptionInput, TracksOutcome } from '../../session/SessionService.js';
 import type { TrackError, TrackResult } from '../../session/trackResults.js';
-import type { PublishedTrack } from '../../tracks/PublishedTrack.js';
+import type { TrackView } from '../../events/TrackEventBus.js';
 import { builder } from './builder.js';
 import { MediaKindEnum, PeerConnectionStateEnum, SdpTypeEnum, TrackLocationEnum, TrackStatusEnum } from './enums.js';
 
@@ -13,7 +13,7 @@ export const SessionDescriptionRef = builder.objectRef<DescriptionInput>('Sessio
   }),
 });
 
-export const TrackRef = builder.objectRef<PublishedTrack>('Track').implement({
+export const TrackRef = builder.objectRef<TrackView>('Track').implement({
   description: 'A track pushed by a session: the unit that other sessions pull.',
   fields: (t) => ({
     sessionId: t.exposeID('sessionId', { description: 'The session that pushes it.' }),
@@ -68,6 +68,12 @@ export const SessionRef = builder.objectRef<Session>('Session').implement({
       description: 'Free-form id given by the application at creation (e.g. its user id), for logs and lookups.',
     }),
     connectionState: t.field({ type: PeerConnectionStateEnum, resolve: (session) => session.connectionState }),
+    pendingOffer: t.field({
+      type: SessionDescriptionRef,
+      nullable: true,
+      description: 'The SFU\'s offer while it waits for the client\'s answer (after RENEGOTIATION_NEEDED); null when none is waiting.',
+      resolve: (session) => (session.pendingOffer ? { type: 'offer' as const, sdp: session.pendingOffer } : null),
+    }),
     tracks: t.field({
       type: [SessionTrackRef],
       description: 'The transceivers of this session\'s PeerConnection, in m-line order.',

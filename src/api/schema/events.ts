@@ -1,0 +1,97 @@
+import { sessionNotFound } from '../../errors.js';
+import type { SessionEvent } from '../../events/SessionEventBus.js';
+import type { TrackEvent, TrackView } from '../../events/TrackEventBus.js';
+import type { TrackFilter } from '../../tracks/TrackRegistry.js';
+import { builder } from './builder.js';
+import { SessionEventTypeEnum, TrackEventTypeEnum } from './enums.js';
+import { TrackFilterInput } from './inputs.js';
+import { SessionRef, TrackRef } from './types.js';
+
+export const TrackEventRef = builder.objectRef<TrackEvent>('TrackEvent').implement({
+  description: 'A change in the availability of a published track.',
+  fields: (t) => ({
+    cursor: t.exposeString('cursor', { description: 'Opaque, ordered position of this event; pass it as `after` to resume.' }),
+    type: t.expose('type', { type: TrackEventTypeEnum }),
+    track: t.field({ type: TrackRef, description: 'The track as it was when the event happened.', resolve: (e) => e.track }),
+    at: t.expose('at', { type: 'DateTime' }),
+  }),
+});
+
+export const SessionEventRef = builder.objectRef<SessionEvent>('SessionEvent').implement({
+  description: 'Something that happened to one session.',
+  fields: (t) => ({
+    type: t.expose('type', { type: SessionEventTypeEnum }),
+    session: t.field({ type: SessionRef, resolve: (e) => e.session }),
+    mid: t.exposeString('mid', { nullable: true, description: 'TRACK_ENDED: the transceiver whose source went away.' }),
+    at: t.expose('at', { type: 'DateTime' }),
+  }),
+});
+
+export const TrackSnapshotRef = builder
+  .objectRef<{ cursor: string; tracks: TrackView[] }>('TrackSnapshot')
+  .implement({
+    description: 'Published tracks and the event cursor they are current up to, read together.',
+    fields: (t) => ({
+      cursor: t.exposeString('cursor', { description: 'Subscribe to trackEvents(after: cursor) to keep the list current.' }),
+      tracks: t.field({ type: [TrackRef], resolve: (s) => s.tracks }),
+    }),
+  });
+
+type FilterInput = { sessionIds?: readonly (string | number)[] | null; tags?: readonly string[] | null; kind?: 'audio' | 'video' | null } | null | undefined;
+
+export function toTrackFilter(filter: FilterInput): TrackFilter {
+  return { sessionIds: filter?.sessionIds?.map(String) ?? null, tags: filter?.tags ?? null, kind: filter?.kind ?? null };
+}
+
+/** The same rule as the registry's list: every condition given must hold. */
+export function matches(filter: TrackFilter, track: TrackView): boolean {
+  if (filter.sessionIds && !filter.sessionIds.includes(track.sessionId)) return false;
+  if (filter.kind && track.kind !== filter.kind) return false;
+  return (filter.tags ?? []).every((tag) => track.tags.includes(tag));
+}
+
+builder.queryFields((t) => ({
+  trackEventsCursor: t.string({
+    description: 'The cursor of the latest track event. Read it in the same request as `tracks` and subscribe after it.',
+    resolve: (_root, _args, { sessions }) => sessions.trackEvents.cursor(),
+  }),
+  trackSnapshot: t.field({
+    type: TrackSnapshotRef,
+    description: 'Published tracks that match the filter, with the event cursor they are current up to.',
+    args: { filter: t.arg({ type: TrackFilterInput }) },
+    resolve: (_root, { filter }, { sessions }) => ({
+      cursor: sessions.trackEvents.cursor(),
+      tracks: sessions.listTracks(toTrackFilter(filter)),
+    }),
+  }),
+}));
+
+builder.subscriptionType({
+  fields: (t) => ({
+    trackEvents: t.field({
+      type: TrackEventRef,
+      description:
+        'Track availability: PUBLISHED/UNPUBLISHED/ACTIVE/INACTIVE of matching tracks. With `after`, events since that cursor are replayed first.',
+      args: { filter: t.arg({ type: TrackFilterInput }), after: t.arg.string() },
+      subscribe: (_root, { filter, after }, { sessions }) => {
+        const wanted = toTrackFilter(filter);
+        const events = sessions.trackEvents.subscribe(after ?? null);
+        return (async function* () {
+          for await (const event of events) if (matches(wanted, event.track)) yield event;
+        })();
+      },
+      resolve: (event) => event,
+    }),
+    sessionEvents: t.field({
+      type: SessionEventRef,
+      description: 'What happens to one session: connection state, ended sources, offers waiting, closing.',
+      args: { sessionId: t.arg.id({ required: true }) },
+      subscribe: (_root, { sessionId }, { sessions }) => {
+        const id = String(sessionId);
+        if (!sessions.get(id)) throw sessionNotFound(id);
+        return sessions.sessionEvents.subscribe(id);
+      },
+      resolve: (event) => event,
+    }),
+  }),
+});
