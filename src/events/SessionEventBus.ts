@@ -1,4 +1,5 @@
 import { createPubSub } from 'graphql-yoga';
+import { unboundedEventTarget } from './eventTarget.js';
 import type { Session } from '../session/Session.js';
 
 export type SessionEventType = 'CONNECTION_STATE_CHANGED' | 'TRACK_ENDED' | 'RENEGOTIATION_NEEDED' | 'CLOSED';
@@ -18,7 +19,7 @@ export interface SessionEvent {
  * `session` query.
  */
 export class SessionEventBus {
-  private readonly pubsub = createPubSub<Record<string, [SessionEvent]>>();
+  private readonly pubsub = createPubSub<Record<string, [SessionEvent]>>({ eventTarget: unboundedEventTarget() });
 
   publish(event: SessionEvent): void {
     this.pubsub.publish(`session:${event.session.id}`, event);

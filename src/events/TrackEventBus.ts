@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createPubSub } from 'graphql-yoga';
+import { unboundedEventTarget } from './eventTarget.js';
 import { badRequest } from '../errors.js';
 import type { MediaKind } from '../sdp/types.js';
 import type { TrackStatus } from '../tracks/PublishedTrack.js';
@@ -60,7 +61,7 @@ export class InMemoryTrackEventBus implements TrackEventBus {
   /** Cursors of an earlier server run must not be mistaken for ours. */
   private readonly epoch = randomBytes(6).toString('base64url');
   private readonly history: TrackEvent[] = [];
-  private readonly pubsub = createPubSub<{ track: [TrackEvent] }>();
+  private readonly pubsub = createPubSub<{ track: [TrackEvent] }>({ eventTarget: unboundedEventTarget() });
   private seq = 0;
   /** Highest seq that has been dropped from the history. */
   private droppedUpTo = 0;
