@@ -164,6 +164,12 @@ describe('sessionEvents', () => {
       { id: sub.sessionId },
       (d) => d.sessionEvents,
     );
+    const publisherEvents = collect<{ type: string }>(
+      client,
+      'subscription($id: ID!) { sessionEvents(sessionId: $id) { type } }',
+      { id: pub.sessionId },
+      (d) => d.sessionEvents,
+    );
     await new Promise((resolve) => setTimeout(resolve, 200));
     const [pulled] = await sub.pull([{ sessionId: pub.sessionId, trackName: 'camera' }]);
     await gqlOk(server.url, 'mutation($id: ID!) { closeSession(input: { sessionId: $id }) { sessionId } }', { id: pub.sessionId });
@@ -171,5 +177,35 @@ describe('sessionEvents', () => {
     const ended = events.items.find((e) => e.type === 'TRACK_ENDED')!;
     expect(ended).toEqual({ type: 'TRACK_ENDED', mid: pulled!.mid, session: { id: sub.sessionId } });
     expect(events.items.some((e) => e.type === 'RENEGOTIATION_NEEDED')).toBe(true);
+    await waitFor('CLOSED for the publisher', () => publisherEvents.items.some((e) => e.type === 'CLOSED'), 5_000);
+  });
+
+  it('tells the connection state as the PeerConnection comes up', async () => {
+    const peer = new TestPeer(server.url);
+    stops.push(() => peer.stop());
+    await peer.createSession({ dataChannel: false });
+    const client = wsClient(server.url);
+    stops.push(() => client.dispose());
+    const events = collect<{ type: string; session: { connectionState: string } }>(
+      client,
+      'subscription($id: ID!) { sessionEvents(sessionId: $id) { type session { connectionState } } }',
+      { id: peer.sessionId },
+      (d) => d.sessionEvents,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const mic = fakeMicrophone();
+    stops.push(mic.stop);
+    await peer.push([{ track: mic.track, name: 'mic' }]);
+    await waitFor('CONNECTED', () => events.items.some((e) => e.session.connectionState === 'CONNECTED'), 10_000);
+    expect(events.items.every((e) => e.type === 'CONNECTION_STATE_CHANGED')).toBe(true);
+  });
+
+  it('refuses a session that does not exist', async () => {
+    const client = wsClient(server.url);
+    stops.push(() => client.dispose());
+    const events = collect(client, 'subscription { sessionEvents(sessionId: "nope") { type } }', {}, (d) => d);
+    await waitFor('the error', () => events.errors.length > 0, 5_000);
+    const error = events.errors[0] as { extensions?: { code?: string } }[] | { extensions?: { code?: string } };
+    expect((Array.isArray(error) ? error[0]! : error).extensions?.code).toBe('SESSION_NOT_FOUND');
   });
 });
