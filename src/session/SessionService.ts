@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { badRequest, ErrorCode, sessionNotFound, SwitchyardError } from '../errors.js';
+import { badRequest, ErrorCode, sessionNotFound } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { ProducerPipes } from '../media/producerPipes.js';
 import type { MediaWorker, WorkerPool } from '../media/workerPool.js';
@@ -9,7 +9,7 @@ import type { MediaKind, RemoteDescription } from '../sdp/types.js';
 import type { PublishedTrack } from '../tracks/PublishedTrack.js';
 import { TrackActivityMonitor, type TrackActivityOptions } from '../tracks/TrackActivityMonitor.js';
 import { TrackRegistry, type TrackFilter } from '../tracks/TrackRegistry.js';
-import { MAX_TRACKS_PER_CALL, validateTags, validateTrackName } from './limits.js';
+import { checkTrackCount, validateTags, validateTrackName } from './limits.js';
 import { transition } from './negotiation.js';
 import { Negotiator } from './Negotiator.js';
 import type { PushRequest } from './offerPlan.js';
@@ -138,9 +138,7 @@ export class SessionService {
   }): Promise<TracksOutcome> {
     const session = this.require(input.sessionId);
     const requested = input.tracks ?? [];
-    if (requested.length > MAX_TRACKS_PER_CALL) {
-      throw new SwitchyardError(ErrorCode.LIMIT_EXCEEDED, `at most ${MAX_TRACKS_PER_CALL} tracks per call`);
-    }
+    checkTrackCount(requested.length);
     const push: PushRequest[] = requested.map((t) => {
       validateTrackName(t.trackName);
       const request: PushRequest = { trackName: t.trackName, tags: validateTags(t.tags ?? []) };
@@ -176,9 +174,7 @@ export class SessionService {
   pullTracks(input: { sessionId: string; tracks: PullRequest[] }): Promise<TracksOutcome> {
     const session = this.require(input.sessionId);
     if (input.tracks.length === 0) throw badRequest('pullTracks needs at least one track');
-    if (input.tracks.length > MAX_TRACKS_PER_CALL) {
-      throw new SwitchyardError(ErrorCode.LIMIT_EXCEEDED, `at most ${MAX_TRACKS_PER_CALL} tracks per call`);
-    }
+    checkTrackCount(input.tracks.length);
     for (const t of input.tracks) validateTrackName(t.trackName);
     return session.queue.run(async () => {
       this.ensureOpen(session);
@@ -227,9 +223,7 @@ export class SessionService {
   updateTracks(input: { sessionId: string; tracks: PullRequest[] }): Promise<TracksOutcome> {
     const session = this.require(input.sessionId);
     if (input.tracks.length === 0) throw badRequest('updateTracks needs at least one track');
-    if (input.tracks.length > MAX_TRACKS_PER_CALL) {
-      throw new SwitchyardError(ErrorCode.LIMIT_EXCEEDED, `at most ${MAX_TRACKS_PER_CALL} tracks per call`);
-    }
+    checkTrackCount(input.tracks.length);
     for (const t of input.tracks) validateTrackName(t.trackName);
     return session.queue.run(async () => {
       this.ensureOpen(session);
@@ -276,9 +270,7 @@ export class SessionService {
   }): Promise<TracksOutcome> {
     const session = this.require(input.sessionId);
     if (input.mids.length === 0) throw badRequest('closeTracks needs at least one mid');
-    if (input.mids.length > MAX_TRACKS_PER_CALL) {
-      throw new SwitchyardError(ErrorCode.LIMIT_EXCEEDED, `at most ${MAX_TRACKS_PER_CALL} tracks per call`);
-    }
+    checkTrackCount(input.mids.length);
     const offer = input.description ? this.parse(input.description, 'offer') : undefined;
     if (!offer && !input.force) throw badRequest('closeTracks needs the client\'s offer or force: true');
     return session.queue.run(async () => {

@@ -1,10 +1,17 @@
-import { badRequest } from '../errors.js';
+import { badRequest, ErrorCode, SwitchyardError } from '../errors.js';
 
 /** Tracks in one push/pull/update/close call (as in Cloudflare Calls). */
 export const MAX_TRACKS_PER_CALL = 64;
 export const MAX_TRACK_NAME_LENGTH = 64;
 export const MAX_TAGS = 16;
 export const MAX_TAG_LENGTH = 128;
+
+/** A call that names more tracks than one call may carry fails whole, with LIMIT_EXCEEDED. */
+export function checkTrackCount(count: number): void {
+  if (count > MAX_TRACKS_PER_CALL) {
+    throw new SwitchyardError(ErrorCode.LIMIT_EXCEEDED, `at most ${MAX_TRACKS_PER_CALL} tracks per call`);
+  }
+}
 
 /** Printable, no whitespace: names travel in URLs, logs and SDP (a=msid). */
 const NAME = /^[\x21-\x7e]+$/;

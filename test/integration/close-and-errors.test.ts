@@ -197,6 +197,19 @@ describe('errors: a contract code, the session unchanged, the server up', () => 
     expect(errorCode(await gql(server.url, '{ session(id:'))).toBe('BAD_REQUEST');
   });
 
+  it('more than 64 tracks in one call is LIMIT_EXCEEDED and changes nothing', async () => {
+    const peer = new TestPeer(server.url);
+    cleanups.push(() => peer.stop());
+    await peer.createSession();
+    const before = server.sessions.get(peer.sessionId)!.transceivers.length;
+    const tracks = Array.from({ length: 65 }, (_, i) => ({ sessionId: peer.sessionId, trackName: `t${i}` }));
+    const result = await gql(server.url, 'mutation($input: PullTracksInput!) { pullTracks(input: $input) { tracks { mid } } }', {
+      input: { sessionId: peer.sessionId, tracks },
+    });
+    expect(errorCode(result)).toBe('LIMIT_EXCEEDED');
+    expect(server.sessions.get(peer.sessionId)!.transceivers.length).toBe(before);
+  });
+
   it('the server is still healthy', async () => {
     const response = await fetch(`${server.url}/healthz`);
     expect(response.status).toBe(200);
