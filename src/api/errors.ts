@@ -1,6 +1,7 @@
 import { GraphQLError } from 'graphql';
 import { ErrorCode, SwitchyardError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { isLimitError } from './armor.js';
 
 const isGraphQLError = (error: unknown): error is GraphQLError => error instanceof GraphQLError;
 
@@ -18,7 +19,11 @@ export function createErrorMasker(logger: Logger) {
       return new GraphQLError(original.message, { ...location, extensions: { code: original.code } });
     }
     if (isGraphQLError(error) && (!error.originalError || isGraphQLError(error.originalError))) {
-      const code = contractCodes.has(String(error.extensions?.code)) ? error.extensions.code : ErrorCode.BAD_REQUEST;
+      const code = isLimitError(error.message)
+        ? ErrorCode.LIMIT_EXCEEDED
+        : contractCodes.has(String(error.extensions?.code))
+          ? error.extensions.code
+          : ErrorCode.BAD_REQUEST;
       return new GraphQLError(error.message, { ...location, extensions: { ...error.extensions, code } });
     }
     logger.error({ err: original }, 'unexpected error in a resolver');
@@ -30,7 +35,8 @@ const contractCodes = new Set<string>(Object.values(ErrorCode));
 
 /**
  * Validation errors bypass the error masker in graphql-yoga; this plugin gives
- * them the contract's BAD_REQUEST code (they keep their HTTP 400 status).
+ * them the contract's codes (they keep their HTTP 400 status): LIMIT_EXCEEDED
+ * for the document limits, BAD_REQUEST for the rest.
  */
 export function useContractErrorCodes() {
   return {
@@ -39,7 +45,8 @@ export function useContractErrorCodes() {
         if (valid) return;
         for (const error of result) {
           const extensions = error.extensions as Record<string, unknown>;
-          if (!contractCodes.has(String(extensions.code))) extensions.code = ErrorCode.BAD_REQUEST;
+          if (isLimitError(error.message)) extensions.code = ErrorCode.LIMIT_EXCEEDED;
+          else if (!contractCodes.has(String(extensions.code))) extensions.code = ErrorCode.BAD_REQUEST;
         }
       };
     },

@@ -7,6 +7,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Logger } from '../logger.js';
 import type { ApiContext } from './context.js';
+import { armorPlugins } from './armor.js';
 import { createErrorMasker, useContractErrorCodes } from './errors.js';
 import { buildSchema } from './schema/index.js';
 
@@ -58,7 +59,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     renderGraphiQL,
     landingPage: false,
     maskedErrors: { maskError: createErrorMasker(logger) },
-    plugins: [useContractErrorCodes()],
+    plugins: [...armorPlugins(), useContractErrorCodes()],
     // yoga logs every error a client caused at error level; the masker logs
     // the unexpected ones itself, so yoga's own lines are debug output.
     logging: {

@@ -63,3 +63,41 @@ describe('the HTTP and WebSocket API', () => {
     expect(await response.json()).toEqual({ status: 'ok' });
   });
 });
+
+describe('document limits (GraphQL Armor)', () => {
+  let server: Switchyard;
+
+  beforeAll(async () => {
+    server = await startTestServer({ WORKERS: '1' });
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  const post = async (query: string) => {
+    const response = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify({ query }),
+    });
+    return (await response.json()) as { data?: unknown; errors?: { message: string; extensions?: { code?: string } }[] };
+  };
+
+  it('runs ordinary documents', async () => {
+    const result = await post('{ trackSnapshot { cursor tracks { sessionId name } } session(id: "x") { tracks { track { name } } } }');
+    expect(result.errors).toBeUndefined();
+  });
+
+  it('refuses too many aliases with LIMIT_EXCEEDED and runs none of it', async () => {
+    const result = await post(`{ ${Array.from({ length: 20 }, (_, i) => `a${i}: trackEventsCursor`).join(' ')} }`);
+    expect(result.errors?.[0]?.extensions?.code).toBe('LIMIT_EXCEEDED');
+    expect(result.data).toBeUndefined();
+  });
+
+  it('refuses a document of too many tokens with LIMIT_EXCEEDED', async () => {
+    const result = await post(`{ ${Array.from({ length: 2100 }, () => 'trackEventsCursor').join(' ')} }`);
+    expect(result.errors?.[0]?.extensions?.code).toBe('LIMIT_EXCEEDED');
+    expect(result.data).toBeUndefined();
+  });
+});
