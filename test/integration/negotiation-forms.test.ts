@@ -252,6 +252,10 @@ describe('pulling', () => {
     const [pulled] = await subscriber.pull([{ sessionId: first.sessionId, trackName: 'camera' }]);
     await framesOf(subscriber, pulled!.mid!);
     await gqlOk(server.url, 'mutation($id: ID!) { closeSession(input: { sessionId: $id }) { sessionId } }', { id: first.sessionId });
+    // The source's end reaches the subscriber's consumer asynchronously (TRACK_ENDED).
+    await waitFor('the pulled transceiver to end', () =>
+      Boolean(server.sessions.get(subscriber.sessionId)!.transceivers.find((t) => t.section.mid === pulled!.mid)?.pulled?.ended),
+    );
     const count = server.sessions.get(subscriber.sessionId)!.transceivers.length;
 
     const [reused] = await subscriber.pull([{ sessionId: second.sessionId, trackName: 'camera', mid: pulled!.mid! }]);

@@ -1,4 +1,4 @@
-import type { Reporter, TestModule } from 'vitest/node';
+import type { Reporter, SerializedError, TestModule } from 'vitest/node';
 
 /**
  * Ends the run with one plain line, `N passed, N failed` (`, N skipped` when
@@ -6,7 +6,7 @@ import type { Reporter, TestModule } from 'vitest/node';
  * default reporter, so it prints after its summary.
  */
 export default class SummaryReporter implements Reporter {
-  onTestRunEnd(testModules: ReadonlyArray<TestModule>): void {
+  onTestRunEnd(testModules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<SerializedError>): void {
     const counts = { passed: 0, failed: 0, skipped: 0 };
     for (const module of testModules) {
       const tests = [...module.children.allTests()];
@@ -16,9 +16,11 @@ export default class SummaryReporter implements Reporter {
         else if (state === 'failed') counts.failed += 1;
         else counts.skipped += 1;
       }
-      // A file that failed to load has no tests but must still count as a failure.
-      if (tests.length === 0 && module.state() === 'failed') counts.failed += 1;
+      // A file that failed to load, or whose process died, fails even where no test did.
+      if (module.state() === 'failed' && !tests.some((test) => test.result().state === 'failed')) counts.failed += 1;
     }
+    // Errors outside any test (a crashed test process, an unhandled rejection) fail the run too.
+    counts.failed += unhandledErrors.length;
     const skipped = counts.skipped > 0 ? `, ${counts.skipped} skipped` : '';
     process.stdout.write(`\n${counts.passed} passed, ${counts.failed} failed${skipped}\n`);
   }
