@@ -2,21 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { createPubSub } from 'graphql-yoga';
 import { unboundedEventTarget } from './eventTarget.js';
 import { badRequest } from '../errors.js';
-import type { MediaKind } from '../sdp/types.js';
-import type { TrackStatus } from '../tracks/PublishedTrack.js';
+import type { TrackView } from '../tracks/PublishedTrack.js';
+
+export type { TrackView };
 
 export type TrackEventType = 'PUBLISHED' | 'UNPUBLISHED' | 'ACTIVE' | 'INACTIVE';
-
-/** A track as it was when an event happened. */
-export interface TrackView {
-  readonly sessionId: string;
-  readonly name: string;
-  readonly kind: MediaKind;
-  readonly status: TrackStatus;
-  readonly tags: readonly string[];
-  readonly simulcastRids: readonly string[];
-  readonly publishedAt: Date;
-}
 
 export interface TrackEvent {
   /** Position in this bus's order; cursors encode it. */

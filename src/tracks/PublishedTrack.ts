@@ -3,14 +3,19 @@ import type { MediaKind } from '../sdp/types.js';
 
 export type TrackStatus = 'ACTIVE' | 'INACTIVE' | 'WAITING';
 
-/** A track a session pushed: the unit other sessions pull, named (sessionId, name). */
-export interface PublishedTrack {
+/** What the API shows of a track; events carry it as it was at that moment. */
+export interface TrackView {
   readonly sessionId: string;
   readonly name: string;
   readonly kind: MediaKind;
+  readonly status: TrackStatus;
   readonly tags: readonly string[];
   readonly simulcastRids: readonly string[];
   readonly publishedAt: Date;
+}
+
+/** A track a session pushed: the unit other sessions pull, named (sessionId, name). */
+export interface PublishedTrack extends TrackView {
   readonly producer: types.Producer;
   /** The router the producer lives on; pulls from other routers pipe from it. */
   readonly router: types.Router;

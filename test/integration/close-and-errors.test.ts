@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Switchyard } from '../../src/app.js';
 import { errorCode, gql, gqlOk } from '../helpers/graphql.js';
 import { fakeCamera, fakeMicrophone, waitFor, watchAudio, watchVideo } from '../helpers/media.js';
@@ -14,8 +14,13 @@ beforeAll(async () => {
   server = await startTestServer({ WORKERS: '2' });
 });
 
-afterAll(async () => {
+// Each test's peers end with it: fewer live PeerConnections in one process.
+afterEach(() => {
   for (const cleanup of cleanups.reverse()) cleanup();
+  cleanups.length = 0;
+});
+
+afterAll(async () => {
   await server?.stop();
 });
 

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Switchyard } from '../../src/app.js';
 import { errorCode, gql, gqlOk } from '../helpers/graphql.js';
 import { fakeCamera, fakeMicrophone, waitFor, watchVideo } from '../helpers/media.js';
@@ -15,8 +15,14 @@ beforeAll(async () => {
   server = await startTestServer({ WORKERS: '2' });
 });
 
-afterAll(async () => {
+// Each test's peers, media and sinks end with the test: libwebrtc in one
+// process is steadier with a handful of PeerConnections than with dozens.
+afterEach(() => {
   for (const stop of stops.reverse()) stop();
+  stops.length = 0;
+});
+
+afterAll(async () => {
   await server?.stop();
 });
 

@@ -1,3 +1,4 @@
+import type { PullRequest } from '../../session/types.js';
 import { builder } from './builder.js';
 import {
   CloseSessionInput,
@@ -9,6 +10,21 @@ import {
   UpdateTracksInput,
 } from './inputs.js';
 import { CloseSessionPayloadRef, CreateSessionPayloadRef, RenegotiatePayloadRef, TracksPayloadRef } from './types.js';
+
+type RemoteTrackArg = {
+  sessionId: string | number;
+  trackName: string;
+  mid?: string | null;
+  simulcast?: PullRequest['simulcast'];
+};
+
+/** A RemoteTrackInput as the session engine takes it (pullTracks and updateTracks alike). */
+const toPullRequest = (track: RemoteTrackArg): PullRequest => ({
+  sessionId: String(track.sessionId),
+  trackName: track.trackName,
+  mid: track.mid ?? null,
+  simulcast: track.simulcast ?? null,
+});
 
 builder.mutationType({
   fields: (t) => ({
@@ -44,12 +60,7 @@ builder.mutationType({
       resolve: (_root, { input }, { sessions }) =>
         sessions.pullTracks({
           sessionId: String(input.sessionId),
-          tracks: input.tracks.map((track) => ({
-            sessionId: String(track.sessionId),
-            trackName: track.trackName,
-            mid: track.mid ?? null,
-            simulcast: track.simulcast ?? null,
-          })),
+          tracks: input.tracks.map(toPullRequest),
         }),
     }),
     renegotiate: t.field({
@@ -68,12 +79,7 @@ builder.mutationType({
       resolve: (_root, { input }, { sessions }) =>
         sessions.updateTracks({
           sessionId: String(input.sessionId),
-          tracks: input.tracks.map((track) => ({
-            sessionId: String(track.sessionId),
-            trackName: track.trackName,
-            mid: track.mid ?? null,
-            simulcast: track.simulcast ?? null,
-          })),
+          tracks: input.tracks.map(toPullRequest),
         }),
     }),
     closeTracks: t.field({
