@@ -9,7 +9,7 @@ import type { MediaKind, RemoteDescription } from '../sdp/types.js';
 import type { PublishedTrack } from '../tracks/PublishedTrack.js';
 import { TrackActivityMonitor, type TrackActivityOptions } from '../tracks/TrackActivityMonitor.js';
 import { TrackRegistry, type TrackFilter } from '../tracks/TrackRegistry.js';
-import { checkTrackCount, validateTags, validateTrackName } from './limits.js';
+import { checkRemoteTracks, checkTrackCount, validateTags, validateTrackName } from './limits.js';
 import { transition } from './negotiation.js';
 import { Negotiator } from './Negotiator.js';
 import type { PushRequest } from './offerPlan.js';
@@ -173,9 +173,7 @@ export class SessionService {
   /** Pulls other sessions' tracks into new transceivers; returns the SFU's offer. */
   pullTracks(input: { sessionId: string; tracks: PullRequest[] }): Promise<TracksOutcome> {
     const session = this.require(input.sessionId);
-    if (input.tracks.length === 0) throw badRequest('pullTracks needs at least one track');
-    checkTrackCount(input.tracks.length);
-    for (const t of input.tracks) validateTrackName(t.trackName);
+    checkRemoteTracks('pullTracks', input.tracks);
     return session.queue.run(async () => {
       this.ensureOpen(session);
       const results = new TrackResults();
@@ -222,9 +220,7 @@ export class SessionService {
    */
   updateTracks(input: { sessionId: string; tracks: PullRequest[] }): Promise<TracksOutcome> {
     const session = this.require(input.sessionId);
-    if (input.tracks.length === 0) throw badRequest('updateTracks needs at least one track');
-    checkTrackCount(input.tracks.length);
-    for (const t of input.tracks) validateTrackName(t.trackName);
+    checkRemoteTracks('updateTracks', input.tracks);
     return session.queue.run(async () => {
       this.ensureOpen(session);
       const results = new TrackResults();

@@ -13,6 +13,13 @@ export function checkTrackCount(count: number): void {
   }
 }
 
+/** The tracks a pullTracks or updateTracks call names: at least one, at most the limit, valid names. */
+export function checkRemoteTracks(operation: string, tracks: readonly { trackName: string }[]): void {
+  if (tracks.length === 0) throw badRequest(`${operation} needs at least one track`);
+  checkTrackCount(tracks.length);
+  for (const track of tracks) validateTrackName(track.trackName);
+}
+
 /** Printable, no whitespace: names travel in URLs, logs and SDP (a=msid). */
 const NAME = /^[\x21-\x7e]+$/;
 
