@@ -1,4 +1,6 @@
 import type { AddressInfo } from 'node:net';
+import { Authenticator, DEVELOPMENT_APP } from './auth/principal.js';
+import { MutationRateLimiter } from './auth/rateLimit.js';
 import { createApiServer, type ApiServer } from './api/server.js';
 import type { Config } from './config/config.js';
 import { InMemoryTrackEventBus } from './events/TrackEventBus.js';
@@ -47,7 +49,21 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     trackEvents: new InMemoryTrackEventBus({ maxEvents: config.eventRetentionCount, maxAgeMs: config.eventRetentionMs }),
     sessionEvents: new SessionEventBus(),
   });
-  const api = createApiServer({ context: { sessions }, logger, healthy: () => pool.healthy });
+  const authenticator = new Authenticator(config.apps);
+  if (authenticator.open) {
+    logger.warn(
+      { mode: config.mode, app: DEVELOPMENT_APP.id },
+      'DEVELOPMENT MODE: no apps are configured, so anyone who reaches this server can create, read and close sessions without credentials. Configure APPS or APPS_FILE before exposing it (docs/security.md).',
+    );
+  }
+  const api = createApiServer({
+    sessions,
+    authenticator,
+    rateLimiter: new MutationRateLimiter(config.mutationsPerSecond),
+    settings: config,
+    logger,
+    healthy: () => pool.healthy,
+  });
   let address: AddressInfo;
   try {
     address = await api.listen(config.port, config.host);
@@ -58,7 +74,10 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
   }
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
-  logger.info({ url: `${url}/graphql`, workers: config.workers, rtcPort: config.rtcPort }, 'Switchyard is listening');
+  logger.info(
+    { url: `${url}/graphql`, workers: config.workers, rtcPort: config.rtcPort, mode: config.mode, apps: config.apps.map((a) => a.id) },
+    'Switchyard is listening',
+  );
 
   let stopping: Promise<void> | undefined;
   return {

@@ -1,6 +1,10 @@
+import type { GuardedSessions } from '../auth/GuardedSessions.js';
 import type { SessionService } from '../session/SessionService.js';
 
-/** What every resolver gets. */
+/** What every resolver gets: the caller's guarded view of the sessions, and the engine for reading fields. */
 export interface ApiContext {
+  /** Every operation a client asks for goes through this. */
+  guard: GuardedSessions;
+  /** For fields of objects the guard already handed out (a session's tracks). */
   sessions: SessionService;
 }

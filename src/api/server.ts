@@ -5,7 +5,16 @@ import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
+import { GraphQLError } from 'graphql';
+import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
+import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
+import { AccessPolicy } from '../auth/access.js';
+import { GuardedSessions } from '../auth/GuardedSessions.js';
+import type { Authenticator, Principal } from '../auth/principal.js';
+import type { MutationRateLimiter } from '../auth/rateLimit.js';
+import { ErrorCode, SwitchyardError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { SessionService } from '../session/SessionService.js';
 import type { ApiContext } from './context.js';
 import { armorPlugins } from './armor.js';
 import { createErrorMasker, useContractErrorCodes } from './errors.js';
@@ -31,8 +40,19 @@ query Tracks {
 }
 `;
 
+/** What the API enforces, from the configuration. */
+export interface ApiSettings {
+  graphiql: boolean;
+  introspection: boolean;
+  maxSubscriptionsPerConnection: number;
+  maxRequestBytes: number;
+}
+
 export interface ApiServerOptions {
-  context: ApiContext;
+  sessions: SessionService;
+  authenticator: Authenticator;
+  rateLimiter: MutationRateLimiter;
+  settings: ApiSettings;
   logger: Logger;
   /** /healthz answers 200 while this holds. */
   healthy: () => boolean;
@@ -49,17 +69,28 @@ export interface ApiServer {
  * for browsers), graphql-ws subscriptions on the same path, and /healthz.
  */
 export function createApiServer(options: ApiServerOptions): ApiServer {
-  const { logger, context } = options;
-  const yoga = createYoga<{ req: IncomingMessage; res: ServerResponse }, ApiContext>({
+  const { logger, sessions, authenticator, rateLimiter, settings } = options;
+  /** The caller's view of the sessions: from the HTTP request's credentials, or those its WebSocket connected with. */
+  const contextFor = async (initial: { request?: Request; principal?: Principal }): Promise<ApiContext> => {
+    const principal = initial.principal ?? (await authenticator.authenticate(initial.request?.headers.get('authorization')));
+    const access = new AccessPolicy(principal, (id) => sessions.get(id));
+    return { sessions, guard: new GuardedSessions(sessions, access, rateLimiter) };
+  };
+  const yoga = createYoga<{ req: IncomingMessage; res: ServerResponse; principal?: Principal }, ApiContext>({
     schema: buildSchema(),
     graphqlEndpoint: GRAPHQL_PATH,
-    context: () => context,
-    graphiql: { title: 'Switchyard', subscriptionsProtocol: 'WS', defaultQuery: GRAPHIQL_DEFAULT_QUERY },
+    context: contextFor,
+    graphiql: settings.graphiql && { title: 'Switchyard', subscriptionsProtocol: 'WS', defaultQuery: GRAPHIQL_DEFAULT_QUERY },
     // The self-contained GraphiQL: yoga's default page loads its scripts from a CDN.
     renderGraphiQL,
     landingPage: false,
     maskedErrors: { maskError: createErrorMasker(logger) },
-    plugins: [...armorPlugins(), useContractErrorCodes()],
+    plugins: [
+      ...armorPlugins(),
+      // Without introspection, "did you mean" hints would still spell the schema out.
+      ...(settings.introspection ? [] : [useDisableIntrospection(), blockFieldSuggestionsPlugin()]),
+      useContractErrorCodes(),
+    ],
     // yoga logs every error a client caused at error level; the masker logs
     // the unexpected ones itself, so yoga's own lines are debug output.
     logging: {
@@ -77,22 +108,50 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       res.end(JSON.stringify({ status: ok ? 'ok' : 'unavailable' }));
       return;
     }
+    const refusal = bodyRefusal(req, settings.maxRequestBytes);
+    if (refusal) {
+      res.writeHead(refusal.status, { 'content-type': 'application/json', connection: 'close' });
+      res.end(JSON.stringify({ errors: [{ message: refusal.message, extensions: { code: ErrorCode.LIMIT_EXCEEDED } }] }));
+      req.resume();
+      return;
+    }
     void yoga.handle(req, res);
   });
 
   type Enveloped = ReturnType<typeof yoga.getEnveloped>;
-  const wss = new WebSocketServer({ server: http, path: GRAPHQL_PATH });
-  const wsServer = useServer(
+  const wss = new WebSocketServer({ server: http, path: GRAPHQL_PATH, maxPayload: settings.maxRequestBytes });
+  const wsServer = useServer<Record<string, unknown> | undefined, { principal?: Principal }>(
     {
+      // Credentials are checked once per connection, from connectionParams
+      // (browsers cannot set headers on a WebSocket) or the upgrade request.
+      onConnect: async (ctx) => {
+        try {
+          ctx.extra.principal = await authenticator.authenticateConnection(ctx.connectionParams, ctx.extra.request.headers.authorization);
+          return true;
+        } catch (error) {
+          if (!(error instanceof SwitchyardError)) throw error;
+          ctx.extra.socket.close(CLOSE_UNAUTHENTICATED, `${error.code}: ${error.message}`.slice(0, 120));
+          return false;
+        }
+      },
       // onSubscribe passes yoga's enveloped execute/subscribe through rootValue.
       execute: (args: ExecutionArgs) => (args.rootValue as Enveloped).execute(args),
       subscribe: (args: ExecutionArgs) => (args.rootValue as Enveloped).subscribe(args),
-      onSubscribe: async (ctx, _id, payload) => {
+      onSubscribe: async (ctx, id, payload) => {
+        const running = Object.keys(ctx.subscriptions).filter((other) => other !== id).length;
+        if (running >= settings.maxSubscriptionsPerConnection) {
+          return [
+            new GraphQLError(`this connection already runs ${running} operations (at most ${settings.maxSubscriptionsPerConnection}); open another connection or complete some`, {
+              extensions: { code: ErrorCode.LIMIT_EXCEEDED },
+            }),
+          ];
+        }
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,
           params: payload,
+          principal: ctx.extra.principal,
         });
         const args = {
           schema,
@@ -127,4 +186,22 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       await new Promise<void>((resolve) => http.close(() => resolve()));
     },
   };
+}
+
+/** graphql-ws close code for refused credentials (4400-4499 are the application's; 4401 mirrors HTTP 401). */
+export const CLOSE_UNAUTHENTICATED = 4401;
+
+/**
+ * Refuses a request body larger than the limit before reading it. Bodies of
+ * unknown length (chunked) are refused too: browsers and GraphQL clients send
+ * Content-Length, and counting a stream would mean buffering it here.
+ */
+function bodyRefusal(req: IncomingMessage, maxBytes: number): { status: number; message: string } | undefined {
+  if (req.method !== 'POST') return undefined;
+  const length = req.headers['content-length'];
+  if (length === undefined) return { status: 411, message: 'send the request with a Content-Length header' };
+  if (!/^\d+$/.test(length) || Number(length) > maxBytes) {
+    return { status: 413, message: `the request body is larger than ${maxBytes} bytes` };
+  }
+  return undefined;
 }

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isIP } from 'node:net';
+import { parseAppList, parseAppsFile, type AppConfig } from './apps.js';
 
 /** Everything Switchyard reads from its environment, validated once at start. */
 export interface Config {
@@ -27,6 +29,20 @@ export interface Config {
   /** Track events kept for replay (trackEvents with after). */
   eventRetentionCount: number;
   eventRetentionMs: number;
+  /** production refuses to start without apps and turns GraphiQL and introspection off by default. */
+  mode: 'development' | 'production';
+  /** The tenants and their secrets; empty means development's one open app. */
+  apps: AppConfig[];
+  /** Serve GraphiQL at GET /graphql. */
+  graphiql: boolean;
+  /** Answer introspection queries (__schema, __type). */
+  introspection: boolean;
+  /** Mutations per second one session may make before RATE_LIMITED. */
+  mutationsPerSecond: number;
+  /** Operations one graphql-ws connection may have running at once. */
+  maxSubscriptionsPerConnection: number;
+  /** Largest HTTP request body or WebSocket message, in bytes. */
+  maxRequestBytes: number;
 }
 
 export class ConfigError extends Error {}
@@ -50,6 +66,41 @@ function ip(env: Env, name: string, fallback: string | undefined): string | unde
   return raw;
 }
 
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+}
+
+function mode(env: Env): Config['mode'] {
+  const raw = env.SWITCHYARD_MODE;
+  if (raw === undefined || raw === '') return env.NODE_ENV === 'production' ? 'production' : 'development';
+  if (raw !== 'production' && raw !== 'development') {
+    throw new ConfigError(`SWITCHYARD_MODE must be production or development, got "${raw}"`);
+  }
+  return raw;
+}
+
+/** Apps from APPS_FILE (JSON) and APPS (id:secret,...), together; an id may appear once. */
+function apps(env: Env): AppConfig[] {
+  const found: AppConfig[] = [];
+  try {
+    if (env.APPS_FILE) found.push(...parseAppsFile(readFileSync(env.APPS_FILE, 'utf8')));
+    if (env.APPS) found.push(...parseAppList(env.APPS));
+  } catch (error) {
+    const where = error instanceof Error && 'code' in error ? `cannot read APPS_FILE ${env.APPS_FILE}` : 'invalid app configuration';
+    throw new ConfigError(`${where}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const seen = new Set<string>();
+  for (const app of found) {
+    if (seen.has(app.id)) throw new ConfigError(`app ${app.id} is configured twice`);
+    seen.add(app.id);
+  }
+  return found;
+}
+
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 /**
@@ -65,6 +116,16 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const logLevel = env.LOG_LEVEL ?? 'info';
   if (!LOG_LEVELS.has(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${[...LOG_LEVELS].join(', ')}`);
+  const runMode = mode(env);
+  const appList = apps(env);
+  if (runMode === 'production' && appList.length === 0) {
+    throw new ConfigError('production mode needs at least one app: set APPS or APPS_FILE (see docs/security.md)');
+  }
+  const maxSdpBytes = integer(env, 'MAX_SDP_BYTES', 64 * 1024, 1024, 1024 * 1024);
+  const maxRequestBytes = integer(env, 'MAX_REQUEST_BYTES', 256 * 1024, 4096, 16 * 1024 * 1024);
+  if (maxRequestBytes < maxSdpBytes + 4096) {
+    throw new ConfigError(`MAX_REQUEST_BYTES (${maxRequestBytes}) must leave room for an SDP of MAX_SDP_BYTES (${maxSdpBytes}) and its query`);
+  }
   return {
     port: integer(env, 'PORT', 4000, 0, 65535),
     host: env.HOST ?? '0.0.0.0',
@@ -73,11 +134,18 @@ export function loadConfig(env: Env = process.env): Config {
     rtcListenIp: ip(env, 'RTC_LISTEN_IP', '127.0.0.1') as string,
     rtcAnnouncedIp: ip(env, 'RTC_ANNOUNCED_IP', undefined),
     logLevel,
-    maxSdpBytes: integer(env, 'MAX_SDP_BYTES', 64 * 1024, 1024, 1024 * 1024),
+    maxSdpBytes,
     trackInactiveAfterMs: integer(env, 'TRACK_INACTIVE_AFTER_MS', 5_000, 100, 3_600_000),
     trackUnpublishAfterMs: integer(env, 'TRACK_UNPUBLISH_AFTER_MS', 30_000, 100, 86_400_000),
     mediaWaitMs: integer(env, 'MEDIA_WAIT_MS', 5_000, 0, 60_000),
     eventRetentionCount: integer(env, 'EVENT_RETENTION_COUNT', 10_000, 1, 10_000_000),
     eventRetentionMs: integer(env, 'EVENT_RETENTION_MS', 600_000, 1_000, 86_400_000),
+    mode: runMode,
+    apps: appList,
+    graphiql: flag(env, 'GRAPHIQL', runMode === 'development'),
+    introspection: flag(env, 'INTROSPECTION', runMode === 'development'),
+    mutationsPerSecond: integer(env, 'RATE_LIMIT_MUTATIONS_PER_SECOND', 50, 1, 100_000),
+    maxSubscriptionsPerConnection: integer(env, 'MAX_SUBSCRIPTIONS_PER_CONNECTION', 100, 1, 100_000),
+    maxRequestBytes,
   };
 }

@@ -218,6 +218,7 @@ export class Negotiator {
     producer: types.Producer,
   ): PublishedTrack {
     return {
+      appId: session.ownership.appId,
       sessionId: session.id,
       name,
       kind: mapping.kind,

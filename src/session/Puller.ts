@@ -6,7 +6,8 @@ import { consumerCapabilities, fromMediasoupCodec } from '../sdp/rtpMapping.js';
 import type { TrackRegistry } from '../tracks/TrackRegistry.js';
 import type { Session, Transceiver } from './Session.js';
 import { TrackResults } from './trackResults.js';
-import type { PullRequest } from './types.js';
+import type { PullRequest, TrackRefusal } from './types.js';
+import type { PublishedTrack } from '../tracks/PublishedTrack.js';
 
 /**
  * The pulling side of sessions: consumers for published tracks (piped from
@@ -25,6 +26,22 @@ export class Puller {
   ) {}
 
   /**
+   * The published track a request names, if the caller may pull it. A track the
+   * caller must not know of is refused exactly as one that is not published.
+   */
+  private source(request: PullRequest): { track: PublishedTrack; refusal?: undefined } | { track?: undefined; refusal: TrackRefusal } {
+    const track = this.tracks.get(request.sessionId, request.trackName);
+    const refusal = track ? request.allow?.(track) : null;
+    if (track && !refusal) return { track };
+    return {
+      refusal: refusal ?? {
+        code: ErrorCode.TRACK_NOT_FOUND,
+        message: `track ${request.trackName} of session ${request.sessionId} is not published`,
+      },
+    };
+  }
+
+  /**
    * The transceiver a pull names by mid, when it can take the track: same
    * kind, negotiated, carrying nothing now (idle, or its pulled source ended).
    */
@@ -41,7 +58,7 @@ export class Puller {
       return undefined;
     }
     const transceiver = session.transceivers.find((t) => t.section.mid === mid);
-    const source = this.tracks.get(request.sessionId, request.trackName);
+    const source = this.source(request).track;
     let problem: string | undefined;
     if (!transceiver) problem = `this session has no transceiver with mid ${mid}`;
     else if (transceiver.section.rejected || transceiver.section.kind === 'application') problem = `mid ${mid} cannot carry media`;
@@ -80,9 +97,9 @@ export class Puller {
       }
       return false;
     }
-    const source = this.tracks.get(request.sessionId, request.trackName);
+    const { track: source, refusal } = this.source(request);
     if (!source) {
-      results.fail(index, ErrorCode.TRACK_NOT_FOUND, `track ${request.trackName} of session ${request.sessionId} is not published`);
+      results.fail(index, refusal.code, refusal.message);
       return false;
     }
     if (source.kind !== transceiver.section.kind) {
@@ -114,9 +131,9 @@ export class Puller {
     takenMids: string[],
     reuseMid?: string,
   ): Promise<Transceiver | undefined> {
-    const source = this.tracks.get(request.sessionId, request.trackName);
+    const { track: source, refusal } = this.source(request);
     if (!source) {
-      results.fail(index, ErrorCode.TRACK_NOT_FOUND, `track ${request.trackName} of session ${request.sessionId} is not published`);
+      results.fail(index, refusal.code, refusal.message);
       return undefined;
     }
     const rids = source.simulcastRids;

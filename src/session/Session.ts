@@ -41,6 +41,15 @@ export type DtlsRole = 'client' | 'server';
  * worker, the m-sections in order, and where the offer/answer exchange stands.
  * The session engine (SessionService) changes it; nothing else does.
  */
+/**
+ * Sessions belong to one app. `owner` is the client-token subject that
+ * created it (null when the app's backend did): that subject may act on it.
+ */
+export interface SessionOwnership {
+  readonly appId: string;
+  readonly owner: string | null;
+}
+
 export class Session {
   readonly createdAt = new Date();
   readonly queue = new SerialQueue();
@@ -61,6 +70,8 @@ export class Session {
     readonly correlationId: string | null,
     readonly worker: MediaWorker,
     readonly transport: types.WebRtcTransport,
+    /** The app the session belongs to, and who in it may act on it. */
+    readonly ownership: SessionOwnership,
   ) {
     transport.on('icestatechange', (state) => {
       this.iceState = state;

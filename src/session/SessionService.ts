@@ -14,7 +14,7 @@ import { transition } from './negotiation.js';
 import { Negotiator } from './Negotiator.js';
 import type { PushRequest } from './offerPlan.js';
 import { Puller } from './Puller.js';
-import { Session, type Transceiver } from './Session.js';
+import { Session, type SessionOwnership, type Transceiver } from './Session.js';
 import { TrackResults } from './trackResults.js';
 import type { DescriptionInput, PullRequest, TracksOutcome } from './types.js';
 import type { SessionEventBus, SessionEventType } from '../events/SessionEventBus.js';
@@ -90,7 +90,11 @@ export class SessionService {
   }
 
   /** Creates a session on the least-loaded worker; answers the client's offer when it brings one. */
-  async createSession(input: { description?: DescriptionInput | null; correlationId?: string | null }): Promise<{
+  async createSession(input: {
+    ownership: SessionOwnership;
+    description?: DescriptionInput | null;
+    correlationId?: string | null;
+  }): Promise<{
     session: Session;
     description: DescriptionInput | null;
   }> {
@@ -106,7 +110,7 @@ export class SessionService {
       numSctpStreams: SCTP_STREAMS,
       initialAvailableOutgoingBitrate: INITIAL_OUTGOING_BITRATE,
     });
-    const session = new Session(randomUUID(), input.correlationId ?? null, worker, transport);
+    const session = new Session(randomUUID(), input.correlationId ?? null, worker, transport, input.ownership);
     session.onConnectionStateChange = () => this.emit(session, 'CONNECTION_STATE_CHANGED');
     worker.load += 1;
     let answer: DescriptionInput | null = null;
@@ -442,6 +446,7 @@ export class SessionService {
 /** What an event says about a track: its state at that moment, not a live object. */
 function viewOf(track: PublishedTrack): TrackView {
   return {
+    appId: track.appId,
     sessionId: track.sessionId,
     name: track.name,
     kind: track.kind,

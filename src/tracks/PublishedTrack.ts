@@ -5,6 +5,8 @@ export type TrackStatus = 'ACTIVE' | 'INACTIVE' | 'WAITING';
 
 /** What the API shows of a track; events carry it as it was at that moment. */
 export interface TrackView {
+  /** The app of the publishing session: nothing of one app is visible to another. */
+  readonly appId: string;
   readonly sessionId: string;
   readonly name: string;
   readonly kind: MediaKind;

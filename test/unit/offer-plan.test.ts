@@ -9,7 +9,7 @@ import type { PublishedTrack } from '../../src/tracks/PublishedTrack.js';
 // Planning is pure: it reads the session's m-sections and never touches the
 // transport, so a transport that only accepts listeners is enough here.
 const idleTransport = { on: () => undefined } as unknown as types.WebRtcTransport;
-const newSession = () => new Session('00000000-0000-4000-8000-000000000000', null, {} as MediaWorker, idleTransport);
+const newSession = () => new Session('00000000-0000-4000-8000-000000000000', null, {} as MediaWorker, idleTransport, { appId: 'dev', owner: null });
 
 const FINGERPRINT = { algorithm: 'sha-256', value: 'AA:'.repeat(31) + 'AA' };
 

@@ -1,4 +1,3 @@
-import { sessionNotFound } from '../../errors.js';
 import type { SessionEvent } from '../../events/SessionEventBus.js';
 import type { TrackEvent, TrackView } from '../../events/TrackEventBus.js';
 import type { TrackFilter } from '../../tracks/TrackRegistry.js';
@@ -53,15 +52,15 @@ export function matches(filter: TrackFilter, track: TrackView): boolean {
 builder.queryFields((t) => ({
   trackEventsCursor: t.string({
     description: 'The cursor of the latest track event. Read it in the same request as `tracks` and subscribe after it.',
-    resolve: (_root, _args, { sessions }) => sessions.trackEvents.cursor(),
+    resolve: (_root, _args, { guard }) => guard.trackEventCursor,
   }),
   trackSnapshot: t.field({
     type: TrackSnapshotRef,
     description: 'Published tracks that match the filter, with the event cursor they are current up to.',
     args: { filter: t.arg({ type: TrackFilterInput }) },
-    resolve: (_root, { filter }, { sessions }) => ({
-      cursor: sessions.trackEvents.cursor(),
-      tracks: sessions.listTracks(toTrackFilter(filter)),
+    resolve: (_root, { filter }, { guard }) => ({
+      cursor: guard.trackEventCursor,
+      tracks: guard.listTracks(toTrackFilter(filter)),
     }),
   }),
 }));
@@ -73,12 +72,9 @@ builder.subscriptionType({
       description:
         'Track availability: PUBLISHED/UNPUBLISHED/ACTIVE/INACTIVE of matching tracks. With `after`, events since that cursor are replayed first.',
       args: { filter: t.arg({ type: TrackFilterInput }), after: t.arg.string() },
-      subscribe: (_root, { filter, after }, { sessions }) => {
+      subscribe: (_root, { filter, after }, { guard }) => {
         const wanted = toTrackFilter(filter);
-        const events = sessions.trackEvents.subscribe(after ?? null);
-        return (async function* () {
-          for await (const event of events) if (matches(wanted, event.track)) yield event;
-        })();
+        return guard.trackEvents(after ?? null, (track) => matches(wanted, track));
       },
       resolve: (event) => event,
     }),
@@ -86,11 +82,7 @@ builder.subscriptionType({
       type: SessionEventRef,
       description: 'What happens to one session: connection state, ended sources, offers waiting, closing.',
       args: { sessionId: t.arg.id({ required: true }) },
-      subscribe: (_root, { sessionId }, { sessions }) => {
-        const id = String(sessionId);
-        if (!sessions.get(id)) throw sessionNotFound(id);
-        return sessions.sessionEvents.subscribe(id);
-      },
+      subscribe: (_root, { sessionId }, { guard }) => guard.sessionEvents(String(sessionId)),
       resolve: (event) => event,
     }),
   }),

@@ -33,8 +33,8 @@ builder.mutationType({
       description:
         'Creates a session: one PeerConnection with the SFU. With an offer, the payload carries the SFU\'s answer.',
       args: { input: t.arg({ type: CreateSessionInput }) },
-      resolve: (_root, { input }, { sessions }) =>
-        sessions.createSession({
+      resolve: (_root, { input }, { guard }) =>
+        guard.createSession({
           description: input?.sessionDescription ?? null,
           correlationId: input?.correlationId ?? null,
         }),
@@ -44,8 +44,8 @@ builder.mutationType({
       description:
         'Publishes local tracks. With the client\'s offer: name each new sendonly transceiver by its mid (or use autoDiscover) and apply the ANSWER that comes back. Without an offer: give each track a kind; the SFU returns an OFFER with a recvonly m-section per track (its mid is in the result); set those transceivers to sendonly with the tracks, answer, and send the answer with renegotiate.',
       args: { input: t.arg({ type: PushTracksInput, required: true }) },
-      resolve: (_root, { input }, { sessions }) =>
-        sessions.pushTracks({
+      resolve: (_root, { input }, { guard }) =>
+        guard.pushTracks({
           sessionId: String(input.sessionId),
           description: input.sessionDescription ?? null,
           tracks: input.tracks ?? null,
@@ -57,8 +57,8 @@ builder.mutationType({
       description:
         'Pulls tracks of other sessions into new transceivers. The SFU returns an OFFER (requiresImmediateRenegotiation); apply it and send the answer with renegotiate. A track that is not published gets TRACK_NOT_FOUND in its result.',
       args: { input: t.arg({ type: PullTracksInput, required: true }) },
-      resolve: (_root, { input }, { sessions }) =>
-        sessions.pullTracks({
+      resolve: (_root, { input }, { guard }) =>
+        guard.pullTracks({
           sessionId: String(input.sessionId),
           tracks: input.tracks.map(toPullRequest),
         }),
@@ -68,16 +68,16 @@ builder.mutationType({
       description:
         'Sends the client\'s ANSWER to the SFU\'s pending offer, or an OFFER of the client\'s own (the SFU answers it).',
       args: { input: t.arg({ type: RenegotiateInput, required: true }) },
-      resolve: (_root, { input }, { sessions }) =>
-        sessions.renegotiate({ sessionId: String(input.sessionId), description: input.sessionDescription }),
+      resolve: (_root, { input }, { guard }) =>
+        guard.renegotiate({ sessionId: String(input.sessionId), description: input.sessionDescription }),
     }),
     updateTracks: t.field({
       type: TracksPayloadRef,
       description:
         'Changes what pulled transceivers (by mid) carry. The same source with a new simulcast preference applies at once. Another source track replaces the stream on that mid: the SFU returns an OFFER to apply and answer with renegotiate.',
       args: { input: t.arg({ type: UpdateTracksInput, required: true }) },
-      resolve: (_root, { input }, { sessions }) =>
-        sessions.updateTracks({
+      resolve: (_root, { input }, { guard }) =>
+        guard.updateTracks({
           sessionId: String(input.sessionId),
           tracks: input.tracks.map(toPullRequest),
         }),
@@ -87,8 +87,8 @@ builder.mutationType({
       description:
         'Stops tracks by mid: send the offer with those transceivers stopped and apply the ANSWER, or use force to stop the media at once without renegotiation.',
       args: { input: t.arg({ type: CloseTracksInput, required: true }) },
-      resolve: (_root, { input }, { sessions }) =>
-        sessions.closeTracks({
+      resolve: (_root, { input }, { guard }) =>
+        guard.closeTracks({
           sessionId: String(input.sessionId),
           mids: input.mids,
           description: input.sessionDescription ?? null,
@@ -99,9 +99,9 @@ builder.mutationType({
       type: CloseSessionPayloadRef,
       description: 'Closes the session and unpublishes its tracks; sessions that pulled them see those transceivers go INACTIVE.',
       args: { input: t.arg({ type: CloseSessionInput, required: true }) },
-      resolve: async (_root, { input }, { sessions }) => {
+      resolve: async (_root, { input }, { guard }) => {
         const sessionId = String(input.sessionId);
-        await sessions.closeSession(sessionId);
+        await guard.closeSession(sessionId);
         return { sessionId };
       },
     }),

@@ -8,22 +8,22 @@ builder.queryType({
     session: t.field({
       type: SessionRef,
       nullable: true,
-      description: 'A live session, or null when there is none with this id.',
+      description: 'A live session, or null when there is none with this id (for this app). FORBIDDEN when a client token may not act on it.',
       args: { id: t.arg.id({ required: true }) },
-      resolve: (_root, { id }, { sessions }) => sessions.get(String(id)) ?? null,
+      resolve: (_root, { id }, { guard }) => guard.session(String(id)),
     }),
     track: t.field({
       type: TrackRef,
       nullable: true,
-      description: 'A published track, or null when that session publishes no track of that name.',
+      description: 'A published track, or null when that session publishes no track of that name (for this app). FORBIDDEN when a client token may not pull it.',
       args: { sessionId: t.arg.id({ required: true }), name: t.arg.string({ required: true }) },
-      resolve: (_root, { sessionId, name }, { sessions }) => sessions.tracks.get(String(sessionId), name) ?? null,
+      resolve: (_root, { sessionId, name }, { guard }) => guard.track(String(sessionId), name),
     }),
     tracks: t.field({
       type: [TrackRef],
-      description: 'Published tracks that match the filter: the snapshot that trackEvents then keeps current.',
+      description: 'Published tracks that match the filter: the snapshot that trackEvents then keeps current. A client token sees only the tracks it may pull.',
       args: { filter: t.arg({ type: TrackFilterInput }) },
-      resolve: (_root, { filter }, { sessions }) => sessions.listTracks(toTrackFilter(filter)),
+      resolve: (_root, { filter }, { guard }) => guard.listTracks(toTrackFilter(filter)),
     }),
   }),
 });

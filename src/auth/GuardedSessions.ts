@@ -1,0 +1,150 @@
+import type { TrackEvent } from '../events/TrackEventBus.js';
+import type { SessionEvent } from '../events/SessionEventBus.js';
+import { ErrorCode, SwitchyardError, sessionNotFound, trackNotFound } from '../errors.js';
+import type { MediaKind } from '../sdp/types.js';
+import type { Session } from '../session/Session.js';
+import type { DescriptionInput, PullRequest, SessionService, TracksOutcome } from '../session/SessionService.js';
+import type { SourceCheck } from '../session/types.js';
+import type { TrackView } from '../tracks/PublishedTrack.js';
+import type { TrackFilter } from '../tracks/TrackRegistry.js';
+import type { AccessPolicy } from './access.js';
+import type { MutationRateLimiter } from './rateLimit.js';
+
+export const forbidden = (message: string) => new SwitchyardError(ErrorCode.FORBIDDEN, message);
+
+type LocalTrack = { mid?: string | null; trackName: string; kind?: MediaKind | null; tags?: string[] | null };
+
+/**
+ * The session engine as one caller may use it: every operation checks the
+ * caller's access first, then the session's mutation budget, and only then
+ * reaches the SessionService. Refusals change nothing.
+ */
+export class GuardedSessions {
+  constructor(
+    private readonly sessions: SessionService,
+    readonly access: AccessPolicy,
+    private readonly limiter: MutationRateLimiter,
+  ) {}
+
+  // Queries -------------------------------------------------------------------
+
+  /** A session this caller may read; null when it does not exist for this caller. */
+  session(id: string): Session | null {
+    const session = this.sessions.get(id);
+    if (!session) return null;
+    const verdict = this.access.session(session);
+    if (verdict === 'hidden') return null;
+    if (verdict === 'forbidden') throw forbidden(`this token may not read session ${id}`);
+    return session;
+  }
+
+  track(sessionId: string, name: string): TrackView | null {
+    const track = this.sessions.tracks.get(sessionId, name);
+    if (!track) return null;
+    const verdict = this.access.track(track);
+    if (verdict === 'hidden') return null;
+    if (verdict === 'forbidden') throw forbidden(`this token may not see track ${name} of session ${sessionId}`);
+    return track;
+  }
+
+  listTracks(filter: TrackFilter): TrackView[] {
+    return this.sessions.listTracks(filter).filter((track) => this.access.track(track) === 'allowed');
+  }
+
+  // Subscriptions ---------------------------------------------------------------
+
+  get trackEventCursor(): string {
+    return this.sessions.trackEvents.cursor();
+  }
+
+  /** The track event stream, without the events this caller may not see. */
+  async *trackEvents(after: string | null, wanted: (track: TrackView) => boolean): AsyncGenerator<TrackEvent> {
+    const events = this.sessions.trackEvents.subscribe(after);
+    for await (const event of events) {
+      if (this.access.track(event.track) === 'allowed' && wanted(event.track)) yield event;
+    }
+  }
+
+  sessionEvents(sessionId: string): AsyncIterable<SessionEvent> {
+    this.require(sessionId);
+    return this.sessions.sessionEvents.subscribe(sessionId);
+  }
+
+  // Mutations -----------------------------------------------------------------
+
+  createSession(input: { description?: DescriptionInput | null; correlationId?: string | null }) {
+    if (this.access.createSession() !== 'allowed') throw forbidden('this token may not create sessions');
+    return this.sessions.createSession({ ...input, ownership: { appId: this.access.appId, owner: this.access.owner } });
+  }
+
+  async pushTracks(input: {
+    sessionId: string;
+    description?: DescriptionInput | null;
+    tracks?: LocalTrack[] | null;
+    autoDiscover?: boolean | null;
+  }): Promise<TracksOutcome> {
+    await this.mutating(input.sessionId);
+    for (const track of input.tracks ?? []) {
+      const refusal = this.access.publishRefusal(track.trackName, track.tags ?? []);
+      if (refusal) throw forbidden(refusal);
+    }
+    if (input.autoDiscover && !this.access.mayAutoDiscover()) {
+      throw forbidden('autoDiscover lets the SFU name tracks: this token needs publish.names ["*"]');
+    }
+    return this.sessions.pushTracks(input);
+  }
+
+  async pullTracks(input: { sessionId: string; tracks: PullRequest[] }): Promise<TracksOutcome> {
+    await this.mutating(input.sessionId);
+    return this.sessions.pullTracks({ ...input, tracks: input.tracks.map(this.checked) });
+  }
+
+  async updateTracks(input: { sessionId: string; tracks: PullRequest[] }): Promise<TracksOutcome> {
+    await this.mutating(input.sessionId);
+    return this.sessions.updateTracks({ ...input, tracks: input.tracks.map(this.checked) });
+  }
+
+  async renegotiate(input: { sessionId: string; description: DescriptionInput }) {
+    await this.mutating(input.sessionId);
+    return this.sessions.renegotiate(input);
+  }
+
+  async closeTracks(input: { sessionId: string; mids: string[]; description?: DescriptionInput | null; force?: boolean | null }) {
+    await this.mutating(input.sessionId);
+    return this.sessions.closeTracks(input);
+  }
+
+  async closeSession(sessionId: string): Promise<void> {
+    await this.mutating(sessionId);
+    await this.sessions.closeSession(sessionId);
+  }
+
+  // ---------------------------------------------------------------------------
+
+  private require(sessionId: string): Session {
+    const session = typeof sessionId === 'string' ? this.sessions.get(sessionId) : undefined;
+    const verdict = session ? this.access.session(session) : 'hidden';
+    if (!session || verdict === 'hidden') throw sessionNotFound(String(sessionId).slice(0, 64));
+    if (verdict === 'forbidden') throw forbidden(`this token may not act on session ${sessionId}`);
+    return session;
+  }
+
+  /** Access, then the session's mutation budget: refused calls by strangers never spend it. */
+  private async mutating(sessionId: string): Promise<void> {
+    this.require(sessionId);
+    await this.limiter.take(sessionId);
+  }
+
+  /** Attaches the caller's rule for source tracks to a pull request. */
+  private readonly checked = (request: PullRequest): PullRequest => ({ ...request, allow: this.sourceCheck });
+
+  private readonly sourceCheck: SourceCheck = (track) => {
+    const verdict = this.access.track(track);
+    if (verdict === 'allowed') return null;
+    if (verdict === 'forbidden') {
+      return { code: ErrorCode.FORBIDDEN, message: `this token may not pull track ${track.name} of session ${track.sessionId}` };
+    }
+    const error = trackNotFound(track.sessionId, track.name);
+    return { code: error.code, message: error.message };
+  };
+}
