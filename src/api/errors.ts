@@ -16,7 +16,9 @@ export function createErrorMasker(logger: Logger) {
     const original = isGraphQLError(error) ? error.originalError : error;
     const location = isGraphQLError(error) ? { nodes: error.nodes, source: error.source, positions: error.positions, path: error.path } : {};
     if (original instanceof SwitchyardError) {
-      return new GraphQLError(original.message, { ...location, extensions: { code: original.code } });
+      // Refused credentials answer 401 (yoga reads extensions.http and strips it); the rest stay 200 as GraphQL results.
+      const http = original.code === ErrorCode.UNAUTHENTICATED ? { http: { status: 401 } } : {};
+      return new GraphQLError(original.message, { ...location, extensions: { code: original.code, ...http } });
     }
     if (isGraphQLError(error) && (!error.originalError || isGraphQLError(error.originalError))) {
       const code = isLimitError(error.message)

@@ -1,5 +1,5 @@
 import * as sdpTransform from 'sdp-transform';
-import { invalidSdp } from '../errors.js';
+import { ErrorCode, invalidSdp, SwitchyardError } from '../errors.js';
 import type {
   CodecParameters,
   Direction,
@@ -28,7 +28,7 @@ type SdpMedia = sdpTransform.MediaDescription;
  */
 export function parseDescription(type: 'offer' | 'answer', sdp: string, maxBytes: number): RemoteDescription {
   if (Buffer.byteLength(sdp, 'utf8') > maxBytes) {
-    throw invalidSdp(`SDP is larger than ${maxBytes} bytes`);
+    throw new SwitchyardError(ErrorCode.LIMIT_EXCEEDED, `SDP is larger than ${maxBytes} bytes (MAX_SDP_BYTES)`);
   }
   if (!/^v=0\r?\n/.test(sdp)) throw invalidSdp('SDP must start with v=0');
   let parsed: sdpTransform.SessionDescription;

@@ -23,7 +23,11 @@ export class TestPeer {
   /** Received tracks by mid. */
   readonly received = new Map<string, MediaStreamTrack>();
 
-  constructor(private readonly url: string) {
+  /** credential: an app secret or client token sent with every request (none in development mode). */
+  constructor(
+    private readonly url: string,
+    private readonly credential?: string,
+  ) {
     this.pc.ontrack = (event: RTCTrackEvent) => {
       const mid = event.transceiver.mid;
       if (mid) this.received.set(mid, event.track);
@@ -38,14 +42,13 @@ export class TestPeer {
    */
   async createSession(options: { dataChannel?: boolean } = {}): Promise<string> {
     if (options.dataChannel === false) {
-      const data = await gqlOk(this.url, `mutation { createSession { ${SESSION_FIELDS} } }`);
+      const data = await this.request(`mutation { createSession { ${SESSION_FIELDS} } }`);
       this.sessionId = data.createSession.session.id;
       return this.sessionId;
     }
     this.pc.createDataChannel('switchyard');
     await this.pc.setLocalDescription(await this.pc.createOffer());
-    const data = await gqlOk(
-      this.url,
+    const data = await this.request(
       `mutation($sdp: String!) { createSession(input: { sessionDescription: { type: OFFER, sdp: $sdp } }) { ${SESSION_FIELDS} sessionDescription { sdp } } }`,
       { sdp: this.pc.localDescription!.sdp },
     );
@@ -59,8 +62,7 @@ export class TestPeer {
     const transceivers = tracks.map(({ track }) => this.pc.addTransceiver(track, { direction: 'sendonly' }));
     const offer = await this.pc.createOffer();
     await this.pc.setLocalDescription(offer);
-    const data = await gqlOk(
-      this.url,
+    const data = await this.request(
       `mutation($input: PushTracksInput!) { pushTracks(input: $input) { requiresImmediateRenegotiation sessionDescription { type sdp } ${TRACK_RESULTS} } }`,
       {
         input: {
@@ -77,8 +79,7 @@ export class TestPeer {
 
   /** Pulls tracks: applies the SFU's offer and sends the answer back. */
   async pull(tracks: { sessionId: string; trackName: string; mid?: string }[]): Promise<TrackResultData[]> {
-    const data = await gqlOk(
-      this.url,
+    const data = await this.request(
       `mutation($input: PullTracksInput!) { pullTracks(input: $input) { requiresImmediateRenegotiation sessionDescription { type sdp } ${TRACK_RESULTS} } }`,
       { input: { sessionId: this.sessionId, tracks } },
     );
@@ -93,8 +94,7 @@ export class TestPeer {
     await this.pc.setRemoteDescription({ type: 'offer', sdp });
     const answer = await this.pc.createAnswer();
     await this.pc.setLocalDescription(answer);
-    await gqlOk(
-      this.url,
+    await this.request(
       'mutation($input: RenegotiateInput!) { renegotiate(input: $input) { sessionDescription { sdp } } }',
       { input: { sessionId: this.sessionId, sessionDescription: { type: 'ANSWER', sdp: this.pc.localDescription!.sdp } } },
     );
@@ -107,13 +107,16 @@ export class TestPeer {
     }
     const offer = await this.pc.createOffer();
     await this.pc.setLocalDescription(offer);
-    const data = await gqlOk(
-      this.url,
+    const data = await this.request(
       `mutation($input: CloseTracksInput!) { closeTracks(input: $input) { sessionDescription { type sdp } ${TRACK_RESULTS} } }`,
       { input: { sessionId: this.sessionId, mids, sessionDescription: { type: 'OFFER', sdp: this.pc.localDescription!.sdp } } },
     );
     await this.pc.setRemoteDescription({ type: 'answer', sdp: data.closeTracks.sessionDescription.sdp });
     return data.closeTracks.tracks;
+  }
+
+  private request(query: string, variables: Record<string, unknown> = {}): Promise<Record<string, any>> {
+    return gqlOk(this.url, query, variables, this.credential);
   }
 
   midOf(track: MediaStreamTrack): string {

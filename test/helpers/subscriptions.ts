@@ -10,8 +10,14 @@ export interface Collector<T> {
   close(): Promise<void>;
 }
 
-export function wsClient(url: string): Client {
-  return createClient({ url: `${url.replace(/^http/, 'ws')}/graphql`, webSocketImpl: WebSocket, lazy: true, retryAttempts: 0 });
+export function wsClient(url: string, credential?: string): Client {
+  return createClient({
+    url: `${url.replace(/^http/, 'ws')}/graphql`,
+    webSocketImpl: WebSocket,
+    lazy: true,
+    retryAttempts: 0,
+    ...(credential ? { connectionParams: { authorization: `Bearer ${credential}` } } : {}),
+  });
 }
 
 export function collect<T>(client: Client, query: string, variables: Record<string, unknown>, pick: (data: any) => T): Collector<T> {

@@ -77,8 +77,10 @@ describe('malformed or inconsistent SDP is INVALID_SDP', () => {
     invalid('');
   });
 
-  it('rejects a description larger than the limit', () => {
-    expect(invalid(good, 'offer', 1024).message).toMatch(/larger than 1024 bytes/);
+  it('refuses a description larger than the limit with LIMIT_EXCEEDED', () => {
+    expect(() => parseDescription('offer', good, 1024)).toThrow(
+      expect.objectContaining({ code: 'LIMIT_EXCEEDED', message: expect.stringMatching(/larger than 1024 bytes/) }),
+    );
   });
 
   it('rejects a description without a DTLS fingerprint', () => {
