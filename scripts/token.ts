@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { DEVELOPMENT_APP } from '../src/auth/principal.js';
-import type { ClientGrant } from '../src/auth/grant.js';
+import type { GrantInput } from '../src/auth/grant.js';
 import { mintClientToken } from '../src/auth/tokens.js';
 import { loadConfig } from '../src/config/config.js';
 
@@ -54,9 +54,9 @@ async function main(): Promise<void> {
   const secret = values.secret ?? apps.find((a) => a.id === appId)?.secret ?? (appId === DEVELOPMENT_APP.id ? DEVELOPMENT_APP.secret : undefined);
   if (!secret) throw new Error(`no secret for app ${appId}: pass --secret or configure it in APPS / APPS_FILE`);
 
-  let grant: Partial<ClientGrant>;
+  let grant: GrantInput;
   if (values.grant) {
-    grant = JSON.parse(values.grant) as Partial<ClientGrant>;
+    grant = JSON.parse(values.grant) as GrantInput;
   } else {
     const publishing = values['publish-names'] ?? values['publish-tags'];
     const pulling = values['pull-sessions'] ?? values['pull-tags'];

@@ -17,6 +17,14 @@ export interface ClientGrant {
   pull: { sessions: string[]; tags: string[] } | null;
 }
 
+/** A grant as an app backend writes it: whatever is left out is not granted (publish.names defaults to "*"). */
+export interface GrantInput {
+  createSession?: boolean;
+  sessions?: string[];
+  publish?: { names?: string[]; tags?: string[] } | null;
+  pull?: { sessions?: string[]; tags?: string[] } | null;
+}
+
 export const MAX_GRANT_ENTRIES = 64;
 const MAX_ENTRY_LENGTH = 128;
 

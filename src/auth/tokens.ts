@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { decodeJwt, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
-import { GrantError, parseGrant, type ClientGrant } from './grant.js';
+import { GrantError, parseGrant, type ClientGrant, type GrantInput } from './grant.js';
 
 /**
  * Client tokens: short-lived JWTs that an app's backend signs with the app's
@@ -16,7 +16,7 @@ const ALGORITHM = 'HS256';
 export interface MintOptions {
   appId: string;
   secret: string;
-  grant: Partial<ClientGrant>;
+  grant: GrantInput;
   /** Who the token is for (the app's user id); sessions it creates belong to this subject. */
   subject?: string;
   /** Lifetime in seconds (default 10 minutes, at most 24 hours). */

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Switchyard } from '../../src/app.js';
-import type { ClientGrant } from '../../src/auth/grant.js';
+import type { GrantInput } from '../../src/auth/grant.js';
 import { mintClientToken } from '../../src/auth/tokens.js';
 import { errorCode, gql, gqlOk } from '../helpers/graphql.js';
 import { fakeCamera, waitFor, watchVideo } from '../helpers/media.js';
@@ -27,7 +27,7 @@ const TRACK_EVENTS = 'subscription($tags: [String!]) { trackEvents(filter: { tag
 let server: Switchyard;
 const stops: (() => unknown)[] = [];
 
-const token = (grant: Partial<ClientGrant>, subject?: string, app = ACME) =>
+const token = (grant: GrantInput, subject?: string, app = ACME) =>
   mintClientToken({ appId: app.id, secret: app.secret, grant, ...(subject ? { subject } : {}) });
 
 /** A backend-made session of acme that publishes a camera, and one that pulls it and decodes frames. */
