@@ -159,14 +159,21 @@ export class Negotiator {
         transceiver.pulled?.consumer.close();
         return { section: { ...transceiver.section, rejected: true, direction: 'inactive', outgoing: undefined } };
       }
-      resumed.push(transceiver.pulled.consumer);
+      // The source may have gone while the offer waited for this answer: TRACK_ENDED was sent, nothing to resume.
+      if (!transceiver.pulled.ended) resumed.push(transceiver.pulled.consumer);
       return { ...transceiver, pending: false };
     });
     session.negotiation = nextState;
     session.pendingOffer = undefined;
     session.clientCapabilities = mergeCapabilities(session.clientCapabilities, clientCapabilities(answer));
     for (const consumer of resumed) {
-      await consumer.resume();
+      // A source can also go away during these awaits; its consumer is then closed and needs nothing.
+      if (consumer.closed) continue;
+      try {
+        await consumer.resume();
+      } catch (error) {
+        if (!consumer.closed) throw error;
+      }
       await consumer.requestKeyFrame().catch(() => undefined);
     }
   }

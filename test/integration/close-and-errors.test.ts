@@ -109,6 +109,29 @@ describe('closeSession', () => {
   });
 });
 
+describe('a source that goes away before the pull is answered', () => {
+  it('the answer is still accepted and the transceiver is inactive', async () => {
+    const camera = fakeCamera(160, 120);
+    const publisher = new TestPeer(server.url);
+    const subscriber = new TestPeer(server.url);
+    cleanups.push(camera.stop, () => publisher.stop(), () => subscriber.stop());
+    await publisher.createSession();
+    await subscriber.createSession();
+    await publisher.push([{ track: camera.track, name: 'camera' }]);
+    const pulled = await gqlOk(
+      server.url,
+      'mutation($input: PullTracksInput!) { pullTracks(input: $input) { sessionDescription { sdp } tracks { mid error { code } } } }',
+      { input: { sessionId: subscriber.sessionId, tracks: [{ sessionId: publisher.sessionId, trackName: 'camera' }] } },
+    );
+    const mid = pulled.pullTracks.tracks[0].mid as string;
+    await gqlOk(server.url, 'mutation($id: ID!) { closeSession(input: { sessionId: $id }) { sessionId } }', { id: publisher.sessionId });
+    await waitFor('the pulled source ends', () => server.sessions.get(subscriber.sessionId)!.transceivers.some((t) => t.pulled?.ended));
+    await subscriber.applyOffer(pulled.pullTracks.sessionDescription.sdp);
+    const session = await gqlOk(server.url, 'query($id: ID!) { session(id: $id) { tracks { mid status } } }', { id: subscriber.sessionId });
+    expect(session.session.tracks).toEqual([{ mid, status: 'INACTIVE' }]);
+  });
+});
+
 describe('pulling across workers', () => {
   it('pipes a producer to another worker once and reuses the pipe for every later pull there', async () => {
     const { publisher } = await call();

@@ -1,0 +1,195 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Switchyard } from '../../src/app.js';
+import { ErrorCode } from '../../src/errors.js';
+import { takeCensus } from '../../src/media/census.js';
+import { mutateSdp, randomGraphQLBody, rng, type Rng } from '../helpers/fuzz.js';
+import { gqlOk } from '../helpers/graphql.js';
+import { fakeCamera, waitFor, watchVideo } from '../helpers/media.js';
+import { TestPeer } from '../helpers/peer.js';
+import { startTestServer } from '../helpers/server.js';
+
+/**
+ * Hostile input against a running node: mutated real browser SDPs through
+ * every operation that takes one, and random GraphQL payloads. Reproduce a
+ * failure with FUZZ_SEED=<seed from the message>; FUZZ_ITERATIONS sets the
+ * length of the run.
+ */
+const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
+const ITERATIONS = Number(process.env.FUZZ_ITERATIONS ?? 1000);
+const APP = { id: 'acme', secret: `acme-${'s'.repeat(40)}` };
+const CONTRACT_CODES = new Set<string>(Object.values(ErrorCode));
+const FIXTURES = join(import.meta.dirname, '../fixtures/sdp');
+
+const CREATE = 'mutation($sdp: String!) { createSession(input: { sessionDescription: { type: OFFER, sdp: $sdp } }) { session { id } } }';
+const PUSH = 'mutation($input: PushTracksInput!) { pushTracks(input: $input) { tracks { mid error { code } } } }';
+const PULL = 'mutation($input: PullTracksInput!) { pullTracks(input: $input) { requiresImmediateRenegotiation sessionDescription { sdp } } }';
+const RENEGOTIATE = 'mutation($input: RenegotiateInput!) { renegotiate(input: $input) { session { id } } }';
+const CLOSE_TRACKS = 'mutation($input: CloseTracksInput!) { closeTracks(input: $input) { tracks { mid error { code } } } }';
+
+let server: Switchyard;
+const stops: (() => unknown)[] = [];
+
+afterAll(async () => {
+  for (const stop of stops.reverse()) await stop();
+  await server?.stop();
+});
+
+interface Answer {
+  status: number;
+  body: { data?: Record<string, any> | null; errors?: { message: string; extensions?: { code?: string } }[] } | undefined;
+}
+
+async function post(body: string, authorization: string | null = `Bearer ${APP.secret}`): Promise<Answer> {
+  const response = await fetch(`${server.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(authorization === null ? {} : { authorization }) },
+    body,
+  });
+  const text = await response.text();
+  let parsed: Answer['body'];
+  try {
+    parsed = JSON.parse(text) as Answer['body'];
+  } catch {
+    parsed = undefined;
+  }
+  return { status: response.status, body: parsed };
+}
+
+const op = (query: string, variables: Record<string, unknown>) => post(JSON.stringify({ query, variables }));
+
+describe('hostile input', () => {
+  let publisher: TestPeer;
+  let subscriber: TestPeer;
+  let video: ReturnType<typeof watchVideo>;
+
+  beforeAll(async () => {
+    // A budget no fuzzer reaches: refusals by the rate limit would stop inputs from going deep.
+    server = await startTestServer({ WORKERS: '2', APPS: `${APP.id}:${APP.secret}`, MEDIA_WAIT_MS: '300', RATE_LIMIT_MUTATIONS_PER_SECOND: '100000' });
+    publisher = new TestPeer(server.url, APP.secret);
+    subscriber = new TestPeer(server.url, APP.secret);
+    const camera = fakeCamera(160, 120);
+    stops.push(() => publisher.stop(), () => subscriber.stop(), camera.stop);
+    await publisher.createSession();
+    await subscriber.createSession();
+    await publisher.push([{ track: camera.track, name: 'cam', tags: ['room:fuzz'] }]);
+    await subscriber.pull([{ sessionId: publisher.sessionId, trackName: 'cam' }]);
+    await waitFor('the subscriber receives the camera', () => subscriber.received.size === 1);
+    video = watchVideo([...subscriber.received.values()][0]!);
+    stops.push(() => video.stop());
+    await waitFor('frames decoded', () => video.stats.frames > 5);
+  });
+
+  it(`never crashes, answers contract codes only and leaks no mediasoup object (seed ${SEED})`, { timeout: 240_000 }, async () => {
+    const r: Rng = rng(SEED);
+    const workerPids = server.pool.workers.map((w) => w.worker.pid);
+    let workerDeaths = 0;
+    server.pool.on('workerDied', () => (workerDeaths += 1));
+    const before = await takeCensus(server.pool);
+
+    // Sessions the fuzzer drives with real libwebrtc offers, and the SDPs it mutates.
+    const targets: { peer: TestPeer; pushOffer: string }[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      const peer = new TestPeer(server.url, APP.secret);
+      stops.push(() => peer.stop());
+      await peer.createSession();
+      peer.pc.addTransceiver('video', { direction: 'sendonly' });
+      peer.pc.addTransceiver('audio', { direction: 'sendonly' });
+      targets.push({ peer, pushOffer: (await peer.pc.createOffer()).sdp! });
+    }
+    const corpus = [
+      ...readdirSync(FIXTURES).filter((f) => f.endsWith('.sdp')).map((f) => readFileSync(join(FIXTURES, f), 'utf8')),
+      ...targets.map((t) => t.pushOffer),
+    ];
+    const created = new Set<string>();
+    const problems: string[] = [];
+    const tally = new Map<string, number>();
+
+    const check = (what: string, answer: Answer) => {
+      const codes = answer.body?.errors?.map((e) => e.extensions?.code ?? 'none') ?? [];
+      for (const code of codes.length ? codes : ['ok']) tally.set(code, (tally.get(code) ?? 0) + 1);
+      if (answer.status >= 500) problems.push(`${what}: HTTP ${answer.status}`);
+      else if (!answer.body) problems.push(`${what}: HTTP ${answer.status} with a body that is not JSON`);
+      else if (codes.some((code) => !CONTRACT_CODES.has(code) || code === 'INTERNAL')) {
+        problems.push(`${what}: ${JSON.stringify(answer.body.errors)}`.slice(0, 400));
+      }
+      const id = answer.body?.data?.createSession?.session?.id;
+      if (typeof id === 'string') created.add(id);
+    };
+
+    for (let i = 0; i < ITERATIONS; i += 1) {
+      const target = r.pick(targets);
+      const sessionId = target.peer.sessionId;
+      const kind = r.pick(['create', 'push', 'offer', 'answer', 'close', 'graphql', 'graphql', 'credentials'] as const);
+      const { sdp, mutations } = mutateSdp(kind === 'create' ? r.pick(corpus) : target.pushOffer, r);
+      const what = `#${i} ${kind} [${mutations.join(', ')}] (FUZZ_SEED=${SEED})`;
+      switch (kind) {
+        case 'create':
+          check(what, await op(CREATE, { sdp }));
+          break;
+        case 'push': {
+          const tracks = r.next() < 0.2 ? null : [{ mid: r.pick(['1', '2', '0', '9']), trackName: `fz${i}`, tags: ['room:fuzz'] }];
+          check(what, await op(PUSH, { input: { sessionId, sessionDescription: { type: 'OFFER', sdp }, tracks, autoDiscover: tracks === null } }));
+          break;
+        }
+        case 'offer':
+          check(what, await op(RENEGOTIATE, { input: { sessionId, sessionDescription: { type: 'OFFER', sdp } } }));
+          break;
+        case 'answer': {
+          // A real answer to a real SFU offer, then mutated.
+          const pulled = await op(PULL, { input: { sessionId, tracks: [{ sessionId: publisher.sessionId, trackName: 'cam' }] } });
+          check(`${what} (pull)`, pulled);
+          const offer = pulled.body?.data?.pullTracks?.sessionDescription?.sdp as string | undefined;
+          if (!offer) break;
+          let answer: string;
+          try {
+            await target.peer.pc.setRemoteDescription({ type: 'offer', sdp: offer });
+            answer = (await target.peer.pc.createAnswer()).sdp!;
+            await target.peer.pc.setRemoteDescription({ type: 'rollback' } as RTCSessionDescriptionInit);
+          } catch {
+            break; // libwebrtc refused the SFU's offer after earlier accepted garbage; nothing to answer.
+          }
+          check(what, await op(RENEGOTIATE, { input: { sessionId, sessionDescription: { type: 'ANSWER', sdp: mutateSdp(answer, r).sdp } } }));
+          break;
+        }
+        case 'close':
+          check(what, await op(CLOSE_TRACKS, { input: { sessionId, mids: [r.pick(['1', '2', '0'])], sessionDescription: { type: 'OFFER', sdp } } }));
+          break;
+        case 'graphql':
+          // Hostile operations on the fuzzer's own sessions; the publisher's tracks are only pulled.
+          check(what, await post(randomGraphQLBody(r, { sessionIds: [sessionId], sources: [publisher.sessionId] })));
+          break;
+        case 'credentials': {
+          const authorization = r.pick([null, 'Bearer', 'Bearer x.y.z', `Basic ${APP.secret}`, `Bearer ${APP.secret}x`, 'Bearer eyJhbGciOiJub25lIn0.e30.']);
+          const answer = await post(JSON.stringify({ query: CLOSE_TRACKS, variables: { input: { sessionId: subscriber.sessionId, mids: ['1'], force: true } } }), authorization);
+          check(what, answer);
+          if (answer.body?.errors?.[0]?.extensions?.code !== 'UNAUTHENTICATED') problems.push(`${what}: ${authorization} was not refused`);
+          break;
+        }
+      }
+      if (i % 50 === 49) {
+        const health = await fetch(`${server.url}/healthz`);
+        if (health.status !== 200) problems.push(`#${i}: /healthz answered ${health.status}`);
+      }
+    }
+
+    // What the fuzzer made, it closes; then the workers must hold what they held before.
+    for (const id of [...created, ...targets.map((t) => t.peer.sessionId)]) {
+      await gqlOk(server.url, 'mutation($id: ID!) { closeSession(input: { sessionId: $id }) { sessionId } }', { id }, APP.secret);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const after = await takeCensus(server.pool);
+
+    console.log(`fuzz seed ${SEED}, ${ITERATIONS} inputs, ${created.size} sessions created by mutated offers; answers:`, Object.fromEntries(tally));
+    expect(problems.slice(0, 10)).toEqual([]);
+    expect(workerDeaths).toBe(0);
+    expect(server.pool.workers.map((w) => w.worker.pid)).toEqual(workerPids);
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    expect(after).toEqual(before);
+    // The session that was pulling all along still decodes frames.
+    const frames = video.stats.frames;
+    await waitFor('frames keep arriving', () => video.stats.frames > frames + 5, 5_000);
+    expect(server.sessions.sessionCount).toBe(2);
+  });
+});
