@@ -4,7 +4,7 @@ import type { ExecutionArgs } from 'graphql';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { GraphQLError } from 'graphql';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
@@ -46,6 +46,7 @@ export interface ApiSettings {
   introspection: boolean;
   maxSubscriptionsPerConnection: number;
   maxRequestBytes: number;
+  maxSessionsPerSubject: number;
 }
 
 export interface ApiServerOptions {
@@ -74,7 +75,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const contextFor = async (initial: { request?: Request; principal?: Principal }): Promise<ApiContext> => {
     const principal = initial.principal ?? (await authenticator.authenticate(initial.request?.headers.get('authorization')));
     const access = new AccessPolicy(principal, (id) => sessions.get(id));
-    return { sessions, guard: new GuardedSessions(sessions, access, rateLimiter) };
+    return { sessions, guard: new GuardedSessions(sessions, access, rateLimiter, settings.maxSessionsPerSubject) };
   };
   const yoga = createYoga<{ req: IncomingMessage; res: ServerResponse; principal?: Principal }, ApiContext>({
     schema: buildSchema(),
@@ -126,7 +127,9 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       // (browsers cannot set headers on a WebSocket) or the upgrade request.
       onConnect: async (ctx) => {
         try {
-          ctx.extra.principal = await authenticator.authenticateConnection(ctx.connectionParams, ctx.extra.request.headers.authorization);
+          const principal = await authenticator.authenticateConnection(ctx.connectionParams, ctx.extra.request.headers.authorization);
+          ctx.extra.principal = principal;
+          if (principal.kind === 'client') closeWhenExpired(ctx.extra.socket, principal.expiresAt);
           return true;
         } catch (error) {
           if (!(error instanceof SwitchyardError)) throw error;
@@ -204,4 +207,15 @@ function bodyRefusal(req: IncomingMessage, maxBytes: number): { status: number; 
     return { status: 413, message: `the request body is larger than ${maxBytes} bytes` };
   }
   return undefined;
+}
+
+/**
+ * A connection keeps the rights of the token it opened with only while that
+ * token is valid: at expiry it is closed (4401), and the client reconnects
+ * with a fresh token (graphql-ws connectionParams may be a function for that).
+ */
+function closeWhenExpired(socket: WebSocket, expiresAt: number): void {
+  // setTimeout holds at most 2^31-1 ms; tokens live at most 24 hours.
+  const timer = setTimeout(() => socket.close(CLOSE_UNAUTHENTICATED, 'UNAUTHENTICATED: the token has expired'), Math.max(0, expiresAt - Date.now()));
+  socket.once('close', () => clearTimeout(timer));
 }

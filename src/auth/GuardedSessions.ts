@@ -24,6 +24,8 @@ export class GuardedSessions {
     private readonly sessions: SessionService,
     readonly access: AccessPolicy,
     private readonly limiter: MutationRateLimiter,
+    /** Live sessions one client-token subject may hold at once. */
+    private readonly maxSessionsPerSubject: number,
   ) {}
 
   // Queries -------------------------------------------------------------------
@@ -72,9 +74,20 @@ export class GuardedSessions {
 
   // Mutations -----------------------------------------------------------------
 
-  createSession(input: { description?: DescriptionInput | null; correlationId?: string | null }) {
+  async createSession(input: { description?: DescriptionInput | null; correlationId?: string | null }) {
     if (this.access.createSession() !== 'allowed') throw forbidden('this token may not create sessions');
-    return this.sessions.createSession({ ...input, ownership: { appId: this.access.appId, owner: this.access.owner } });
+    const { appId, owner } = this.access;
+    if (owner !== null) {
+      // A leaked token must not be able to fill the node: a budget for creating, a cap on holding.
+      await this.limiter.take(`create:${appId}:${owner}`, 'session creations by this subject');
+      if (this.sessions.countOwnedBy(appId, owner) >= this.maxSessionsPerSubject) {
+        throw new SwitchyardError(
+          ErrorCode.LIMIT_EXCEEDED,
+          `this subject already holds ${this.maxSessionsPerSubject} sessions (MAX_SESSIONS_PER_SUBJECT); close one first`,
+        );
+      }
+    }
+    return this.sessions.createSession({ ...input, ownership: { appId, owner } });
   }
 
   async pushTracks(input: {
@@ -132,7 +145,7 @@ export class GuardedSessions {
   /** Access, then the session's mutation budget: refused calls by strangers never spend it. */
   private async mutating(sessionId: string): Promise<void> {
     this.require(sessionId);
-    await this.limiter.take(sessionId);
+    await this.limiter.take(sessionId, `mutations of session ${sessionId}`);
   }
 
   /** Attaches the caller's rule for source tracks to a pull request. */

@@ -14,6 +14,8 @@ export type Principal =
       /** Sessions created with this token belong to this key: the token's subject, or the token itself. */
       owner: string;
       grant: ClientGrant;
+      /** A graphql-ws connection opened with this token is closed at this moment (ms since the epoch). */
+      expiresAt: number;
     };
 
 /** The one app of development mode, open to requests without credentials. */
@@ -49,7 +51,14 @@ export class Authenticator {
     if (app) return { kind: 'app', appId: app.id };
     try {
       const token = await verifyClientToken(credential, (id) => this.apps.get(id)?.secret);
-      return { kind: 'client', appId: token.appId, tokenId: token.tokenId, owner: token.subject ?? token.tokenId, grant: token.grant };
+      return {
+        kind: 'client',
+        appId: token.appId,
+        tokenId: token.tokenId,
+        owner: token.subject ?? token.tokenId,
+        grant: token.grant,
+        expiresAt: token.expiresAt,
+      };
     } catch (error) {
       if (error instanceof TokenError) throw unauthenticated(`invalid credentials: ${error.message}`);
       throw error;

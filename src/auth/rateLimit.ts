@@ -14,15 +14,15 @@ export class MutationRateLimiter {
     this.limiter = new RateLimiterMemory({ points: perSecond, duration: 1 });
   }
 
-  /** Spends one mutation of the session's budget, or refuses with RATE_LIMITED. */
-  async take(sessionId: string): Promise<void> {
+  /** Spends one call of the budget under `key` (a session id), or refuses with RATE_LIMITED naming `what`. */
+  async take(key: string, what: string): Promise<void> {
     try {
-      await this.limiter.consume(sessionId);
+      await this.limiter.consume(key);
     } catch (error) {
       if (!(error instanceof RateLimiterRes)) throw error;
       throw new SwitchyardError(
         ErrorCode.RATE_LIMITED,
-        `session ${sessionId} made more than ${this.perSecond} mutations in a second; retry in ${Math.max(1, error.msBeforeNext)} ms`,
+        `more than ${this.perSecond} ${what} in a second; retry in ${Math.max(1, error.msBeforeNext)} ms`,
       );
     }
   }

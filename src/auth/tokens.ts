@@ -46,6 +46,8 @@ export interface VerifiedToken {
   tokenId: string;
   subject: string | null;
   grant: ClientGrant;
+  /** When the token expires, in milliseconds since the epoch. */
+  expiresAt: number;
 }
 
 export class TokenError extends Error {}
@@ -73,7 +75,13 @@ export async function verifyClientToken(token: string, secretOf: (appId: string)
       maxTokenAge: MAX_TOKEN_LIFETIME_SECONDS,
       clockTolerance: 5,
     });
-    return { appId: issuer, tokenId: String(payload.jti), subject: payload.sub ?? null, grant: parseGrant(payload.grant) };
+    return {
+      appId: issuer,
+      tokenId: String(payload.jti),
+      subject: payload.sub ?? null,
+      grant: parseGrant(payload.grant),
+      expiresAt: Number(payload.exp) * 1000,
+    };
   } catch (error) {
     if (error instanceof GrantError) throw new TokenError(`the token's grant is invalid: ${error.message}`);
     if (error instanceof joseErrors.JWTExpired) throw new TokenError('the token has expired');

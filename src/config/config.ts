@@ -43,6 +43,8 @@ export interface Config {
   maxSubscriptionsPerConnection: number;
   /** Largest HTTP request body or WebSocket message, in bytes. */
   maxRequestBytes: number;
+  /** Live sessions one client-token subject may hold at once. */
+  maxSessionsPerSubject: number;
 }
 
 export class ConfigError extends Error {}
@@ -147,5 +149,6 @@ export function loadConfig(env: Env = process.env): Config {
     mutationsPerSecond: integer(env, 'RATE_LIMIT_MUTATIONS_PER_SECOND', 50, 1, 100_000),
     maxSubscriptionsPerConnection: integer(env, 'MAX_SUBSCRIPTIONS_PER_CONNECTION', 100, 1, 100_000),
     maxRequestBytes,
+    maxSessionsPerSubject: integer(env, 'MAX_SESSIONS_PER_SUBJECT', 16, 1, 100_000),
   };
 }

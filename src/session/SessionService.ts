@@ -85,6 +85,15 @@ export class SessionService {
     return this.sessions.size;
   }
 
+  /** Live sessions of one owner (a client-token subject) in one app. */
+  countOwnedBy(appId: string, owner: string): number {
+    let count = 0;
+    for (const session of this.sessions.values()) {
+      if (session.ownership.appId === appId && session.ownership.owner === owner) count += 1;
+    }
+    return count;
+  }
+
   listTracks(filter?: TrackFilter): PublishedTrack[] {
     return this.tracks.list(filter);
   }

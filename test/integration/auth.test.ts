@@ -90,6 +90,22 @@ describe('credentials', () => {
   });
 });
 
+describe('a graphql-ws connection opened with a client token', () => {
+  it('is closed with 4401 when the token expires', async () => {
+    const shortLived = await mintClientToken({ appId: ACME.id, secret: ACME.secret, grant: { pull: { tags: ['room:lobby'] } }, ttlSeconds: 2 });
+    const client = wsClient(server.url, shortLived);
+    stops.push(() => client.dispose());
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => client.on('closed', (event) => resolve(event as { code: number; reason: string })));
+    const events = collect(client, TRACK_EVENTS, { tags: ['room:lobby'] }, (d) => d.trackEvents);
+    stops.push(() => events.close());
+    const started = Date.now();
+    const { code, reason } = await closed;
+    expect(code).toBe(4401);
+    expect(reason).toMatch(/token has expired/);
+    expect(Date.now() - started).toBeGreaterThan(500);
+  });
+});
+
 describe('isolation between apps', () => {
   it('answers for another app\'s session exactly as for one that does not exist', async () => {
     const unknown = randomUUID();

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Switchyard } from '../../src/app.js';
+import { mintClientToken } from '../../src/auth/tokens.js';
 import { errorCode, gql, gqlOk } from '../helpers/graphql.js';
 import { fakeCamera } from '../helpers/media.js';
 import { TestPeer } from '../helpers/peer.js';
@@ -24,6 +25,7 @@ describe('limits of a production node', () => {
       MAX_SUBSCRIPTIONS_PER_CONNECTION: '3',
       MAX_SDP_BYTES: '8192',
       MAX_REQUEST_BYTES: '16384',
+      MAX_SESSIONS_PER_SUBJECT: '2',
     });
   });
 
@@ -45,13 +47,28 @@ describe('limits of a production node', () => {
     expect(codes.filter((c) => c === 'ok').length).toBe(50);
     expect(codes.filter((c) => c === 'RATE_LIMITED').length).toBe(10);
     const limited = burst.find((r) => errorCode(r) === 'RATE_LIMITED')!;
-    expect(limited.errors![0]!.message).toMatch(/more than 50 mutations in a second; retry in \d+ ms/);
+    expect(limited.errors![0]!.message).toMatch(/more than 50 mutations of session \S+ in a second; retry in \d+ ms/);
     // Another session's budget is its own.
     expect(errorCode(await gql(server.url, FORCE_CLOSE, { id: calm.sessionId }, APP.secret))).toBeUndefined();
     // Queries are not mutations.
     expect(errorCode(await gql(server.url, SESSION, { id: busy.sessionId }, APP.secret))).toBeUndefined();
     await new Promise((resolve) => setTimeout(resolve, 1100));
     expect(errorCode(await gql(server.url, FORCE_CLOSE, { id: busy.sessionId }, APP.secret))).toBeUndefined();
+  });
+
+  it('caps the live sessions of one client-token subject', async () => {
+    const zoe = await mintClientToken({ appId: APP.id, secret: APP.secret, subject: 'zoe', grant: { createSession: true } });
+    const create = () => gql(server.url, 'mutation { createSession { session { id } } }', {}, zoe);
+    const first = await create();
+    expect(errorCode(await create())).toBeUndefined();
+    const third = await create();
+    expect(errorCode(third)).toBe('LIMIT_EXCEEDED');
+    expect(third.errors![0]!.message).toMatch(/already holds 2 sessions/);
+    // Another subject has its own cap; closing one makes room.
+    const yann = await mintClientToken({ appId: APP.id, secret: APP.secret, subject: 'yann', grant: { createSession: true } });
+    expect(errorCode(await gql(server.url, 'mutation { createSession { session { id } } }', {}, yann))).toBeUndefined();
+    await gqlOk(server.url, 'mutation($id: ID!) { closeSession(input: { sessionId: $id }) { sessionId } }', { id: first.data!.createSession.session.id }, zoe);
+    expect(errorCode(await create())).toBeUndefined();
   });
 
   it('refuses an SDP over MAX_SDP_BYTES with LIMIT_EXCEEDED and keeps the session as it was', async () => {

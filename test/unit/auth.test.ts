@@ -152,7 +152,7 @@ describe('AccessPolicy', () => {
     publishedAt: new Date(),
   });
   const alice = (grant: Parameters<typeof parseGrant>[0]) =>
-    policy({ kind: 'client', appId: 'acme', tokenId: 't1', owner: 'alice', grant: parseGrant(grant) });
+    policy({ kind: 'client', appId: 'acme', tokenId: 't1', owner: 'alice', grant: parseGrant(grant), expiresAt: Date.now() + 60_000 });
 
   it('an app backend does anything in its app and sees nothing of another', () => {
     const backend = policy({ kind: 'app', appId: 'acme' });
