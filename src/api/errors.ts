@@ -54,3 +54,11 @@ export function useContractErrorCodes() {
     },
   };
 }
+
+/** A syntax or document-limit error of the GraphQL layer, with its contract code (LIMIT_EXCEEDED or BAD_REQUEST). */
+export function asContractError(error: unknown): GraphQLError {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = isLimitError(message) ? ErrorCode.LIMIT_EXCEEDED : ErrorCode.BAD_REQUEST;
+  const location = isGraphQLError(error) ? { nodes: error.nodes, source: error.source, positions: error.positions } : {};
+  return new GraphQLError(message, { ...location, extensions: { code } });
+}

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ExecutionArgs } from 'graphql';
+import type { DocumentNode, ExecutionArgs } from 'graphql';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
@@ -17,7 +17,7 @@ import type { Logger } from '../logger.js';
 import type { SessionService } from '../session/SessionService.js';
 import type { ApiContext } from './context.js';
 import { armorPlugins } from './armor.js';
-import { createErrorMasker, useContractErrorCodes } from './errors.js';
+import { asContractError, createErrorMasker, useContractErrorCodes } from './errors.js';
 import { buildSchema } from './schema/index.js';
 
 export const GRAPHQL_PATH = '/graphql';
@@ -156,10 +156,17 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
           params: payload,
           principal: ctx.extra.principal,
         });
+        let document: DocumentNode;
+        try {
+          document = parse(payload.query);
+        } catch (error) {
+          // Over HTTP yoga answers a syntax error itself; here it must become an error message, not a closed socket.
+          return [asContractError(error)];
+        }
         const args = {
           schema,
           operationName: payload.operationName,
-          document: parse(payload.query),
+          document,
           variableValues: payload.variables,
           contextValue: await contextFactory(),
           rootValue: { execute, subscribe },

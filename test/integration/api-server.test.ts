@@ -57,6 +57,25 @@ describe('the HTTP and WebSocket API', () => {
     }
   });
 
+  it('answers a syntax error over graphql-ws with BAD_REQUEST and keeps the connection', async () => {
+    const client = createClient({ url: `${server.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, lazy: true, retryAttempts: 0 });
+    let closedWith: number | undefined;
+    client.on('closed', (event) => (closedWith = (event as { code: number }).code));
+    const run = (query: string) =>
+      new Promise<unknown>((resolve) => {
+        let value: unknown;
+        client.subscribe({ query }, { next: (data) => (value = data), error: resolve, complete: () => resolve(value) });
+      });
+    try {
+      const errors = (await run('subscription { trackEvents(')) as { extensions: { code: string } }[];
+      expect(errors[0]!.extensions.code).toBe('BAD_REQUEST');
+      expect(await run('{ tracks { name } }')).toEqual({ data: { tracks: [] } });
+      expect(closedWith).toBeUndefined();
+    } finally {
+      await client.dispose();
+    }
+  });
+
   it('reports health', async () => {
     const response = await fetch(`${server.url}/healthz`);
     expect(response.status).toBe(200);

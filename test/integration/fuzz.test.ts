@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Switchyard } from '../../src/app.js';
 import { ErrorCode } from '../../src/errors.js';
@@ -55,6 +56,14 @@ async function post(body: string, authorization: string | null = `Bearer ${APP.s
     parsed = undefined;
   }
   return { status: response.status, body: parsed };
+}
+
+function parseOr(text: string, fallback: unknown): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return fallback;
+  }
 }
 
 const op = (query: string, variables: Record<string, unknown>) => post(JSON.stringify({ query, variables }));
@@ -191,5 +200,60 @@ describe('hostile input', () => {
     const frames = video.stats.frames;
     await waitFor('frames keep arriving', () => video.stats.frames > frames + 5, 5_000);
     expect(server.sessions.sessionCount).toBe(2);
+  });
+
+  it(`survives random graphql-ws traffic (seed ${SEED})`, { timeout: 120_000 }, async () => {
+    const r = rng(SEED + 1);
+    const closeCodes = new Map<number, number>();
+    const errorCodes = new Map<string, number>();
+    const problems: string[] = [];
+    const frames = [
+      () => Array.from({ length: r.int(300) }, () => String.fromCharCode(r.int(256))).join(''),
+      () => JSON.stringify({ type: r.pick(['subscribe', 'complete', 'ping', 'pong', 'connection_init', 'nope', 42]), id: r.pick(['1', '', 'x'.repeat(5000), 7, null]) }),
+      () => JSON.stringify({ type: 'subscribe', id: String(r.int(5)), payload: parseOr(randomGraphQLBody(r, { sessionIds: [crypto.randomUUID()], sources: [] }), {}) }),
+      () => JSON.stringify({ type: 'subscribe', id: String(r.int(1000)), payload: { query: 'subscription($id: ID!) { sessionEvents(sessionId: $id) { type } }', variables: { id: r.pick([crypto.randomUUID(), '', 5]) } } }),
+      () => JSON.stringify({ type: 'subscribe', id: String(r.int(1000)), payload: { query: 'subscription { trackEvents(after: "' + r.pick(['', 'AAAA', '!!', 'x'.repeat(500)]) + '") { type } }' } }),
+      () => JSON.stringify({ type: 'complete', id: String(r.int(1000)) }),
+    ];
+    for (let connection = 0; connection < 80; connection += 1) {
+      const socket = new WebSocket(`${server.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+      await new Promise((resolve, reject) => {
+        socket.addEventListener('open', resolve, { once: true });
+        socket.addEventListener('error', reject, { once: true });
+      });
+      const sent: string[] = [];
+      socket.addEventListener('message', (event) => {
+        const message = parseOr(String(event.data), {}) as { type?: string; payload?: { extensions?: { code?: string } }[] };
+        if (message.type !== 'error') return;
+        for (const error of message.payload ?? []) {
+          const code = error.extensions?.code ?? 'none';
+          errorCodes.set(code, (errorCodes.get(code) ?? 0) + 1);
+          if (!CONTRACT_CODES.has(code) || code === 'INTERNAL') problems.push(`${JSON.stringify(error).slice(0, 300)} after ${sent.at(-1)}`);
+        }
+      });
+      const closed = new Promise<number>((resolve) =>
+        socket.addEventListener('close', (event) => {
+          resolve(event.code);
+        }, { once: true }),
+      );
+      if (r.next() < 0.8) socket.send(JSON.stringify({ type: 'connection_init', payload: r.next() < 0.9 ? { authorization: `Bearer ${APP.secret}` } : r.pick([null, {}, { token: 'x' }]) }));
+      for (let n = r.int(30); n > 0 && socket.readyState === WebSocket.OPEN; n -= 1) {
+        const frame = r.pick(frames)();
+        sent.push(frame.slice(0, 300));
+        socket.send(frame);
+        await new Promise((resolve) => setTimeout(resolve, r.int(5)));
+      }
+      if (socket.readyState === WebSocket.OPEN) socket.close(1000);
+      const code = await closed;
+      closeCodes.set(code, (closeCodes.get(code) ?? 0) + 1);
+    }
+    console.log('graphql-ws close codes:', Object.fromEntries(closeCodes), 'error codes:', Object.fromEntries(errorCodes));
+    expect(problems.slice(0, 10)).toEqual([]);
+    // 1000/1005: normal; 4400 bad message, 4401 credentials, 4409 duplicate id, 4429 repeated init, 4403 refused: all the protocol's own answers.
+    const unexpected = [...closeCodes.keys()].filter((code) => ![1000, 1005, 4400, 4401, 4403, 4409, 4429, 4499].includes(code));
+    expect(unexpected).toEqual([]);
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    const frames0 = video.stats.frames;
+    await waitFor('frames keep arriving', () => video.stats.frames > frames0 + 5, 5_000);
   });
 });
