@@ -1,0 +1,49 @@
+/** The GraphQL operations the SDK sends; names and shapes follow Switchyard's API contract. */
+const TRACK_RESULTS = 'tracks { mid sessionId trackName error { code message } }';
+const SESSION = 'session { id connectionState }';
+
+export const CREATE_SESSION = `mutation SwitchyardCreateSession($input: CreateSessionInput) {
+  createSession(input: $input) { ${SESSION} sessionDescription { type sdp } }
+}`;
+
+export const PUSH_TRACKS = `mutation SwitchyardPushTracks($input: PushTracksInput!) {
+  pushTracks(input: $input) { requiresImmediateRenegotiation sessionDescription { type sdp } ${TRACK_RESULTS} }
+}`;
+
+export const PULL_TRACKS = `mutation SwitchyardPullTracks($input: PullTracksInput!) {
+  pullTracks(input: $input) { requiresImmediateRenegotiation sessionDescription { type sdp } ${TRACK_RESULTS} }
+}`;
+
+export const UPDATE_TRACKS = `mutation SwitchyardUpdateTracks($input: UpdateTracksInput!) {
+  updateTracks(input: $input) { requiresImmediateRenegotiation sessionDescription { type sdp } ${TRACK_RESULTS} }
+}`;
+
+export const CLOSE_TRACKS = `mutation SwitchyardCloseTracks($input: CloseTracksInput!) {
+  closeTracks(input: $input) { sessionDescription { type sdp } ${TRACK_RESULTS} }
+}`;
+
+export const RENEGOTIATE = `mutation SwitchyardRenegotiate($input: RenegotiateInput!) {
+  renegotiate(input: $input) { sessionDescription { type sdp } }
+}`;
+
+export const CLOSE_SESSION = `mutation SwitchyardCloseSession($input: CloseSessionInput!) {
+  closeSession(input: $input) { sessionId }
+}`;
+
+export const PENDING_OFFER = `query SwitchyardPendingOffer($id: ID!) {
+  session(id: $id) { id pendingOffer }
+}`;
+
+export const SESSION_EVENTS = `subscription SwitchyardSessionEvents($id: ID!) {
+  sessionEvents(sessionId: $id) { type mid session { connectionState } }
+}`;
+
+const TRACK_FIELDS = 'sessionId name kind status tags simulcastRids';
+
+export const TRACK_SNAPSHOT = `query SwitchyardTrackSnapshot($filter: TrackFilter) {
+  trackSnapshot(filter: $filter) { cursor tracks { ${TRACK_FIELDS} } }
+}`;
+
+export const TRACK_EVENTS = `subscription SwitchyardTrackEvents($filter: TrackFilter, $after: String) {
+  trackEvents(filter: $filter, after: $after) { cursor type track { ${TRACK_FIELDS} } }
+}`;
