@@ -60,26 +60,29 @@ export function httpTransport(options: HttpTransportOptions): Transport {
   return {
     async request<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
       const token = await tokenOf(options.token);
+      const body = JSON.stringify({ query, variables });
       let response: Response;
       try {
         response = await fetch(url, {
           method: 'POST',
           headers: { 'content-type': 'application/json', accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-          body: JSON.stringify({ query, variables }),
+          body,
+          // Lets a small request (leave on page hide) outlive the page; browsers cap keepalive bodies at 64 KiB in flight.
+          keepalive: body.length < 16_384,
         });
       } catch (cause) {
         throw new SwitchyardError('UNAVAILABLE', `Switchyard is not reachable at ${url}`, { cause });
       }
-      let body: GraphQLResponse<T>;
+      let result: GraphQLResponse<T>;
       try {
-        body = (await response.json()) as GraphQLResponse<T>;
+        result = (await response.json()) as GraphQLResponse<T>;
       } catch (cause) {
         throw new SwitchyardError(response.status === 413 ? 'LIMIT_EXCEEDED' : 'UNAVAILABLE', `Switchyard answered HTTP ${response.status} without a GraphQL result`, { cause });
       }
-      const first = body.errors?.[0];
+      const first = result.errors?.[0];
       if (first) throw new SwitchyardError(codeOf(first), first.message);
-      if (!body.data) throw new SwitchyardError('INTERNAL', 'Switchyard answered without data');
-      return body.data;
+      if (!result.data) throw new SwitchyardError('INTERNAL', 'Switchyard answered without data');
+      return result.data;
     },
 
     subscribe<T>(query: string, variables: Record<string, unknown>, sink: SubscriptionSink<T>): () => void {

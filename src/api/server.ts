@@ -17,6 +17,7 @@ import type { Logger } from '../logger.js';
 import type { SessionService } from '../session/SessionService.js';
 import type { ApiContext } from './context.js';
 import { armorPlugins } from './armor.js';
+import { createClientFiles } from './clientFiles.js';
 import { asContractError, createErrorMasker, useContractErrorCodes } from './errors.js';
 import { buildSchema } from './schema/index.js';
 
@@ -47,6 +48,8 @@ export interface ApiSettings {
   maxSubscriptionsPerConnection: number;
   maxRequestBytes: number;
   maxSessionsPerSubject: number;
+  /** Serve the room demo at /demo/. */
+  demo: boolean;
 }
 
 export interface ApiServerOptions {
@@ -102,13 +105,15 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     },
   });
 
-  const http = createServer((req, res) => {
+  const clientFiles = createClientFiles({ demo: settings.demo });
+  const http = createServer(async (req, res) => {
     if (req.url === '/healthz' || req.url?.startsWith('/healthz?')) {
       const ok = options.healthy();
       res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ status: ok ? 'ok' : 'unavailable' }));
       return;
     }
+    if (!req.url?.startsWith(GRAPHQL_PATH) && (await clientFiles(req, res))) return;
     const refusal = bodyRefusal(req, settings.maxRequestBytes);
     if (refusal) {
       res.writeHead(refusal.status, { 'content-type': 'application/json', connection: 'close' });

@@ -45,6 +45,8 @@ export interface Config {
   maxRequestBytes: number;
   /** Live sessions one client-token subject may hold at once. */
   maxSessionsPerSubject: number;
+  /** Serve the room demo at /demo/. */
+  demo: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -150,5 +152,6 @@ export function loadConfig(env: Env = process.env): Config {
     maxSubscriptionsPerConnection: integer(env, 'MAX_SUBSCRIPTIONS_PER_CONNECTION', 100, 1, 100_000),
     maxRequestBytes,
     maxSessionsPerSubject: integer(env, 'MAX_SESSIONS_PER_SUBJECT', 16, 1, 100_000),
+    demo: flag(env, 'DEMO', runMode === 'development'),
   };
 }

@@ -1,0 +1,268 @@
+/**
+ * The room demo: what an application builds on Switchyard. The SFU knows no
+ * rooms; a room here is the set of tracks tagged `room:<name>`, read with
+ * watchTracks (snapshot + trackEvents). Each participant is one session that
+ * pushes `camera` and `mic` and pulls everyone else's.
+ */
+import { Switchyard, SwitchyardError, type LocalTrack, type TrackInfo, type TrackWatch } from '@switchyard/client';
+
+interface Participant {
+  readonly sessionId: string;
+  readonly tile: HTMLElement;
+  readonly video: HTMLVideoElement;
+  /** Pulled tracks by track name. */
+  readonly pulled: Map<string, MediaStreamTrack>;
+  readonly pulling: Set<string>;
+}
+
+interface Call {
+  readonly sfu: Switchyard;
+  readonly media: MediaStream;
+  readonly camera: LocalTrack;
+  readonly mic: LocalTrack;
+  readonly self: HTMLElement;
+  readonly room: string;
+  watch?: TrackWatch;
+  micOn: boolean;
+  cameraOn: boolean;
+}
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const form = $<HTMLFormElement>('join');
+const roomInput = $<HTMLInputElement>('room');
+const nameInput = $<HTMLInputElement>('name');
+const joinButton = $<HTMLButtonElement>('join-button');
+const joinError = $<HTMLParagraphElement>('join-error');
+const roomView = $<HTMLElement>('room-view');
+const tiles = $<HTMLDivElement>('tiles');
+const roomTitle = $<HTMLDivElement>('room-title');
+const status = $<HTMLDivElement>('status');
+const statusText = $<HTMLSpanElement>('status-text');
+const micButton = $<HTMLButtonElement>('toggle-mic');
+const cameraButton = $<HTMLButtonElement>('toggle-camera');
+const leaveButton = $<HTMLButtonElement>('leave');
+const template = $<HTMLTemplateElement>('tile-template');
+
+const params = new URLSearchParams(location.search);
+/** A client token when the SFU has apps configured (development mode needs none). */
+const token = params.get('token') ?? undefined;
+roomInput.value = params.get('room') ?? '';
+nameInput.value = params.get('name') ?? '';
+
+const participants = new Map<string, Participant>();
+let call: Call | undefined;
+
+// Tags are printable ASCII without spaces: names and rooms travel URI-encoded.
+const tag = (prefix: string, value: string) => `${prefix}:${encodeURIComponent(value)}`.slice(0, 128);
+const nameOf = (tracks: TrackInfo[]) => {
+  const found = tracks.flatMap((t) => t.tags).find((t) => t.startsWith('name:'));
+  try {
+    return found ? decodeURIComponent(found.slice(5)) : 'Guest';
+  } catch {
+    return 'Guest';
+  }
+};
+const initials = (name: string) =>
+  name
+    .split(/\s+/)
+    .map((part) => [...part][0] ?? '')
+    .join('')
+    .slice(0, 2)
+    .toUpperCase();
+
+const STATE_TEXT: Record<string, string> = {
+  idle: 'Not connected',
+  new: 'Connecting…',
+  connecting: 'Connecting…',
+  connected: 'Connected',
+  disconnected: 'Reconnecting…',
+  failed: 'Connection failed',
+  closed: 'Left',
+};
+
+function showState(state: string): void {
+  status.dataset.state = state;
+  statusText.textContent = STATE_TEXT[state] ?? state;
+}
+
+function newTile(name: string, self: boolean): { tile: HTMLElement; video: HTMLVideoElement } {
+  const tile = (template.content.firstElementChild as HTMLElement).cloneNode(true) as HTMLElement;
+  tile.classList.toggle('self', self);
+  tile.dataset.name = name;
+  (tile.querySelector('.name') as HTMLElement).textContent = self ? `${name} (you)` : name;
+  (tile.querySelector('.initials') as HTMLElement).textContent = initials(name);
+  const video = tile.querySelector('video') as HTMLVideoElement;
+  video.muted = self; // never play one's own microphone back
+  tiles.append(tile);
+  return { tile, video };
+}
+
+function updateTitle(): void {
+  if (!call) return;
+  const count = participants.size + 1;
+  roomTitle.innerHTML = '';
+  roomTitle.append(call.room);
+  const small = document.createElement('span');
+  small.className = 'count';
+  small.textContent = `${count} ${count === 1 ? 'person' : 'people'}`;
+  roomTitle.append(small);
+}
+
+/** Brings the tiles in line with the room's tracks: new participants get a tile, gone ones lose it. */
+function reconcile(tracks: TrackInfo[]): void {
+  if (!call) return;
+  const bySession = new Map<string, TrackInfo[]>();
+  for (const track of tracks) {
+    if (track.sessionId === call.sfu.sessionId) continue;
+    bySession.set(track.sessionId, [...(bySession.get(track.sessionId) ?? []), track]);
+  }
+  for (const sessionId of [...participants.keys()]) {
+    if (!bySession.has(sessionId)) removeParticipant(sessionId);
+  }
+  for (const [sessionId, list] of bySession) {
+    const participant = participants.get(sessionId) ?? addParticipant(sessionId, nameOf(list));
+    const names = new Set(list.map((t) => t.name));
+    for (const [name, track] of participant.pulled) {
+      if (!names.has(name)) dropTrack(participant, name, track);
+    }
+    for (const track of list) {
+      if (!participant.pulled.has(track.name) && !participant.pulling.has(track.name)) void pullInto(participant, track);
+    }
+    const video = list.find((t) => t.kind === 'VIDEO');
+    const audio = list.find((t) => t.kind === 'AUDIO');
+    participant.tile.classList.toggle('camera-off', !video || video.status === 'INACTIVE');
+    participant.tile.classList.toggle('muted', !audio || audio.status === 'INACTIVE');
+    participant.tile.classList.toggle('waiting', list.some((t) => t.status === 'WAITING'));
+  }
+  updateTitle();
+}
+
+function addParticipant(sessionId: string, name: string): Participant {
+  const { tile, video } = newTile(name, false);
+  tile.dataset.sessionId = sessionId;
+  const participant: Participant = { sessionId, tile, video, pulled: new Map(), pulling: new Set() };
+  participants.set(sessionId, participant);
+  return participant;
+}
+
+function removeParticipant(sessionId: string): void {
+  const participant = participants.get(sessionId);
+  if (!participant) return;
+  participants.delete(sessionId);
+  participant.tile.remove();
+  const pulled = [...participant.pulled.values()];
+  // Their sources are gone; stopping the transceivers frees their m-sections for later pulls.
+  if (pulled.length && call) void call.sfu.close(...pulled).catch(() => undefined);
+}
+
+function dropTrack(participant: Participant, name: string, track: MediaStreamTrack): void {
+  participant.pulled.delete(name);
+  attach(participant);
+  void call?.sfu.close(track).catch(() => undefined);
+}
+
+async function pullInto(participant: Participant, track: TrackInfo): Promise<void> {
+  if (!call) return;
+  participant.pulling.add(track.name);
+  try {
+    const media = await call.sfu.pull(track.sessionId, track.name);
+    participant.pulling.delete(track.name);
+    if (participants.get(participant.sessionId) !== participant) {
+      void call?.sfu.close(media).catch(() => undefined);
+      return;
+    }
+    participant.pulled.set(track.name, media);
+    attach(participant);
+  } catch (error) {
+    participant.pulling.delete(track.name);
+    // A track that went away meanwhile is simply not there; anything else is worth a line in the console.
+    if (!(error instanceof SwitchyardError && error.code === 'TRACK_NOT_FOUND')) console.warn('pull failed', track, error);
+  }
+}
+
+function attach(participant: Participant): void {
+  participant.video.srcObject = new MediaStream([...participant.pulled.values()]);
+  void participant.video.play().catch(() => undefined);
+}
+
+async function join(room: string, name: string): Promise<void> {
+  showState('connecting');
+  const media = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360, frameRate: 24 }, audio: true });
+  let sfu: Switchyard | undefined;
+  try {
+    sfu = await Switchyard.connect({ url: location.origin, correlationId: name, ...(token ? { token } : {}) });
+    sfu.on('connectionstatechange', showState);
+    sfu.on('closed', ({ byServer }) => {
+      if (byServer) void leave('The server closed this session.');
+    });
+    const tags = [tag('room', room), tag('name', name)];
+    const [videoTrack, audioTrack] = [media.getVideoTracks()[0], media.getAudioTracks()[0]];
+    if (!videoTrack || !audioTrack) throw new Error('no camera or microphone');
+    const camera = await sfu.push(videoTrack, { name: 'camera', tags });
+    const mic = await sfu.push(audioTrack, { name: 'mic', tags });
+    const { tile: self, video } = newTile(name, true);
+    video.srcObject = new MediaStream([videoTrack]);
+    call = { sfu, media, camera, mic, self, room, micOn: true, cameraOn: true };
+    showState(sfu.connectionState);
+    form.hidden = true;
+    roomView.hidden = false;
+    roomTitle.hidden = false;
+    history.replaceState(null, '', `?${new URLSearchParams({ room, name, ...(token ? { token } : {}) })}`);
+    call.watch = await sfu.watchTracks({ tags: [tag('room', room)] }, reconcile);
+  } catch (error) {
+    for (const track of media.getTracks()) track.stop();
+    await sfu?.leave().catch(() => undefined);
+    call = undefined;
+    throw error;
+  }
+}
+
+async function leave(message?: string): Promise<void> {
+  const current = call;
+  if (!current) return;
+  call = undefined;
+  current.watch?.stop();
+  for (const sessionId of [...participants.keys()]) removeParticipant(sessionId);
+  tiles.innerHTML = '';
+  for (const track of current.media.getTracks()) track.stop();
+  await current.sfu.leave().catch(() => undefined);
+  showState('idle');
+  roomView.hidden = true;
+  roomTitle.hidden = true;
+  form.hidden = false;
+  joinButton.disabled = false;
+  joinError.hidden = !message;
+  joinError.textContent = message ?? '';
+}
+
+/** Muting stops sending (no track on the sender): others see the track go INACTIVE after a few seconds. */
+async function toggle(kind: 'mic' | 'camera'): Promise<void> {
+  if (!call) return;
+  const on = kind === 'mic' ? (call.micOn = !call.micOn) : (call.cameraOn = !call.cameraOn);
+  const local = kind === 'mic' ? call.mic : call.camera;
+  await local.transceiver.sender.replaceTrack(on ? local.track : null);
+  const button = kind === 'mic' ? micButton : cameraButton;
+  button.setAttribute('aria-pressed', String(!on));
+  button.title = `${on ? 'Turn off' : 'Turn on'} ${kind === 'mic' ? 'microphone' : 'camera'}`;
+  call.self.classList.toggle(kind === 'mic' ? 'muted' : 'camera-off', !on);
+}
+
+form.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const room = roomInput.value.trim();
+  const name = nameInput.value.trim();
+  if (!room || !name) return;
+  joinButton.disabled = true;
+  joinError.hidden = true;
+  join(room, name).catch((error: unknown) => {
+    showState('idle');
+    joinButton.disabled = false;
+    joinError.hidden = false;
+    joinError.textContent = error instanceof SwitchyardError ? `${error.code}: ${error.message}` : `Could not join: ${String(error)}`;
+  });
+});
+micButton.addEventListener('click', () => void toggle('mic'));
+cameraButton.addEventListener('click', () => void toggle('camera'));
+leaveButton.addEventListener('click', () => void leave());
+// Closing the tab leaves the room at once for the others (the request outlives the page: keepalive).
+addEventListener('pagehide', () => void call?.sfu.leave().catch(() => undefined));

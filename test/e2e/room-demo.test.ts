@@ -1,0 +1,115 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Switchyard } from '../../src/app.js';
+// @ts-expect-error: a plain ESM build script without type declarations
+import { buildClient } from '../../scripts/build-client.mjs';
+import { launchChromium } from '../helpers/browser.js';
+import { startTestServer } from '../helpers/server.js';
+
+/**
+ * The room demo in real Chromium: every participant is a browser context of
+ * its own (its own camera, session and PeerConnection), driven like a user.
+ */
+const SCREENSHOT = process.env.DEMO_SCREENSHOT ?? join(import.meta.dirname, '../../dist/room-demo.png');
+
+let server: Switchyard;
+let browser: Browser;
+const pages = new Map<string, Page>();
+
+beforeAll(async () => {
+  await (buildClient as (options: { quiet: boolean }) => Promise<string>)({ quiet: true });
+  server = await startTestServer({ WORKERS: '2', DEMO: 'true' });
+  browser = await launchChromium();
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function enter(room: string, name: string): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 760 } });
+  const page = await context.newPage();
+  page.on('pageerror', (error) => console.error(`[${name}] page error:`, error));
+  await page.goto(`${server.url}/demo/`);
+  await page.fill('#room', room);
+  await page.fill('#name', name);
+  await page.click('#join-button');
+  await page.waitForSelector('#room-view:not([hidden])', { timeout: 15_000 });
+  pages.set(name, page);
+  return page;
+}
+
+/** Names on the other participants' tiles. */
+const remoteNames = (page: Page) => page.$$eval('.tile:not(.self)', (tiles) => tiles.map((t) => (t as HTMLElement).dataset.name).sort());
+
+/** Every remote tile's video has decoded frames and its playback time moves on. */
+async function everyRemoteVideoPlays(page: Page, expected: number): Promise<void> {
+  const sample = () =>
+    page.$$eval('.tile:not(.self) video', (videos) => videos.map((v) => ({ width: (v as HTMLVideoElement).videoWidth, time: (v as HTMLVideoElement).currentTime })));
+  await expect.poll(async () => (await sample()).filter((v) => v.width > 0).length, { timeout: 15_000 }).toBe(expected);
+  const before = await sample();
+  await page.waitForTimeout(1000);
+  const after = await sample();
+  expect(after).toHaveLength(expected);
+  after.forEach((video, i) => {
+    expect(video.width).toBeGreaterThan(0);
+    expect(video.time).toBeGreaterThan(before[i]!.time);
+  });
+}
+
+describe('the room demo in Chromium', () => {
+  it('two people in a room see and play each other', { timeout: 60_000 }, async () => {
+    const ada = await enter('studio', 'Ada Lovelace');
+    const grace = await enter('studio', 'Grace Hopper');
+    await expect.poll(() => remoteNames(ada), { timeout: 15_000 }).toEqual(['Grace Hopper']);
+    await expect.poll(() => remoteNames(grace), { timeout: 15_000 }).toEqual(['Ada Lovelace']);
+    await everyRemoteVideoPlays(ada, 1);
+    await everyRemoteVideoPlays(grace, 1);
+    await expect.poll(() => ada.textContent('#status-text')).toBe('Connected');
+  });
+
+  it('a third joins and everyone sees two tiles', { timeout: 60_000 }, async () => {
+    const alan = await enter('studio', 'Alan Turing');
+    for (const page of pages.values()) {
+      await expect.poll(async () => (await remoteNames(page)).length, { timeout: 15_000 }).toBe(2);
+      await everyRemoteVideoPlays(page, 2);
+    }
+    expect(await remoteNames(alan)).toEqual(['Ada Lovelace', 'Grace Hopper']);
+    expect(await alan.textContent('#room-title')).toContain('3 people');
+    await mkdir(join(SCREENSHOT, '..'), { recursive: true });
+    await pages.get('Ada Lovelace')!.screenshot({ path: SCREENSHOT });
+  });
+
+  it('someone in another room sees none of them, and they do not see her', { timeout: 60_000 }, async () => {
+    const katherine = await enter('elsewhere', 'Katherine Johnson');
+    await katherine.waitForTimeout(1500);
+    expect(await remoteNames(katherine)).toEqual([]);
+    for (const name of ['Ada Lovelace', 'Grace Hopper', 'Alan Turing']) {
+      expect(await remoteNames(pages.get(name)!)).not.toContain('Katherine Johnson');
+    }
+  });
+
+  it('muting the camera shows the others a placeholder', { timeout: 60_000 }, async () => {
+    const grace = pages.get('Grace Hopper')!;
+    await grace.click('#toggle-camera');
+    const tileOf = (page: Page) => page.locator('.tile[data-name="Grace Hopper"]');
+    // The SFU sees no media for TRACK_INACTIVE_AFTER_MS (5 s) and tells the room.
+    await expect.poll(() => tileOf(pages.get('Ada Lovelace')!).getAttribute('class'), { timeout: 15_000 }).toContain('camera-off');
+    await grace.click('#toggle-camera');
+    await expect.poll(() => tileOf(pages.get('Ada Lovelace')!).getAttribute('class'), { timeout: 15_000 }).not.toContain('camera-off');
+  });
+
+  it('one leaves and the others lose her tile within 2 seconds', { timeout: 60_000 }, async () => {
+    const grace = pages.get('Grace Hopper')!;
+    await grace.click('#leave');
+    const left = Date.now();
+    for (const name of ['Ada Lovelace', 'Alan Turing']) {
+      await expect.poll(() => remoteNames(pages.get(name)!), { timeout: 2000, interval: 50 }).toEqual(name === 'Ada Lovelace' ? ['Alan Turing'] : ['Ada Lovelace']);
+    }
+    expect(Date.now() - left).toBeLessThan(2000);
+    await expect.poll(() => grace.isVisible('#join')).toBe(true);
+  });
+});
