@@ -1,0 +1,378 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { OperationQueue } from '../../client/src/OperationQueue.js';
+import { Switchyard } from '../../client/src/Switchyard.js';
+import { SwitchyardError } from '../../client/src/errors.js';
+import { TrackWatch } from '../../client/src/TrackWatch.js';
+import type { SubscriptionSink, Transport } from '../../client/src/transport.js';
+
+/**
+ * The SDK's own logic, with a scripted SFU and a PeerConnection that only
+ * keeps the offer/answer state: what it sends, in which order, and what it
+ * undoes when something fails. Real media with real browsers is in test/e2e.
+ */
+
+
+class FakeTransceiver {
+  mid: string | null = null;
+  currentDirection: string | null = null;
+  stopped = false;
+  readonly sender: { track: unknown; replaceTrack: (track: unknown) => Promise<void> };
+  readonly receiver: { track: { id: string } };
+  constructor(track: unknown, readonly direction: string) {
+    this.sender = { track, replaceTrack: vi.fn(async (t: unknown) => void (this.sender.track = t)) };
+    this.receiver = { track: { id: `receiver-${Math.random().toString(36).slice(2)}` } };
+  }
+  stop() {
+    this.stopped = true;
+    this.currentDirection = 'stopped';
+  }
+}
+
+/** Offer/answer state only: mids are numbered at setLocalDescription(offer), as browsers do. */
+class FakePeerConnection {
+  signalingState = 'stable';
+  connectionState = 'new';
+  localDescription: { type: string; sdp: string } | null = null;
+  readonly transceivers: FakeTransceiver[] = [];
+  readonly log: string[] = [];
+  dataChannel = false;
+  closed = false;
+  private nextMid = 0;
+  private offered: FakeTransceiver[] = [];
+
+  createDataChannel() {
+    this.dataChannel = true;
+    return {};
+  }
+  addTransceiver(track: unknown, init: { direction: string }) {
+    const transceiver = new FakeTransceiver(track, init.direction);
+    this.transceivers.push(transceiver);
+    return transceiver;
+  }
+  getTransceivers() {
+    return this.transceivers;
+  }
+  async createOffer() {
+    return { type: 'offer', sdp: `offer(${this.dataChannel ? 'data,' : ''}${this.transceivers.length})` };
+  }
+  async createAnswer() {
+    return { type: 'answer', sdp: 'answer' };
+  }
+  async setLocalDescription(description: { type: string; sdp?: string }) {
+    this.log.push(`local ${description.type}`);
+    if (description.type === 'rollback') {
+      for (const t of this.offered) t.mid = null;
+      this.offered = [];
+      this.signalingState = 'stable';
+      return;
+    }
+    if (description.type === 'offer') {
+      if (this.nextMid === 0 && this.dataChannel) this.nextMid = 1;
+      this.offered = this.transceivers.filter((t) => t.mid === null);
+      for (const t of this.offered) t.mid = String(this.nextMid++);
+      this.signalingState = 'have-local-offer';
+    } else {
+      this.signalingState = 'stable';
+    }
+    this.localDescription = { type: description.type, sdp: description.sdp ?? '' };
+  }
+  async setRemoteDescription(description: { type: string; sdp: string }) {
+    this.log.push(`remote ${description.type}`);
+    if (description.type === 'offer') {
+      // The SFU's offers name their new mids: "sfu-offer:3,4".
+      for (const mid of description.sdp.split(':')[1]?.split(',') ?? []) {
+        if (!this.transceivers.some((t) => t.mid === mid)) {
+          const t = new FakeTransceiver(null, 'recvonly');
+          t.mid = mid;
+          this.transceivers.push(t);
+        }
+      }
+      this.signalingState = 'have-remote-offer';
+    } else {
+      this.offered = [];
+      this.signalingState = 'stable';
+    }
+  }
+  addEventListener() {}
+  close() {
+    this.closed = true;
+  }
+}
+
+type Handler = (variables: Record<string, any>) => unknown;
+
+/** A scripted SFU: answers each operation by name; records requests and keeps subscription sinks. */
+class FakeTransport implements Transport {
+  readonly requests: { operation: string; variables: Record<string, any> }[] = [];
+  readonly sinks = new Map<string, SubscriptionSink<any>>();
+  disposed = false;
+  delayMs = 0;
+  constructor(readonly handlers: Record<string, Handler>) {}
+
+  async request<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
+    const operation = /(?:mutation|query) Switchyard(\w+)/.exec(query)?.[1] ?? 'unknown';
+    this.requests.push({ operation, variables });
+    if (this.delayMs) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
+    const handler = this.handlers[operation];
+    if (!handler) throw new Error(`unexpected ${operation}`);
+    return handler(variables) as T;
+  }
+  subscribe<T>(query: string, _variables: Record<string, unknown>, sink: SubscriptionSink<T>) {
+    const name = /subscription Switchyard(\w+)/.exec(query)?.[1] ?? 'unknown';
+    this.sinks.set(name, sink);
+    return () => this.sinks.delete(name);
+  }
+  dispose() {
+    this.disposed = true;
+  }
+  operations() {
+    return this.requests.map((r) => r.operation);
+  }
+}
+
+const ok = (tracks: unknown[], description: unknown = { type: 'ANSWER', sdp: 'sfu-answer' }, renegotiate = false) => ({
+  requiresImmediateRenegotiation: renegotiate,
+  sessionDescription: description,
+  tracks,
+});
+
+function sfu(overrides: Record<string, Handler> = {}) {
+  return new FakeTransport({
+    CreateSession: () => ({ createSession: { session: { id: 'session-1' }, sessionDescription: { type: 'ANSWER', sdp: 'sfu-answer' } } }),
+    PushTracks: (v) => ({ pushTracks: ok([{ mid: v.input.tracks[0].mid, sessionId: 'session-1', trackName: v.input.tracks[0].trackName, error: null }]) }),
+    PullTracks: () => ({ pullTracks: ok([{ mid: '7', sessionId: 'other', trackName: 'camera', error: null }], { type: 'OFFER', sdp: 'sfu-offer:7' }, true) }),
+    Renegotiate: () => ({ renegotiate: { sessionDescription: null } }),
+    CloseTracks: (v) => ({ closeTracks: ok(v.input.mids.map((mid: string) => ({ mid, sessionId: 'session-1', trackName: null, error: null }))) }),
+    CloseSession: () => ({ closeSession: { sessionId: 'session-1' } }),
+    PendingOffer: () => ({ session: { id: 'session-1', pendingOffer: null } }),
+    ...overrides,
+  });
+}
+
+async function connect(transport: FakeTransport) {
+  const pc = new FakePeerConnection();
+  const client = await Switchyard.connect({ transport, createPeerConnection: () => pc as unknown as RTCPeerConnection });
+  return { client, pc };
+}
+
+const fakeTrack = (id: string) => ({ id, kind: 'video' }) as unknown as MediaStreamTrack;
+
+describe('OperationQueue', () => {
+  it('runs operations one at a time in the order asked, whatever their durations', async () => {
+    const queue = new OperationQueue();
+    const events: string[] = [];
+    const op = (name: string, ms: number) => async () => {
+      events.push(`start ${name}`);
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      events.push(`end ${name}`);
+      return name;
+    };
+    const results = await Promise.all([queue.run(op('slow', 30)), queue.run(op('fast', 1)), queue.run(op('last', 5))]);
+    expect(results).toEqual(['slow', 'fast', 'last']);
+    expect(events).toEqual(['start slow', 'end slow', 'start fast', 'end fast', 'start last', 'end last']);
+  });
+
+  it('goes on after a failed operation and counts what is pending', async () => {
+    const queue = new OperationQueue();
+    const failing = queue.run(async () => {
+      throw new Error('boom');
+    });
+    const next = queue.run(async () => 'after');
+    expect(queue.size).toBe(2);
+    await expect(failing).rejects.toThrow('boom');
+    await expect(next).resolves.toBe('after');
+    await queue.idle();
+    expect(queue.size).toBe(0);
+  });
+});
+
+describe('Switchyard (SDK)', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('connects with an offer whose first section is a data channel, and follows the session\'s events', async () => {
+    const transport = sfu();
+    const { client, pc } = await connect(transport);
+    expect(client.sessionId).toBe('session-1');
+    expect(pc.dataChannel).toBe(true);
+    expect(transport.requests[0]).toMatchObject({ operation: 'CreateSession', variables: { input: { sessionDescription: { type: 'OFFER', sdp: 'offer(data,0)' } } } });
+    expect(pc.log).toEqual(['local offer', 'remote answer']);
+    expect(transport.sinks.has('SessionEvents')).toBe(true);
+  });
+
+  it('push sends the transceiver\'s mid with name and tags and applies the answer', async () => {
+    const transport = sfu();
+    const { client, pc } = await connect(transport);
+    const camera = fakeTrack('cam');
+    const local = await client.push(camera, { name: 'camera', tags: ['room:a'] });
+    expect(local).toMatchObject({ sessionId: 'session-1', name: 'camera', mid: '1', track: camera });
+    expect(transport.requests[1]!.variables.input).toMatchObject({
+      sessionId: 'session-1',
+      sessionDescription: { type: 'OFFER' },
+      tracks: [{ mid: '1', trackName: 'camera', tags: ['room:a'] }],
+    });
+    expect(pc.signalingState).toBe('stable');
+    expect(client.localTracks.map((t) => t.name)).toEqual(['camera']);
+  });
+
+  it('a refused push takes its offer back, stops the transceiver and rejects with the contract code', async () => {
+    const transport = sfu({
+      PushTracks: () => {
+        throw new SwitchyardError('FORBIDDEN', 'this token may not publish a track named screen');
+      },
+    });
+    const { client, pc } = await connect(transport);
+    const error = await client.push(fakeTrack('screen'), { name: 'screen' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SwitchyardError);
+    expect((error as SwitchyardError).code).toBe('FORBIDDEN');
+    expect(pc.log.slice(-1)).toEqual(['local rollback']);
+    expect(pc.signalingState).toBe('stable');
+    expect(pc.transceivers[0]!.stopped).toBe(true);
+    expect(client.localTracks).toEqual([]);
+  });
+
+  it('a push whose track fails alone stops sending on it and rejects with that track\'s code', async () => {
+    const transport = sfu({
+      PushTracks: (v) => ({ pushTracks: ok([{ mid: v.input.tracks[0].mid, sessionId: 'session-1', trackName: 'camera', error: { code: 'BAD_REQUEST', message: 'already publishes camera' } }]) }),
+    });
+    const { client, pc } = await connect(transport);
+    await expect(client.push(fakeTrack('cam'), { name: 'camera' })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    expect(pc.transceivers[0]!.sender.replaceTrack).toHaveBeenCalledWith(null);
+    expect(pc.signalingState).toBe('stable');
+  });
+
+  it('pull applies the SFU\'s offer, answers it, and resolves the track on the reported mid', async () => {
+    const transport = sfu();
+    const { client, pc } = await connect(transport);
+    const track = await client.pull('other', 'camera');
+    expect(transport.operations().slice(1)).toEqual(['PullTracks', 'Renegotiate']);
+    expect(transport.requests[2]!.variables.input).toEqual({ sessionId: 'session-1', sessionDescription: { type: 'ANSWER', sdp: 'answer' } });
+    expect(pc.log.slice(-2)).toEqual(['remote offer', 'local answer']);
+    expect(track).toBe(pc.transceivers.find((t) => t.mid === '7')!.receiver.track);
+  });
+
+  it('a pull that fails for its track rejects with the code, after answering any offer', async () => {
+    const transport = sfu({
+      PullTracks: () => ({ pullTracks: ok([{ mid: null, sessionId: 'other', trackName: 'nope', error: { code: 'TRACK_NOT_FOUND', message: 'not published' } }], null, false) }),
+    });
+    const { client } = await connect(transport);
+    await expect(client.pull('other', 'nope')).rejects.toMatchObject({ code: 'TRACK_NOT_FOUND' });
+    expect(transport.operations()).not.toContain('Renegotiate');
+  });
+
+  it('runs concurrent operations one negotiation at a time', async () => {
+    const transport = sfu();
+    const { client } = await connect(transport);
+    transport.delayMs = 10;
+    await Promise.all([client.push(fakeTrack('cam'), { name: 'camera' }), client.pull('other', 'camera'), client.push(fakeTrack('mic'), { name: 'mic' })]);
+    expect(transport.operations().slice(1)).toEqual(['PushTracks', 'PullTracks', 'Renegotiate', 'PushTracks']);
+  });
+
+  it('answers an offer the SFU makes by itself (RENEGOTIATION_NEEDED), and only then', async () => {
+    let pending: string | null = 'sfu-offer:9';
+    const transport = sfu({ PendingOffer: () => ({ session: { id: 'session-1', pendingOffer: pending } }) });
+    const { client, pc } = await connect(transport);
+    transport.sinks.get('SessionEvents')!.next({ sessionEvents: { type: 'RENEGOTIATION_NEEDED', mid: null } });
+    await vi.waitFor(() => expect(transport.operations()).toContain('Renegotiate'));
+    expect(pc.transceivers.some((t) => t.mid === '9')).toBe(true);
+    pending = null;
+    const before = transport.requests.length;
+    transport.sinks.get('SessionEvents')!.next({ sessionEvents: { type: 'RENEGOTIATION_NEEDED', mid: null } });
+    await vi.waitFor(() => expect(transport.requests.length).toBe(before + 1));
+    expect(transport.operations().at(-1)).toBe('PendingOffer');
+    expect(client.pendingOperations).toBe(0);
+  });
+
+  it('tells the application when a pulled track ends', async () => {
+    const transport = sfu();
+    const { client } = await connect(transport);
+    const track = await client.pull('other', 'camera');
+    const ended = vi.fn();
+    client.on('trackended', ended);
+    transport.sinks.get('SessionEvents')!.next({ sessionEvents: { type: 'TRACK_ENDED', mid: '7' } });
+    expect(ended).toHaveBeenCalledWith({ mid: '7', track });
+  });
+
+  it('close stops the transceivers and sends their mids with the new offer', async () => {
+    const transport = sfu();
+    const { client, pc } = await connect(transport);
+    const local = await client.push(fakeTrack('cam'), { name: 'camera' });
+    const pulled = await client.pull('other', 'camera');
+    await client.close(local, pulled);
+    const request = transport.requests.at(-1)!;
+    expect(request.operation).toBe('CloseTracks');
+    expect(request.variables.input).toMatchObject({ sessionId: 'session-1', mids: ['1', '7'], sessionDescription: { type: 'OFFER' } });
+    expect(pc.transceivers.filter((t) => t.stopped).map((t) => t.mid)).toEqual(['1', '7']);
+    expect(pc.signalingState).toBe('stable');
+    expect(client.localTracks).toEqual([]);
+    await expect(client.close(fakeTrack('unknown'))).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+  });
+
+  it('leave closes the session, the PeerConnection and the transport it opened; later calls fail clearly', async () => {
+    const transport = sfu();
+    const { client, pc } = await connect(transport);
+    const closed = vi.fn();
+    client.on('closed', closed);
+    await client.leave();
+    expect(transport.operations().at(-1)).toBe('CloseSession');
+    expect(pc.closed).toBe(true);
+    expect(closed).toHaveBeenCalledWith({ byServer: false });
+    await expect(client.pull('other', 'camera')).rejects.toMatchObject({ code: 'SESSION_NOT_FOUND' });
+  });
+
+  it('reports a session the server closed', async () => {
+    const transport = sfu();
+    const { client, pc } = await connect(transport);
+    const closed = vi.fn();
+    client.on('closed', closed);
+    transport.sinks.get('SessionEvents')!.next({ sessionEvents: { type: 'CLOSED', mid: null } });
+    expect(closed).toHaveBeenCalledWith({ byServer: true });
+    expect(pc.closed).toBe(true);
+  });
+
+  it('a failed connect closes its PeerConnection and passes the code on', async () => {
+    const pc = new FakePeerConnection();
+    const transport = sfu({
+      CreateSession: () => {
+        throw new SwitchyardError('UNAUTHENTICATED', 'missing credentials');
+      },
+    });
+    await expect(Switchyard.connect({ transport, createPeerConnection: () => pc as unknown as RTCPeerConnection })).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    expect(pc.closed).toBe(true);
+  });
+});
+
+describe('TrackWatch', () => {
+  it('starts from the snapshot and applies the events after its cursor', async () => {
+    const track = (name: string, status = 'ACTIVE') => ({ sessionId: 's1', name, kind: 'VIDEO', status, tags: ['room:a'], simulcastRids: [] });
+    const transport = new FakeTransport({ TrackSnapshot: () => ({ trackSnapshot: { cursor: 'c1', tracks: [track('camera')] } }) });
+    const seen: string[][] = [];
+    const watch = new TrackWatch(transport, { tags: ['room:a'] }, (tracks) => seen.push(tracks.map((t) => `${t.name}:${t.status}`)));
+    await watch.start();
+    const sink = transport.sinks.get('TrackEvents')!;
+    sink.next({ trackEvents: { cursor: 'c2', type: 'PUBLISHED', track: track('mic') } });
+    sink.next({ trackEvents: { cursor: 'c3', type: 'INACTIVE', track: track('camera', 'INACTIVE') } });
+    sink.next({ trackEvents: { cursor: 'c4', type: 'UNPUBLISHED', track: track('mic') } });
+    expect(seen).toEqual([['camera:ACTIVE'], ['camera:ACTIVE', 'mic:ACTIVE'], ['camera:INACTIVE', 'mic:ACTIVE'], ['camera:INACTIVE']]);
+    watch.stop();
+    expect(transport.sinks.has('TrackEvents')).toBe(false);
+  });
+
+  it('reloads the snapshot when the subscription fails', async () => {
+    vi.useFakeTimers();
+    try {
+      let snapshots = 0;
+      const transport = new FakeTransport({ TrackSnapshot: () => ({ trackSnapshot: { cursor: `c${++snapshots}`, tracks: [] } }) });
+      const errors: string[] = [];
+      const watch = new TrackWatch(transport, {}, () => undefined, (e) => errors.push(e.code));
+      await watch.start();
+      transport.sinks.get('TrackEvents')!.error(new SwitchyardError('BAD_REQUEST', 'the cursor is older than the retained events'));
+      await vi.advanceTimersByTimeAsync(1500);
+      expect(snapshots).toBe(2);
+      expect(errors).toEqual(['BAD_REQUEST']);
+      watch.stop();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
