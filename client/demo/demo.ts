@@ -201,6 +201,7 @@ async function join(room: string, name: string): Promise<void> {
     const camera = await sfu.push(videoTrack, { name: 'camera', tags });
     const mic = await sfu.push(audioTrack, { name: 'mic', tags });
     const { tile: self, video } = newTile(name, true);
+    self.dataset.sessionId = sfu.sessionId;
     video.srcObject = new MediaStream([videoTrack]);
     call = { sfu, media, camera, mic, self, room, micOn: true, cameraOn: true };
     showState(sfu.connectionState);

@@ -111,5 +111,11 @@ describe('the room demo in Chromium', () => {
     }
     expect(Date.now() - left).toBeLessThan(2000);
     await expect.poll(() => grace.isVisible('#join')).toBe(true);
+    // The others stopped the transceivers that carried her (one closeTracks each, from Chromium's own offer).
+    for (const name of ['Ada Lovelace', 'Alan Turing']) {
+      const sessionId = await pages.get(name)!.getAttribute('.tile.self', 'data-session-id');
+      const pulling = () => server.sessions.get(sessionId!)!.transceivers.filter((t) => t.pulled).length;
+      await expect.poll(pulling, { timeout: 5000 }).toBe(2);
+    }
   });
 });
