@@ -46,6 +46,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     maxSdpBytes: config.maxSdpBytes,
     activity: { inactiveAfterMs: config.trackInactiveAfterMs, unpublishAfterMs: config.trackUnpublishAfterMs },
     mediaWaitMs: config.mediaWaitMs,
+    idleTimeoutMs: config.sessionIdleTimeoutMs,
     trackEvents: new InMemoryTrackEventBus({ maxEvents: config.eventRetentionCount, maxAgeMs: config.eventRetentionMs }),
     sessionEvents: new SessionEventBus(),
   });

@@ -5,7 +5,7 @@ import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { GraphQLError } from 'graphql';
+import { getOperationAST, GraphQLError } from 'graphql';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
 import { AccessPolicy } from '../auth/access.js';
@@ -167,6 +167,11 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
         } catch (error) {
           // Over HTTP yoga answers a syntax error itself; here it must become an error message, not a closed socket.
           return [asContractError(error)];
+        }
+        if (!getOperationAST(document, payload.operationName)) {
+          // graphql-ws would answer this itself, without a contract code.
+          const name = payload.operationName ? `no operation named ${payload.operationName}` : 'several operations and no operationName';
+          return [new GraphQLError(`Unable to identify operation: ${name}`, { extensions: { code: ErrorCode.BAD_REQUEST } })];
         }
         const args = {
           schema,

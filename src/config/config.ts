@@ -26,6 +26,8 @@ export interface Config {
   trackUnpublishAfterMs: number;
   /** How long an operation that needs media waits for a PeerConnection to connect. */
   mediaWaitMs: number;
+  /** A session not connected for this long is closed. */
+  sessionIdleTimeoutMs: number;
   /** Track events kept for replay (trackEvents with after). */
   eventRetentionCount: number;
   eventRetentionMs: number;
@@ -142,6 +144,7 @@ export function loadConfig(env: Env = process.env): Config {
     trackInactiveAfterMs: integer(env, 'TRACK_INACTIVE_AFTER_MS', 5_000, 100, 3_600_000),
     trackUnpublishAfterMs: integer(env, 'TRACK_UNPUBLISH_AFTER_MS', 30_000, 100, 86_400_000),
     mediaWaitMs: integer(env, 'MEDIA_WAIT_MS', 5_000, 0, 60_000),
+    sessionIdleTimeoutMs: integer(env, 'SESSION_IDLE_TIMEOUT_MS', 60_000, 1_000, 86_400_000),
     eventRetentionCount: integer(env, 'EVENT_RETENTION_COUNT', 10_000, 1, 10_000_000),
     eventRetentionMs: integer(env, 'EVENT_RETENTION_MS', 600_000, 1_000, 86_400_000),
     mode: runMode,

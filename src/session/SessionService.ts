@@ -29,6 +29,8 @@ export interface SessionServiceOptions {
   activity: TrackActivityOptions;
   /** How long a pull waits for the publishing session to connect before UNAVAILABLE. */
   mediaWaitMs: number;
+  /** A session whose PeerConnection is not connected for this long is closed (never connected, or lost). */
+  idleTimeoutMs: number;
   trackEvents: TrackEventBus;
   sessionEvents: SessionEventBus;
 }
@@ -60,11 +62,14 @@ export class SessionService {
   readonly sessionEvents: SessionEventBus;
   private readonly negotiator: Negotiator;
   private readonly puller: Puller;
+  private readonly idleTimeoutMs: number;
+  private readonly idleTimers = new Map<Session, ReturnType<typeof setTimeout>>();
 
   constructor(options: SessionServiceOptions) {
     this.pool = options.pool;
     this.logger = options.logger;
     this.maxSdpBytes = options.maxSdpBytes;
+    this.idleTimeoutMs = options.idleTimeoutMs;
     this.trackEvents = options.trackEvents;
     this.sessionEvents = options.sessionEvents;
     this.tracks.on('change', (type, track) => this.trackEvents.publish(type, viewOf(track)));
@@ -120,7 +125,10 @@ export class SessionService {
       initialAvailableOutgoingBitrate: INITIAL_OUTGOING_BITRATE,
     });
     const session = new Session(randomUUID(), input.correlationId ?? null, worker, transport, input.ownership);
-    session.onConnectionStateChange = () => this.emit(session, 'CONNECTION_STATE_CHANGED');
+    session.onConnectionStateChange = () => {
+      this.emit(session, 'CONNECTION_STATE_CHANGED');
+      this.watchIdle(session);
+    };
     worker.load += 1;
     let answer: DescriptionInput | null = null;
     if (offer) {
@@ -134,6 +142,7 @@ export class SessionService {
     }
     this.sessions.set(session.id, session);
     transport.observer.once('close', () => this.forget(session));
+    this.watchIdle(session);
     this.logger.info({ session: session.id, worker: worker.index }, 'session created');
     return { session, description: answer };
   }
@@ -335,8 +344,32 @@ export class SessionService {
     return parseDescription(expected, input.sdp, this.maxSdpBytes);
   }
 
+  /**
+   * Closes a session that is not connected for idleTimeoutMs: a client that
+   * never connected, or whose browser went away without leaving (ICE then
+   * reports it disconnected). Otherwise such sessions would live forever.
+   */
+  private watchIdle(session: Session): void {
+    clearTimeout(this.idleTimers.get(session));
+    this.idleTimers.delete(session);
+    if (session.closed || session.connectionState === 'CONNECTED') return;
+    const timer = setTimeout(() => {
+      this.idleTimers.delete(session);
+      void session.queue.run(async () => {
+        if (session.closed || session.connectionState === 'CONNECTED') return;
+        this.logger.info({ session: session.id, state: session.connectionState }, 'closing a session that stayed unconnected');
+        session.transport.close();
+        this.forget(session);
+      });
+    }, this.idleTimeoutMs);
+    timer.unref();
+    this.idleTimers.set(session, timer);
+  }
+
   private forget(session: Session): void {
     if (session.closed) return;
+    clearTimeout(this.idleTimers.get(session));
+    this.idleTimers.delete(session);
     session.closed = true;
     this.sessions.delete(session.id);
     this.emit(session, 'CLOSED');
