@@ -1,4 +1,6 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GuardedSessions } from '../auth/GuardedSessions.js';
+import type { Principal } from '../auth/principal.js';
 import type { SessionService } from '../session/SessionService.js';
 
 /** What every resolver gets: the caller's guarded view of the sessions, and the engine for reading fields. */
@@ -7,4 +9,11 @@ export interface ApiContext {
   guard: GuardedSessions;
   /** For fields of objects the guard already handed out (a session's tracks). */
   sessions: SessionService;
+}
+
+/** What yoga gets from the server: the Node request, and for graphql-ws the principal the connection authenticated as. */
+export interface ServerContext {
+  req: IncomingMessage;
+  res?: ServerResponse;
+  principal?: Principal;
 }

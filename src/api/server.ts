@@ -1,25 +1,22 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { DocumentNode, ExecutionArgs } from 'graphql';
+import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
+import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga } from 'graphql-yoga';
-import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer, type WebSocket } from 'ws';
-import { getOperationAST, GraphQLError } from 'graphql';
-import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
-import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
 import { AccessPolicy } from '../auth/access.js';
 import { GuardedSessions } from '../auth/GuardedSessions.js';
 import type { Authenticator, Principal } from '../auth/principal.js';
 import type { MutationRateLimiter } from '../auth/rateLimit.js';
-import { ErrorCode, SwitchyardError } from '../errors.js';
+import { ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { SessionService } from '../session/SessionService.js';
-import type { ApiContext } from './context.js';
 import { armorPlugins } from './armor.js';
 import { createClientFiles } from './clientFiles.js';
-import { asContractError, createErrorMasker, useContractErrorCodes } from './errors.js';
+import type { ApiContext, ServerContext } from './context.js';
+import { createErrorMasker, useContractErrorCodes } from './errors.js';
 import { buildSchema } from './schema/index.js';
+import { attachGraphQLWebSocket } from './websocket.js';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -70,7 +67,8 @@ export interface ApiServer {
 
 /**
  * The HTTP face of the SFU: GraphQL over POST and GET at /graphql (GraphiQL
- * for browsers), graphql-ws subscriptions on the same path, and /healthz.
+ * for browsers), graphql-ws subscriptions on the same path (websocket.ts),
+ * /healthz, and the built SDK and demo (clientFiles.ts).
  */
 export function createApiServer(options: ApiServerOptions): ApiServer {
   const { logger, sessions, authenticator, rateLimiter, settings } = options;
@@ -80,7 +78,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     const access = new AccessPolicy(principal, (id) => sessions.get(id));
     return { sessions, guard: new GuardedSessions(sessions, access, rateLimiter, settings.maxSessionsPerSubject) };
   };
-  const yoga = createYoga<{ req: IncomingMessage; res: ServerResponse; principal?: Principal }, ApiContext>({
+  const yoga = createYoga<ServerContext, ApiContext>({
     schema: buildSchema(),
     graphqlEndpoint: GRAPHQL_PATH,
     context: contextFor,
@@ -124,70 +122,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     void yoga.handle(req, res);
   });
 
-  type Enveloped = ReturnType<typeof yoga.getEnveloped>;
-  const wss = new WebSocketServer({ server: http, path: GRAPHQL_PATH, maxPayload: settings.maxRequestBytes });
-  const wsServer = useServer<Record<string, unknown> | undefined, { principal?: Principal }>(
-    {
-      // Credentials are checked once per connection, from connectionParams
-      // (browsers cannot set headers on a WebSocket) or the upgrade request.
-      onConnect: async (ctx) => {
-        try {
-          const principal = await authenticator.authenticateConnection(ctx.connectionParams, ctx.extra.request.headers.authorization);
-          ctx.extra.principal = principal;
-          if (principal.kind === 'client') closeWhenExpired(ctx.extra.socket, principal.expiresAt);
-          return true;
-        } catch (error) {
-          if (!(error instanceof SwitchyardError)) throw error;
-          ctx.extra.socket.close(CLOSE_UNAUTHENTICATED, `${error.code}: ${error.message}`.slice(0, 120));
-          return false;
-        }
-      },
-      // onSubscribe passes yoga's enveloped execute/subscribe through rootValue.
-      execute: (args: ExecutionArgs) => (args.rootValue as Enveloped).execute(args),
-      subscribe: (args: ExecutionArgs) => (args.rootValue as Enveloped).subscribe(args),
-      onSubscribe: async (ctx, id, payload) => {
-        const running = Object.keys(ctx.subscriptions).filter((other) => other !== id).length;
-        if (running >= settings.maxSubscriptionsPerConnection) {
-          return [
-            new GraphQLError(`this connection already runs ${running} operations (at most ${settings.maxSubscriptionsPerConnection}); open another connection or complete some`, {
-              extensions: { code: ErrorCode.LIMIT_EXCEEDED },
-            }),
-          ];
-        }
-        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
-          ...ctx,
-          req: ctx.extra.request,
-          socket: ctx.extra.socket,
-          params: payload,
-          principal: ctx.extra.principal,
-        });
-        let document: DocumentNode;
-        try {
-          document = parse(payload.query);
-        } catch (error) {
-          // Over HTTP yoga answers a syntax error itself; here it must become an error message, not a closed socket.
-          return [asContractError(error)];
-        }
-        if (!getOperationAST(document, payload.operationName)) {
-          // graphql-ws would answer this itself, without a contract code.
-          const name = payload.operationName ? `no operation named ${payload.operationName}` : 'several operations and no operationName';
-          return [new GraphQLError(`Unable to identify operation: ${name}`, { extensions: { code: ErrorCode.BAD_REQUEST } })];
-        }
-        const args = {
-          schema,
-          operationName: payload.operationName,
-          document,
-          variableValues: payload.variables,
-          contextValue: await contextFactory(),
-          rootValue: { execute, subscribe },
-        };
-        const errors = validate(args.schema, args.document);
-        if (errors.length) return errors;
-        return args;
-      },
-    },
-    wss,
-  );
+  const webSockets = attachGraphQLWebSocket({ http, yoga, authenticator, settings });
 
   return {
     http,
@@ -200,16 +135,12 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
         });
       }),
     close: async () => {
-      await wsServer.dispose();
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await webSockets.close();
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
     },
   };
 }
-
-/** graphql-ws close code for refused credentials (4400-4499 are the application's; 4401 mirrors HTTP 401). */
-export const CLOSE_UNAUTHENTICATED = 4401;
 
 /**
  * Refuses a request body larger than the limit before reading it. Bodies of
@@ -224,15 +155,4 @@ function bodyRefusal(req: IncomingMessage, maxBytes: number): { status: number; 
     return { status: 413, message: `the request body is larger than ${maxBytes} bytes` };
   }
   return undefined;
-}
-
-/**
- * A connection keeps the rights of the token it opened with only while that
- * token is valid: at expiry it is closed (4401), and the client reconnects
- * with a fresh token (graphql-ws connectionParams may be a function for that).
- */
-function closeWhenExpired(socket: WebSocket, expiresAt: number): void {
-  // setTimeout holds at most 2^31-1 ms; tokens live at most 24 hours.
-  const timer = setTimeout(() => socket.close(CLOSE_UNAUTHENTICATED, 'UNAUTHENTICATED: the token has expired'), Math.max(0, expiresAt - Date.now()));
-  socket.once('close', () => clearTimeout(timer));
 }

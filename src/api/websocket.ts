@@ -1,0 +1,107 @@
+import type { Server } from 'node:http';
+import { getOperationAST, GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
+import type { YogaServerInstance } from 'graphql-yoga';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Authenticator, Principal } from '../auth/principal.js';
+import { ErrorCode, SwitchyardError } from '../errors.js';
+import type { ApiContext, ServerContext } from './context.js';
+import { asContractError } from './errors.js';
+
+/** graphql-ws close code for refused credentials (4400-4499 are the application's; 4401 mirrors HTTP 401). */
+export const CLOSE_UNAUTHENTICATED = 4401;
+
+type Yoga = YogaServerInstance<ServerContext, ApiContext>;
+
+export interface WebSocketOptions {
+  http: Server;
+  yoga: Yoga;
+  authenticator: Authenticator;
+  settings: { maxSubscriptionsPerConnection: number; maxRequestBytes: number };
+}
+
+/**
+ * graphql-ws on the GraphQL path, running every operation through yoga's
+ * plugins (limits, error codes) with the principal the connection
+ * authenticated as. Every refusal is an error message with a contract code;
+ * only credentials close the socket (4401).
+ */
+export function attachGraphQLWebSocket({ http, yoga, authenticator, settings }: WebSocketOptions): { close(): Promise<void> } {
+  type Enveloped = ReturnType<typeof yoga.getEnveloped>;
+  const wss = new WebSocketServer({ server: http, path: yoga.graphqlEndpoint, maxPayload: settings.maxRequestBytes });
+  const server = useServer<Record<string, unknown> | undefined, { principal?: Principal }>(
+    {
+      // Credentials are checked once per connection, from connectionParams
+      // (browsers cannot set headers on a WebSocket) or the upgrade request.
+      onConnect: async (ctx) => {
+        try {
+          const principal = await authenticator.authenticateConnection(ctx.connectionParams, ctx.extra.request.headers.authorization);
+          ctx.extra.principal = principal;
+          if (principal.kind === 'client') closeWhenExpired(ctx.extra.socket, principal.expiresAt);
+          return true;
+        } catch (error) {
+          if (!(error instanceof SwitchyardError)) throw error;
+          ctx.extra.socket.close(CLOSE_UNAUTHENTICATED, `${error.code}: ${error.message}`.slice(0, 120));
+          return false;
+        }
+      },
+      // onSubscribe passes yoga's enveloped execute/subscribe through rootValue.
+      execute: (args: ExecutionArgs) => (args.rootValue as Enveloped).execute(args),
+      subscribe: (args: ExecutionArgs) => (args.rootValue as Enveloped).subscribe(args),
+      onSubscribe: async (ctx, id, payload) => {
+        const running = Object.keys(ctx.subscriptions).filter((other) => other !== id).length;
+        if (running >= settings.maxSubscriptionsPerConnection) {
+          const message = `this connection already runs ${running} operations (at most ${settings.maxSubscriptionsPerConnection}); open another connection or complete some`;
+          return [new GraphQLError(message, { extensions: { code: ErrorCode.LIMIT_EXCEEDED } })];
+        }
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          ...ctx,
+          req: ctx.extra.request,
+          socket: ctx.extra.socket,
+          params: payload,
+          principal: ctx.extra.principal,
+        });
+        let document: DocumentNode;
+        try {
+          document = parse(payload.query);
+        } catch (error) {
+          // Over HTTP yoga answers a syntax error itself; here it must become an error message, not a closed socket.
+          return [asContractError(error)];
+        }
+        if (!getOperationAST(document, payload.operationName)) {
+          // graphql-ws would answer this itself, without a contract code.
+          const name = payload.operationName ? `no operation named ${payload.operationName}` : 'several operations and no operationName';
+          return [new GraphQLError(`Unable to identify operation: ${name}`, { extensions: { code: ErrorCode.BAD_REQUEST } })];
+        }
+        const errors = validate(schema, document);
+        if (errors.length) return errors;
+        return {
+          schema,
+          operationName: payload.operationName,
+          document,
+          variableValues: payload.variables,
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe },
+        };
+      },
+    },
+    wss,
+  );
+  return {
+    close: async () => {
+      await server.dispose();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * A connection keeps the rights of the token it opened with only while that
+ * token is valid: at expiry it is closed (4401), and the client reconnects
+ * with a fresh token (graphql-ws connectionParams may be a function for that).
+ */
+function closeWhenExpired(socket: WebSocket, expiresAt: number): void {
+  // Tokens live at most 24 hours, well within what setTimeout can wait.
+  const timer = setTimeout(() => socket.close(CLOSE_UNAUTHENTICATED, 'UNAUTHENTICATED: the token has expired'), Math.max(0, expiresAt - Date.now()));
+  socket.once('close', () => clearTimeout(timer));
+}
