@@ -234,6 +234,9 @@ async function leave(message?: string): Promise<void> {
   joinButton.disabled = false;
   joinError.hidden = !message;
   joinError.textContent = message ?? '';
+  micButton.textContent = 'Mute';
+  cameraButton.textContent = 'Stop video';
+  for (const button of [micButton, cameraButton]) button.setAttribute('aria-pressed', 'false');
 }
 
 /** Muting stops sending (no track on the sender): others see the track go INACTIVE after a few seconds. */
@@ -244,6 +247,7 @@ async function toggle(kind: 'mic' | 'camera'): Promise<void> {
   await local.transceiver.sender.replaceTrack(on ? local.track : null);
   const button = kind === 'mic' ? micButton : cameraButton;
   button.setAttribute('aria-pressed', String(!on));
+  button.textContent = kind === 'mic' ? (on ? 'Mute' : 'Unmute') : on ? 'Stop video' : 'Start video';
   button.title = `${on ? 'Turn off' : 'Turn on'} ${kind === 'mic' ? 'microphone' : 'camera'}`;
   call.self.classList.toggle(kind === 'mic' ? 'muted' : 'camera-off', !on);
 }
