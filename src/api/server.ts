@@ -26,6 +26,9 @@ const GRAPHIQL_DEFAULT_QUERY = `# Switchyard: a WebRTC SFU whose signaling is th
 # A session is one RTCPeerConnection: createSession, then pushTracks with the
 # client's offer, pullTracks (the SFU offers) and renegotiate with the answer.
 #
+# With apps configured, open the Headers tab below and send
+#   {"Authorization": "Bearer <app secret or client token>"}
+#
 # Published tracks, filtered by tag:
 query Tracks {
   tracks(filter: { tags: ["room:lobby"] }) {

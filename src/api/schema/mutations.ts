@@ -31,7 +31,7 @@ builder.mutationType({
     createSession: t.field({
       type: CreateSessionPayloadRef,
       description:
-        'Creates a session: one PeerConnection with the SFU. With an offer, the payload carries the SFU\'s answer.',
+        'Creates a session: one PeerConnection with the SFU. With an offer, the payload carries the SFU\'s answer. A client token needs the createSession grant; the session then belongs to its subject.',
       args: { input: t.arg({ type: CreateSessionInput }) },
       resolve: (_root, { input }, { guard }) =>
         guard.createSession({
@@ -55,7 +55,7 @@ builder.mutationType({
     pullTracks: t.field({
       type: TracksPayloadRef,
       description:
-        'Pulls tracks of other sessions into new transceivers. The SFU returns an OFFER (requiresImmediateRenegotiation); apply it and send the answer with renegotiate. A track that is not published gets TRACK_NOT_FOUND in its result.',
+        'Pulls tracks of other sessions into new transceivers. The SFU returns an OFFER (requiresImmediateRenegotiation); apply it and send the answer with renegotiate. A track that is not published gets TRACK_NOT_FOUND in its result; one a client token may not pull, FORBIDDEN.',
       args: { input: t.arg({ type: PullTracksInput, required: true }) },
       resolve: (_root, { input }, { guard }) =>
         guard.pullTracks({
