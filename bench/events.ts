@@ -73,16 +73,20 @@ const source = new wrtc.nonstandard.RTCAudioSource();
 for (let run = 0; run < LATENCY_RUNS; run += 1) {
   const pc = new wrtc.RTCPeerConnection({ bundlePolicy: 'max-bundle' });
   pc.createDataChannel('bench');
-  await pc.setLocalDescription(await pc.createOffer());
-  const created = await gql('mutation($sdp: String!) { createSession(input: { sessionDescription: { type: OFFER, sdp: $sdp } }) { session { id } sessionDescription { sdp } } }', { sdp: pc.localDescription!.sdp });
+  // The SDP comes from the offer object: reading pc.localDescription in
+  // @roamhq/wrtc races ICE gathering and can crash the process (SdpSerialize).
+  const first = await pc.createOffer();
+  await pc.setLocalDescription(first);
+  const created = await gql('mutation($sdp: String!) { createSession(input: { sessionDescription: { type: OFFER, sdp: $sdp } }) { session { id } sessionDescription { sdp } } }', { sdp: first.sdp });
   await pc.setRemoteDescription({ type: 'answer', sdp: created.createSession.sessionDescription.sdp });
   const transceiver = pc.addTransceiver(source.createTrack(), { direction: 'sendonly' });
-  await pc.setLocalDescription(await pc.createOffer());
+  const offer = await pc.createOffer();
+  await pc.setLocalDescription(offer);
   const name = `mic-${run}`;
   const arrived = new Promise<number>((resolve) => publishedAt.set(name, resolve));
   const sent = performance.now();
   await gql('mutation($input: PushTracksInput!) { pushTracks(input: $input) { tracks { error { code } } } }', {
-    input: { sessionId: created.createSession.session.id, sessionDescription: { type: 'OFFER', sdp: pc.localDescription!.sdp }, tracks: [{ mid: transceiver.mid, trackName: name, tags: ['bench'] }] },
+    input: { sessionId: created.createSession.session.id, sessionDescription: { type: 'OFFER', sdp: offer.sdp }, tracks: [{ mid: transceiver.mid, trackName: name, tags: ['bench'] }] },
   });
   latencies.push((await arrived) - sent);
   await gql('mutation($id: ID!) { closeSession(input: { sessionId: $id }) { sessionId } }', { id: created.createSession.session.id });

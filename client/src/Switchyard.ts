@@ -67,6 +67,17 @@ function asSwitchyardError(error: unknown, code: ErrorCode = 'INTERNAL'): Switch
   return new SwitchyardError(code, error instanceof Error ? error.message : String(error), { cause: error });
 }
 
+/**
+ * Applies a description this client created and returns its SDP. The SFU is
+ * ICE-lite and needs no candidates from the client, so the created SDP is
+ * what it gets; reading pc.localDescription instead can crash libwebrtc in
+ * Node (@roamhq/wrtc serializes it while ICE gathering changes it).
+ */
+async function setLocal(pc: RTCPeerConnection, description: RTCSessionDescriptionInit): Promise<string> {
+  await pc.setLocalDescription(description);
+  return description.sdp ?? '';
+}
+
 function trackError(result: TrackResultData | undefined, what: string): SwitchyardError | undefined {
   if (!result) return new SwitchyardError('INTERNAL', `Switchyard returned no result for ${what}`);
   if (!result.error) return undefined;
@@ -111,12 +122,12 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
     const pc = options.createPeerConnection ? options.createPeerConnection(configuration) : new RTCPeerConnection(configuration);
     try {
       pc.createDataChannel('switchyard');
-      await pc.setLocalDescription(await pc.createOffer());
+      const offer = await setLocal(pc, await pc.createOffer());
       const { createSession } = await transport.request<{
         createSession: { session: { id: string }; sessionDescription: SessionDescriptionData };
       }>(CREATE_SESSION, {
         input: {
-          sessionDescription: { type: 'OFFER', sdp: pc.localDescription?.sdp },
+          sessionDescription: { type: 'OFFER', sdp: offer },
           ...(options.correlationId ? { correlationId: options.correlationId } : {}),
         },
       });
@@ -154,11 +165,11 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
       });
       let payload: TracksPayload;
       try {
-        await this.pc.setLocalDescription(await this.pc.createOffer());
+        const offer = await setLocal(this.pc, await this.pc.createOffer());
         ({ pushTracks: payload } = await this.transport.request<{ pushTracks: TracksPayload }>(PUSH_TRACKS, {
           input: {
             sessionId: this.sessionId,
-            sessionDescription: { type: 'OFFER', sdp: this.pc.localDescription?.sdp },
+            sessionDescription: { type: 'OFFER', sdp: offer },
             tracks: [{ mid: transceiver.mid, trackName: options.name, tags: options.tags ?? [] }],
           },
         }));
@@ -220,9 +231,9 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
       for (const transceiver of transceivers) transceiver.stop();
       let payload: TracksPayload;
       try {
-        await this.pc.setLocalDescription(await this.pc.createOffer());
+        const offer = await setLocal(this.pc, await this.pc.createOffer());
         ({ closeTracks: payload } = await this.transport.request<{ closeTracks: TracksPayload }>(CLOSE_TRACKS, {
-          input: { sessionId: this.sessionId, mids, sessionDescription: { type: 'OFFER', sdp: this.pc.localDescription?.sdp } },
+          input: { sessionId: this.sessionId, mids, sessionDescription: { type: 'OFFER', sdp: offer } },
         }));
       } catch (error) {
         // The transceivers are stopped here already; make sure the SFU stops them too.
@@ -320,9 +331,9 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
   /** Applies the SFU's offer and sends this client's answer. */
   private async answerOffer(sdp: string): Promise<void> {
     await this.pc.setRemoteDescription({ type: 'offer', sdp });
-    await this.pc.setLocalDescription(await this.pc.createAnswer());
+    const answer = await setLocal(this.pc, await this.pc.createAnswer());
     await this.transport.request(RENEGOTIATE, {
-      input: { sessionId: this.sessionId, sessionDescription: { type: 'ANSWER', sdp: this.pc.localDescription?.sdp } },
+      input: { sessionId: this.sessionId, sessionDescription: { type: 'ANSWER', sdp: answer } },
     });
   }
 

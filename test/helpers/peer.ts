@@ -47,10 +47,10 @@ export class TestPeer {
       return this.sessionId;
     }
     this.pc.createDataChannel('switchyard');
-    await this.pc.setLocalDescription(await this.pc.createOffer());
+    await this.setLocal(await this.pc.createOffer());
     const data = await this.request(
       `mutation($sdp: String!) { createSession(input: { sessionDescription: { type: OFFER, sdp: $sdp } }) { ${SESSION_FIELDS} sessionDescription { sdp } } }`,
-      { sdp: this.pc.localDescription!.sdp },
+      { sdp: this.localSdp },
     );
     await this.pc.setRemoteDescription({ type: 'answer', sdp: data.createSession.sessionDescription.sdp });
     this.sessionId = data.createSession.session.id;
@@ -61,13 +61,13 @@ export class TestPeer {
   async push(tracks: { track: MediaStreamTrack; name: string; tags?: string[] }[]): Promise<TrackResultData[]> {
     const transceivers = tracks.map(({ track }) => this.pc.addTransceiver(track, { direction: 'sendonly' }));
     const offer = await this.pc.createOffer();
-    await this.pc.setLocalDescription(offer);
+    await this.setLocal(offer);
     const data = await this.request(
       `mutation($input: PushTracksInput!) { pushTracks(input: $input) { requiresImmediateRenegotiation sessionDescription { type sdp } ${TRACK_RESULTS} } }`,
       {
         input: {
           sessionId: this.sessionId,
-          sessionDescription: { type: 'OFFER', sdp: this.pc.localDescription!.sdp },
+          sessionDescription: { type: 'OFFER', sdp: this.localSdp },
           tracks: tracks.map(({ name, tags }, i) => ({ mid: transceivers[i]!.mid, trackName: name, tags: tags ?? [] })),
         },
       },
@@ -93,10 +93,10 @@ export class TestPeer {
   async applyOffer(sdp: string): Promise<void> {
     await this.pc.setRemoteDescription({ type: 'offer', sdp });
     const answer = await this.pc.createAnswer();
-    await this.pc.setLocalDescription(answer);
+    await this.setLocal(answer);
     await this.request(
       'mutation($input: RenegotiateInput!) { renegotiate(input: $input) { sessionDescription { sdp } } }',
-      { input: { sessionId: this.sessionId, sessionDescription: { type: 'ANSWER', sdp: this.pc.localDescription!.sdp } } },
+      { input: { sessionId: this.sessionId, sessionDescription: { type: 'ANSWER', sdp: this.localSdp } } },
     );
   }
 
@@ -106,13 +106,30 @@ export class TestPeer {
       if (transceiver.mid && mids.includes(transceiver.mid)) transceiver.stop();
     }
     const offer = await this.pc.createOffer();
-    await this.pc.setLocalDescription(offer);
+    await this.setLocal(offer);
     const data = await this.request(
       `mutation($input: CloseTracksInput!) { closeTracks(input: $input) { sessionDescription { type sdp } ${TRACK_RESULTS} } }`,
-      { input: { sessionId: this.sessionId, mids, sessionDescription: { type: 'OFFER', sdp: this.pc.localDescription!.sdp } } },
+      { input: { sessionId: this.sessionId, mids, sessionDescription: { type: 'OFFER', sdp: this.localSdp } } },
     );
     await this.pc.setRemoteDescription({ type: 'answer', sdp: data.closeTracks.sessionDescription.sdp });
     return data.closeTracks.tracks;
+  }
+
+  /** The SDP of the last local description this peer applied. */
+  localSdp = '';
+
+  /**
+   * Applies a local description and remembers its SDP. Tests never read
+   * pc.localDescription: in @roamhq/wrtc that getter serializes the
+   * description while the signaling thread adds ICE candidates to it, and the
+   * race segfaults the process (webrtc::SdpSerialize, seen with gdb). The SFU
+   * is ICE-lite and needs no client candidates, so the created offer or
+   * answer is exactly what to send.
+   */
+  async setLocal(description: RTCSessionDescriptionInit): Promise<string> {
+    await this.pc.setLocalDescription(description);
+    if (description.type !== 'rollback') this.localSdp = description.sdp ?? '';
+    return this.localSdp;
   }
 
   private request(query: string, variables: Record<string, unknown> = {}): Promise<Record<string, any>> {

@@ -200,9 +200,9 @@ describe('client tokens', () => {
     const camera = fakeCamera(160, 120);
     stops.push(camera.stop);
     await expect(peer.push([{ track: camera.track, name: 'screen', tags: ['room:lobby'] }])).rejects.toThrow(/FORBIDDEN/);
-    await peer.pc.setLocalDescription({ type: 'rollback' } as RTCSessionDescriptionInit);
+    await peer.setLocal({ type: 'rollback' } as RTCSessionDescriptionInit);
     await expect(peer.push([{ track: camera.track, name: 'cam-1', tags: ['room:secret'] }])).rejects.toThrow(/FORBIDDEN/);
-    await peer.pc.setLocalDescription({ type: 'rollback' } as RTCSessionDescriptionInit);
+    await peer.setLocal({ type: 'rollback' } as RTCSessionDescriptionInit);
     expect((await gqlOk(server.url, SESSION, { id: peer.sessionId }, ACME.secret)).session.tracks).toEqual([]);
     const results = await peer.push([{ track: camera.track, name: 'cam-1', tags: ['room:lobby', 'user:dave'] }]);
     expect(results[0]!.error).toBeNull();

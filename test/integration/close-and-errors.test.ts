@@ -184,7 +184,7 @@ describe('errors: a contract code, the session unchanged, the server up', () => 
     const { publisher } = await call();
     const snapshot = () => gqlOk(server.url, 'query($id: ID!) { session(id: $id) { tracks { mid location status track { name } } } }', { id: publisher.sessionId });
     const before = await snapshot();
-    const offer = publisher.pc.localDescription!.sdp;
+    const offer = publisher.localSdp;
     for (const sdp of [offer.replace(/a=fingerprint:[^\r]*\r\n/g, ''), offer.slice(0, 200), offer.replace(/a=mid:1/, 'a=mid:0')]) {
       const result = await gql(server.url, PUSH, {
         input: { sessionId: publisher.sessionId, sessionDescription: { type: 'OFFER', sdp }, tracks: [{ mid: '0', trackName: 'again' }] },
@@ -214,7 +214,7 @@ describe('errors: a contract code, the session unchanged, the server up', () => 
   it('an answer with no offer pending is NEGOTIATION_CONFLICT', async () => {
     const { subscriber } = await call();
     const result = await gql(server.url, 'mutation($input: RenegotiateInput!) { renegotiate(input: $input) { session { id } } }', {
-      input: { sessionId: subscriber.sessionId, sessionDescription: { type: 'ANSWER', sdp: subscriber.pc.localDescription!.sdp } },
+      input: { sessionId: subscriber.sessionId, sessionDescription: { type: 'ANSWER', sdp: subscriber.localSdp } },
     });
     expect(errorCode(result)).toBe('NEGOTIATION_CONFLICT');
   });

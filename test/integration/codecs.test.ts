@@ -38,14 +38,14 @@ describe.each([
     );
     expect(preferred.length).toBeGreaterThan(0);
     transceiver.setCodecPreferences(preferred);
-    await publisher.pc.setLocalDescription(await publisher.pc.createOffer());
+    await publisher.setLocal(await publisher.pc.createOffer());
     const data = await gqlOk(
       server.url,
       'mutation($input: PushTracksInput!) { pushTracks(input: $input) { sessionDescription { sdp } tracks { error { code } } } }',
       {
         input: {
           sessionId: publisher.sessionId,
-          sessionDescription: { type: 'OFFER', sdp: publisher.pc.localDescription!.sdp },
+          sessionDescription: { type: 'OFFER', sdp: publisher.localSdp },
           tracks: [{ mid: transceiver.mid, trackName: 'camera' }],
         },
       },

@@ -86,11 +86,11 @@ describe('createSession with an offer that carries only a data m-section', () =>
     const peer = new TestPeer(server.url);
     try {
       peer.pc.createDataChannel('control');
-      await peer.pc.setLocalDescription(await peer.pc.createOffer());
+      await peer.setLocal(await peer.pc.createOffer());
       const data = await gqlOk(
         server.url,
         'mutation($sdp: String!) { createSession(input: { sessionDescription: { type: OFFER, sdp: $sdp } }) { session { id } sessionDescription { type sdp } } }',
-        { sdp: peer.pc.localDescription!.sdp },
+        { sdp: peer.localSdp },
       );
       expect(data.createSession.sessionDescription.type).toBe('ANSWER');
       expect(data.createSession.sessionDescription.sdp).toMatch(/m=application 9 UDP\/DTLS\/SCTP webrtc-datachannel/);

@@ -55,11 +55,11 @@ describe('pushTracks with autoDiscover', () => {
     stops.push(mic.stop);
     publisher.pc.addTransceiver(cam.track, { direction: 'sendonly' });
     publisher.pc.addTransceiver(mic.track, { direction: 'sendonly' });
-    await publisher.pc.setLocalDescription(await publisher.pc.createOffer());
+    await publisher.setLocal(await publisher.pc.createOffer());
     const data = await gqlOk(
       server.url,
       'mutation($input: PushTracksInput!) { pushTracks(input: $input) { sessionDescription { sdp } tracks { mid trackName error { code } } } }',
-      { input: { sessionId: publisher.sessionId, sessionDescription: { type: 'OFFER', sdp: publisher.pc.localDescription!.sdp }, autoDiscover: true } },
+      { input: { sessionId: publisher.sessionId, sessionDescription: { type: 'OFFER', sdp: publisher.localSdp }, autoDiscover: true } },
     );
     await publisher.pc.setRemoteDescription({ type: 'answer', sdp: data.pushTracks.sessionDescription.sdp });
     const results = data.pushTracks.tracks as { mid: string; trackName: string; error: null }[];
@@ -83,11 +83,11 @@ describe('renegotiate with a client offer', () => {
     const video = await framesOf(subscriber, pulled!.mid!);
 
     subscriber.pc.addTransceiver('audio', { direction: 'recvonly' });
-    await subscriber.pc.setLocalDescription(await subscriber.pc.createOffer());
+    await subscriber.setLocal(await subscriber.pc.createOffer());
     const data = await gqlOk(
       server.url,
       'mutation($input: RenegotiateInput!) { renegotiate(input: $input) { sessionDescription { type sdp } } }',
-      { input: { sessionId: subscriber.sessionId, sessionDescription: { type: 'OFFER', sdp: subscriber.pc.localDescription!.sdp } } },
+      { input: { sessionId: subscriber.sessionId, sessionDescription: { type: 'OFFER', sdp: subscriber.localSdp } } },
     );
     expect(data.renegotiate.sessionDescription.type).toBe('ANSWER');
     await subscriber.pc.setRemoteDescription({ type: 'answer', sdp: data.renegotiate.sessionDescription.sdp });
@@ -117,11 +117,11 @@ describe('closeTracks with force', () => {
     await sleep(1000);
     expect(video.stats.frames).toBe(frozen);
 
-    await subscriber.pc.setLocalDescription(await subscriber.pc.createOffer());
+    await subscriber.setLocal(await subscriber.pc.createOffer());
     const answer = await gqlOk(
       server.url,
       'mutation($input: RenegotiateInput!) { renegotiate(input: $input) { sessionDescription { sdp } } }',
-      { input: { sessionId: subscriber.sessionId, sessionDescription: { type: 'OFFER', sdp: subscriber.pc.localDescription!.sdp } } },
+      { input: { sessionId: subscriber.sessionId, sessionDescription: { type: 'OFFER', sdp: subscriber.localSdp } } },
     );
     await subscriber.pc.setRemoteDescription({ type: 'answer', sdp: answer.renegotiate.sessionDescription.sdp });
     expect(subscriber.pc.getTransceivers()[0]!.currentDirection).toBe('inactive');
@@ -202,11 +202,11 @@ describe('pushTracks without an offer', () => {
     const transceiver = publisher.pc.getTransceivers().find((t: RTCRtpTransceiver) => t.mid === mid)!;
     transceiver.direction = 'sendonly';
     await transceiver.sender.replaceTrack(cam.track);
-    await publisher.pc.setLocalDescription(await publisher.pc.createAnswer());
+    await publisher.setLocal(await publisher.pc.createAnswer());
     // Not published before the answer arrives.
     expect((await gqlOk(server.url, 'query($s: ID!) { track(sessionId: $s, name: "camera") { name } }', { s: publisher.sessionId })).track).toBeNull();
     await gqlOk(server.url, 'mutation($input: RenegotiateInput!) { renegotiate(input: $input) { session { id } } }', {
-      input: { sessionId: publisher.sessionId, sessionDescription: { type: 'ANSWER', sdp: publisher.pc.localDescription!.sdp } },
+      input: { sessionId: publisher.sessionId, sessionDescription: { type: 'ANSWER', sdp: publisher.localSdp } },
     });
     const track = await gqlOk(server.url, 'query($s: ID!) { track(sessionId: $s, name: "camera") { kind tags } }', { s: publisher.sessionId });
     expect(track.track).toEqual({ kind: 'VIDEO', tags: ['room:x'] });
@@ -298,9 +298,9 @@ describe('pulling from a publisher that never connects', () => {
       await ghost.createSession({ dataChannel: false });
       // Published from its offer, but the answer is never applied: no ICE, no DTLS.
       const transceiver = ghost.pc.addTransceiver(cam.track, { direction: 'sendonly' });
-      await ghost.pc.setLocalDescription(await ghost.pc.createOffer());
+      await ghost.setLocal(await ghost.pc.createOffer());
       await gqlOk(waiting.url, 'mutation($input: PushTracksInput!) { pushTracks(input: $input) { tracks { error { code } } } }', {
-        input: { sessionId: ghost.sessionId, sessionDescription: { type: 'OFFER', sdp: ghost.pc.localDescription!.sdp }, tracks: [{ mid: transceiver.mid, trackName: 'camera' }] },
+        input: { sessionId: ghost.sessionId, sessionDescription: { type: 'OFFER', sdp: ghost.localSdp }, tracks: [{ mid: transceiver.mid, trackName: 'camera' }] },
       });
       await subscriber.createSession();
       const before = waiting.sessions.get(subscriber.sessionId)!.transceivers.length;

@@ -65,7 +65,7 @@ describe('two participants who each publish and pull over their one PeerConnecti
       'REMOTE:mic',
     ]);
     // The PeerConnection can still renegotiate after all of that.
-    await alice.pc.setLocalDescription(await alice.pc.createOffer());
-    await alice.pc.setLocalDescription({ type: 'rollback' } as RTCSessionDescriptionInit);
+    await alice.setLocal(await alice.pc.createOffer());
+    await alice.setLocal({ type: 'rollback' } as RTCSessionDescriptionInit);
   });
 });

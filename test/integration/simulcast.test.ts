@@ -52,11 +52,11 @@ describe('simulcast', () => {
         { rid: 'f', scaleResolutionDownBy: 1 },
       ],
     });
-    await publisher.pc.setLocalDescription(await publisher.pc.createOffer());
+    await publisher.setLocal(await publisher.pc.createOffer());
     const pushed = await gqlOk(
       server.url,
       'mutation($input: PushTracksInput!) { pushTracks(input: $input) { sessionDescription { sdp } tracks { error { code } } } }',
-      { input: { sessionId: publisher.sessionId, sessionDescription: { type: 'OFFER', sdp: publisher.pc.localDescription!.sdp }, tracks: [{ mid: transceiver.mid, trackName: 'camera' }] } },
+      { input: { sessionId: publisher.sessionId, sessionDescription: { type: 'OFFER', sdp: publisher.localSdp }, tracks: [{ mid: transceiver.mid, trackName: 'camera' }] } },
     );
     await publisher.pc.setRemoteDescription({ type: 'answer', sdp: pushed.pushTracks.sessionDescription.sdp });
     const track = await gqlOk(server.url, 'query($s: ID!) { track(sessionId: $s, name: "camera") { simulcastRids } }', { s: publisher.sessionId });

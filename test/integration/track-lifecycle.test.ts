@@ -40,11 +40,11 @@ describe('track status: WAITING, ACTIVE, INACTIVE, then unpublished', () => {
 
     // The answer is not applied yet: nothing can have arrived.
     const offerOnly = publisher.pc.addTransceiver(camera.track, { direction: 'sendonly' });
-    await publisher.pc.setLocalDescription(await publisher.pc.createOffer());
+    await publisher.setLocal(await publisher.pc.createOffer());
     const pushed = await gqlOk(
       server.url,
       'mutation($input: PushTracksInput!) { pushTracks(input: $input) { sessionDescription { sdp } } }',
-      { input: { sessionId: publisher.sessionId, sessionDescription: { type: 'OFFER', sdp: publisher.pc.localDescription!.sdp }, tracks: [{ mid: offerOnly.mid, trackName: 'camera' }] } },
+      { input: { sessionId: publisher.sessionId, sessionDescription: { type: 'OFFER', sdp: publisher.localSdp }, tracks: [{ mid: offerOnly.mid, trackName: 'camera' }] } },
     );
     expect(await trackStatus(publisher.sessionId)).toBe('WAITING');
     await publisher.pc.setRemoteDescription({ type: 'answer', sdp: pushed.pushTracks.sessionDescription.sdp });
