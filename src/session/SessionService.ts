@@ -13,6 +13,7 @@ import { checkRemoteTracks, checkTrackCount, validateTags, validateTrackName } f
 import { transition } from './negotiation.js';
 import { Negotiator } from './Negotiator.js';
 import type { PushRequest } from './offerPlan.js';
+import { IdleSessions } from './IdleSessions.js';
 import { Puller } from './Puller.js';
 import { Session, type SessionOwnership, type Transceiver } from './Session.js';
 import { TrackResults } from './trackResults.js';
@@ -62,14 +63,13 @@ export class SessionService {
   readonly sessionEvents: SessionEventBus;
   private readonly negotiator: Negotiator;
   private readonly puller: Puller;
-  private readonly idleTimeoutMs: number;
-  private readonly idleTimers = new Map<Session, ReturnType<typeof setTimeout>>();
+  private readonly idle: IdleSessions;
 
   constructor(options: SessionServiceOptions) {
     this.pool = options.pool;
     this.logger = options.logger;
     this.maxSdpBytes = options.maxSdpBytes;
-    this.idleTimeoutMs = options.idleTimeoutMs;
+    this.idle = new IdleSessions(options.idleTimeoutMs, (session) => this.closeIdle(session));
     this.trackEvents = options.trackEvents;
     this.sessionEvents = options.sessionEvents;
     this.tracks.on('change', (type, track) => this.trackEvents.publish(type, viewOf(track)));
@@ -127,7 +127,7 @@ export class SessionService {
     const session = new Session(randomUUID(), input.correlationId ?? null, worker, transport, input.ownership);
     session.onConnectionStateChange = () => {
       this.emit(session, 'CONNECTION_STATE_CHANGED');
-      this.watchIdle(session);
+      this.idle.watch(session);
     };
     worker.load += 1;
     let answer: DescriptionInput | null = null;
@@ -142,7 +142,7 @@ export class SessionService {
     }
     this.sessions.set(session.id, session);
     transport.observer.once('close', () => this.forget(session));
-    this.watchIdle(session);
+    this.idle.watch(session);
     this.logger.info({ session: session.id, worker: worker.index }, 'session created');
     return { session, description: answer };
   }
@@ -259,8 +259,6 @@ export class SessionService {
     });
   }
 
-
-
   /** The client's answer to the SFU's pending offer, or a new offer of the client's own. */
   renegotiate(input: { sessionId: string; description: DescriptionInput }): Promise<{
     session: Session;
@@ -344,32 +342,19 @@ export class SessionService {
     return parseDescription(expected, input.sdp, this.maxSdpBytes);
   }
 
-  /**
-   * Closes a session that is not connected for idleTimeoutMs: a client that
-   * never connected, or whose browser went away without leaving (ICE then
-   * reports it disconnected). Otherwise such sessions would live forever.
-   */
-  private watchIdle(session: Session): void {
-    clearTimeout(this.idleTimers.get(session));
-    this.idleTimers.delete(session);
-    if (session.closed || session.connectionState === 'CONNECTED') return;
-    const timer = setTimeout(() => {
-      this.idleTimers.delete(session);
-      void session.queue.run(async () => {
-        if (session.closed || session.connectionState === 'CONNECTED') return;
-        this.logger.info({ session: session.id, state: session.connectionState }, 'closing a session that stayed unconnected');
-        session.transport.close();
-        this.forget(session);
-      });
-    }, this.idleTimeoutMs);
-    timer.unref();
-    this.idleTimers.set(session, timer);
+  /** A session that stayed unconnected for the idle timeout (IdleSessions) is closed on its queue. */
+  private closeIdle(session: Session): void {
+    void session.queue.run(async () => {
+      if (session.closed || session.connectionState === 'CONNECTED') return;
+      this.logger.info({ session: session.id, state: session.connectionState }, 'closing a session that stayed unconnected');
+      session.transport.close();
+      this.forget(session);
+    });
   }
 
   private forget(session: Session): void {
     if (session.closed) return;
-    clearTimeout(this.idleTimers.get(session));
-    this.idleTimers.delete(session);
+    this.idle.forget(session);
     session.closed = true;
     this.sessions.delete(session.id);
     this.emit(session, 'CLOSED');
@@ -393,9 +378,6 @@ export class SessionService {
     this.tracks.unpublish(track);
     track.producer.close();
   }
-
-
-
 
   /** The SFU's offer of new m-sections for the client to send the requested tracks on. */
   private offerToReceive(session: Session, push: PushRequest[], kinds: MediaKind[]): TracksOutcome {
@@ -426,11 +408,6 @@ export class SessionService {
     const sdp = this.offer(session);
     return { session, description: { type: 'offer', sdp }, requiresImmediateRenegotiation: true, tracks: results.items };
   }
-
-
-
-
-
 
   /** Moves the session to have-local-offer with a new SFU offer, and says so on its event stream. */
   private offer(session: Session): string {
@@ -483,7 +460,6 @@ export class SessionService {
     if (transceiver.pulled) transceiver.pulled.consumer.close();
   }
 }
-
 
 /** What an event says about a track: its state at that moment, not a live object. */
 function viewOf(track: PublishedTrack): TrackView {
