@@ -59,6 +59,8 @@ export interface SwitchyardEvents extends Record<string, unknown> {
   error: SwitchyardError;
 }
 
+const EVENTS_RETRY_MS = 1000;
+
 type SessionEvent = { type: 'CONNECTION_STATE_CHANGED' | 'TRACK_ENDED' | 'RENEGOTIATION_NEEDED' | 'CLOSED'; mid: string | null };
 
 /** Anything thrown by the browser or the network, as a SwitchyardError. */
@@ -287,16 +289,28 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
 
   private listen(): void {
     this.pc.addEventListener('connectionstatechange', () => this.emit('connectionstatechange', this.pc.connectionState));
-    this.stopEvents = this.transport.subscribe<{ sessionEvents: SessionEvent }>(
+    this.followEvents();
+  }
+
+  /** Subscribes to the session's events, and again after the subscription failed (lost connection, expired token). */
+  private followEvents(): void {
+    const stop = this.transport.subscribe<{ sessionEvents: SessionEvent }>(
       SESSION_EVENTS,
       { id: this.sessionId },
       {
         next: ({ sessionEvents: event }) => this.onSessionEvent(event),
         error: (error) => {
-          if (!this.closed) this.emit('error', error);
+          if (this.closed) return;
+          this.emit('error', error);
+          if (error.code === 'SESSION_NOT_FOUND') return;
+          const retry = setTimeout(() => {
+            if (!this.closed) this.followEvents();
+          }, EVENTS_RETRY_MS);
+          this.stopEvents = () => clearTimeout(retry);
         },
       },
     );
+    this.stopEvents = stop;
   }
 
   private onSessionEvent(event: SessionEvent): void {

@@ -8,8 +8,14 @@ import { ErrorCode, SwitchyardError } from '../errors.js';
 import type { ApiContext, ServerContext } from './context.js';
 import { asContractError } from './errors.js';
 
-/** graphql-ws close code for refused credentials (4400-4499 are the application's; 4401 mirrors HTTP 401). */
+/** graphql-ws close code for refused credentials (4400-4499 are the application's; 4401 mirrors HTTP 401). Clients do not retry it. */
 export const CLOSE_UNAUTHENTICATED = 4401;
+/**
+ * Close code when the token a connection opened with expires. graphql-ws
+ * clients treat it as retryable: they reconnect, asking connectionParams
+ * (a function) for a fresh token, and subscribe again.
+ */
+export const CLOSE_TOKEN_EXPIRED = 4498;
 
 type Yoga = YogaServerInstance<ServerContext, ApiContext>;
 
@@ -97,11 +103,12 @@ export function attachGraphQLWebSocket({ http, yoga, authenticator, settings }: 
 
 /**
  * A connection keeps the rights of the token it opened with only while that
- * token is valid: at expiry it is closed (4401), and the client reconnects
+ * token is valid: at expiry it is closed (4498), and the client reconnects
  * with a fresh token (graphql-ws connectionParams may be a function for that).
  */
 function closeWhenExpired(socket: WebSocket, expiresAt: number): void {
   // Tokens live at most 24 hours, well within what setTimeout can wait.
-  const timer = setTimeout(() => socket.close(CLOSE_UNAUTHENTICATED, 'UNAUTHENTICATED: the token has expired'), Math.max(0, expiresAt - Date.now()));
+  const reason = 'UNAUTHENTICATED: the token has expired; reconnect with a fresh one';
+  const timer = setTimeout(() => socket.close(CLOSE_TOKEN_EXPIRED, reason), Math.max(0, expiresAt - Date.now()));
   socket.once('close', () => clearTimeout(timer));
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import type { Switchyard } from '../../src/app.js';
 import type { GrantInput } from '../../src/auth/grant.js';
@@ -91,7 +92,7 @@ describe('credentials', () => {
 });
 
 describe('a graphql-ws connection opened with a client token', () => {
-  it('is closed with 4401 when the token expires', async () => {
+  it('is closed with 4498 when the token expires, and a client with a token function carries on', async () => {
     const shortLived = await mintClientToken({ appId: ACME.id, secret: ACME.secret, grant: { pull: { tags: ['room:lobby'] } }, ttlSeconds: 2 });
     const client = wsClient(server.url, shortLived);
     stops.push(() => client.dispose());
@@ -100,9 +101,35 @@ describe('a graphql-ws connection opened with a client token', () => {
     stops.push(() => events.close());
     const started = Date.now();
     const { code, reason } = await closed;
-    expect(code).toBe(4401);
+    expect(code).toBe(4498);
     expect(reason).toMatch(/token has expired/);
     expect(Date.now() - started).toBeGreaterThan(500);
+  });
+
+  it('a graphql-ws client whose connectionParams mint fresh tokens keeps its subscription across expiries', async () => {
+    let minted = 0;
+    const client = createClient({
+      url: `${server.url.replace('http', 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      retryAttempts: 5,
+      retryWait: () => new Promise((resolve) => setTimeout(resolve, 100)),
+      connectionParams: async () => {
+        minted += 1;
+        return { token: await mintClientToken({ appId: ACME.id, secret: ACME.secret, grant: { pull: { tags: ['room:renew'] } }, ttlSeconds: 1 }) };
+      },
+    });
+    stops.push(() => client.dispose());
+    const events = collect(client, TRACK_EVENTS, { tags: ['room:renew'] }, (d) => d.trackEvents);
+    stops.push(() => events.close());
+    await waitFor('the token expired and was renewed', () => minted >= 2, 5_000);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // subscribed again
+    const peer = new TestPeer(server.url, ACME.secret);
+    const camera = fakeCamera(160, 120);
+    stops.push(() => peer.stop(), camera.stop);
+    await peer.createSession();
+    await peer.push([{ track: camera.track, name: 'renewed', tags: ['room:renew'] }]);
+    await events.waitFor(1);
+    expect(events.items[0]).toMatchObject({ type: 'PUBLISHED', track: { name: 'renewed' } });
   });
 });
 

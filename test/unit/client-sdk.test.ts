@@ -282,6 +282,28 @@ describe('Switchyard (SDK)', () => {
     expect(client.pendingOperations).toBe(0);
   });
 
+  it('subscribes to its events again after the subscription failed', async () => {
+    vi.useFakeTimers();
+    try {
+      const transport = sfu();
+      const { client } = await connect(transport);
+      const errors = vi.fn();
+      client.on('error', errors);
+      const first = transport.sinks.get('SessionEvents')!;
+      first.error(new SwitchyardError('UNAUTHENTICATED', 'subscription connection closed (4498: the token has expired)'));
+      expect(errors).toHaveBeenCalledTimes(1);
+      await vi.advanceTimersByTimeAsync(1000);
+      const second = transport.sinks.get('SessionEvents')!;
+      expect(second).not.toBe(first);
+      const ended = vi.fn();
+      client.on('trackended', ended);
+      second.next({ sessionEvents: { type: 'TRACK_ENDED', mid: '3' } });
+      expect(ended).toHaveBeenCalledWith({ mid: '3', track: undefined });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('tells the application when a pulled track ends', async () => {
     const transport = sfu();
     const { client } = await connect(transport);
