@@ -1,5 +1,5 @@
 import type { types } from 'mediasoup';
-import { ErrorCode } from '../errors.js';
+import { ErrorCode, trackNotFound } from '../errors.js';
 import type { ProducerPipes } from '../media/producerPipes.js';
 import { SimulcastPolicy } from '../media/simulcastPolicy.js';
 import { consumerCapabilities, fromMediasoupCodec } from '../sdp/rtpMapping.js';
@@ -33,12 +33,9 @@ export class Puller {
     const track = this.tracks.get(request.sessionId, request.trackName);
     const refusal = track ? request.allow?.(track) : null;
     if (track && !refusal) return { track };
-    return {
-      refusal: refusal ?? {
-        code: ErrorCode.TRACK_NOT_FOUND,
-        message: `track ${request.trackName} of session ${request.sessionId} is not published`,
-      },
-    };
+    // The access layer refuses hidden tracks with this same error (trackNotFound), so the answers cannot differ.
+    const missing = trackNotFound(request.sessionId, request.trackName);
+    return { refusal: refusal ?? { code: missing.code, message: missing.message } };
   }
 
   /**
