@@ -7,6 +7,7 @@ import {
   PUSH_TRACKS,
   RENEGOTIATE,
   SESSION_EVENTS,
+  SESSION_TRACKS,
   UPDATE_TRACKS,
 } from './documents.js';
 import { Emitter } from './Emitter.js';
@@ -377,7 +378,7 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
   private async sourceOf(transceiver: RTCRtpTransceiver): Promise<{ sessionId: string; trackName: string }> {
     const { session } = await this.transport.request<{
       session: { tracks: { mid: string | null; location: string; track: { sessionId: string; name: string } }[] } | null;
-    }>('query SwitchyardSessionTracks($id: ID!) { session(id: $id) { tracks { mid location track { sessionId name } } } }', { id: this.sessionId });
+    }>(SESSION_TRACKS, { id: this.sessionId });
     const entry = session?.tracks.find((t) => t.mid === transceiver.mid && t.location === 'REMOTE');
     if (!entry) throw new SwitchyardError('BAD_REQUEST', `mid ${transceiver.mid} does not carry a pulled track`);
     return { sessionId: entry.track.sessionId, trackName: entry.track.name };

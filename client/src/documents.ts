@@ -34,6 +34,10 @@ export const PENDING_OFFER = `query SwitchyardPendingOffer($id: ID!) {
   session(id: $id) { id pendingOffer }
 }`;
 
+export const SESSION_TRACKS = `query SwitchyardSessionTracks($id: ID!) {
+  session(id: $id) { tracks { mid location track { sessionId name } } }
+}`;
+
 export const SESSION_EVENTS = `subscription SwitchyardSessionEvents($id: ID!) {
   sessionEvents(sessionId: $id) { type mid session { connectionState } }
 }`;
