@@ -304,6 +304,20 @@ describe('Switchyard (SDK)', () => {
     }
   });
 
+  it('setSimulcast names the pulled transceiver\'s source and mid in updateTracks', async () => {
+    const transport = sfu({
+      SessionTracks: () => ({ session: { tracks: [{ mid: '7', location: 'REMOTE', track: { sessionId: 'other', name: 'camera' } }] } }),
+      UpdateTracks: (v) => ({ updateTracks: ok([{ mid: v.input.tracks[0].mid, sessionId: 'other', trackName: 'camera', error: null }], null) }),
+    });
+    const { client } = await connect(transport);
+    const track = await client.pull('other', 'camera');
+    await client.setSimulcast(track, { preferredRid: 'h' });
+    expect(transport.requests.at(-1)).toMatchObject({
+      operation: 'UpdateTracks',
+      variables: { input: { sessionId: 'session-1', tracks: [{ sessionId: 'other', trackName: 'camera', mid: '7', simulcast: { preferredRid: 'h' } }] } },
+    });
+  });
+
   it('tells the application when a pulled track ends', async () => {
     const transport = sfu();
     const { client } = await connect(transport);
