@@ -6,7 +6,8 @@ import type { Switchyard } from '../../src/app.js';
 import type { GrantInput } from '../../src/auth/grant.js';
 import { mintClientToken } from '../../src/auth/tokens.js';
 import { errorCode, gql, gqlOk } from '../helpers/graphql.js';
-import { fakeCamera, waitFor, watchVideo } from '../helpers/media.js';
+import { publishCamera, startCall } from '../helpers/call.js';
+import { fakeCamera, waitFor } from '../helpers/media.js';
 import { TestPeer } from '../helpers/peer.js';
 import { startTestServer } from '../helpers/server.js';
 import { collect, wsClient } from '../helpers/subscriptions.js';
@@ -31,32 +32,26 @@ const stops: (() => unknown)[] = [];
 const token = (grant: GrantInput, subject?: string, app = ACME) =>
   mintClientToken({ appId: app.id, secret: app.secret, grant, ...(subject ? { subject } : {}) });
 
-/** A backend-made session of acme that publishes a camera, and one that pulls it and decodes frames. */
+/** A backend-made call of acme (a camera tagged room:lobby, pulled and decoded), and a track tagged room:secret. */
+let call: Awaited<ReturnType<typeof startCall>>;
 let publisher: TestPeer;
 let subscriber: TestPeer;
-let received: ReturnType<typeof watchVideo>;
 let secretPublisher: TestPeer;
+
+/** A session of acme's backend that publishes one camera. */
+async function publish(trackName: string, tags: string[]): Promise<TestPeer> {
+  const published = await publishCamera(server.url, ACME.secret, trackName, tags);
+  stops.push(() => published.stop());
+  return published.peer;
+}
 
 beforeAll(async () => {
   server = await startTestServer({ WORKERS: '2', APPS: `${ACME.id}:${ACME.secret},${BETA.id}:${BETA.secret}` });
   stops.push(() => server.stop());
-  publisher = new TestPeer(server.url, ACME.secret);
-  subscriber = new TestPeer(server.url, ACME.secret);
-  secretPublisher = new TestPeer(server.url, ACME.secret);
-  stops.push(() => publisher.stop(), () => subscriber.stop(), () => secretPublisher.stop());
-  const camera = fakeCamera(160, 120);
-  const hidden = fakeCamera(160, 120);
-  stops.push(camera.stop, hidden.stop);
-  await publisher.createSession();
-  await subscriber.createSession();
-  await secretPublisher.createSession();
-  await publisher.push([{ track: camera.track, name: 'cam', tags: ['room:lobby'] }]);
-  await secretPublisher.push([{ track: hidden.track, name: 'cam', tags: ['room:secret'] }]);
-  await subscriber.pull([{ sessionId: publisher.sessionId, trackName: 'cam' }]);
-  await waitFor('the subscriber receives the track', () => subscriber.received.size === 1);
-  received = watchVideo([...subscriber.received.values()][0]!);
-  stops.push(() => received.stop());
-  await waitFor('frames decoded', () => received.stats.frames > 5);
+  call = await startCall(server.url, { credential: ACME.secret, tags: ['room:lobby'] });
+  stops.push(() => call.stop());
+  ({ publisher, subscriber } = call);
+  secretPublisher = await publish('cam', ['room:secret']);
 });
 
 afterAll(async () => {
@@ -64,10 +59,7 @@ afterAll(async () => {
 });
 
 /** Media keeps flowing: more frames decoded over the next moment. */
-async function stillFlowing() {
-  const before = received.stats.frames;
-  await waitFor('frames keep arriving', () => received.stats.frames > before + 5, 5_000);
-}
+const stillFlowing = () => call.stillFlowing();
 
 describe('credentials', () => {
   it('refuses requests without credentials or with bad ones with UNAUTHENTICATED', async () => {
@@ -123,11 +115,7 @@ describe('a graphql-ws connection opened with a client token', () => {
     stops.push(() => events.close());
     await waitFor('the token expired and was renewed', () => minted >= 2, 5_000);
     await new Promise((resolve) => setTimeout(resolve, 300)); // subscribed again
-    const peer = new TestPeer(server.url, ACME.secret);
-    const camera = fakeCamera(160, 120);
-    stops.push(() => peer.stop(), camera.stop);
-    await peer.createSession();
-    await peer.push([{ track: camera.track, name: 'renewed', tags: ['room:renew'] }]);
+    await publish('renewed', ['room:renew']);
     await events.waitFor(1);
     expect(events.items[0]).toMatchObject({ type: 'PUBLISHED', track: { name: 'renewed' } });
   });
@@ -174,11 +162,7 @@ describe('isolation between apps', () => {
     const betaEvents = collect(betaClient, TRACK_EVENTS, { tags: ['room:iso'] }, (d) => d.trackEvents);
     const acmeEvents = collect(acmeClient, TRACK_EVENTS, { tags: ['room:iso'] }, (d) => d.trackEvents);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    const peer = new TestPeer(server.url, ACME.secret);
-    const camera = fakeCamera(160, 120);
-    stops.push(() => peer.stop(), camera.stop);
-    await peer.createSession();
-    await peer.push([{ track: camera.track, name: 'iso', tags: ['room:iso'] }]);
+    await publish('iso', ['room:iso']);
     await acmeEvents.waitFor(1);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(betaEvents.items).toEqual([]);

@@ -7,7 +7,7 @@ import { ErrorCode } from '../../src/errors.js';
 import { takeCensus } from '../../src/media/census.js';
 import { mutateSdp, randomGraphQLBody, rng, type Rng } from '../helpers/fuzz.js';
 import { gqlOk } from '../helpers/graphql.js';
-import { fakeCamera, waitFor, watchVideo } from '../helpers/media.js';
+import { startCall } from '../helpers/call.js';
 import { TestPeer } from '../helpers/peer.js';
 import { startTestServer } from '../helpers/server.js';
 
@@ -70,25 +70,17 @@ function parseOr(text: string, fallback: unknown): unknown {
 const op = (query: string, variables: Record<string, unknown>) => post(JSON.stringify({ query, variables }));
 
 describe('hostile input', () => {
+  /** A call that carries media all along: the fuzzer pulls its track and must never disturb it. */
+  let call: Awaited<ReturnType<typeof startCall>>;
   let publisher: TestPeer;
   let subscriber: TestPeer;
-  let video: ReturnType<typeof watchVideo>;
 
   beforeAll(async () => {
     // A budget no fuzzer reaches: refusals by the rate limit would stop inputs from going deep.
     server = await startTestServer({ WORKERS: '2', APPS: `${APP.id}:${APP.secret}`, MEDIA_WAIT_MS: '300', RATE_LIMIT_MUTATIONS_PER_SECOND: '100000' });
-    publisher = new TestPeer(server.url, APP.secret);
-    subscriber = new TestPeer(server.url, APP.secret);
-    const camera = fakeCamera(160, 120);
-    stops.push(() => publisher.stop(), () => subscriber.stop(), camera.stop);
-    await publisher.createSession();
-    await subscriber.createSession();
-    await publisher.push([{ track: camera.track, name: 'cam', tags: ['room:fuzz'] }]);
-    await subscriber.pull([{ sessionId: publisher.sessionId, trackName: 'cam' }]);
-    await waitFor('the subscriber receives the camera', () => subscriber.received.size === 1);
-    video = watchVideo([...subscriber.received.values()][0]!);
-    stops.push(() => video.stop());
-    await waitFor('frames decoded', () => video.stats.frames > 5);
+    call = await startCall(server.url, { credential: APP.secret, tags: ['room:fuzz'] });
+    stops.push(() => call.stop());
+    ({ publisher, subscriber } = call);
   });
 
   it(`never crashes, answers contract codes only and leaks no mediasoup object (seed ${SEED})`, { timeout: 240_000 }, async () => {
@@ -198,8 +190,7 @@ describe('hostile input', () => {
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     expect(after).toEqual(before);
     // The session that was pulling all along still decodes frames.
-    const frames = video.stats.frames;
-    await waitFor('frames keep arriving', () => video.stats.frames > frames + 5, 5_000);
+    await call.stillFlowing();
     expect(server.sessions.sessionCount).toBe(2);
   });
 
@@ -254,7 +245,6 @@ describe('hostile input', () => {
     const unexpected = [...closeCodes.keys()].filter((code) => ![1000, 1005, 4400, 4401, 4403, 4409, 4429, 4499].includes(code));
     expect(unexpected).toEqual([]);
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
-    const frames0 = video.stats.frames;
-    await waitFor('frames keep arriving', () => video.stats.frames > frames0 + 5, 5_000);
+    await call.stillFlowing();
   });
 });
