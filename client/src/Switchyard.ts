@@ -61,6 +61,14 @@ export interface SwitchyardEvents extends Record<string, unknown> {
 }
 
 const EVENTS_RETRY_MS = 1000;
+/** The most tracks Switchyard takes in one pullTracks call. */
+const MAX_TRACKS_PER_CALL = 64;
+
+interface WaitingPull {
+  request: { sessionId: string; trackName: string; simulcast?: SimulcastPreference };
+  resolve(track: MediaStreamTrack): void;
+  reject(error: SwitchyardError): void;
+}
 
 type SessionEvent = { type: 'CONNECTION_STATE_CHANGED' | 'TRACK_ENDED' | 'RENEGOTIATION_NEEDED' | 'CLOSED'; mid: string | null };
 
@@ -101,6 +109,7 @@ function trackError(result: TrackResultData | undefined, what: string): Switchya
 export class Switchyard extends Emitter<SwitchyardEvents> {
   private readonly queue = new OperationQueue();
   private readonly local = new Map<string, LocalTrack>();
+  private readonly waitingPulls: WaitingPull[] = [];
   private stopEvents: (() => void) | undefined;
   private closed = false;
 
@@ -197,19 +206,49 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
   }
 
   /** Pulls another session's track; resolves to the MediaStreamTrack that plays it. */
+  /**
+   * Pulls another session's track; resolves to the MediaStreamTrack that plays it.
+   * Pulls asked for while other operations run are sent together: one
+   * pullTracks and one renegotiation for all of them (joining a room of ten
+   * costs one offer, not twenty).
+   */
   pull(sessionId: string, trackName: string, options: PullOptions = {}): Promise<MediaStreamTrack> {
-    return this.operation(async () => {
+    if (this.closed) return Promise.reject(new SwitchyardError('SESSION_NOT_FOUND', 'this session was closed'));
+    return new Promise((resolve, reject) => {
+      const request = { sessionId, trackName, ...(options.simulcast ? { simulcast: options.simulcast } : {}) };
+      this.waitingPulls.push({ request, resolve, reject });
+      // One queued batch at a time collects every pull asked for until it runs.
+      if (this.waitingPulls.length === 1) {
+        this.operation(() => this.pullWaiting()).catch((error: SwitchyardError) => {
+          for (const waiting of this.waitingPulls.splice(0)) waiting.reject(error);
+        });
+      }
+    });
+  }
+
+  /** Sends the waiting pulls (at most the SFU's 64 per call; the rest form the next batch). */
+  private async pullWaiting(): Promise<void> {
+    const batch = this.waitingPulls.splice(0, MAX_TRACKS_PER_CALL);
+    if (this.waitingPulls.length > 0) {
+      this.operation(() => this.pullWaiting()).catch((error: SwitchyardError) => {
+        for (const waiting of this.waitingPulls.splice(0)) waiting.reject(error);
+      });
+    }
+    try {
       const { pullTracks: payload } = await this.transport.request<{ pullTracks: TracksPayload }>(PULL_TRACKS, {
-        input: { sessionId: this.sessionId, tracks: [{ sessionId, trackName, ...(options.simulcast ? { simulcast: options.simulcast } : {}) }] },
+        input: { sessionId: this.sessionId, tracks: batch.map((waiting) => waiting.request) },
       });
       if (payload.requiresImmediateRenegotiation && payload.sessionDescription) await this.answerOffer(payload.sessionDescription.sdp);
-      const result = payload.tracks[0];
-      const failure = trackError(result, `${sessionId}/${trackName}`);
-      if (failure) throw failure;
-      const transceiver = this.pc.getTransceivers().find((t) => t.mid === result?.mid);
-      if (!transceiver) throw new SwitchyardError('INTERNAL', `no transceiver for mid ${result?.mid} after the SFU's offer`);
-      return transceiver.receiver.track;
-    });
+      batch.forEach((waiting, i) => {
+        const result = payload.tracks[i];
+        const failure = trackError(result, `${waiting.request.sessionId}/${waiting.request.trackName}`);
+        const transceiver = failure ? undefined : this.pc.getTransceivers().find((t) => t.mid === result?.mid);
+        if (transceiver) waiting.resolve(transceiver.receiver.track);
+        else waiting.reject(failure ?? new SwitchyardError('INTERNAL', `no transceiver for mid ${result?.mid} after the SFU's offer`));
+      });
+    } catch (error) {
+      for (const waiting of batch) waiting.reject(asSwitchyardError(error));
+    }
   }
 
   /** Changes the simulcast layer Switchyard sends for a pulled track. */

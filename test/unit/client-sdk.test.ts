@@ -259,6 +259,38 @@ describe('Switchyard (SDK)', () => {
     expect(transport.operations()).not.toContain('Renegotiate');
   });
 
+  it('sends pulls asked for together in one pullTracks and one renegotiation; a failed track fails alone', async () => {
+    const transport = sfu({
+      PullTracks: (v) => {
+        const tracks = v.input.tracks.map((t: { sessionId: string; trackName: string }, i: number) =>
+          t.trackName === 'gone'
+            ? { mid: null, sessionId: t.sessionId, trackName: t.trackName, error: { code: 'TRACK_NOT_FOUND', message: 'not published' } }
+            : { mid: String(10 + i), sessionId: t.sessionId, trackName: t.trackName, error: null },
+        );
+        const mids = tracks.filter((t: { mid: string | null }) => t.mid).map((t: { mid: string }) => t.mid);
+        return { pullTracks: ok(tracks, { type: 'OFFER', sdp: `sfu-offer:${mids.join(',')}` }, true) };
+      },
+    });
+    const { client, pc } = await connect(transport);
+    const [a, b, gone] = await Promise.allSettled([client.pull('x', 'camera'), client.pull('y', 'camera'), client.pull('z', 'gone')]);
+    expect(transport.operations().slice(1)).toEqual(['PullTracks', 'Renegotiate']);
+    expect(transport.requests[1]!.variables.input.tracks.map((t: { trackName: string }) => t.trackName)).toEqual(['camera', 'camera', 'gone']);
+    expect(a).toEqual({ status: 'fulfilled', value: pc.transceivers.find((t) => t.mid === '10')!.receiver.track });
+    expect(b).toEqual({ status: 'fulfilled', value: pc.transceivers.find((t) => t.mid === '11')!.receiver.track });
+    expect(gone).toMatchObject({ status: 'rejected', reason: { code: 'TRACK_NOT_FOUND' } });
+  });
+
+  it('a pull asked for while a batch runs goes in the next one', async () => {
+    const transport = sfu();
+    const { client } = await connect(transport);
+    transport.delayMs = 10;
+    const first = client.pull('other', 'camera');
+    await vi.waitFor(() => expect(transport.operations()).toContain('PullTracks'));
+    const second = client.pull('other', 'camera');
+    await Promise.all([first, second]);
+    expect(transport.operations().slice(1)).toEqual(['PullTracks', 'Renegotiate', 'PullTracks', 'Renegotiate']);
+  });
+
   it('runs concurrent operations one negotiation at a time', async () => {
     const transport = sfu();
     const { client } = await connect(transport);
