@@ -182,6 +182,8 @@ describe('errors: a contract code, the session unchanged, the server up', () => 
 
   it('a bad offer on a live session is INVALID_SDP and leaves it as it was', async () => {
     const { publisher } = await call();
+    // Status moves WAITING -> ACTIVE on the activity monitor's clock, whatever the offers do: compare once it settled.
+    await waitFor('both tracks ACTIVE', () => ['camera', 'mic'].every((name) => server.sessions.tracks.get(publisher.sessionId, name)?.status === 'ACTIVE'));
     const snapshot = () => gqlOk(server.url, 'query($id: ID!) { session(id: $id) { tracks { mid location status track { name } } } }', { id: publisher.sessionId });
     const before = await snapshot();
     const offer = publisher.localSdp;
