@@ -218,22 +218,21 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
       const request = { sessionId, trackName, ...(options.simulcast ? { simulcast: options.simulcast } : {}) };
       this.waitingPulls.push({ request, resolve, reject });
       // One queued batch at a time collects every pull asked for until it runs.
-      if (this.waitingPulls.length === 1) {
-        this.operation(() => this.pullWaiting()).catch((error: SwitchyardError) => {
-          for (const waiting of this.waitingPulls.splice(0)) waiting.reject(error);
-        });
-      }
+      if (this.waitingPulls.length === 1) this.schedulePulls();
+    });
+  }
+
+  /** Queues a batch for the waiting pulls; if the session closed meanwhile, they fail with its error. */
+  private schedulePulls(): void {
+    this.operation(() => this.pullWaiting()).catch((error: SwitchyardError) => {
+      for (const waiting of this.waitingPulls.splice(0)) waiting.reject(error);
     });
   }
 
   /** Sends the waiting pulls (at most the SFU's 64 per call; the rest form the next batch). */
   private async pullWaiting(): Promise<void> {
     const batch = this.waitingPulls.splice(0, MAX_TRACKS_PER_CALL);
-    if (this.waitingPulls.length > 0) {
-      this.operation(() => this.pullWaiting()).catch((error: SwitchyardError) => {
-        for (const waiting of this.waitingPulls.splice(0)) waiting.reject(error);
-      });
-    }
+    if (this.waitingPulls.length > 0) this.schedulePulls();
     try {
       const { pullTracks: payload } = await this.transport.request<{ pullTracks: TracksPayload }>(PULL_TRACKS, {
         input: { sessionId: this.sessionId, tracks: batch.map((waiting) => waiting.request) },

@@ -21,11 +21,7 @@ export function createErrorMasker(logger: Logger) {
       return new GraphQLError(original.message, { ...location, extensions: { code: original.code, ...http } });
     }
     if (isGraphQLError(error) && (!error.originalError || isGraphQLError(error.originalError))) {
-      const code = isLimitError(error.message)
-        ? ErrorCode.LIMIT_EXCEEDED
-        : contractCodes.has(String(error.extensions?.code))
-          ? error.extensions.code
-          : ErrorCode.BAD_REQUEST;
+      const code = graphqlLayerCode(error.message, error.extensions?.code);
       return new GraphQLError(error.message, { ...location, extensions: { ...error.extensions, code } });
     }
     logger.error({ err: original }, 'unexpected error in a resolver');
@@ -34,6 +30,12 @@ export function createErrorMasker(logger: Logger) {
 }
 
 const contractCodes = new Set<string>(Object.values(ErrorCode));
+
+/** The contract code of an error of the GraphQL layer: LIMIT_EXCEEDED for document limits, a contract code it already has, else BAD_REQUEST. */
+function graphqlLayerCode(message: string, existing?: unknown): string {
+  if (isLimitError(message)) return ErrorCode.LIMIT_EXCEEDED;
+  return contractCodes.has(String(existing)) ? String(existing) : ErrorCode.BAD_REQUEST;
+}
 
 /**
  * Validation errors bypass the error masker in graphql-yoga; this plugin gives
@@ -47,8 +49,7 @@ export function useContractErrorCodes() {
         if (valid) return;
         for (const error of result) {
           const extensions = error.extensions as Record<string, unknown>;
-          if (isLimitError(error.message)) extensions.code = ErrorCode.LIMIT_EXCEEDED;
-          else if (!contractCodes.has(String(extensions.code))) extensions.code = ErrorCode.BAD_REQUEST;
+          extensions.code = graphqlLayerCode(error.message, extensions.code);
         }
       };
     },
@@ -58,7 +59,7 @@ export function useContractErrorCodes() {
 /** A syntax or document-limit error of the GraphQL layer, with its contract code (LIMIT_EXCEEDED or BAD_REQUEST). */
 export function asContractError(error: unknown): GraphQLError {
   const message = error instanceof Error ? error.message : String(error);
-  const code = isLimitError(message) ? ErrorCode.LIMIT_EXCEEDED : ErrorCode.BAD_REQUEST;
+  const code = graphqlLayerCode(message);
   const location = isGraphQLError(error) ? { nodes: error.nodes, source: error.source, positions: error.positions } : {};
   return new GraphQLError(message, { ...location, extensions: { code } });
 }

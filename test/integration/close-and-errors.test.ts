@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Switchyard } from '../../src/app.js';
 import { errorCode, gql, gqlOk } from '../helpers/graphql.js';
 import { fakeCamera, fakeMicrophone, waitFor, watchAudio, watchVideo } from '../helpers/media.js';
+import { publishCamera } from '../helpers/call.js';
 import { TestPeer } from '../helpers/peer.js';
 import { startTestServer } from '../helpers/server.js';
 
@@ -111,13 +112,10 @@ describe('closeSession', () => {
 
 describe('a source that goes away before the pull is answered', () => {
   it('the answer is still accepted and the transceiver is inactive', async () => {
-    const camera = fakeCamera(160, 120);
-    const publisher = new TestPeer(server.url);
+    const { peer: publisher, stop } = await publishCamera(server.url, undefined, 'camera', []);
     const subscriber = new TestPeer(server.url);
-    cleanups.push(camera.stop, () => publisher.stop(), () => subscriber.stop());
-    await publisher.createSession();
+    cleanups.push(stop, () => subscriber.stop());
     await subscriber.createSession();
-    await publisher.push([{ track: camera.track, name: 'camera' }]);
     const pulled = await gqlOk(
       server.url,
       'mutation($input: PullTracksInput!) { pullTracks(input: $input) { sessionDescription { sdp } tracks { mid error { code } } } }',
