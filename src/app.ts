@@ -44,9 +44,11 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     pool,
     logger,
     maxSdpBytes: config.maxSdpBytes,
-    activity: { inactiveAfterMs: config.trackInactiveAfterMs, unpublishAfterMs: config.trackUnpublishAfterMs },
+    activity: { inactiveAfterMs: config.trackInactiveAfterMs },
     mediaWaitMs: config.mediaWaitMs,
     idleTimeoutMs: config.sessionIdleTimeoutMs,
+    iceConsentTimeoutS: config.iceConsentTimeoutS,
+    reconnectGraceMs: config.reconnectGraceMs,
     trackEvents: new InMemoryTrackEventBus({ maxEvents: config.eventRetentionCount, maxAgeMs: config.eventRetentionMs }),
     sessionEvents: new SessionEventBus(),
   });
@@ -76,8 +78,19 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
   logger.info(
-    { url: `${url}/graphql`, workers: config.workers, rtcPort: config.rtcPort, mode: config.mode, apps: config.apps.map((a) => a.id) },
-    'Switchyard is listening',
+    {
+      api: `${url}/graphql`,
+      ...(config.graphiql ? { graphiql: `${url}/graphql` } : {}),
+      ...(config.demo ? { demo: `${url}/demo/` } : {}),
+      health: `${url}/healthz`,
+      listen: `${address.address}:${address.port}`,
+      workers: config.workers,
+      rtcPort: config.rtcPort,
+      mode: config.mode,
+      apps: config.apps.map((a) => a.id),
+      corsOrigins: config.corsOrigins,
+    },
+    startedMessage(url, config),
   );
 
   let stopping: Promise<void> | undefined;
@@ -96,4 +109,12 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
         await pool.close();
       })()),
   };
+}
+
+/** The one line that says the node is up and where to go: the API, and GraphiQL and the demo when they are on. */
+function startedMessage(url: string, config: Config): string {
+  const parts = [`API at ${url}/graphql`];
+  if (config.graphiql) parts.push(`GraphiQL at ${url}/graphql (in a browser)`);
+  if (config.demo) parts.push(`room demo at ${url}/demo/`);
+  return `Switchyard is up: ${parts.join(', ')}`;
 }

@@ -127,6 +127,16 @@ export class GuardedSessions {
     return this.sessions.closeTracks(input);
   }
 
+  async rollbackOffer(sessionId: string) {
+    await this.mutating(sessionId);
+    return this.sessions.rollbackOffer(sessionId);
+  }
+
+  async setTrackMuted(input: { sessionId: string; trackName: string; muted: boolean }): Promise<TrackView> {
+    await this.mutating(input.sessionId);
+    return this.sessions.setTrackMuted(input);
+  }
+
   async closeSession(sessionId: string): Promise<void> {
     await this.mutating(sessionId);
     await this.sessions.closeSession(sessionId);

@@ -7,7 +7,7 @@ import { parseAppList, parseAppsFile, type AppConfig } from './apps.js';
 export interface Config {
   /** HTTP port of the GraphQL API, GraphiQL, graphql-ws and /healthz. */
   port: number;
-  /** Address the HTTP server binds to. */
+  /** Address the HTTP server binds to: 127.0.0.1 in development, 0.0.0.0 in production, unless HOST says. */
   host: string;
   /** Number of mediasoup workers (one per CPU core by default). */
   workers: number;
@@ -22,12 +22,14 @@ export interface Config {
   maxSdpBytes: number;
   /** A published track with no media for this long turns INACTIVE. */
   trackInactiveAfterMs: number;
-  /** A published track with no media for this long is unpublished. */
-  trackUnpublishAfterMs: number;
   /** How long an operation that needs media waits for a PeerConnection to connect. */
   mediaWaitMs: number;
-  /** A session not connected for this long is closed. */
+  /** A session whose PeerConnection never connects within this long is closed. */
   sessionIdleTimeoutMs: number;
+  /** No ICE consent check from the client for this long (seconds) means it is gone (mediasoup's iceConsentTimeout). */
+  iceConsentTimeoutS: number;
+  /** A session that lost ICE consent is closed unless an ICE restart reconnects it within this long. */
+  reconnectGraceMs: number;
   /** Track events kept for replay (trackEvents with after). */
   eventRetentionCount: number;
   eventRetentionMs: number;
@@ -49,6 +51,8 @@ export interface Config {
   maxSessionsPerSubject: number;
   /** Serve the room demo at /demo/. */
   demo: boolean;
+  /** Origins whose pages may use the API and load the SDK (CORS, WebSocket Origin); ['*'] is any, [] none. */
+  corsOrigins: string[];
 }
 
 export class ConfigError extends Error {}
@@ -107,6 +111,33 @@ function apps(env: Env): AppConfig[] {
   return found;
 }
 
+/**
+ * CORS_ORIGINS: `*` or comma-separated origins (scheme, host, optional port;
+ * no path). Unset: any origin in development, none in production.
+ */
+function corsOrigins(env: Env, runMode: Config['mode']): string[] {
+  const raw = env.CORS_ORIGINS?.trim();
+  if (raw === undefined || raw === '') return runMode === 'development' ? ['*'] : [];
+  const origins: string[] = [];
+  for (const entry of raw.split(',').map((s) => s.trim())) {
+    if (entry === '*') return ['*'];
+    let url: URL | undefined;
+    try {
+      url = new URL(entry);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.origin !== entry.toLowerCase()) {
+      const hint = url && /^https?:$/.test(url.protocol) ? ` (did you mean ${url.origin}?)` : '';
+      throw new ConfigError(
+        `CORS_ORIGINS must be * or comma-separated origins such as https://app.example.com (scheme, host, optional port; no path), got "${entry}"${hint}`,
+      );
+    }
+    origins.push(url.origin);
+  }
+  return origins;
+}
+
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 /**
@@ -134,7 +165,8 @@ export function loadConfig(env: Env = process.env): Config {
   }
   return {
     port: integer(env, 'PORT', 4000, 0, 65535),
-    host: env.HOST ?? '0.0.0.0',
+    // Development mode is open to anyone who reaches it: by default only this machine does.
+    host: env.HOST || (runMode === 'development' ? '127.0.0.1' : '0.0.0.0'),
     workers,
     rtcPort,
     rtcListenIp: ip(env, 'RTC_LISTEN_IP', '127.0.0.1') as string,
@@ -142,9 +174,11 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel,
     maxSdpBytes,
     trackInactiveAfterMs: integer(env, 'TRACK_INACTIVE_AFTER_MS', 5_000, 100, 3_600_000),
-    trackUnpublishAfterMs: integer(env, 'TRACK_UNPUBLISH_AFTER_MS', 30_000, 100, 86_400_000),
     mediaWaitMs: integer(env, 'MEDIA_WAIT_MS', 5_000, 0, 60_000),
     sessionIdleTimeoutMs: integer(env, 'SESSION_IDLE_TIMEOUT_MS', 60_000, 1_000, 86_400_000),
+    // Browsers send a consent check every 5 s on average (RFC 7675), so fewer than 6 s would close live sessions.
+    iceConsentTimeoutS: integer(env, 'ICE_CONSENT_TIMEOUT_S', 10, 6, 300),
+    reconnectGraceMs: integer(env, 'RECONNECT_GRACE_MS', 10_000, 0, 600_000),
     eventRetentionCount: integer(env, 'EVENT_RETENTION_COUNT', 10_000, 1, 10_000_000),
     eventRetentionMs: integer(env, 'EVENT_RETENTION_MS', 600_000, 1_000, 86_400_000),
     mode: runMode,
@@ -156,5 +190,6 @@ export function loadConfig(env: Env = process.env): Config {
     maxRequestBytes,
     maxSessionsPerSubject: integer(env, 'MAX_SESSIONS_PER_SUBJECT', 16, 1, 100_000),
     demo: flag(env, 'DEMO', runMode === 'development'),
+    corsOrigins: corsOrigins(env, runMode),
   };
 }

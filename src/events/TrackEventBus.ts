@@ -6,7 +6,7 @@ import type { TrackView } from '../tracks/PublishedTrack.js';
 
 export type { TrackView };
 
-export type TrackEventType = 'PUBLISHED' | 'UNPUBLISHED' | 'ACTIVE' | 'INACTIVE';
+export type TrackEventType = 'PUBLISHED' | 'UNPUBLISHED' | 'ACTIVE' | 'INACTIVE' | 'MUTED' | 'UNMUTED';
 
 export interface TrackEvent {
   /** Position in this bus's order; cursors encode it. */

@@ -25,6 +25,8 @@ export class Negotiator {
     private readonly logger: Logger,
     /** Stops the media of a transceiver that closes (unpublish or close its consumer). */
     private readonly stopMedia: (transceiver: Transceiver) => void,
+    /** A pulled track the client's answer did not take: its mid now carries nothing. */
+    private readonly trackEnded: (session: Session, mid: string) => void,
   ) {}
 
   /** DTLS: the first description that carries the client's identity sets up the transport. */
@@ -52,6 +54,7 @@ export class Negotiator {
     const nextState = transition(session.negotiation, 'client-offer');
     const plan = planClientOffer(session, offer, intents);
     const setup = session.localSetup(true, offer.transport?.setup);
+    const iceRestart = isIceRestart(session, offer);
     const created: PublishedTrack[] = [];
     const next: Transceiver[] = [];
     const toClose: Transceiver[] = [];
@@ -59,6 +62,11 @@ export class Negotiator {
       await this.connectTransport(session, offer);
       for (const sectionPlan of plan.sections) {
         next.push(await this.answerSection(session, sectionPlan, plan.results, created, toClose));
+      }
+      // New ICE credentials in an offer restart ICE (RFC 8839 section 4.4.1.1.1): the answer carries ours, new too.
+      if (iceRestart) {
+        await session.transport.restartIce();
+        this.logger.info({ session: session.id }, 'ICE restarted by the client\'s offer');
       }
     } catch (error) {
       for (const track of created) track.producer.close();
@@ -70,6 +78,7 @@ export class Negotiator {
     for (const track of created) this.tracks.publish(track);
     session.transceivers = next;
     session.negotiation = nextState;
+    rememberIce(session, offer);
     session.clientCapabilities = mergeCapabilities(session.clientCapabilities, clientCapabilities(offer));
     const sdp = session.describe(setup);
     return { answer: { type: 'answer', sdp }, results: plan.results };
@@ -94,20 +103,7 @@ export class Negotiator {
       case 'idle':
         return { section: idleSection(offered, session.router.rtpCapabilities, action.reject) };
       case 'data':
-        return {
-          section: {
-            mid: offered.mid,
-            kind: 'application',
-            direction: 'sendrecv',
-            rejected: false,
-            codecs: [],
-            headerExtensions: [],
-            sctp: {
-              port: session.transport.sctpParameters?.port ?? 5000,
-              maxMessageSize: session.transport.sctpParameters?.maxMessageSize ?? 262144,
-            },
-          },
-        };
+        return { section: session.dataSection(offered.mid) };
       case 'produce': {
         const mapping = mapProducer(offered, session.router.rtpCapabilities);
         if (!mapping) {
@@ -151,20 +147,33 @@ export class Negotiator {
 
     const published = await this.publishAnswered(session, current, answer);
     const resumed: types.Consumer[] = [];
+    const notTaken: string[] = [];
     session.transceivers = current.map((transceiver, index) => {
       const answered = answer.sections[index] as RemoteSection;
       if (!transceiver.pending) return transceiver;
       if (transceiver.pendingPush) return published.get(transceiver) ?? idleAfterAnswer(transceiver);
+      if (transceiver.section.kind === 'application' && !answered.rejected) {
+        return { section: transceiver.section };
+      }
       if (answered.rejected || !transceiver.pulled) {
         transceiver.pulled?.consumer.close();
         return { section: { ...transceiver.section, rejected: true, direction: 'inactive', outgoing: undefined } };
       }
+      if (!receives(answered)) {
+        // An idle transceiver the client reused without setting it to recvonly: it would drop the media.
+        this.logger.info({ session: session.id, mid: answered.mid }, 'the client answered a pulled track without receiving it');
+        transceiver.pulled.consumer.close();
+        notTaken.push(answered.mid);
+        return { section: { ...transceiver.section, direction: 'inactive', outgoing: undefined } };
+      }
       // The source may have gone while the offer waited for this answer: TRACK_ENDED was sent, nothing to resume.
       if (!transceiver.pulled.ended) resumed.push(transceiver.pulled.consumer);
-      return { ...transceiver, pending: false };
+      return { section: transceiver.section, pulled: transceiver.pulled };
     });
     session.negotiation = nextState;
     session.pendingOffer = undefined;
+    rememberIce(session, answer);
+    for (const mid of notTaken) this.trackEnded(session, mid);
     session.clientCapabilities = mergeCapabilities(session.clientCapabilities, clientCapabilities(answer));
     for (const consumer of resumed) {
       // A source can also go away during these awaits; its consumer is then closed and needs nothing.
@@ -235,8 +244,22 @@ export class Negotiator {
       producer,
       router: session.router,
       status: 'WAITING',
+      muted: false,
     };
   }
+}
+
+const receives = (section: RemoteSection) => section.direction === 'recvonly' || section.direction === 'sendrecv';
+
+/** An offer whose ICE credentials differ from the client's last ones restarts ICE. */
+function isIceRestart(session: Session, offer: RemoteDescription): boolean {
+  const known = session.remoteIce;
+  const offered = offer.transport;
+  return Boolean(known && offered && (offered.iceUfrag !== known.ufrag || offered.icePwd !== known.pwd));
+}
+
+function rememberIce(session: Session, description: RemoteDescription): void {
+  if (description.transport) session.remoteIce = { ufrag: description.transport.iceUfrag, pwd: description.transport.icePwd };
 }
 
 /** The SFU's direction for an m-section it keeps, given what the client now offers. */

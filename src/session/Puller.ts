@@ -6,7 +6,8 @@ import { consumerCapabilities, fromMediasoupCodec } from '../sdp/rtpMapping.js';
 import type { TrackRegistry } from '../tracks/TrackRegistry.js';
 import type { Session, Transceiver } from './Session.js';
 import { TrackResults } from './trackResults.js';
-import type { PullRequest, TrackRefusal } from './types.js';
+import type { PullRequest, TrackRefusal, TracksOutcome } from './types.js';
+import type { SfuOffers } from './SfuOffers.js';
 import type { PublishedTrack } from '../tracks/PublishedTrack.js';
 
 /**
@@ -18,12 +19,64 @@ export class Puller {
   constructor(
     private readonly tracks: TrackRegistry,
     private readonly pipes: ProducerPipes,
+    private readonly offers: SfuOffers,
     private readonly sessionById: (id: string) => Session | undefined,
     /** How long a pull waits for the publishing session to connect. */
     private readonly mediaWaitMs: number,
     /** A pulled source went away: the session's transceiver on `mid` is now inactive. */
     private readonly onTrackEnded: (session: Session, mid: string) => void,
   ) {}
+
+  /** pullTracks on the session's queue: a consumer and m-section per track, then the SFU's offer. */
+  async pull(session: Session, requests: PullRequest[]): Promise<TracksOutcome> {
+    const results = new TrackResults();
+    const added: Transceiver[] = [];
+    const hadSections = session.transceivers.length > 0;
+    // A first offer starts with the data section, on mid 0 (SfuOffers.startWithData).
+    const takenMids: string[] = hadSections ? [] : ['0'];
+    try {
+      for (const request of requests) {
+        const index = results.add({ mid: null, sessionId: request.sessionId, trackName: request.trackName });
+        const reuse = request.mid != null ? this.reusableTransceiver(session, request, results, index, takenMids) : undefined;
+        if (request.mid != null && !reuse) continue;
+        const transceiver = await this.consume(session, { ...request, mid: null }, results, index, takenMids, reuse?.section.mid);
+        if (transceiver) {
+          added.push(transceiver);
+          takenMids.push(transceiver.section.mid);
+        }
+      }
+    } catch (error) {
+      for (const t of added) t.pulled?.consumer.close();
+      throw error;
+    }
+    if (added.length === 0 && session.negotiation === 'stable') {
+      return { session, description: null, requiresImmediateRenegotiation: false, tracks: results.items };
+    }
+    if (!hadSections && added.length > 0) this.offers.startWithData(session);
+    for (const transceiver of added) {
+      // A reused transceiver keeps its place in the m-line order.
+      const at = session.transceivers.findIndex((t) => t.section.mid === transceiver.section.mid);
+      if (at >= 0) session.transceivers[at] = transceiver;
+      else session.transceivers.push({ ...transceiver, addedByPendingOffer: true });
+    }
+    const sdp = this.offers.offer(session);
+    return { session, description: { type: 'offer', sdp }, requiresImmediateRenegotiation: true, tracks: results.items };
+  }
+
+  /** updateTracks on the session's queue: the SFU offers only when a mid got another source. */
+  async update(session: Session, requests: PullRequest[]): Promise<TracksOutcome> {
+    const results = new TrackResults();
+    let retargeted = false;
+    for (const request of requests) {
+      const index = results.add({ mid: request.mid ?? null, sessionId: request.sessionId, trackName: request.trackName });
+      retargeted = (await this.updateOne(session, request, results, index)) || retargeted;
+    }
+    if (!retargeted) {
+      return { session, description: null, requiresImmediateRenegotiation: false, tracks: results.items };
+    }
+    const sdp = this.offers.offer(session);
+    return { session, description: { type: 'offer', sdp }, requiresImmediateRenegotiation: true, tracks: results.items };
+  }
 
   /**
    * The published track a request names, if the caller may pull it. A track the
@@ -71,7 +124,7 @@ export class Puller {
   }
 
   /** Applies one updateTracks entry; true when the transceiver got a new stream to offer. */
-  async updateOne(session: Session, request: PullRequest, results: TrackResults, index: number): Promise<boolean> {
+  private async updateOne(session: Session, request: PullRequest, results: TrackResults, index: number): Promise<boolean> {
     const transceiver = request.mid == null ? undefined : session.transceivers.find((t) => t.section.mid === request.mid);
     const pulled = transceiver?.pulled;
     if (!transceiver || !pulled || transceiver.section.rejected) {
@@ -192,7 +245,7 @@ export class Puller {
           ...(encoding.rtx?.ssrc ? { rtxSsrc: encoding.rtx.ssrc } : {}),
           cname: rtpParameters.rtcp?.cname ?? `switchyard-${source.sessionId}`,
           streamId: source.sessionId,
-          trackId: source.name,
+          trackId: msidTrackId(mid, source.name),
         },
       },
       pulled: simulcast ? { source, consumer, ended: false, simulcast } : { source, consumer, ended: false },
@@ -210,4 +263,18 @@ export class Puller {
     transceiver.section = { ...transceiver.section, direction: 'inactive' };
     this.onTrackEnded(session, transceiver.section.mid);
   }
+}
+
+/** RFC 4566 token characters, which a=msid's parts are made of (RFC 8830). */
+const NOT_TOKEN_CHAR = /[^!#$%&'*+\-.0-9A-Z^_`a-z{|}~]/g;
+
+/**
+ * The a=msid track id of a pulled track: unique within the session because it
+ * starts with the mid (Chromium refuses an offer where two m-sections carry
+ * the same msid, as when one source is pulled twice), then the source's name
+ * for people reading SDP. The stream id stays the publisher's session id, so
+ * an app can group one publisher's tracks. At most 64 token characters.
+ */
+export function msidTrackId(mid: string, trackName: string): string {
+  return `${mid}-${trackName.replace(NOT_TOKEN_CHAR, '_')}`.slice(0, 64);
 }

@@ -30,6 +30,11 @@ export interface Transceiver {
   pending?: boolean;
   /** The SFU offered this m-section for the client to publish on (pushTracks without an offer). */
   pendingPush?: { trackName: string; tags: string[] };
+  /**
+   * The SFU's pending offer added this m-section: the client has never
+   * applied a description with it, so withdrawing the offer removes it.
+   */
+  addedByPendingOffer?: boolean;
 }
 
 
@@ -57,6 +62,8 @@ export class Session {
   negotiation: NegotiationState = 'stable';
   /** The client's DTLS fingerprint, fixed by its first description. */
   remoteFingerprint: DtlsFingerprint | undefined;
+  /** The client's ICE credentials as last described: new ones in an offer are an ICE restart. */
+  remoteIce: { ufrag: string; pwd: string } | undefined;
   localDtlsRole: DtlsRole | undefined;
   /** What the client can receive, from its own SDP; undefined until it described media. */
   clientCapabilities: types.RtpCapabilities | undefined;
@@ -123,6 +130,11 @@ export class Session {
     return this.worker.router;
   }
 
+  /** The client ended DTLS (its close alert, sent by pc.close()) or DTLS failed: the PeerConnection is gone for good. */
+  get dtlsGone(): boolean {
+    return this.dtlsState === 'closed' || this.dtlsState === 'failed';
+  }
+
   get connectionState(): PeerConnectionState {
     if (this.closed || this.transport.closed) return 'CLOSED';
     if (this.dtlsState === 'failed' || this.dtlsState === 'closed') return 'FAILED';
@@ -158,6 +170,22 @@ export class Session {
       },
       sections,
     });
+  }
+
+  /** The session's data channel m-section (SCTP over the bundled DTLS transport). */
+  dataSection(mid: string): LocalSection {
+    return {
+      mid,
+      kind: 'application',
+      direction: 'sendrecv',
+      rejected: false,
+      codecs: [],
+      headerExtensions: [],
+      sctp: {
+        port: this.transport.sctpParameters?.port ?? 5000,
+        maxMessageSize: this.transport.sctpParameters?.maxMessageSize ?? 262144,
+      },
+    };
   }
 
   /** Status of a transceiver's track as the session sees it. */

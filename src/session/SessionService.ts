@@ -1,19 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { badRequest, ErrorCode, sessionNotFound } from '../errors.js';
+import { badRequest, ErrorCode, sessionNotFound, trackNotFound } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { ProducerPipes } from '../media/producerPipes.js';
 import type { MediaWorker, WorkerPool } from '../media/workerPool.js';
 import { parseDescription } from '../sdp/parse.js';
-import { receiveOffer } from '../sdp/rtpMapping.js';
 import type { MediaKind, RemoteDescription } from '../sdp/types.js';
 import type { PublishedTrack } from '../tracks/PublishedTrack.js';
 import { TrackActivityMonitor, type TrackActivityOptions } from '../tracks/TrackActivityMonitor.js';
 import { TrackRegistry, type TrackFilter } from '../tracks/TrackRegistry.js';
 import { checkRemoteTracks, checkTrackCount, validateTags, validateTrackName } from './limits.js';
-import { transition } from './negotiation.js';
 import { Negotiator } from './Negotiator.js';
 import type { PushRequest } from './offerPlan.js';
-import { IdleSessions } from './IdleSessions.js';
+import { SessionLiveness } from './SessionLiveness.js';
+import { SfuOffers, type RollbackOutcome } from './SfuOffers.js';
 import { Puller } from './Puller.js';
 import { Session, type SessionOwnership, type Transceiver } from './Session.js';
 import { TrackResults } from './trackResults.js';
@@ -30,8 +29,12 @@ export interface SessionServiceOptions {
   activity: TrackActivityOptions;
   /** How long a pull waits for the publishing session to connect before UNAVAILABLE. */
   mediaWaitMs: number;
-  /** A session whose PeerConnection is not connected for this long is closed (never connected, or lost). */
+  /** A session whose PeerConnection never connects within this long is closed. */
   idleTimeoutMs: number;
+  /** mediasoup's ICE consent timeout, in seconds: no consent check for this long means the client is gone. */
+  iceConsentTimeoutS: number;
+  /** A session that lost ICE consent is closed unless an ICE restart reconnects it within this long. */
+  reconnectGraceMs: number;
   trackEvents: TrackEventBus;
   sessionEvents: SessionEventBus;
 }
@@ -63,22 +66,34 @@ export class SessionService {
   readonly sessionEvents: SessionEventBus;
   private readonly negotiator: Negotiator;
   private readonly puller: Puller;
-  private readonly idle: IdleSessions;
+  private readonly liveness: SessionLiveness;
+  private readonly sfuOffers: SfuOffers;
+  private readonly iceConsentTimeoutS: number;
 
   constructor(options: SessionServiceOptions) {
     this.pool = options.pool;
     this.logger = options.logger;
     this.maxSdpBytes = options.maxSdpBytes;
-    this.idle = new IdleSessions(options.idleTimeoutMs, (session) => this.closeIdle(session));
+    this.iceConsentTimeoutS = options.iceConsentTimeoutS;
+    this.liveness = new SessionLiveness(
+      { idleTimeoutMs: options.idleTimeoutMs, reconnectGraceMs: options.reconnectGraceMs },
+      { gone: (session, reason) => this.closeGone(session, reason), lost: (session) => this.connectionLost(session) },
+    );
+    this.sfuOffers = new SfuOffers((session, type, mid) => this.emit(session, type, mid ?? null));
     this.trackEvents = options.trackEvents;
     this.sessionEvents = options.sessionEvents;
     this.tracks.on('change', (type, track) => this.trackEvents.publish(type, viewOf(track)));
-    this.negotiator = new Negotiator(this.tracks, this.logger, (t) => this.stopTransceiverMedia(t));
-    this.puller = new Puller(this.tracks, this.pipes, (id) => this.sessions.get(id), options.mediaWaitMs, (session, mid) =>
+    this.negotiator = new Negotiator(
+      this.tracks,
+      this.logger,
+      (t) => this.stopTransceiverMedia(t),
+      (session, mid) => this.emit(session, 'TRACK_ENDED', mid),
+    );
+    this.puller = new Puller(this.tracks, this.pipes, this.sfuOffers, (id) => this.sessions.get(id), options.mediaWaitMs, (session, mid) =>
       this.emit(session, 'TRACK_ENDED', mid),
     );
     this.pool.on('workerDied', (worker) => this.onWorkerDied(worker));
-    this.activity = new TrackActivityMonitor(this.tracks, options.activity, this.logger, (track) => this.abandon(track));
+    this.activity = new TrackActivityMonitor(this.tracks, options.activity, this.logger);
     this.activity.start();
   }
 
@@ -123,11 +138,12 @@ export class SessionService {
       enableSctp: true,
       numSctpStreams: SCTP_STREAMS,
       initialAvailableOutgoingBitrate: INITIAL_OUTGOING_BITRATE,
+      iceConsentTimeout: this.iceConsentTimeoutS,
     });
     const session = new Session(randomUUID(), input.correlationId ?? null, worker, transport, input.ownership);
     session.onConnectionStateChange = () => {
       this.emit(session, 'CONNECTION_STATE_CHANGED');
-      this.idle.watch(session);
+      this.liveness.watch(session);
     };
     worker.load += 1;
     let answer: DescriptionInput | null = null;
@@ -142,7 +158,7 @@ export class SessionService {
     }
     this.sessions.set(session.id, session);
     transport.observer.once('close', () => this.forget(session));
-    this.idle.watch(session);
+    this.liveness.watch(session);
     this.logger.info({ session: session.id, worker: worker.index }, 'session created');
     return { session, description: answer };
   }
@@ -176,7 +192,7 @@ export class SessionService {
       });
       return session.queue.run(async () => {
         this.ensureOpen(session);
-        return this.offerToReceive(session, push, kinds);
+        return this.sfuOffers.offerToReceive(session, push, kinds);
       });
     }
     const offer = this.parse(input.description, 'offer');
@@ -198,40 +214,7 @@ export class SessionService {
     checkRemoteTracks('pullTracks', input.tracks);
     return session.queue.run(async () => {
       this.ensureOpen(session);
-      const results = new TrackResults();
-      const added: Transceiver[] = [];
-      const takenMids: string[] = [];
-      try {
-        for (const request of input.tracks) {
-          const index = results.add({ mid: null, sessionId: request.sessionId, trackName: request.trackName });
-          const reuse = request.mid != null ? this.puller.reusableTransceiver(session, request, results, index, takenMids) : undefined;
-          if (request.mid != null && !reuse) continue;
-          const transceiver = await this.puller.consume(session, { ...request, mid: null }, results, index, takenMids, reuse?.section.mid);
-          if (transceiver) {
-            added.push(transceiver);
-            takenMids.push(transceiver.section.mid);
-          }
-        }
-      } catch (error) {
-        for (const t of added) t.pulled?.consumer.close();
-        throw error;
-      }
-      if (added.length === 0 && session.negotiation === 'stable') {
-        return { session, description: null, requiresImmediateRenegotiation: false, tracks: results.items };
-      }
-      for (const transceiver of added) {
-        // A reused transceiver keeps its place in the m-line order.
-        const at = session.transceivers.findIndex((t) => t.section.mid === transceiver.section.mid);
-        if (at >= 0) session.transceivers[at] = transceiver;
-        else session.transceivers.push(transceiver);
-      }
-      const sdp = this.offer(session);
-      return {
-        session,
-        description: { type: 'offer', sdp },
-        requiresImmediateRenegotiation: true,
-        tracks: results.items,
-      };
+      return this.puller.pull(session, input.tracks);
     });
   }
 
@@ -245,17 +228,7 @@ export class SessionService {
     checkRemoteTracks('updateTracks', input.tracks);
     return session.queue.run(async () => {
       this.ensureOpen(session);
-      const results = new TrackResults();
-      let retargeted = false;
-      for (const request of input.tracks) {
-        const index = results.add({ mid: request.mid ?? null, sessionId: request.sessionId, trackName: request.trackName });
-        retargeted = (await this.puller.updateOne(session, request, results, index)) || retargeted;
-      }
-      if (!retargeted) {
-        return { session, description: null, requiresImmediateRenegotiation: false, tracks: results.items };
-      }
-      const sdp = this.offer(session);
-      return { session, description: { type: 'offer', sdp }, requiresImmediateRenegotiation: true, tracks: results.items };
+      return this.puller.update(session, input.tracks);
     });
   }
 
@@ -306,6 +279,27 @@ export class SessionService {
     });
   }
 
+  /** Withdraws the SFU's pending offer, for a client that could not apply it (SfuOffers.rollback). */
+  rollbackOffer(sessionId: string): Promise<RollbackOutcome> {
+    const session = this.require(sessionId);
+    return session.queue.run(async () => {
+      this.ensureOpen(session);
+      return this.sfuOffers.rollback(session);
+    });
+  }
+
+  /** The publisher says a track is muted or not; subscribers see it at once in the track's state and events. */
+  setTrackMuted(input: { sessionId: string; trackName: string; muted: boolean }): Promise<PublishedTrack> {
+    const session = this.require(input.sessionId);
+    return session.queue.run(async () => {
+      this.ensureOpen(session);
+      const track = session.transceivers.find((t) => t.pushed?.name === input.trackName)?.pushed;
+      if (!track) throw trackNotFound(session.id, input.trackName);
+      this.tracks.setMuted(track, input.muted);
+      return track;
+    });
+  }
+
   /** Frees everything the session holds; sessions that pulled from it see those transceivers go inactive. */
   async closeSession(sessionId: string): Promise<void> {
     const session = this.require(sessionId);
@@ -342,19 +336,26 @@ export class SessionService {
     return parseDescription(expected, input.sdp, this.maxSdpBytes);
   }
 
-  /** A session that stayed unconnected for the idle timeout (IdleSessions) is closed on its queue. */
-  private closeIdle(session: Session): void {
+  /** A session whose PeerConnection is gone (SessionLiveness) is closed on its queue: its tracks are unpublished. */
+  private closeGone(session: Session, reason: string): void {
     void session.queue.run(async () => {
       if (session.closed || session.connectionState === 'CONNECTED') return;
-      this.logger.info({ session: session.id, state: session.connectionState }, 'closing a session that stayed unconnected');
+      this.logger.info({ session: session.id, state: session.connectionState, reason }, 'closing a session whose client is gone');
       session.transport.close();
       this.forget(session);
     });
   }
 
+  /** ICE consent lost: no media can arrive, so its tracks are INACTIVE now rather than after the quiet period. */
+  private connectionLost(session: Session): void {
+    for (const t of session.transceivers) {
+      if (t.pushed) this.tracks.setStatus(t.pushed, 'INACTIVE');
+    }
+  }
+
   private forget(session: Session): void {
     if (session.closed) return;
-    this.idle.forget(session);
+    this.liveness.forget(session);
     session.closed = true;
     this.sessions.delete(session.id);
     this.emit(session, 'CLOSED');
@@ -379,63 +380,8 @@ export class SessionService {
     track.producer.close();
   }
 
-  /** The SFU's offer of new m-sections for the client to send the requested tracks on. */
-  private offerToReceive(session: Session, push: PushRequest[], kinds: MediaKind[]): TracksOutcome {
-    const results = new TrackResults();
-    const names = session.publishedNames();
-    const added: Transceiver[] = [];
-    push.forEach((request, i) => {
-      const kind = kinds[i] as MediaKind;
-      const index = results.add({ mid: null, sessionId: session.id, trackName: request.trackName });
-      if (names.has(request.trackName)) {
-        results.fail(index, ErrorCode.BAD_REQUEST, `this session already publishes a track named ${request.trackName}`);
-        return;
-      }
-      names.add(request.trackName);
-      const mid = session.nextMid(added.map((t) => t.section.mid));
-      const { codecs, headerExtensions } = receiveOffer(kind, session.router.rtpCapabilities, session.clientCapabilities);
-      added.push({
-        section: { mid, kind, direction: 'recvonly', rejected: false, codecs, headerExtensions },
-        pending: true,
-        pendingPush: { trackName: request.trackName, tags: request.tags },
-      });
-      results.setMid(index, mid);
-    });
-    if (added.length === 0 && session.negotiation === 'stable') {
-      return { session, description: null, requiresImmediateRenegotiation: false, tracks: results.items };
-    }
-    session.transceivers.push(...added);
-    const sdp = this.offer(session);
-    return { session, description: { type: 'offer', sdp }, requiresImmediateRenegotiation: true, tracks: results.items };
-  }
-
-  /** Moves the session to have-local-offer with a new SFU offer, and says so on its event stream. */
-  private offer(session: Session): string {
-    session.negotiation = transition(session.negotiation, 'sfu-offer');
-    const sdp = session.describe(session.localSetup(false));
-    session.pendingOffer = sdp;
-    this.emit(session, 'RENEGOTIATION_NEEDED');
-    return sdp;
-  }
-
   private emit(session: Session, type: SessionEventType, mid: string | null = null): void {
     this.sessionEvents.publish({ type, session, mid, at: new Date() });
-  }
-
-  /** A published track that stayed without media too long: unpublished, its m-section left inactive. */
-  private abandon(track: PublishedTrack): void {
-    const session = this.sessions.get(track.sessionId);
-    if (!session) {
-      this.unpublish(track);
-      return;
-    }
-    void session.queue.run(async () => {
-      const transceiver = session.transceivers.find((t) => t.pushed === track);
-      if (!transceiver) return;
-      this.stopTransceiverMedia(transceiver);
-      transceiver.pushed = undefined;
-      transceiver.section = { ...transceiver.section, direction: 'inactive' };
-    });
   }
 
   private forceClose(session: Session, mids: string[]): TracksOutcome {
@@ -472,5 +418,6 @@ function viewOf(track: PublishedTrack): TrackView {
     tags: [...track.tags],
     simulcastRids: [...track.simulcastRids],
     publishedAt: track.publishedAt,
+    muted: track.muted,
   };
 }

@@ -14,6 +14,8 @@ export interface TrackView {
   readonly tags: readonly string[];
   readonly simulcastRids: readonly string[];
   readonly publishedAt: Date;
+  /** The publisher said it sends nothing on purpose (setTrackMuted); the track stays published. */
+  readonly muted: boolean;
 }
 
 /** A track a session pushed: the unit other sessions pull, named (sessionId, name). */
@@ -22,4 +24,5 @@ export interface PublishedTrack extends TrackView {
   /** The router the producer lives on; pulls from other routers pipe from it. */
   readonly router: types.Router;
   status: TrackStatus;
+  muted: boolean;
 }

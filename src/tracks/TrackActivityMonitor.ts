@@ -5,8 +5,6 @@ import type { TrackRegistry } from './TrackRegistry.js';
 export interface TrackActivityOptions {
   /** ACTIVE turns INACTIVE after this long without media. */
   inactiveAfterMs: number;
-  /** A track with no media for this long is unpublished (as in Cloudflare Calls). */
-  unpublishAfterMs: number;
 }
 
 interface Activity {
@@ -17,9 +15,12 @@ interface Activity {
 
 /**
  * Watches published tracks for media: WAITING until the first bytes arrive,
- * ACTIVE while they keep arriving, INACTIVE after a quiet period, and handed
- * to `onAbandoned` after a longer one. It reads the producers' byte counters
- * (mediasoup getStats) once per poll instead of listening to every packet.
+ * ACTIVE while they keep arriving, INACTIVE after a quiet period, ACTIVE again
+ * when media returns. Silence never unpublishes a track: a muted sender
+ * (replaceTrack(null)) must get its subscribers back when it unmutes, so a
+ * track lives as long as its transceiver and session. It reads the producers'
+ * byte counters (mediasoup getStats) once per poll instead of listening to
+ * every packet.
  */
 export class TrackActivityMonitor {
   private readonly activity = new WeakMap<PublishedTrack, Activity>();
@@ -30,7 +31,6 @@ export class TrackActivityMonitor {
     private readonly registry: TrackRegistry,
     private readonly options: TrackActivityOptions,
     private readonly logger: Logger,
-    private readonly onAbandoned: (track: PublishedTrack) => void,
   ) {}
 
   get pollIntervalMs(): number {
@@ -77,10 +77,7 @@ export class TrackActivityMonitor {
       return;
     }
     const quiet = now - seen.lastMediaAt;
-    if (quiet >= this.options.unpublishAfterMs) {
-      this.logger.info({ session: track.sessionId, track: track.name, quietMs: quiet }, 'unpublishing a track without media');
-      this.onAbandoned(track);
-    } else if (quiet >= this.options.inactiveAfterMs && track.status === 'ACTIVE') {
+    if (quiet >= this.options.inactiveAfterMs && track.status === 'ACTIVE') {
       this.setStatus(track, 'INACTIVE');
     }
   }

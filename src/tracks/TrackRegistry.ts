@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { MediaKind } from '../sdp/types.js';
 import type { PublishedTrack, TrackStatus } from './PublishedTrack.js';
 
-export type TrackChange = 'PUBLISHED' | 'UNPUBLISHED' | 'ACTIVE' | 'INACTIVE';
+export type TrackChange = 'PUBLISHED' | 'UNPUBLISHED' | 'ACTIVE' | 'INACTIVE' | 'MUTED' | 'UNMUTED';
 
 export interface TrackFilter {
   sessionIds?: readonly string[] | null;
@@ -36,6 +36,13 @@ export class TrackRegistry extends EventEmitter<{ change: [type: TrackChange, tr
     if (track.status === status) return;
     track.status = status;
     if (this.get(track.sessionId, track.name) === track && status !== 'WAITING') this.emit('change', status, track);
+  }
+
+  /** The publisher says it mutes or unmutes the track: announced at once, whatever media does. */
+  setMuted(track: PublishedTrack, muted: boolean): void {
+    if (track.muted === muted) return;
+    track.muted = muted;
+    if (this.get(track.sessionId, track.name) === track) this.emit('change', muted ? 'MUTED' : 'UNMUTED', track);
   }
 
   unpublish(track: PublishedTrack): boolean {

@@ -166,7 +166,8 @@ describe('errors: a contract code, the session unchanged, the server up', () => 
       sdp: 'v=0\r\nthis is not sdp',
     });
     expect(errorCode(result)).toBe('INVALID_SDP');
-    expect(server.sessions.sessionCount).toBe(before);
+    // Sessions of earlier tests' closed peers may end meanwhile (DTLS closed); none may appear.
+    expect(server.sessions.sessionCount).toBeLessThanOrEqual(before);
   });
 
   it('an unknown session is SESSION_NOT_FOUND', async () => {

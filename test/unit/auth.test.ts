@@ -149,7 +149,7 @@ describe('AccessPolicy', () => {
     status: 'ACTIVE',
     tags,
     simulcastRids: [],
-    publishedAt: new Date(),
+    publishedAt: new Date(), muted: false,
   });
   const alice = (grant: Parameters<typeof parseGrant>[0]) =>
     policy({ kind: 'client', appId: 'acme', tokenId: 't1', owner: 'alice', grant: parseGrant(grant), expiresAt: Date.now() + 60_000 });

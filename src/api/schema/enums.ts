@@ -51,9 +51,14 @@ export const SimulcastFallbackEnum = builder.enumType('SimulcastFallback', {
 export const TrackEventTypeEnum = builder.enumType('TrackEventType', {
   values: {
     PUBLISHED: { value: 'PUBLISHED' as const, description: 'The track appeared: it can be pulled.' },
-    UNPUBLISHED: { value: 'UNPUBLISHED' as const, description: 'The track is gone (closed, its session closed, or no media for too long).' },
-    ACTIVE: { value: 'ACTIVE' as const, description: 'Media started arriving.' },
-    INACTIVE: { value: 'INACTIVE' as const, description: 'Media stopped arriving for a while.' },
+    UNPUBLISHED: { value: 'UNPUBLISHED' as const, description: 'The track is gone: its publisher closed it, or its session ended.' },
+    ACTIVE: { value: 'ACTIVE' as const, description: 'Media started arriving (again).' },
+    INACTIVE: {
+      value: 'INACTIVE' as const,
+      description: 'Media stopped arriving for a while, or the publisher\'s connection was lost. The track stays published and turns ACTIVE when media comes back.',
+    },
+    MUTED: { value: 'MUTED' as const, description: 'The publisher muted the track (setTrackMuted): show a placeholder, keep the pull.' },
+    UNMUTED: { value: 'UNMUTED' as const, description: 'The publisher unmuted the track.' },
   },
 });
 

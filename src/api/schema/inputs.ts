@@ -109,6 +109,20 @@ export const CloseSessionInput = builder.inputType('CloseSessionInput', {
   }),
 });
 
+export const RollbackOfferInput = builder.inputType('RollbackOfferInput', {
+  fields: (t) => ({
+    sessionId: t.id({ required: true }),
+  }),
+});
+
+export const SetTrackMutedInput = builder.inputType('SetTrackMutedInput', {
+  fields: (t) => ({
+    sessionId: t.id({ required: true, description: 'The publishing session.' }),
+    trackName: t.string({ required: true, description: 'One of its published tracks.' }),
+    muted: t.boolean({ required: true }),
+  }),
+});
+
 export const TrackFilterInput = builder.inputType('TrackFilter', {
   description: 'Selects published tracks; every condition given must hold.',
   fields: (t) => ({

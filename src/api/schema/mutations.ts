@@ -7,9 +7,18 @@ import {
   PullTracksInput,
   PushTracksInput,
   RenegotiateInput,
+  RollbackOfferInput,
+  SetTrackMutedInput,
   UpdateTracksInput,
 } from './inputs.js';
-import { CloseSessionPayloadRef, CreateSessionPayloadRef, RenegotiatePayloadRef, TracksPayloadRef } from './types.js';
+import {
+  CloseSessionPayloadRef,
+  CreateSessionPayloadRef,
+  RenegotiatePayloadRef,
+  RollbackOfferPayloadRef,
+  SetTrackMutedPayloadRef,
+  TracksPayloadRef,
+} from './types.js';
 
 type RemoteTrackArg = {
   sessionId: string | number;
@@ -66,10 +75,26 @@ builder.mutationType({
     renegotiate: t.field({
       type: RenegotiatePayloadRef,
       description:
-        'Sends the client\'s ANSWER to the SFU\'s pending offer, or an OFFER of the client\'s own (the SFU answers it).',
+        'Sends the client\'s ANSWER to the SFU\'s pending offer, or an OFFER of the client\'s own (the SFU answers it). An offer with new ICE credentials (createOffer({ iceRestart: true })) restarts ICE: the answer carries new ones and every push and pull goes on.',
       args: { input: t.arg({ type: RenegotiateInput, required: true }) },
       resolve: (_root, { input }, { guard }) =>
         guard.renegotiate({ sessionId: String(input.sessionId), description: input.sessionDescription }),
+    }),
+    rollbackOffer: t.field({
+      type: RollbackOfferPayloadRef,
+      description:
+        'Withdraws the SFU\'s pending offer, for a client whose setRemoteDescription refused it. The m-sections that offer added are dropped (their pulls are abandoned), mids it reused or retargeted are left idle, and the session is stable again: push and pull as before. NEGOTIATION_CONFLICT when no SFU offer is waiting.',
+      args: { input: t.arg({ type: RollbackOfferInput, required: true }) },
+      resolve: (_root, { input }, { guard }) => guard.rollbackOffer(String(input.sessionId)),
+    }),
+    setTrackMuted: t.field({
+      type: SetTrackMutedPayloadRef,
+      description:
+        'Says that a published track is muted (the client sends nothing on purpose, e.g. replaceTrack(null)) or unmuted. Subscribers see it at once in Track.muted and as MUTED/UNMUTED track events; the track stays published and pulled, and its media resumes on the same transceivers.',
+      args: { input: t.arg({ type: SetTrackMutedInput, required: true }) },
+      resolve: async (_root, { input }, { guard }) => ({
+        track: await guard.setTrackMuted({ sessionId: String(input.sessionId), trackName: input.trackName, muted: input.muted }),
+      }),
     }),
     updateTracks: t.field({
       type: TracksPayloadRef,

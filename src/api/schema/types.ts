@@ -26,6 +26,10 @@ export const TrackRef = builder.objectRef<TrackView>('Track').implement({
       resolve: (track) => [...track.simulcastRids],
     }),
     publishedAt: t.expose('publishedAt', { type: 'DateTime' }),
+    muted: t.exposeBoolean('muted', {
+      description:
+        'The publisher says it sends nothing on purpose (setTrackMuted). A muted track stays published and pulled; show a placeholder.',
+    }),
   }),
 });
 
@@ -146,6 +150,25 @@ export const RenegotiatePayloadRef = builder
       }),
     }),
   });
+
+export const RollbackOfferPayloadRef = builder
+  .objectRef<{ session: Session; withdrawnMids: string[] }>('RollbackOfferPayload')
+  .implement({
+    fields: (t) => ({
+      session: t.field({ type: SessionRef, resolve: (p) => p.session }),
+      withdrawnMids: t.stringList({
+        description:
+          'The m-sections the withdrawn offer added (now gone: their pulls are abandoned) or changed (now idle, with TRACK_ENDED).',
+        resolve: (p) => p.withdrawnMids,
+      }),
+    }),
+  });
+
+export const SetTrackMutedPayloadRef = builder.objectRef<{ track: TrackView }>('SetTrackMutedPayload').implement({
+  fields: (t) => ({
+    track: t.field({ type: TrackRef, resolve: (p) => p.track }),
+  }),
+});
 
 export const CloseSessionPayloadRef = builder.objectRef<{ sessionId: string }>('CloseSessionPayload').implement({
   fields: (t) => ({

@@ -1,0 +1,66 @@
+import type { Session } from './Session.js';
+
+export interface LivenessOptions {
+  /** A session that never connects, or stays connecting, is closed after this long. */
+  idleTimeoutMs: number;
+  /** A session that lost ICE consent is closed unless an ICE restart reconnects it within this long. */
+  reconnectGraceMs: number;
+}
+
+export interface LivenessHandlers {
+  /** The session's PeerConnection is gone for good: close the session. */
+  gone(session: Session, reason: string): void;
+  /** ICE consent was lost: media stopped, the client may still restart ICE within the grace period. */
+  lost(session: Session): void;
+}
+
+/**
+ * Decides when a session's PeerConnection is over, so that its tracks are
+ * unpublished and its subscribers told:
+ * - at once when DTLS is closed (the client's close alert: `pc.close()`) or failed;
+ * - after the reconnect grace period when ICE consent was lost (a tab that
+ *   vanished without closing) and no ICE restart brought it back;
+ * - after the idle timeout when it never connected.
+ * Without this, sessions of clients that went away would hold their
+ * transports and tracks until the end of the process.
+ */
+export class SessionLiveness {
+  private readonly timers = new Map<Session, ReturnType<typeof setTimeout>>();
+
+  constructor(
+    private readonly options: LivenessOptions,
+    private readonly handlers: LivenessHandlers,
+  ) {}
+
+  /** Call on creation and on every connection state change. */
+  watch(session: Session): void {
+    this.forget(session);
+    if (session.closed) return;
+    const state = session.connectionState;
+    if (state === 'CONNECTED' || state === 'CLOSED') return;
+    if (session.dtlsGone) {
+      this.handlers.gone(session, 'the client closed its PeerConnection (DTLS closed)');
+      return;
+    }
+    if (state === 'DISCONNECTED') {
+      this.handlers.lost(session);
+      this.later(session, this.options.reconnectGraceMs, 'ICE consent lost and no ICE restart within RECONNECT_GRACE_MS');
+      return;
+    }
+    this.later(session, this.options.idleTimeoutMs, 'not connected within SESSION_IDLE_TIMEOUT_MS');
+  }
+
+  forget(session: Session): void {
+    clearTimeout(this.timers.get(session));
+    this.timers.delete(session);
+  }
+
+  private later(session: Session, ms: number, reason: string): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(session);
+      if (!session.closed && session.connectionState !== 'CONNECTED') this.handlers.gone(session, reason);
+    }, ms);
+    timer.unref();
+    this.timers.set(session, timer);
+  }
+}

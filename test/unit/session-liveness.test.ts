@@ -1,0 +1,91 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { SessionLiveness } from '../../src/session/SessionLiveness.js';
+import type { Session } from '../../src/session/Session.js';
+
+type FakeSession = Session & { connectionState: string; closed: boolean; dtlsGone: boolean };
+const session = (connectionState: string) => ({ closed: false, connectionState, dtlsGone: false }) as unknown as FakeSession;
+
+const IDLE = 1000;
+const GRACE = 300;
+
+function liveness() {
+  const gone = vi.fn();
+  const lost = vi.fn();
+  return { gone, lost, watch: new SessionLiveness({ idleTimeoutMs: IDLE, reconnectGraceMs: GRACE }, { gone, lost }) };
+}
+
+describe('SessionLiveness', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it('reports a session that stays unconnected for the idle timeout, once', () => {
+    const { gone, watch } = liveness();
+    const s = session('NEW');
+    watch.watch(s);
+    vi.advanceTimersByTime(IDLE - 1);
+    expect(gone).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(1);
+    expect(gone).toHaveBeenCalledTimes(1);
+    expect(gone.mock.calls[0]![1]).toMatch(/SESSION_IDLE_TIMEOUT_MS/);
+    vi.advanceTimersByTime(5000);
+    expect(gone).toHaveBeenCalledTimes(1);
+  });
+
+  it('stops the clock while connected', () => {
+    const { gone, watch } = liveness();
+    const s = session('CONNECTING');
+    watch.watch(s);
+    vi.advanceTimersByTime(800);
+    s.connectionState = 'CONNECTED';
+    watch.watch(s);
+    vi.advanceTimersByTime(5000);
+    expect(gone).not.toHaveBeenCalled();
+  });
+
+  it('a lost connection is reported at once and closed after the grace period, not the idle timeout', () => {
+    const { gone, lost, watch } = liveness();
+    const s = session('CONNECTED');
+    watch.watch(s);
+    s.connectionState = 'DISCONNECTED';
+    watch.watch(s);
+    expect(lost).toHaveBeenCalledWith(s);
+    vi.advanceTimersByTime(GRACE - 1);
+    expect(gone).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(1);
+    expect(gone).toHaveBeenCalledTimes(1);
+    expect(gone.mock.calls[0]![1]).toMatch(/RECONNECT_GRACE_MS/);
+  });
+
+  it('an ICE restart that reconnects within the grace period keeps the session', () => {
+    const { gone, watch } = liveness();
+    const s = session('DISCONNECTED');
+    watch.watch(s);
+    vi.advanceTimersByTime(GRACE / 2);
+    s.connectionState = 'CONNECTED';
+    watch.watch(s);
+    vi.advanceTimersByTime(IDLE * 2);
+    expect(gone).not.toHaveBeenCalled();
+  });
+
+  it('a closed DTLS association ends the session at once', () => {
+    const { gone, lost, watch } = liveness();
+    const s = session('FAILED');
+    s.dtlsGone = true;
+    watch.watch(s);
+    expect(gone).toHaveBeenCalledTimes(1);
+    expect(gone.mock.calls[0]![1]).toMatch(/DTLS closed/);
+    expect(lost).not.toHaveBeenCalled();
+  });
+
+  it('forgets closed sessions', () => {
+    const { gone, watch } = liveness();
+    const a = session('NEW');
+    const b = session('NEW');
+    watch.watch(a);
+    watch.watch(b);
+    watch.forget(a);
+    b.closed = true;
+    vi.advanceTimersByTime(2000);
+    expect(gone).not.toHaveBeenCalled();
+  });
+});
