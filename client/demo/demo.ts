@@ -76,13 +76,20 @@ const STATE_TEXT: Record<string, string> = {
   connecting: 'Connecting…',
   connected: 'Connected',
   disconnected: 'Reconnecting…',
+  reconnecting: 'Reconnecting…',
   failed: 'Connection failed',
   closed: 'Left',
 };
 
+/** Whether the SDK is restarting ICE (icerestart) and the connection has not come back yet. */
+let reconnecting = false;
+
 function showState(state: string): void {
-  status.dataset.state = state;
-  statusText.textContent = STATE_TEXT[state] ?? state;
+  if (state === 'connected' || state === 'closed' || state === 'idle') reconnecting = false;
+  // During a restart the PeerConnection passes through connecting and failed: the user sees one "Reconnecting…".
+  const shown = reconnecting ? 'reconnecting' : state;
+  status.dataset.state = shown;
+  statusText.textContent = STATE_TEXT[shown] ?? shown;
 }
 
 function newTile(name: string, self: boolean): { tile: HTMLElement; video: HTMLVideoElement } {
@@ -130,8 +137,9 @@ function reconcile(tracks: TrackInfo[]): void {
     }
     const video = list.find((t) => t.kind === 'VIDEO');
     const audio = list.find((t) => t.kind === 'AUDIO');
-    participant.tile.classList.toggle('camera-off', !video || video.status === 'INACTIVE');
-    participant.tile.classList.toggle('muted', !audio || audio.status === 'INACTIVE');
+    // `muted` arrives at once (MUTED); INACTIVE only after seconds without media (a lost connection, a stalled encoder).
+    participant.tile.classList.toggle('camera-off', !video || video.muted || video.status === 'INACTIVE');
+    participant.tile.classList.toggle('muted', !audio || audio.muted || audio.status === 'INACTIVE');
     participant.tile.classList.toggle('waiting', list.some((t) => t.status === 'WAITING'));
   }
   updateTitle();
@@ -192,6 +200,10 @@ async function join(room: string, name: string): Promise<void> {
   try {
     sfu = await Switchyard.connect({ url: location.origin, correlationId: name, ...(token ? { token } : {}) });
     sfu.on('connectionstatechange', showState);
+    sfu.on('icerestart', () => {
+      reconnecting = true;
+      showState('reconnecting');
+    });
     sfu.on('closed', ({ byServer }) => {
       if (byServer) void leave('The server closed this session.');
     });
@@ -239,17 +251,22 @@ async function leave(message?: string): Promise<void> {
   for (const button of [micButton, cameraButton]) button.setAttribute('aria-pressed', 'false');
 }
 
-/** Muting stops sending (no track on the sender): others see the track go INACTIVE after a few seconds. */
+/**
+ * Muting stops sending and tells the room at once (setMuted): the others see
+ * the track `muted` and show the placeholder; the track stays published, so
+ * unmuting needs no new pull.
+ */
 async function toggle(kind: 'mic' | 'camera'): Promise<void> {
   if (!call) return;
-  const on = kind === 'mic' ? (call.micOn = !call.micOn) : (call.cameraOn = !call.cameraOn);
-  const local = kind === 'mic' ? call.mic : call.camera;
-  await local.transceiver.sender.replaceTrack(on ? local.track : null);
+  const current = call;
+  const on = kind === 'mic' ? (current.micOn = !current.micOn) : (current.cameraOn = !current.cameraOn);
+  // The button answers the click at once; the SDK keeps quick clicks in order.
   const button = kind === 'mic' ? micButton : cameraButton;
   button.setAttribute('aria-pressed', String(!on));
   button.textContent = kind === 'mic' ? (on ? 'Mute' : 'Unmute') : on ? 'Stop video' : 'Start video';
   button.title = `${on ? 'Turn off' : 'Turn on'} ${kind === 'mic' ? 'microphone' : 'camera'}`;
-  call.self.classList.toggle(kind === 'mic' ? 'muted' : 'camera-off', !on);
+  current.self.classList.toggle(kind === 'mic' ? 'muted' : 'camera-off', !on);
+  await current.sfu.setMuted(kind === 'mic' ? current.mic : current.camera, !on);
 }
 
 form.addEventListener('submit', (event) => {
@@ -266,8 +283,9 @@ form.addEventListener('submit', (event) => {
     joinError.textContent = error instanceof SwitchyardError ? `${error.code}: ${error.message}` : `Could not join: ${String(error)}`;
   });
 });
-micButton.addEventListener('click', () => void toggle('mic'));
-cameraButton.addEventListener('click', () => void toggle('camera'));
+// setMuted changes the sender first: if telling the room fails, the media has still stopped (or resumed).
+micButton.addEventListener('click', () => void toggle('mic').catch((error: unknown) => console.warn('mute failed', error)));
+cameraButton.addEventListener('click', () => void toggle('camera').catch((error: unknown) => console.warn('mute failed', error)));
 leaveButton.addEventListener('click', () => void leave());
 // Closing the tab leaves the room at once for the others (the request outlives the page: keepalive).
 addEventListener('pagehide', () => void call?.sfu.leave().catch(() => undefined));

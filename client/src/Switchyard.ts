@@ -1,63 +1,28 @@
-import {
-  CLOSE_SESSION,
-  CLOSE_TRACKS,
-  CREATE_SESSION,
-  PENDING_OFFER,
-  PULL_TRACKS,
-  PUSH_TRACKS,
-  RENEGOTIATE,
-  SESSION_EVENTS,
-  SESSION_TRACKS,
-  UPDATE_TRACKS,
-} from './documents.js';
+import { CLOSE_SESSION, CLOSE_TRACKS, CREATE_SESSION, PULL_TRACKS, PUSH_TRACKS, SESSION_EVENTS, SESSION_TRACKS, SET_TRACK_MUTED, UPDATE_TRACKS } from './documents.js';
 import { Emitter } from './Emitter.js';
-import { SwitchyardError, type ErrorCode } from './errors.js';
+import { OfferRefusedError, SwitchyardError } from './errors.js';
+import { IceRestart } from './IceRestart.js';
+import { asSwitchyardError, Negotiation, setLocal, trackError } from './negotiation.js';
 import { OperationQueue } from './OperationQueue.js';
 import { TrackWatch, type TrackWatchListener } from './TrackWatch.js';
-import { httpTransport, type HttpTransportOptions, type Transport } from './transport.js';
-import type { SessionDescriptionData, SimulcastPreference, TrackFilter, TrackResultData, TracksPayload } from './types.js';
+import { httpTransport, type Transport } from './transport.js';
+import type {
+  ConnectOptions,
+  LocalTrack,
+  PullOptions,
+  PushOptions,
+  SessionDescriptionData,
+  SimulcastPreference,
+  SwitchyardEvents,
+  TrackFilter,
+  TracksPayload,
+} from './types.js';
 
-export interface ConnectOptions extends Partial<HttpTransportOptions> {
-  /** Instead of url/token: any GraphQL client wrapped as a Transport. */
-  transport?: Transport;
-  rtcConfiguration?: RTCConfiguration;
-  /** Makes the PeerConnection (tests, or runtimes without a global RTCPeerConnection). */
-  createPeerConnection?: (configuration: RTCConfiguration) => RTCPeerConnection;
-  /** Stored on the session (for example the application's user id). */
-  correlationId?: string;
-}
+export type { ConnectOptions, LocalTrack, PullOptions, PushOptions, SwitchyardEvents } from './types.js';
 
-export interface PushOptions {
-  /** The track's name within this session: others pull it as (sessionId, name). */
-  name: string;
-  /** Labels others filter on, for example `room:lobby`. */
-  tags?: string[];
-  /** Simulcast layers (RIDs and limits), as for RTCPeerConnection.addTransceiver. */
-  sendEncodings?: RTCRtpEncodingParameters[];
-}
-
-export interface PullOptions {
-  simulcast?: SimulcastPreference;
-}
-
-/** A track this session publishes. */
-export interface LocalTrack {
-  readonly sessionId: string;
-  readonly name: string;
-  readonly mid: string;
-  readonly track: MediaStreamTrack;
-  readonly transceiver: RTCRtpTransceiver;
-}
-
-export interface SwitchyardEvents extends Record<string, unknown> {
-  /** The PeerConnection's state (new, connecting, connected, disconnected, failed, closed). */
-  connectionstatechange: RTCPeerConnectionState;
-  /** A pulled track's source went away (its publisher closed it or left). */
-  trackended: { mid: string; track: MediaStreamTrack | undefined };
-  /** The session is over: leave() was called, or Switchyard closed it. */
-  closed: { byServer: boolean };
-  /** Something failed in the background (for example answering an offer the SFU made by itself). */
-  error: SwitchyardError;
+/** The SDK's own view of a LocalTrack: it changes `muted`. */
+interface PushedTrack extends LocalTrack {
+  muted: boolean;
 }
 
 const EVENTS_RETRY_MS = 1000;
@@ -72,29 +37,6 @@ interface WaitingPull {
 
 type SessionEvent = { type: 'CONNECTION_STATE_CHANGED' | 'TRACK_ENDED' | 'RENEGOTIATION_NEEDED' | 'CLOSED'; mid: string | null };
 
-/** Anything thrown by the browser or the network, as a SwitchyardError. */
-function asSwitchyardError(error: unknown, code: ErrorCode = 'INTERNAL'): SwitchyardError {
-  if (error instanceof SwitchyardError) return error;
-  return new SwitchyardError(code, error instanceof Error ? error.message : String(error), { cause: error });
-}
-
-/**
- * Applies a description this client created and returns its SDP. The SFU is
- * ICE-lite and needs no candidates from the client, so the created SDP is
- * what it gets; reading pc.localDescription instead can crash libwebrtc in
- * Node (@roamhq/wrtc serializes it while ICE gathering changes it).
- */
-async function setLocal(pc: RTCPeerConnection, description: RTCSessionDescriptionInit): Promise<string> {
-  await pc.setLocalDescription(description);
-  return description.sdp ?? '';
-}
-
-function trackError(result: TrackResultData | undefined, what: string): SwitchyardError | undefined {
-  if (!result) return new SwitchyardError('INTERNAL', `Switchyard returned no result for ${what}`);
-  if (!result.error) return undefined;
-  return new SwitchyardError(result.error.code as ErrorCode, result.error.message);
-}
-
 /**
  * One Switchyard session: one RTCPeerConnection with the SFU, over which
  * this client pushes its tracks and pulls others'. Every operation runs the
@@ -108,8 +50,12 @@ function trackError(result: TrackResultData | undefined, what: string): Switchya
  */
 export class Switchyard extends Emitter<SwitchyardEvents> {
   private readonly queue = new OperationQueue();
-  private readonly local = new Map<string, LocalTrack>();
+  /** setMuted calls, in order; apart from `queue` so that a mute never waits for a negotiation. */
+  private readonly mutes = new OperationQueue();
+  private readonly local = new Map<string, PushedTrack>();
   private readonly waitingPulls: WaitingPull[] = [];
+  private readonly negotiation: Negotiation;
+  private readonly iceRestart: IceRestart;
   private stopEvents: (() => void) | undefined;
   private closed = false;
 
@@ -120,6 +66,14 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
     private readonly ownsTransport: boolean,
   ) {
     super();
+    this.negotiation = new Negotiation(pc, transport, sessionId);
+    this.iceRestart = new IceRestart({
+      connectionState: () => this.pc.connectionState,
+      // Through the queue: a restart offer never overlaps a push's, a pull's or an answer to the SFU.
+      restart: () => this.operation(() => this.negotiation.restartIce()),
+      attempting: (attempt) => this.emit('icerestart', { attempt }),
+      failed: (error) => this.emit('error', error),
+    });
   }
 
   /**
@@ -177,7 +131,7 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
       });
       let payload: TracksPayload;
       try {
-        const offer = await setLocal(this.pc, await this.pc.createOffer());
+        const offer = await this.negotiation.offer();
         ({ pushTracks: payload } = await this.transport.request<{ pushTracks: TracksPayload }>(PUSH_TRACKS, {
           input: {
             sessionId: this.sessionId,
@@ -187,11 +141,11 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
         }));
       } catch (error) {
         // Nothing changed at the SFU: take the offer back and forget the transceiver.
-        await this.rollback();
+        await this.negotiation.rollback();
         transceiver.stop();
         throw error;
       }
-      await this.applyAnswer(payload.sessionDescription);
+      await this.negotiation.applyAnswer(payload.sessionDescription);
       const failure = trackError(payload.tracks[0], options.name);
       if (failure) {
         // The SFU answered the section without publishing it: stop sending on it.
@@ -199,13 +153,12 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
         throw failure;
       }
       const mid = transceiver.mid as string;
-      const local: LocalTrack = { sessionId: this.sessionId, name: options.name, mid, track, transceiver };
+      const local: PushedTrack = { sessionId: this.sessionId, name: options.name, mid, track, transceiver, muted: false };
       this.local.set(mid, local);
       return local;
     });
   }
 
-  /** Pulls another session's track; resolves to the MediaStreamTrack that plays it. */
   /**
    * Pulls another session's track; resolves to the MediaStreamTrack that plays it.
    * Pulls asked for while other operations run are sent together: one
@@ -237,10 +190,17 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
       const { pullTracks: payload } = await this.transport.request<{ pullTracks: TracksPayload }>(PULL_TRACKS, {
         input: { sessionId: this.sessionId, tracks: batch.map((waiting) => waiting.request) },
       });
-      if (payload.requiresImmediateRenegotiation && payload.sessionDescription) await this.answerOffer(payload.sessionDescription.sdp);
+      let refused: OfferRefusedError | undefined;
+      try {
+        if (payload.requiresImmediateRenegotiation && payload.sessionDescription) await this.negotiation.answerOffer(payload.sessionDescription.sdp);
+      } catch (error) {
+        if (!(error instanceof OfferRefusedError)) throw error;
+        refused = error;
+      }
       batch.forEach((waiting, i) => {
         const result = payload.tracks[i];
-        const failure = trackError(result, `${waiting.request.sessionId}/${waiting.request.trackName}`);
+        // The refused offer carried every new m-section of this batch: the SFU withdrew them, nothing was received.
+        const failure = trackError(result, `${waiting.request.sessionId}/${waiting.request.trackName}`) ?? refused;
         const transceiver = failure ? undefined : this.pc.getTransceivers().find((t) => t.mid === result?.mid);
         if (transceiver) waiting.resolve(transceiver.receiver.track);
         else waiting.reject(failure ?? new SwitchyardError('INTERNAL', `no transceiver for mid ${result?.mid} after the SFU's offer`));
@@ -258,7 +218,8 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
       const { updateTracks: payload } = await this.transport.request<{ updateTracks: TracksPayload }>(UPDATE_TRACKS, {
         input: { sessionId: this.sessionId, tracks: [{ ...source, mid: transceiver.mid, simulcast: preference }] },
       });
-      if (payload.requiresImmediateRenegotiation && payload.sessionDescription) await this.answerOffer(payload.sessionDescription.sdp);
+      // A new source on the mid comes with an SFU offer; if the browser refuses it, the SFU withdraws it.
+      if (payload.requiresImmediateRenegotiation && payload.sessionDescription) await this.negotiation.answerOffer(payload.sessionDescription.sdp);
       const failure = trackError(payload.tracks[0], 'the simulcast preference');
       if (failure) throw failure;
     });
@@ -272,13 +233,13 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
       for (const transceiver of transceivers) transceiver.stop();
       let payload: TracksPayload;
       try {
-        const offer = await setLocal(this.pc, await this.pc.createOffer());
+        const offer = await this.negotiation.offer();
         ({ closeTracks: payload } = await this.transport.request<{ closeTracks: TracksPayload }>(CLOSE_TRACKS, {
           input: { sessionId: this.sessionId, mids, sessionDescription: { type: 'OFFER', sdp: offer } },
         }));
       } catch (error) {
         // The transceivers are stopped here already; make sure the SFU stops them too.
-        await this.rollback();
+        await this.negotiation.rollback();
         await this.transport
           .request(CLOSE_TRACKS, { input: { sessionId: this.sessionId, mids, force: true } })
           .catch(() => undefined);
@@ -286,7 +247,29 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
       } finally {
         for (const mid of mids) this.local.delete(mid);
       }
-      await this.applyAnswer(payload.sessionDescription);
+      await this.negotiation.applyAnswer(payload.sessionDescription);
+    });
+  }
+
+  /**
+   * Mutes or unmutes a pushed track (a LocalTrack or its name). Muting takes
+   * the track off its sender (replaceTrack(null): nothing is sent, nothing is
+   * renegotiated) and tells Switchyard, which reports it MUTED to watchers at
+   * once; it stays published and pulled. Unmuting puts the track back.
+   */
+  setMuted(item: LocalTrack | string, muted: boolean): Promise<void> {
+    if (this.closed) return Promise.reject(new SwitchyardError('SESSION_NOT_FOUND', 'this session was closed'));
+    return this.mutes.run(async () => {
+      const local = typeof item === 'string' ? [...this.local.values()].find((t) => t.name === item) : this.local.get(item.mid);
+      if (!local) throw new SwitchyardError('BAD_REQUEST', `this session does not push ${typeof item === 'string' ? item : item.name}`);
+      try {
+        // The sender first: the media stops when the user asks, whatever the network does next.
+        await local.transceiver.sender.replaceTrack(muted ? null : local.track);
+      } catch (error) {
+        throw asSwitchyardError(error);
+      }
+      local.muted = muted;
+      await this.transport.request(SET_TRACK_MUTED, { input: { sessionId: this.sessionId, trackName: local.name, muted } });
     });
   }
 
@@ -295,6 +278,7 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
     if (this.closed) return;
     this.closed = true;
     this.stopEvents?.();
+    this.iceRestart.stop();
     await this.queue.idle();
     try {
       await this.transport.request(CLOSE_SESSION, { input: { sessionId: this.sessionId } });
@@ -327,7 +311,11 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
   }
 
   private listen(): void {
-    this.pc.addEventListener('connectionstatechange', () => this.emit('connectionstatechange', this.pc.connectionState));
+    this.pc.addEventListener('connectionstatechange', () => {
+      const state = this.pc.connectionState;
+      this.emit('connectionstatechange', state);
+      this.iceRestart.onStateChange(state);
+    });
     this.followEvents();
   }
 
@@ -356,7 +344,7 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
     switch (event.type) {
       case 'RENEGOTIATION_NEEDED':
         // Usually the offer of this client's own pull, answered by then; otherwise one the SFU made by itself.
-        void this.operation(() => this.answerPendingOffer()).catch((error: SwitchyardError) => this.emit('error', error));
+        void this.operation(() => this.negotiation.answerPendingOffer()).catch((error: SwitchyardError) => this.emit('error', error));
         break;
       case 'TRACK_ENDED': {
         const mid = event.mid as string;
@@ -376,33 +364,10 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
     }
   }
 
-  private async answerPendingOffer(): Promise<void> {
-    const { session } = await this.transport.request<{ session: { pendingOffer: string | null } | null }>(PENDING_OFFER, { id: this.sessionId });
-    if (session?.pendingOffer) await this.answerOffer(session.pendingOffer);
-  }
-
-  /** Applies the SFU's offer and sends this client's answer. */
-  private async answerOffer(sdp: string): Promise<void> {
-    await this.pc.setRemoteDescription({ type: 'offer', sdp });
-    const answer = await setLocal(this.pc, await this.pc.createAnswer());
-    await this.transport.request(RENEGOTIATE, {
-      input: { sessionId: this.sessionId, sessionDescription: { type: 'ANSWER', sdp: answer } },
-    });
-  }
-
-  private async applyAnswer(description: SessionDescriptionData | null): Promise<void> {
-    if (!description || description.type !== 'ANSWER') throw new SwitchyardError('INTERNAL', 'Switchyard did not answer the offer');
-    await this.pc.setRemoteDescription({ type: 'answer', sdp: description.sdp });
-  }
-
-  private async rollback(): Promise<void> {
-    if (this.pc.signalingState === 'have-local-offer') {
-      await this.pc.setLocalDescription({ type: 'rollback' }).catch(() => undefined);
-    }
-  }
-
   private transceiverOf(item: MediaStreamTrack | LocalTrack | string): RTCRtpTransceiver {
-    const mid = typeof item === 'string' ? item : 'transceiver' in item ? item.mid : undefined;
+    // A muted local track is on no sender: find it among the pushed ones.
+    const mid =
+      typeof item === 'string' ? item : 'transceiver' in item ? item.mid : [...this.local.values()].find((t) => t.track === item)?.mid;
     const transceiver = this.pc
       .getTransceivers()
       .find((t) => (mid !== undefined ? t.mid === mid : t.sender.track === item || t.receiver.track === item));
@@ -423,6 +388,7 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
   }
 
   private shutDown(byServer: boolean): void {
+    this.iceRestart.stop();
     this.pc.close();
     if (this.ownsTransport) this.transport.dispose();
     this.emit('closed', { byServer });

@@ -3,7 +3,7 @@ import type { SwitchyardError } from './errors.js';
 import type { Transport } from './transport.js';
 import type { TrackFilter, TrackInfo } from './types.js';
 
-export type TrackEventType = 'PUBLISHED' | 'UNPUBLISHED' | 'ACTIVE' | 'INACTIVE';
+export type TrackEventType = 'PUBLISHED' | 'UNPUBLISHED' | 'ACTIVE' | 'INACTIVE' | 'MUTED' | 'UNMUTED';
 
 export interface TrackChange {
   type: TrackEventType;
@@ -79,8 +79,11 @@ export class TrackWatch {
 
   private apply(event: { cursor: string } & TrackChange): void {
     this.cursor = event.cursor;
-    if (event.type === 'UNPUBLISHED') this.current.delete(key(event.track));
-    else this.current.set(key(event.track), event.track);
-    this.listener(this.tracks, { type: event.type, track: event.track });
+    // MUTED/UNMUTED decide `muted` even if the event's track was read a moment before the change.
+    const muted = event.type === 'MUTED' ? true : event.type === 'UNMUTED' ? false : (event.track.muted ?? false);
+    const track = { ...event.track, muted };
+    if (event.type === 'UNPUBLISHED') this.current.delete(key(track));
+    else this.current.set(key(track), track);
+    this.listener(this.tracks, { type: event.type, track });
   }
 }

@@ -31,7 +31,12 @@ export const CLOSE_SESSION = `mutation SwitchyardCloseSession($input: CloseSessi
 }`;
 
 export const PENDING_OFFER = `query SwitchyardPendingOffer($id: ID!) {
-  session(id: $id) { id pendingOffer }
+  session(id: $id) { id pendingOffer { type sdp } }
+}`;
+
+/** Withdraws the SFU's pending offer after the browser could not apply it. */
+export const ROLLBACK_OFFER = `mutation SwitchyardRollbackOffer($input: RollbackOfferInput!) {
+  rollbackOffer(input: $input) { ${SESSION} withdrawnMids }
 }`;
 
 export const SESSION_TRACKS = `query SwitchyardSessionTracks($id: ID!) {
@@ -42,7 +47,7 @@ export const SESSION_EVENTS = `subscription SwitchyardSessionEvents($id: ID!) {
   sessionEvents(sessionId: $id) { type mid session { connectionState } }
 }`;
 
-const TRACK_FIELDS = 'sessionId name kind status tags simulcastRids';
+const TRACK_FIELDS = 'sessionId name kind status muted tags simulcastRids';
 
 export const TRACK_SNAPSHOT = `query SwitchyardTrackSnapshot($filter: TrackFilter) {
   trackSnapshot(filter: $filter) { cursor tracks { ${TRACK_FIELDS} } }
@@ -50,4 +55,8 @@ export const TRACK_SNAPSHOT = `query SwitchyardTrackSnapshot($filter: TrackFilte
 
 export const TRACK_EVENTS = `subscription SwitchyardTrackEvents($filter: TrackFilter, $after: String) {
   trackEvents(filter: $filter, after: $after) { cursor type track { ${TRACK_FIELDS} } }
+}`;
+
+export const SET_TRACK_MUTED = `mutation SwitchyardSetTrackMuted($input: SetTrackMutedInput!) {
+  setTrackMuted(input: $input) { track { ${TRACK_FIELDS} } }
 }`;

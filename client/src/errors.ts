@@ -28,6 +28,28 @@ export class SwitchyardError extends Error {
   }
 }
 
+/**
+ * The browser could not apply an offer the SFU made (setRemoteDescription or
+ * the answer failed). The SDK has asked the SFU to withdraw it (rollbackOffer):
+ * the m-sections that offer added are gone (`withdrawnMids`, empty when the
+ * rollback itself failed), and the session is back where it was before it.
+ */
+export class OfferRefusedError extends SwitchyardError {
+  constructor(
+    readonly withdrawnMids: readonly string[],
+    cause: unknown,
+    rollbackFailure?: SwitchyardError,
+  ) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super(
+      'INVALID_SDP',
+      `the browser refused the SFU's offer: ${reason}` + (rollbackFailure ? ` (and withdrawing it failed: ${rollbackFailure.message})` : ''),
+      { cause },
+    );
+    this.name = 'OfferRefusedError';
+  }
+}
+
 const CODES = new Set<string>([
   'BAD_REQUEST', 'INVALID_SDP', 'SESSION_NOT_FOUND', 'TRACK_NOT_FOUND', 'NEGOTIATION_CONFLICT', 'UNAUTHENTICATED',
   'FORBIDDEN', 'RATE_LIMITED', 'LIMIT_EXCEEDED', 'UNAVAILABLE', 'INTERNAL',

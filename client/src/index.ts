@@ -2,9 +2,21 @@
  * Switchyard's browser SDK: one session (one RTCPeerConnection) per client,
  * push and pull by name, renegotiation handled inside.
  */
-export { Switchyard, type ConnectOptions, type LocalTrack, type PullOptions, type PushOptions, type SwitchyardEvents } from './Switchyard.js';
+export { Switchyard } from './Switchyard.js';
 export { TrackWatch, type TrackChange, type TrackEventType, type TrackWatchListener } from './TrackWatch.js';
 export { httpTransport, type HttpTransportOptions, type SubscriptionSink, type TokenSource, type Transport } from './transport.js';
-export { SwitchyardError, type ErrorCode } from './errors.js';
+export { OfferRefusedError, SwitchyardError, type ErrorCode } from './errors.js';
 export { OperationQueue } from './OperationQueue.js';
-export type { MediaKind, PeerConnectionState, SimulcastPreference, TrackFilter, TrackInfo, TrackStatus } from './types.js';
+export type {
+  ConnectOptions,
+  LocalTrack,
+  MediaKind,
+  PeerConnectionState,
+  PullOptions,
+  PushOptions,
+  SimulcastPreference,
+  SwitchyardEvents,
+  TrackFilter,
+  TrackInfo,
+  TrackStatus,
+} from './types.js';

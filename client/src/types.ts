@@ -1,3 +1,6 @@
+import type { SwitchyardError } from './errors.js';
+import type { HttpTransportOptions, Transport } from './transport.js';
+
 export type MediaKind = 'AUDIO' | 'VIDEO';
 export type TrackStatus = 'ACTIVE' | 'INACTIVE' | 'WAITING';
 export type PeerConnectionState = 'NEW' | 'CONNECTING' | 'CONNECTED' | 'DISCONNECTED' | 'FAILED' | 'CLOSED';
@@ -8,6 +11,8 @@ export interface TrackInfo {
   name: string;
   kind: MediaKind;
   status: TrackStatus;
+  /** Its publisher muted it (setMuted): it stays published and sends nothing until unmuted. */
+  muted: boolean;
   tags: string[];
   simulcastRids: string[];
 }
@@ -39,4 +44,56 @@ export interface TrackFilter {
 export interface SimulcastPreference {
   preferredRid?: string;
   fallback?: 'AUTO' | 'LEAST_BANDWIDTH' | 'NONE';
+}
+
+export interface ConnectOptions extends Partial<HttpTransportOptions> {
+  /** Instead of url/token: any GraphQL client wrapped as a Transport. */
+  transport?: Transport;
+  rtcConfiguration?: RTCConfiguration;
+  /** Makes the PeerConnection (tests, or runtimes without a global RTCPeerConnection). */
+  createPeerConnection?: (configuration: RTCConfiguration) => RTCPeerConnection;
+  /** Stored on the session (for example the application's user id). */
+  correlationId?: string;
+}
+
+export interface PushOptions {
+  /** The track's name within this session: others pull it as (sessionId, name). */
+  name: string;
+  /** Labels others filter on, for example `room:lobby`. */
+  tags?: string[];
+  /** Simulcast layers (RIDs and limits), as for RTCPeerConnection.addTransceiver. */
+  sendEncodings?: RTCRtpEncodingParameters[];
+}
+
+export interface PullOptions {
+  simulcast?: SimulcastPreference;
+}
+
+/** A track this session publishes. */
+export interface LocalTrack {
+  readonly sessionId: string;
+  readonly name: string;
+  readonly mid: string;
+  /** The track as pushed; it stays here while muted, when the sender carries none. */
+  readonly track: MediaStreamTrack;
+  readonly transceiver: RTCRtpTransceiver;
+  /** Set with setMuted. */
+  readonly muted: boolean;
+}
+
+export interface SwitchyardEvents extends Record<string, unknown> {
+  /** The PeerConnection's state (new, connecting, connected, disconnected, failed, closed). */
+  connectionstatechange: RTCPeerConnectionState;
+  /** A pulled track's source went away (its publisher closed it or left). */
+  trackended: { mid: string; track: MediaStreamTrack | undefined };
+  /** The session is over: leave() was called, or Switchyard closed it. */
+  closed: { byServer: boolean };
+  /** The SDK restarts ICE after the connection was lost (attempt 1, 2, …, until connected again): show "reconnecting". */
+  icerestart: { attempt: number };
+  /**
+   * Something failed in the background: answering an offer the SFU made by
+   * itself (an OfferRefusedError when the browser could not apply it), an ICE
+   * restart attempt, a lost subscription.
+   */
+  error: SwitchyardError;
 }

@@ -60,6 +60,19 @@ async function everyRemoteVideoPlays(page: Page, expected: number): Promise<void
   });
 }
 
+/** Frames decoded so far by the video element of someone's tile. */
+const framesOf = (page: Page, name: string) =>
+  page.$eval(`.tile[data-name="${name}"] video`, (v) => (v as HTMLVideoElement).getVideoPlaybackQuality().totalVideoFrames);
+
+/** Grace's video frames keep arriving on this page (within 10 s, then for a second more). */
+async function graceFramesArrive(page: Page): Promise<void> {
+  const before = await framesOf(page, 'Grace Hopper');
+  await expect.poll(() => framesOf(page, 'Grace Hopper'), { timeout: 10_000 }).toBeGreaterThan(before);
+  const then = await framesOf(page, 'Grace Hopper');
+  await page.waitForTimeout(1000);
+  expect(await framesOf(page, 'Grace Hopper')).toBeGreaterThan(then);
+}
+
 describe('the room demo in Chromium', () => {
   it('two people in a room see and play each other', { timeout: 60_000 }, async () => {
     const ada = await enter('studio', 'Ada Lovelace');
@@ -92,14 +105,38 @@ describe('the room demo in Chromium', () => {
     }
   });
 
-  it('muting the camera shows the others a placeholder', { timeout: 60_000 }, async () => {
+  it('muting the camera shows the others a placeholder at once; unmuted, even after more than 30 s, her video plays again', { timeout: 70_000 }, async () => {
     const grace = pages.get('Grace Hopper')!;
+    const ada = pages.get('Ada Lovelace')!;
+    const alan = pages.get('Alan Turing')!;
+    const placeholder = (page: Page) => page.locator('.tile[data-name="Grace Hopper"]').getAttribute('class');
+
     await grace.click('#toggle-camera');
-    const tileOf = (page: Page) => page.locator('.tile[data-name="Grace Hopper"]');
-    // The SFU sees no media for TRACK_INACTIVE_AFTER_MS (5 s) and tells the room.
-    await expect.poll(() => tileOf(pages.get('Ada Lovelace')!).getAttribute('class'), { timeout: 15_000 }).toContain('camera-off');
+    const clicked = Date.now();
+    // setMuted: the room hears MUTED at once, long before the SFU would call the silent track INACTIVE (5 s).
+    for (const page of [ada, alan]) await expect.poll(() => placeholder(page), { timeout: 2000, interval: 50 }).toContain('camera-off');
+    expect(Date.now() - clicked).toBeLessThan(2000);
     await grace.click('#toggle-camera');
-    await expect.poll(() => tileOf(pages.get('Ada Lovelace')!).getAttribute('class'), { timeout: 15_000 }).not.toContain('camera-off');
+    for (const page of [ada, alan]) {
+      await expect.poll(() => placeholder(page), { timeout: 10_000 }).not.toContain('camera-off');
+      await graceFramesArrive(page);
+    }
+
+    // Muted for longer than the 30 s after which a silent track used to be unpublished: it stays, and comes back.
+    await grace.click('#toggle-camera');
+    for (const page of [ada, alan]) await expect.poll(() => placeholder(page), { timeout: 2000, interval: 50 }).toContain('camera-off');
+    await grace.waitForTimeout(32_000);
+    for (const page of [ada, alan]) {
+      expect(await remoteNames(page)).toContain('Grace Hopper');
+      expect(await placeholder(page)).toContain('camera-off');
+    }
+
+    await grace.click('#toggle-camera');
+    for (const page of [ada, alan]) {
+      await expect.poll(() => placeholder(page), { timeout: 10_000 }).not.toContain('camera-off');
+      await graceFramesArrive(page);
+      await everyRemoteVideoPlays(page, 2);
+    }
   });
 
   it('one leaves and the others lose her tile within 2 seconds', { timeout: 60_000 }, async () => {
