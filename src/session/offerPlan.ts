@@ -67,12 +67,18 @@ export function planClientOffer(session: Session, description: RemoteDescription
 
   // The first live m-section carries the BUNDLE transport. A client that stops
   // it moves to a new transport with a new DTLS handshake, which the SFU's
-  // transport cannot do: refuse rather than let the connection fail.
+  // transport cannot do: refuse rather than let the connection fail, and say
+  // how to close that track instead (the SFU's own first offers start with a
+  // data section, so only clients that put media first meet this).
   const tagIndex = existing.findIndex((t) => !t.section.rejected);
   if (tagIndex >= 0 && offered[tagIndex]?.rejected && offered.some((s) => !s.rejected)) {
+    const mid = existing[tagIndex]!.section.mid;
     throw badRequest(
-      `the offer stops m-section ${existing[tagIndex]!.section.mid}, which carries the BUNDLE transport; ` +
-        'start sessions with a data channel (createSession with its offer) so that m-section stays, or close this track with force: true',
+      `the offer stops m-section ${mid}, which carries the session's BUNDLE transport (it is the first m-section). ` +
+        `Do not stop() that transceiver: set its direction to 'inactive' and send that offer with closeTracks (mids: ["${mid}"]); ` +
+        `a later push (direction 'sendonly' and replaceTrack) or pull (pullTracks with mid "${mid}", then direction 'recvonly' before answering) can reuse the m-section. ` +
+        'Roll back this local offer (setLocalDescription({ type: "rollback" })) to keep the session; a stop() cannot be undone. ' +
+        'Sessions that start with a data channel never meet this',
     );
   }
 

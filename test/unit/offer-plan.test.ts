@@ -144,8 +144,17 @@ describe('the m-section that carries the BUNDLE transport', () => {
   it('may not be stopped while others live (BAD_REQUEST, nothing planned)', () => {
     const session = newSession();
     session.transceivers = [pushed('0', 'video', 'camera'), pushed('1', 'audio', 'mic')];
-    expect(() => planClientOffer(session, offer(section('0', 'video', 'sendonly', true), section('1', 'audio')), none)).toThrow(
-      /carries the BUNDLE transport/,
-    );
+    const stopFirst = () => planClientOffer(session, offer(section('0', 'video', 'sendonly', true), section('1', 'audio')), none);
+    expect(stopFirst).toThrow(/carries the session's BUNDLE transport/);
+    // The refusal says what to do instead: inactive, then reuse.
+    expect(stopFirst).toThrow(/set its direction to 'inactive' and send that offer with closeTracks/);
+  });
+
+  it('may be closed by an offer that sets it inactive, and the m-section stays for reuse', () => {
+    const session = newSession();
+    session.transceivers = [pushed('0', 'video', 'camera'), pushed('1', 'audio', 'mic')];
+    const plan = planClientOffer(session, offer(section('0', 'video', 'inactive'), section('1', 'audio')), { ...none, close: ['0'] });
+    expect(plan.sections[0]!.action).toMatchObject({ type: 'close', reject: false });
+    expect(plan.sections[1]!.action.type).toBe('keep');
   });
 });
