@@ -5,7 +5,8 @@ import { ProducerPipes } from '../media/producerPipes.js';
 import type { MediaWorker, WorkerPool } from '../media/workerPool.js';
 import { parseDescription } from '../sdp/parse.js';
 import type { MediaKind, RemoteDescription } from '../sdp/types.js';
-import type { PublishedTrack } from '../tracks/PublishedTrack.js';
+import { trackView, type PublishedTrack } from '../tracks/PublishedTrack.js';
+import { forceCloseTracks } from './forceClose.js';
 import { TrackActivityMonitor, type TrackActivityOptions } from '../tracks/TrackActivityMonitor.js';
 import { TrackRegistry, type TrackFilter } from '../tracks/TrackRegistry.js';
 import { checkRemoteTracks, checkTrackCount, validateTags, validateTrackName } from './limits.js';
@@ -15,10 +16,9 @@ import { SessionLiveness } from './SessionLiveness.js';
 import { SfuOffers, type RollbackOutcome } from './SfuOffers.js';
 import { Puller } from './Puller.js';
 import { Session, type SessionOwnership, type Transceiver } from './Session.js';
-import { TrackResults } from './trackResults.js';
 import type { DescriptionInput, PullRequest, TracksOutcome } from './types.js';
 import type { SessionEventBus, SessionEventType } from '../events/SessionEventBus.js';
-import type { TrackEventBus, TrackView } from '../events/TrackEventBus.js';
+import type { TrackEventBus } from '../events/TrackEventBus.js';
 
 export type { DescriptionInput, PullRequest, TracksOutcome } from './types.js';
 
@@ -82,7 +82,7 @@ export class SessionService {
     this.sfuOffers = new SfuOffers((session, type, mid) => this.emit(session, type, mid ?? null));
     this.trackEvents = options.trackEvents;
     this.sessionEvents = options.sessionEvents;
-    this.tracks.on('change', (type, track) => this.trackEvents.publish(type, viewOf(track)));
+    this.tracks.on('change', (type, track) => this.trackEvents.publish(type, trackView(track)));
     this.negotiator = new Negotiator(
       this.tracks,
       this.logger,
@@ -264,7 +264,7 @@ export class SessionService {
     if (!offer && !input.force) throw badRequest('closeTracks needs the client\'s offer or force: true');
     return session.queue.run(async () => {
       this.ensureOpen(session);
-      if (!offer) return this.forceClose(session, input.mids);
+      if (!offer) return forceCloseTracks(session, input.mids, (t) => this.stopTransceiverMedia(t));
       const known = new Set(session.transceivers.filter((t) => t.pushed || t.pulled).map((t) => t.section.mid));
       const { answer, results } = await this.negotiator.applyClientOffer(session, offer, {
         push: [],
@@ -384,40 +384,8 @@ export class SessionService {
     this.sessionEvents.publish({ type, session, mid, at: new Date() });
   }
 
-  private forceClose(session: Session, mids: string[]): TracksOutcome {
-    const results = new TrackResults();
-    for (const mid of mids) {
-      const index = results.add({ mid, sessionId: session.id, trackName: null });
-      const transceiver = session.transceivers.find((t) => t.section.mid === mid);
-      if (!transceiver || !(transceiver.pushed || transceiver.pulled)) {
-        results.fail(index, ErrorCode.TRACK_NOT_FOUND, `no track on mid ${mid}`);
-        continue;
-      }
-      this.stopTransceiverMedia(transceiver);
-      transceiver.pushed = undefined;
-      transceiver.pulled = undefined;
-      transceiver.section = { ...transceiver.section, direction: 'inactive', outgoing: undefined };
-    }
-    return { session, description: null, requiresImmediateRenegotiation: false, tracks: results.items };
-  }
-
   private stopTransceiverMedia(transceiver: Transceiver): void {
     if (transceiver.pushed) this.unpublish(transceiver.pushed);
     if (transceiver.pulled) transceiver.pulled.consumer.close();
   }
-}
-
-/** What an event says about a track: its state at that moment, not a live object. */
-function viewOf(track: PublishedTrack): TrackView {
-  return {
-    appId: track.appId,
-    sessionId: track.sessionId,
-    name: track.name,
-    kind: track.kind,
-    status: track.status,
-    tags: [...track.tags],
-    simulcastRids: [...track.simulcastRids],
-    publishedAt: track.publishedAt,
-    muted: track.muted,
-  };
 }

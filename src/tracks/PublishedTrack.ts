@@ -26,3 +26,18 @@ export interface PublishedTrack extends TrackView {
   status: TrackStatus;
   muted: boolean;
 }
+
+/** What an event says about a track: its state at that moment, not a live object. */
+export function trackView(track: PublishedTrack): TrackView {
+  return {
+    appId: track.appId,
+    sessionId: track.sessionId,
+    name: track.name,
+    kind: track.kind,
+    status: track.status,
+    tags: [...track.tags],
+    simulcastRids: [...track.simulcastRids],
+    publishedAt: track.publishedAt,
+    muted: track.muted,
+  };
+}
