@@ -112,7 +112,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
 }
 
 /** The one line that says the node is up and where to go: the API, and GraphiQL and the demo when they are on. */
-function startedMessage(url: string, config: Config): string {
+export function startedMessage(url: string, config: Pick<Config, 'graphiql' | 'demo'>): string {
   const parts = [`API at ${url}/graphql`];
   if (config.graphiql) parts.push(`GraphiQL at ${url}/graphql (in a browser)`);
   if (config.demo) parts.push(`room demo at ${url}/demo/`);

@@ -2,6 +2,11 @@ import { ConfigError, loadConfig } from './config/config.js';
 import { createLogger } from './logger.js';
 import { startSwitchyard } from './app.js';
 
+/** How often a node started by npm checks that npm is still its parent. */
+const PARENT_CHECK_MS = 1000;
+/** A shutdown that takes longer than this ends the process anyway. */
+const SHUTDOWN_TIMEOUT_MS = 10_000;
+
 /** `npm start`: one SFU node on embedded defaults, configured by environment variables. */
 async function main(): Promise<void> {
   let config;
@@ -15,20 +20,51 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger(config.logLevel);
+  // startSwitchyard logs the one "Switchyard is up" line with the URLs.
   const node = await startSwitchyard(config, logger);
-  console.log(`Switchyard is up: GraphiQL at ${node.url}/graphql, health at ${node.url}/healthz`);
-  const shutdown = (signal: string) => {
-    logger.info({ signal }, 'shutting down');
+  let stopping = false;
+  const shutdown = (reason: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ reason }, 'shutting down');
+    setTimeout(() => {
+      logger.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, 'shutdown timed out; exiting');
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS).unref();
     node.stop().then(
-      () => process.exit(0),
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
       (error: unknown) => {
         logger.error({ err: error }, 'shutdown failed');
         process.exit(1);
       },
     );
   };
-  process.once('SIGINT', () => shutdown('SIGINT'));
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  // Ctrl-C under npm brings SIGINT twice (from the terminal, and forwarded by
+  // npm): the second must not cut the graceful shutdown short.
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  if (process.env.npm_lifecycle_event) endWithParent(() => shutdown('npm, the parent process, went away'));
+}
+
+/**
+ * Under an npm script (`npm start`, `npm run dev`) the node ends with npm:
+ * npm forwards SIGTERM and SIGINT only to its direct child, and when npm
+ * itself dies without forwarding (SIGKILL, a closed terminal) nothing tells
+ * this process. An orphan is adopted by another parent, so a changed ppid
+ * means npm is gone. Started directly (systemd, a container), a node stays
+ * up whoever its parent is.
+ */
+function endWithParent(onGone: () => void): void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    onGone();
+  }, PARENT_CHECK_MS);
+  timer.unref();
 }
 
 main().catch((error: unknown) => {

@@ -13,6 +13,7 @@ import type { Logger } from '../logger.js';
 import type { SessionService } from '../session/SessionService.js';
 import { armorPlugins } from './armor.js';
 import { createClientFiles } from './clientFiles.js';
+import { corsPolicy } from './cors.js';
 import type { ApiContext, ServerContext } from './context.js';
 import { createErrorMasker, useContractErrorCodes } from './errors.js';
 import { buildSchema } from './schema/index.js';
@@ -50,6 +51,8 @@ export interface ApiSettings {
   maxSessionsPerSubject: number;
   /** Serve the room demo at /demo/. */
   demo: boolean;
+  /** Origins whose pages may call the API and load the SDK: ['*'] any, [] none (CORS_ORIGINS). */
+  corsOrigins: readonly string[];
 }
 
 export interface ApiServerOptions {
@@ -81,9 +84,12 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     const access = new AccessPolicy(principal, (id) => sessions.get(id));
     return { sessions, guard: new GuardedSessions(sessions, access, rateLimiter, settings.maxSessionsPerSubject) };
   };
+  const cors = corsPolicy(settings.corsOrigins);
   const yoga = createYoga<ServerContext, ApiContext>({
     schema: buildSchema(),
     graphqlEndpoint: GRAPHQL_PATH,
+    // Pages of the allowed origins only (yoga's default would allow every origin).
+    cors: (request) => cors.yoga(request),
     context: contextFor,
     graphiql: settings.graphiql && { title: 'Switchyard', subscriptionsProtocol: 'WS', defaultQuery: GRAPHIQL_DEFAULT_QUERY },
     // The self-contained GraphiQL: yoga's default page loads its scripts from a CDN.
@@ -106,7 +112,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     },
   });
 
-  const clientFiles = createClientFiles({ demo: settings.demo });
+  const clientFiles = createClientFiles({ demo: settings.demo, cors });
   const http = createServer(async (req, res) => {
     if (req.url === '/healthz' || req.url?.startsWith('/healthz?')) {
       const ok = options.healthy();
@@ -125,7 +131,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     void yoga.handle(req, res);
   });
 
-  const webSockets = attachGraphQLWebSocket({ http, yoga, authenticator, settings });
+  const webSockets = attachGraphQLWebSocket({ http, yoga, authenticator, settings, cors });
 
   return {
     http,

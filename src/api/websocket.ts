@@ -6,6 +6,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Authenticator, Principal } from '../auth/principal.js';
 import { ErrorCode, SwitchyardError } from '../errors.js';
 import type { ApiContext, ServerContext } from './context.js';
+import type { CorsPolicy } from './cors.js';
 import { asContractError } from './errors.js';
 
 /** graphql-ws close code for refused credentials (4400-4499 are the application's; 4401 mirrors HTTP 401). Clients do not retry it. */
@@ -24,6 +25,8 @@ export interface WebSocketOptions {
   yoga: Yoga;
   authenticator: Authenticator;
   settings: { maxSubscriptionsPerConnection: number; maxRequestBytes: number };
+  /** Browsers send Origin on upgrades: pages of other origins than CORS_ORIGINS allows are refused (403). */
+  cors: CorsPolicy;
 }
 
 /**
@@ -32,9 +35,15 @@ export interface WebSocketOptions {
  * authenticated as. Every refusal is an error message with a contract code;
  * only credentials close the socket (4401).
  */
-export function attachGraphQLWebSocket({ http, yoga, authenticator, settings }: WebSocketOptions): { close(): Promise<void> } {
+export function attachGraphQLWebSocket({ http, yoga, authenticator, settings, cors }: WebSocketOptions): { close(): Promise<void> } {
   type Enveloped = ReturnType<typeof yoga.getEnveloped>;
-  const wss = new WebSocketServer({ server: http, path: yoga.graphqlEndpoint, maxPayload: settings.maxRequestBytes });
+  const wss = new WebSocketServer({
+    server: http,
+    path: yoga.graphqlEndpoint,
+    maxPayload: settings.maxRequestBytes,
+    // WebSockets are not subject to CORS: the browser sends Origin and the server decides.
+    verifyClient: ({ req }, done) => (cors.allowsUpgrade(req) ? done(true) : done(false, 403, 'Origin not allowed (CORS_ORIGINS)')),
+  });
   const server = useServer<Record<string, unknown> | undefined, { principal?: Principal }>(
     {
       // Credentials are checked once per connection, from connectionParams
