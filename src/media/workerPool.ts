@@ -104,10 +104,10 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     }
     const slot: MediaWorker = { index, worker, router, webRtcServer, load: 0 };
     this.slots[index] = slot;
-    logger.info({ worker: index, pid: worker.pid, port }, 'mediasoup worker ready');
+    logger.info({ worker: index, workerPid: worker.pid, port }, 'mediasoup worker ready');
 
     worker.on('died', (error) => {
-      logger.error({ worker: index, pid: worker.pid, err: error }, 'mediasoup worker died; replacing it');
+      logger.error({ worker: index, workerPid: worker.pid, err: error }, 'mediasoup worker died; replacing it');
       this.slots[index] = undefined;
       this.emit('workerDied', slot);
       void this.restartSlot(index);
