@@ -71,13 +71,17 @@ export function planClientOffer(session: Session, description: RemoteDescription
   // how to close that track instead (the SFU's own first offers start with a
   // data section, so only clients that put media first meet this).
   const tagIndex = existing.findIndex((t) => !t.section.rejected);
-  if (tagIndex >= 0 && offered[tagIndex]?.rejected && offered.some((s) => !s.rejected)) {
-    const mid = existing[tagIndex]!.section.mid;
+  // Stopping it together with every other m-section is refused too: Chromium
+  // cannot even apply such an offer itself (max-bundle without a BUNDLE group).
+  const tag = existing[tagIndex];
+  if (tag && offered[tagIndex]?.rejected && (offered.some((s) => !s.rejected) || tag.pushed || tag.pulled)) {
+    const mid = tag.section.mid;
     throw badRequest(
       `the offer stops m-section ${mid}, which carries the session's BUNDLE transport (it is the first m-section). ` +
         `Do not stop() that transceiver: set its direction to 'inactive' and send that offer with closeTracks (mids: ["${mid}"]); ` +
         `a later push (direction 'sendonly' and replaceTrack) or pull (pullTracks with mid "${mid}", then direction 'recvonly' before answering) can reuse the m-section. ` +
-        'Roll back this local offer (setLocalDescription({ type: "rollback" })) to keep the session; a stop() cannot be undone. ' +
+        'A stop() cannot be undone: every later offer of this PeerConnection stops it again and is refused; roll back this offer ' +
+        '(setLocalDescription({ type: "rollback" })) to keep the session\'s other tracks and SFU-offered pulls, or start a new session. ' +
         'Sessions that start with a data channel never meet this',
     );
   }

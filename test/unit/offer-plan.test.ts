@@ -150,6 +150,12 @@ describe('the m-section that carries the BUNDLE transport', () => {
     expect(stopFirst).toThrow(/set its direction to 'inactive' and send that offer with closeTracks/);
   });
 
+  it('may not be stopped even as the only m-section, while it carries a track', () => {
+    const session = newSession();
+    session.transceivers = [pushed('0', 'video', 'camera')];
+    expect(() => planClientOffer(session, offer(section('0', 'video', 'sendonly', true)), none)).toThrow(/set its direction to 'inactive'/);
+  });
+
   it('may be closed by an offer that sets it inactive, and the m-section stays for reuse', () => {
     const session = newSession();
     session.transceivers = [pushed('0', 'video', 'camera'), pushed('1', 'audio', 'mic')];
