@@ -1,9 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Switchyard } from '../../src/app.js';
+import { describe, expect, it } from 'vitest';
 import { errorCode, gql, gqlOk } from '../helpers/graphql.js';
 import { fakeCamera, waitFor, watchVideo } from '../helpers/media.js';
 import { TestPeer } from '../helpers/peer.js';
-import { startTestServer } from '../helpers/server.js';
+import { useTestServer } from '../helpers/server.js';
 import { collect, wsClient } from '../helpers/subscriptions.js';
 
 /**
@@ -16,24 +15,11 @@ const PULL = `mutation($input: PullTracksInput!) { pullTracks(input: $input) { r
 const ROLLBACK = 'mutation($id: ID!) { rollbackOffer(input: { sessionId: $id }) { withdrawnMids session { pendingOffer { sdp } tracks { mid } } } }';
 const RENEGOTIATE = 'mutation($input: RenegotiateInput!) { renegotiate(input: $input) { sessionDescription { sdp } } }';
 
-let server: Switchyard;
-const stops: (() => void)[] = [];
-
-beforeAll(async () => {
-  server = await startTestServer({ WORKERS: '2' });
-});
-
-afterEach(() => {
-  for (const stop of stops.reverse()) stop();
-  stops.length = 0;
-});
-
-afterAll(async () => {
-  await server?.stop();
-});
+const node = useTestServer();
+const stops = node.cleanups;
 
 async function peer(options: { dataChannel?: boolean } = {}): Promise<TestPeer> {
-  const p = new TestPeer(server.url);
+  const p = new TestPeer(node.server.url);
   stops.push(() => p.stop());
   await p.createSession(options);
   return p;
@@ -55,7 +41,7 @@ describe('the SFU writes SDP a strict browser accepts', () => {
   it('one source pulled twice: a distinct msid track id on each m-section, the publisher as stream id', async () => {
     const pub = await publisher();
     const sub = await peer();
-    const data = await gqlOk(server.url, PULL, {
+    const data = await gqlOk(node.server.url, PULL, {
       input: { sessionId: sub.sessionId, tracks: [{ sessionId: pub.sessionId, trackName: 'cam' }, { sessionId: pub.sessionId, trackName: 'cam' }] },
     });
     const lines = msidLines(data.pullTracks.sessionDescription.sdp);
@@ -72,7 +58,7 @@ describe('the SFU writes SDP a strict browser accepts', () => {
   it('the first offer for a session created without one starts with a data section', async () => {
     const pub = await publisher();
     const sub = await peer({ dataChannel: false });
-    const data = await gqlOk(server.url, PULL, { input: { sessionId: sub.sessionId, tracks: [{ sessionId: pub.sessionId, trackName: 'cam' }] } });
+    const data = await gqlOk(node.server.url, PULL, { input: { sessionId: sub.sessionId, tracks: [{ sessionId: pub.sessionId, trackName: 'cam' }] } });
     const sdp = data.pullTracks.sessionDescription.sdp as string;
     expect(mLines(sdp)[0]).toMatch(/^m=application \d+ UDP\/DTLS\/SCTP webrtc-datachannel/);
     expect(data.pullTracks.tracks[0].mid).toBe('1');
@@ -91,18 +77,18 @@ describe('a client that cannot apply an SFU offer', () => {
   it('rolls it back: the offer is withdrawn, the session stays usable', async () => {
     const pub = await publisher();
     const sub = await peer();
-    const refused = await gqlOk(server.url, PULL, { input: { sessionId: sub.sessionId, tracks: [{ sessionId: pub.sessionId, trackName: 'cam' }] } });
+    const refused = await gqlOk(node.server.url, PULL, { input: { sessionId: sub.sessionId, tracks: [{ sessionId: pub.sessionId, trackName: 'cam' }] } });
     const newMid = refused.pullTracks.tracks[0].mid;
     // The client refuses it (a browser would throw in setRemoteDescription) and says so.
-    const rolledBack = await gqlOk(server.url, ROLLBACK, { id: sub.sessionId });
+    const rolledBack = await gqlOk(node.server.url, ROLLBACK, { id: sub.sessionId });
     expect(rolledBack.rollbackOffer.withdrawnMids).toEqual([newMid]);
     expect(rolledBack.rollbackOffer.session.pendingOffer).toBeNull();
     expect(rolledBack.rollbackOffer.session.tracks).toEqual([]);
     // Nothing to roll back any more.
-    expect(errorCode(await gql(server.url, ROLLBACK, { id: sub.sessionId }))).toBe('NEGOTIATION_CONFLICT');
+    expect(errorCode(await gql(node.server.url, ROLLBACK, { id: sub.sessionId }))).toBe('NEGOTIATION_CONFLICT');
     // A client offer is accepted again (no NEGOTIATION_CONFLICT), and so is a new pull.
     await sub.setLocal(await sub.pc.createOffer());
-    const answered = await gqlOk(server.url, RENEGOTIATE, { input: { sessionId: sub.sessionId, sessionDescription: { type: 'OFFER', sdp: sub.localSdp } } });
+    const answered = await gqlOk(node.server.url, RENEGOTIATE, { input: { sessionId: sub.sessionId, sessionDescription: { type: 'OFFER', sdp: sub.localSdp } } });
     await sub.pc.setRemoteDescription({ type: 'answer', sdp: answered.renegotiate.sessionDescription.sdp });
     const again = await sub.pull([{ sessionId: pub.sessionId, trackName: 'cam' }]);
     expect(again[0]!.error).toBeNull();
@@ -122,11 +108,11 @@ describe('ICE restart', () => {
     const video = watchVideo([...sub.received.values()][0]!);
     stops.push(video.stop);
     await waitFor('it plays', () => video.stats.frames > 3);
-    const before = iceOf(server.sessions.get(sub.sessionId)!.describe('active'));
+    const before = iceOf(node.server.sessions.get(sub.sessionId)!.describe('active'));
 
     const offer = await sub.pc.createOffer({ iceRestart: true });
     await sub.setLocal(offer);
-    const data = await gqlOk(server.url, RENEGOTIATE, { input: { sessionId: sub.sessionId, sessionDescription: { type: 'OFFER', sdp: offer.sdp } } });
+    const data = await gqlOk(node.server.url, RENEGOTIATE, { input: { sessionId: sub.sessionId, sessionDescription: { type: 'OFFER', sdp: offer.sdp } } });
     const answer = data.renegotiate.sessionDescription.sdp as string;
     const after = iceOf(answer);
     expect(after.ufrag).toBeDefined();
@@ -135,12 +121,12 @@ describe('ICE restart', () => {
     await sub.pc.setRemoteDescription({ type: 'answer', sdp: answer });
     const frames = video.stats.frames;
     await waitFor('media flows after the restart', () => video.stats.frames > frames + 10);
-    expect(server.sessions.get(sub.sessionId)!.connectionState).toBe('CONNECTED');
+    expect(node.server.sessions.get(sub.sessionId)!.connectionState).toBe('CONNECTED');
 
     // The same offer again (same credentials) is no restart: the answer keeps them.
     const plain = await sub.pc.createOffer();
     await sub.setLocal(plain);
-    const again = await gqlOk(server.url, RENEGOTIATE, { input: { sessionId: sub.sessionId, sessionDescription: { type: 'OFFER', sdp: plain.sdp } } });
+    const again = await gqlOk(node.server.url, RENEGOTIATE, { input: { sessionId: sub.sessionId, sessionDescription: { type: 'OFFER', sdp: plain.sdp } } });
     expect(iceOf(again.renegotiate.sessionDescription.sdp)).toEqual(after);
     await sub.pc.setRemoteDescription({ type: 'answer', sdp: again.renegotiate.sessionDescription.sdp });
   });
@@ -150,13 +136,13 @@ describe('leaving', () => {
   it('pc.close() of a publisher ends its session and tells subscribers TRACK_ENDED within a second', async () => {
     const cam = fakeCamera(160, 120);
     stops.push(cam.stop);
-    const pub = new TestPeer(server.url);
+    const pub = new TestPeer(node.server.url);
     await pub.createSession();
     await pub.push([{ track: cam.track, name: 'cam' }]);
     const sub = await peer();
     await sub.pull([{ sessionId: pub.sessionId, trackName: 'cam' }]);
     await waitFor('connected', () => sub.pc.connectionState === 'connected' && pub.pc.connectionState === 'connected');
-    const ws = wsClient(server.url);
+    const ws = wsClient(node.server.url);
     stops.push(() => void ws.dispose());
     const events = collect(ws, 'subscription($id: ID!) { sessionEvents(sessionId: $id) { type mid } }', { id: sub.sessionId }, (d) => d.sessionEvents);
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -167,8 +153,8 @@ describe('leaving', () => {
     const elapsed = Date.now() - closedAt;
     console.log(`libwebrtc pc.close() -> subscriber TRACK_ENDED: ${elapsed} ms`);
     expect(elapsed).toBeLessThan(1000);
-    expect(server.sessions.get(pub.sessionId)).toBeUndefined();
-    expect(server.sessions.tracks.get(pub.sessionId, 'cam')).toBeUndefined();
+    expect(node.server.sessions.get(pub.sessionId)).toBeUndefined();
+    expect(node.server.sessions.tracks.get(pub.sessionId, 'cam')).toBeUndefined();
     await events.close();
   });
 });
