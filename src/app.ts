@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { Authenticator, DEVELOPMENT_APP } from './auth/principal.js';
 import { MutationRateLimiter } from './auth/rateLimit.js';
+import { SessionQuotas } from './auth/SessionQuotas.js';
 import { createApiServer, type ApiServer } from './api/server.js';
 import type { Config } from './config/config.js';
 import { InMemoryTrackEventBus } from './events/TrackEventBus.js';
@@ -63,6 +64,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     sessions,
     authenticator,
     rateLimiter: new MutationRateLimiter(config.mutationsPerSecond),
+    quotas: new SessionQuotas(config, { total: () => sessions.sessionCount, inApp: (appId) => sessions.countInApp(appId) }),
     settings: config,
     logger,
     healthy: () => pool.healthy,

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GuardedSessions } from '../auth/GuardedSessions.js';
 import type { Principal } from '../auth/principal.js';
+import type { Outbox } from '../events/EventStream.js';
 import type { SessionService } from '../session/SessionService.js';
 
 /** What every resolver gets: the caller's guarded view of the sessions, and the engine for reading fields. */
@@ -16,4 +17,6 @@ export interface ServerContext {
   req: IncomingMessage;
   res?: ServerResponse;
   principal?: Principal;
+  /** graphql-ws: the connection's cap on queued subscription events. */
+  outbox?: Outbox;
 }

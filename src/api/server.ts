@@ -8,7 +8,9 @@ import { AccessPolicy } from '../auth/access.js';
 import { GuardedSessions } from '../auth/GuardedSessions.js';
 import type { Authenticator, Principal } from '../auth/principal.js';
 import type { MutationRateLimiter } from '../auth/rateLimit.js';
+import type { SessionQuotas } from '../auth/SessionQuotas.js';
 import { ErrorCode } from '../errors.js';
+import { Outbox, slowConsumer } from '../events/EventStream.js';
 import type { Logger } from '../logger.js';
 import type { SessionService } from '../session/SessionService.js';
 import { armorPlugins } from './armor.js';
@@ -47,6 +49,7 @@ export interface ApiSettings {
   graphiql: boolean;
   introspection: boolean;
   maxSubscriptionsPerConnection: number;
+  maxQueuedEventsPerConnection: number;
   maxRequestBytes: number;
   maxSessionsPerSubject: number;
   /** Serve the room demo at /demo/. */
@@ -59,14 +62,25 @@ export interface ApiServerOptions {
   sessions: SessionService;
   authenticator: Authenticator;
   rateLimiter: MutationRateLimiter;
+  /** Caps on live sessions per node and app, and on creations per app. */
+  quotas: SessionQuotas;
   settings: ApiSettings;
   logger: Logger;
   /** /healthz answers 200 while this holds. */
   healthy: () => boolean;
 }
 
+/** What the API holds for its clients now: leaks show here first. */
+export interface ApiCensus {
+  /** graphql-ws connections whose state is held. */
+  connections: number;
+  /** Live subscription streams (track and session events, WebSocket and HTTP). */
+  subscriptions: number;
+}
+
 export interface ApiServer {
   readonly http: Server;
+  census(): ApiCensus;
   listen(port: number, host: string): Promise<AddressInfo>;
   close(): Promise<void>;
 }
@@ -77,12 +91,18 @@ export interface ApiServer {
  * /healthz, and the built SDK and demo (clientFiles.ts).
  */
 export function createApiServer(options: ApiServerOptions): ApiServer {
-  const { logger, sessions, authenticator, rateLimiter, settings } = options;
+  const { logger, sessions, authenticator, rateLimiter, quotas, settings } = options;
   /** The caller's view of the sessions: from the HTTP request's credentials, or those its WebSocket connected with. */
-  const contextFor = async (initial: { request?: Request; principal?: Principal }): Promise<ApiContext> => {
+  const contextFor = async (initial: { request?: Request; principal?: Principal; outbox?: Outbox }): Promise<ApiContext> => {
     const principal = initial.principal ?? (await authenticator.authenticate(initial.request?.headers.get('authorization')));
     const access = new AccessPolicy(principal, (id) => sessions.get(id));
-    return { sessions, guard: new GuardedSessions(sessions, access, rateLimiter, settings.maxSessionsPerSubject) };
+    // A WebSocket brings its connection's outbox; an HTTP (SSE) subscription gets its own, which ends it when full.
+    const limit = settings.maxQueuedEventsPerConnection;
+    const outbox = initial.outbox ?? new Outbox(limit, (full) => full.failAll(slowConsumer(limit)));
+    return {
+      sessions,
+      guard: new GuardedSessions(sessions, access, { limiter: rateLimiter, quotas, maxSessionsPerSubject: settings.maxSessionsPerSubject, outbox }),
+    };
   };
   const cors = corsPolicy(settings.corsOrigins);
   const yoga = createYoga<ServerContext, ApiContext>({
@@ -135,6 +155,10 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
 
   return {
     http,
+    census: () => ({
+      connections: webSockets.connectionCount,
+      subscriptions: sessions.trackEvents.subscriberCount + sessions.sessionEvents.subscriberCount,
+    }),
     listen: (port, host) =>
       new Promise((resolve, reject) => {
         http.once('error', reject);

@@ -8,6 +8,7 @@ import { ErrorCode, SwitchyardError } from '../errors.js';
 import type { ApiContext, ServerContext } from './context.js';
 import type { CorsPolicy } from './cors.js';
 import { asContractError } from './errors.js';
+import { Outbox } from '../events/EventStream.js';
 
 /** graphql-ws close code for refused credentials (4400-4499 are the application's; 4401 mirrors HTTP 401). Clients do not retry it. */
 export const CLOSE_UNAUTHENTICATED = 4401;
@@ -17,6 +18,13 @@ export const CLOSE_UNAUTHENTICATED = 4401;
  * (a function) for a fresh token, and subscribe again.
  */
 export const CLOSE_TOKEN_EXPIRED = 4498;
+/**
+ * Close code for a connection that stopped reading while more than
+ * MAX_QUEUED_EVENTS_PER_CONNECTION events waited for it (Outbox).
+ * graphql-ws clients retry it: they reconnect and subscribe again, resuming
+ * trackEvents after their last cursor.
+ */
+export const CLOSE_SLOW_CONSUMER = 4413;
 
 type Yoga = YogaServerInstance<ServerContext, ApiContext>;
 
@@ -24,7 +32,7 @@ export interface WebSocketOptions {
   http: Server;
   yoga: Yoga;
   authenticator: Authenticator;
-  settings: { maxSubscriptionsPerConnection: number; maxRequestBytes: number };
+  settings: { maxSubscriptionsPerConnection: number; maxRequestBytes: number; maxQueuedEventsPerConnection: number };
   /** Browsers send Origin on upgrades: pages of other origins than CORS_ORIGINS allows are refused (403). */
   cors: CorsPolicy;
 }
@@ -35,7 +43,11 @@ export interface WebSocketOptions {
  * authenticated as. Every refusal is an error message with a contract code;
  * only credentials close the socket (4401).
  */
-export function attachGraphQLWebSocket({ http, yoga, authenticator, settings, cors }: WebSocketOptions): { close(): Promise<void> } {
+export function attachGraphQLWebSocket({ http, yoga, authenticator, settings, cors }: WebSocketOptions): {
+  /** Connections whose graphql-ws state is still held (until every subscription of a closed one has stopped). */
+  readonly connectionCount: number;
+  close(): Promise<void>;
+} {
   type Enveloped = ReturnType<typeof yoga.getEnveloped>;
   const wss = new WebSocketServer({
     server: http,
@@ -44,11 +56,19 @@ export function attachGraphQLWebSocket({ http, yoga, authenticator, settings, co
     // WebSockets are not subject to CORS: the browser sends Origin and the server decides.
     verifyClient: ({ req }, done) => (cors.allowsUpgrade(req) ? done(true) : done(false, 403, 'Origin not allowed (CORS_ORIGINS)')),
   });
-  const server = useServer<Record<string, unknown> | undefined, { principal?: Principal }>(
+  const live = new Set<object>();
+  const server = useServer<Record<string, unknown> | undefined, { principal?: Principal; outbox?: Outbox }>(
     {
       // Credentials are checked once per connection, from connectionParams
       // (browsers cannot set headers on a WebSocket) or the upgrade request.
       onConnect: async (ctx) => {
+        live.add(ctx);
+        const limit = settings.maxQueuedEventsPerConnection;
+        ctx.extra.outbox = new Outbox(limit, (outbox) => {
+          // Its streams stop now: nothing more queues while the socket closes.
+          outbox.closeAll();
+          closeStalled(ctx.extra.socket, `LIMIT_EXCEEDED: stopped reading with over ${limit} events waiting; reconnect, resume after your last cursor`);
+        });
         try {
           const principal = await authenticator.authenticateConnection(ctx.connectionParams, ctx.extra.request.headers.authorization);
           ctx.extra.principal = principal;
@@ -59,6 +79,10 @@ export function attachGraphQLWebSocket({ http, yoga, authenticator, settings, co
           ctx.extra.socket.close(CLOSE_UNAUTHENTICATED, `${error.code}: ${error.message}`.slice(0, 120));
           return false;
         }
+      },
+      // Runs once graphql-ws has stopped every subscription of the closed connection.
+      onClose: (ctx) => {
+        live.delete(ctx);
       },
       // onSubscribe passes yoga's enveloped execute/subscribe through rootValue.
       execute: (args: ExecutionArgs) => (args.rootValue as Enveloped).execute(args),
@@ -75,6 +99,7 @@ export function attachGraphQLWebSocket({ http, yoga, authenticator, settings, co
           socket: ctx.extra.socket,
           params: payload,
           principal: ctx.extra.principal,
+          outbox: ctx.extra.outbox,
         });
         let document: DocumentNode;
         try {
@@ -103,11 +128,30 @@ export function attachGraphQLWebSocket({ http, yoga, authenticator, settings, co
     wss,
   );
   return {
+    get connectionCount() {
+      return live.size;
+    },
     close: async () => {
       await server.dispose();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
+}
+
+/** How long a stalled client gets to take the close frame before its TCP connection is cut. */
+const STALLED_CLOSE_GRACE_MS = 2000;
+
+/**
+ * Closes a connection that stopped reading with CLOSE_SLOW_CONSUMER. Its
+ * client reads the close frame only once it reads again, so the WebSocket
+ * closing handshake (which ws waits 30 s for) is cut short after a grace
+ * period: graphql-ws then releases the connection's state at once.
+ */
+function closeStalled(socket: WebSocket, reason: string): void {
+  socket.close(CLOSE_SLOW_CONSUMER, reason.slice(0, 120));
+  const timer = setTimeout(() => socket.terminate(), STALLED_CLOSE_GRACE_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
 }
 
 /**

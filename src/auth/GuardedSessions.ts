@@ -1,3 +1,4 @@
+import type { Outbox } from '../events/EventStream.js';
 import type { TrackEvent } from '../events/TrackEventBus.js';
 import type { SessionEvent } from '../events/SessionEventBus.js';
 import { ErrorCode, SwitchyardError, sessionNotFound, trackNotFound } from '../errors.js';
@@ -9,6 +10,7 @@ import type { TrackView } from '../tracks/PublishedTrack.js';
 import type { TrackFilter } from '../tracks/TrackRegistry.js';
 import type { AccessPolicy } from './access.js';
 import type { MutationRateLimiter } from './rateLimit.js';
+import type { SessionQuotas } from './SessionQuotas.js';
 
 export const forbidden = (message: string) => new SwitchyardError(ErrorCode.FORBIDDEN, message);
 
@@ -20,13 +22,28 @@ type LocalTrack = { mid?: string | null; trackName: string; kind?: MediaKind | n
  * reaches the SessionService. Refusals change nothing.
  */
 export class GuardedSessions {
+  private readonly limiter: MutationRateLimiter;
+  private readonly quotas: SessionQuotas;
+  private readonly maxSessionsPerSubject: number;
+  private readonly outbox: Outbox | undefined;
+
   constructor(
     private readonly sessions: SessionService,
     readonly access: AccessPolicy,
-    private readonly limiter: MutationRateLimiter,
-    /** Live sessions one client-token subject may hold at once. */
-    private readonly maxSessionsPerSubject: number,
-  ) {}
+    limits: {
+      limiter: MutationRateLimiter;
+      quotas: SessionQuotas;
+      /** Live sessions one client-token subject may hold at once. */
+      maxSessionsPerSubject: number;
+      /** The caller's connection: what its subscriptions may have queued. */
+      outbox?: Outbox;
+    },
+  ) {
+    this.limiter = limits.limiter;
+    this.quotas = limits.quotas;
+    this.maxSessionsPerSubject = limits.maxSessionsPerSubject;
+    this.outbox = limits.outbox;
+  }
 
   // Queries -------------------------------------------------------------------
 
@@ -60,16 +77,17 @@ export class GuardedSessions {
   }
 
   /** The track event stream, without the events this caller may not see. */
-  async *trackEvents(after: string | null, wanted: (track: TrackView) => boolean): AsyncGenerator<TrackEvent> {
-    const events = this.sessions.trackEvents.subscribe(after);
-    for await (const event of events) {
-      if (this.access.track(event.track) === 'allowed' && wanted(event.track)) yield event;
-    }
+  trackEvents(after: string | null, wanted: (track: TrackView) => boolean): AsyncIterableIterator<TrackEvent> {
+    return this.sessions.trackEvents.subscribe(
+      after,
+      (event) => this.access.track(event.track) === 'allowed' && wanted(event.track),
+      this.outbox,
+    );
   }
 
-  sessionEvents(sessionId: string): AsyncIterable<SessionEvent> {
+  sessionEvents(sessionId: string): AsyncIterableIterator<SessionEvent> {
     this.require(sessionId);
-    return this.sessions.sessionEvents.subscribe(sessionId);
+    return this.sessions.sessionEvents.subscribe(sessionId, this.outbox);
   }
 
   // Mutations -----------------------------------------------------------------
@@ -87,7 +105,12 @@ export class GuardedSessions {
         );
       }
     }
-    return this.sessions.createSession({ ...input, ownership: { appId, owner } });
+    const release = await this.quotas.reserve(appId);
+    try {
+      return await this.sessions.createSession({ ...input, ownership: { appId, owner } });
+    } finally {
+      release();
+    }
   }
 
   async pushTracks(input: {

@@ -45,10 +45,18 @@ export interface Config {
   mutationsPerSecond: number;
   /** Operations one graphql-ws connection may have running at once. */
   maxSubscriptionsPerConnection: number;
+  /** Events one connection's subscriptions may have waiting for a client that does not read; past it the connection is closed. */
+  maxQueuedEventsPerConnection: number;
   /** Largest HTTP request body or WebSocket message, in bytes. */
   maxRequestBytes: number;
   /** Live sessions one client-token subject may hold at once. */
   maxSessionsPerSubject: number;
+  /** Live sessions this node holds at most. */
+  maxSessionsPerNode: number;
+  /** Live sessions one app holds at most. */
+  maxSessionsPerApp: number;
+  /** Sessions one app may create per second. */
+  sessionCreationsPerAppPerSecond: number;
   /** Serve the room demo at /demo/. */
   demo: boolean;
   /** Origins whose pages may use the API and load the SDK (CORS, WebSocket Origin); ['*'] is any, [] none. */
@@ -187,8 +195,13 @@ export function loadConfig(env: Env = process.env): Config {
     introspection: flag(env, 'INTROSPECTION', runMode === 'development'),
     mutationsPerSecond: integer(env, 'RATE_LIMIT_MUTATIONS_PER_SECOND', 50, 1, 100_000),
     maxSubscriptionsPerConnection: integer(env, 'MAX_SUBSCRIPTIONS_PER_CONNECTION', 100, 1, 100_000),
+    maxQueuedEventsPerConnection: integer(env, 'MAX_QUEUED_EVENTS_PER_CONNECTION', 5000, 10, 1_000_000),
     maxRequestBytes,
     maxSessionsPerSubject: integer(env, 'MAX_SESSIONS_PER_SUBJECT', 16, 1, 100_000),
+    // 250 per worker: a 2-core machine holds 500 idle sessions in ~8 MB of worker memory, and forwards for far fewer busy ones.
+    maxSessionsPerNode: integer(env, 'MAX_SESSIONS_PER_NODE', 250 * workers, 1, 1_000_000),
+    maxSessionsPerApp: integer(env, 'MAX_SESSIONS_PER_APP', 1000, 1, 1_000_000),
+    sessionCreationsPerAppPerSecond: integer(env, 'SESSION_CREATIONS_PER_APP_PER_SECOND', 50, 1, 100_000),
     demo: flag(env, 'DEMO', runMode === 'development'),
     corsOrigins: corsOrigins(env, runMode),
   };

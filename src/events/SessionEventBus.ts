@@ -1,5 +1,4 @@
-import { createPubSub } from 'graphql-yoga';
-import { unboundedEventTarget } from './eventTarget.js';
+import { EventStream, type Outbox } from './EventStream.js';
 import type { Session } from '../session/Session.js';
 
 export type SessionEventType = 'CONNECTION_STATE_CHANGED' | 'TRACK_ENDED' | 'RENEGOTIATION_NEEDED' | 'CLOSED';
@@ -19,13 +18,31 @@ export interface SessionEvent {
  * `session` query.
  */
 export class SessionEventBus {
-  private readonly pubsub = createPubSub<Record<string, [SessionEvent]>>({ eventTarget: unboundedEventTarget() });
+  private readonly listeners = new Map<string, Set<(event: SessionEvent) => void>>();
+  private count = 0;
 
   publish(event: SessionEvent): void {
-    this.pubsub.publish(`session:${event.session.id}`, event);
+    const listeners = this.listeners.get(event.session.id);
+    if (listeners) for (const listener of [...listeners]) listener(event);
   }
 
-  subscribe(sessionId: string): AsyncIterable<SessionEvent> {
-    return this.pubsub.subscribe(`session:${sessionId}`);
+  subscribe(sessionId: string, outbox?: Outbox): EventStream<SessionEvent> {
+    const stream = new EventStream<SessionEvent>(outbox);
+    const listener = (event: SessionEvent) => stream.push(event);
+    const listeners = this.listeners.get(sessionId) ?? new Set();
+    this.listeners.set(sessionId, listeners);
+    listeners.add(listener);
+    this.count += 1;
+    stream.onClose(() => {
+      listeners.delete(listener);
+      this.count -= 1;
+      if (listeners.size === 0 && this.listeners.get(sessionId) === listeners) this.listeners.delete(sessionId);
+    });
+    return stream;
+  }
+
+  /** Live subscriptions, for the census. */
+  get subscriberCount(): number {
+    return this.count;
   }
 }

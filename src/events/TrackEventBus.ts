@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createPubSub } from 'graphql-yoga';
-import { unboundedEventTarget } from './eventTarget.js';
+import { EventStream, type Outbox } from './EventStream.js';
 import { badRequest } from '../errors.js';
 import type { TrackView } from '../tracks/PublishedTrack.js';
 
@@ -28,10 +27,14 @@ export interface TrackEventBus {
   cursor(): string;
   /**
    * Every event after `after` that is still retained, then live events, with
-   * no gap and no duplicate between the two. Throws BAD_REQUEST when `after`
-   * is older than what is retained (or from another server run).
+   * no gap and no duplicate between the two, those that `accept` lets
+   * through. Throws BAD_REQUEST when `after` is older than what is retained
+   * (or from another server run). Events the reader has not taken count
+   * against `outbox`, its connection's cap.
    */
-  subscribe(after?: string | null): AsyncGenerator<TrackEvent>;
+  subscribe(after: string | null, accept: (event: TrackEvent) => boolean, outbox?: Outbox): EventStream<TrackEvent>;
+  /** Live subscriptions, for the census. */
+  readonly subscriberCount: number;
 }
 
 export interface RetentionOptions {
@@ -51,7 +54,8 @@ export class InMemoryTrackEventBus implements TrackEventBus {
   /** Cursors of an earlier server run must not be mistaken for ours. */
   private readonly epoch = randomBytes(6).toString('base64url');
   private readonly history: TrackEvent[] = [];
-  private readonly pubsub = createPubSub<{ track: [TrackEvent] }>({ eventTarget: unboundedEventTarget() });
+  /** One listener per live subscription: fan-out is a loop, and a closed stream removes its own. */
+  private readonly listeners = new Set<(event: TrackEvent) => void>();
   private seq = 0;
   /** Highest seq that has been dropped from the history. */
   private droppedUpTo = 0;
@@ -63,7 +67,7 @@ export class InMemoryTrackEventBus implements TrackEventBus {
     const event: TrackEvent = { seq: this.seq, cursor: this.encode(this.seq), type, track, at: new Date() };
     this.history.push(event);
     this.trim(event.at.getTime());
-    this.pubsub.publish('track', event);
+    for (const listener of [...this.listeners]) listener(event);
     return event;
   }
 
@@ -71,34 +75,26 @@ export class InMemoryTrackEventBus implements TrackEventBus {
     return this.encode(this.seq);
   }
 
-  subscribe(after?: string | null): AsyncGenerator<TrackEvent> {
+  get subscriberCount(): number {
+    return this.listeners.size;
+  }
+
+  subscribe(after: string | null, accept: (event: TrackEvent) => boolean, outbox?: Outbox): EventStream<TrackEvent> {
     const from = after == null ? this.seq : this.decode(after);
     this.trim(Date.now());
     if (from < this.droppedUpTo) throw badRequest(STALE);
-    const bus = this;
-    return (async function* () {
-      // Until the first await this runs in one step: live delivery starts
-      // before the replay is read, so every event is in the replay or arrives
-      // live, and seq removes the overlap.
-      if (from < bus.droppedUpTo) throw badRequest(STALE);
-      const live = bus.pubsub.subscribe('track')[Symbol.asyncIterator]();
-      const firstLive = live.next();
-      const replay = bus.history.filter((event) => event.seq > from);
-      let last = from;
-      try {
-        for (const event of replay) {
-          last = event.seq;
-          yield event;
-        }
-        for (let next = await firstLive; !next.done; next = await live.next()) {
-          if (next.value.seq <= last) continue;
-          last = next.value.seq;
-          yield next.value;
-        }
-      } finally {
-        await live.return?.();
-      }
-    })();
+    const stream = new EventStream<TrackEvent>(outbox);
+    // Replay and live delivery start in one synchronous step: every event is
+    // in the replay or arrives live, none twice.
+    for (const event of this.history) {
+      if (event.seq > from && accept(event)) stream.push(event);
+    }
+    const listener = (event: TrackEvent) => {
+      if (accept(event)) stream.push(event);
+    };
+    this.listeners.add(listener);
+    stream.onClose(() => this.listeners.delete(listener));
+    return stream;
   }
 
   private trim(now: number): void {

@@ -105,6 +105,13 @@ export class SessionService {
     return this.sessions.size;
   }
 
+  /** Live sessions of one app. */
+  countInApp(appId: string): number {
+    let count = 0;
+    for (const session of this.sessions.values()) if (session.ownership.appId === appId) count += 1;
+    return count;
+  }
+
   /** Live sessions of one owner (a client-token subject) in one app. */
   countOwnedBy(appId: string, owner: string): number {
     let count = 0;

@@ -1,0 +1,74 @@
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { ErrorCode, SwitchyardError } from '../errors.js';
+
+export interface SessionQuotaSettings {
+  /** Live sessions this node holds at most, whoever asks. */
+  maxSessionsPerNode: number;
+  /** Live sessions one app holds at most. */
+  maxSessionsPerApp: number;
+  /** Sessions one app may create per second. */
+  sessionCreationsPerAppPerSecond: number;
+}
+
+/** How many live sessions there are, as the session engine counts them. */
+export interface SessionCounts {
+  total(): number;
+  inApp(appId: string): number;
+}
+
+const limitExceeded = (message: string) => new SwitchyardError(ErrorCode.LIMIT_EXCEEDED, message);
+
+/**
+ * Caps on sessions that hold whoever the caller is (an app backend, a client
+ * token, or anyone in development mode): each idle session is a transport in
+ * a worker (~15 KB) and a file of state here, so an unbounded createSession
+ * loop would fill the machine. Creations still under way count, so a burst
+ * of concurrent calls cannot slip past a cap together.
+ */
+export class SessionQuotas {
+  private readonly creations: RateLimiterMemory;
+  private pendingTotal = 0;
+  private readonly pendingByApp = new Map<string, number>();
+
+  constructor(
+    readonly settings: SessionQuotaSettings,
+    private readonly counts: SessionCounts,
+  ) {
+    this.creations = new RateLimiterMemory({ points: settings.sessionCreationsPerAppPerSecond, duration: 1 });
+  }
+
+  /**
+   * Admits one session creation for `appId`, or refuses with LIMIT_EXCEEDED
+   * naming the limit. Call the returned release once the creation ended
+   * (created or failed).
+   */
+  async reserve(appId: string): Promise<() => void> {
+    const { maxSessionsPerNode, maxSessionsPerApp, sessionCreationsPerAppPerSecond } = this.settings;
+    if (this.counts.total() + this.pendingTotal >= maxSessionsPerNode) {
+      throw limitExceeded(`this node holds its maximum of ${maxSessionsPerNode} sessions (MAX_SESSIONS_PER_NODE); try another node or later`);
+    }
+    const pending = this.pendingByApp.get(appId) ?? 0;
+    if (this.counts.inApp(appId) + pending >= maxSessionsPerApp) {
+      throw limitExceeded(`app ${appId} holds its maximum of ${maxSessionsPerApp} sessions (MAX_SESSIONS_PER_APP); close some first`);
+    }
+    try {
+      await this.creations.consume(appId);
+    } catch (error) {
+      if (!(error instanceof RateLimiterRes)) throw error;
+      throw limitExceeded(
+        `app ${appId} creates more than ${sessionCreationsPerAppPerSecond} sessions a second (SESSION_CREATIONS_PER_APP_PER_SECOND); retry in ${Math.max(1, error.msBeforeNext)} ms`,
+      );
+    }
+    this.pendingTotal += 1;
+    this.pendingByApp.set(appId, (this.pendingByApp.get(appId) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.pendingTotal -= 1;
+      const left = (this.pendingByApp.get(appId) ?? 1) - 1;
+      if (left === 0) this.pendingByApp.delete(appId);
+      else this.pendingByApp.set(appId, left);
+    };
+  }
+}
