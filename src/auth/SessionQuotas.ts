@@ -51,18 +51,11 @@ export class SessionQuotas {
     if (this.counts.inApp(appId) + pending >= maxSessionsPerApp) {
       throw limitExceeded(`app ${appId} holds its maximum of ${maxSessionsPerApp} sessions (MAX_SESSIONS_PER_APP); close some first`);
     }
-    try {
-      await this.creations.consume(appId);
-    } catch (error) {
-      if (!(error instanceof RateLimiterRes)) throw error;
-      throw limitExceeded(
-        `app ${appId} creates more than ${sessionCreationsPerAppPerSecond} sessions a second (SESSION_CREATIONS_PER_APP_PER_SECOND); retry in ${Math.max(1, error.msBeforeNext)} ms`,
-      );
-    }
+    // Counted before the first await: concurrent calls see each other.
     this.pendingTotal += 1;
-    this.pendingByApp.set(appId, (this.pendingByApp.get(appId) ?? 0) + 1);
+    this.pendingByApp.set(appId, pending + 1);
     let released = false;
-    return () => {
+    const release = () => {
       if (released) return;
       released = true;
       this.pendingTotal -= 1;
@@ -70,5 +63,15 @@ export class SessionQuotas {
       if (left === 0) this.pendingByApp.delete(appId);
       else this.pendingByApp.set(appId, left);
     };
+    try {
+      await this.creations.consume(appId);
+    } catch (error) {
+      release();
+      if (!(error instanceof RateLimiterRes)) throw error;
+      throw limitExceeded(
+        `app ${appId} creates more than ${sessionCreationsPerAppPerSecond} sessions a second (SESSION_CREATIONS_PER_APP_PER_SECOND); retry in ${Math.max(1, error.msBeforeNext)} ms`,
+      );
+    }
+    return release;
   }
 }
