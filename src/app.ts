@@ -33,6 +33,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     rtcPort: config.rtcPort,
     rtcListenIp: config.rtcListenIp,
     rtcAnnouncedIp: config.rtcAnnouncedIp,
+    rtcTcp: config.rtcTcp,
     logger,
   });
   try {

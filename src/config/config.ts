@@ -17,6 +17,8 @@ export interface Config {
   rtcListenIp: string;
   /** Address put in ICE candidates; defaults to rtcListenIp. */
   rtcAnnouncedIp: string | undefined;
+  /** Offer ICE over TCP as well as UDP (for clients behind UDP-blocking firewalls). */
+  rtcTcp: boolean;
   logLevel: string;
   /** Largest SDP accepted, in bytes. */
   maxSdpBytes: number;
@@ -179,6 +181,7 @@ export function loadConfig(env: Env = process.env): Config {
     rtcPort,
     rtcListenIp: ip(env, 'RTC_LISTEN_IP', '127.0.0.1') as string,
     rtcAnnouncedIp: ip(env, 'RTC_ANNOUNCED_IP', undefined),
+    rtcTcp: flag(env, 'RTC_TCP', true),
     logLevel,
     maxSdpBytes,
     trackInactiveAfterMs: integer(env, 'TRACK_INACTIVE_AFTER_MS', 5_000, 100, 3_600_000),

@@ -10,6 +10,8 @@ export interface WorkerPoolOptions {
   rtcPort: number;
   rtcListenIp: string;
   rtcAnnouncedIp: string | undefined;
+  /** Listen for ICE over TCP too. mediasoup never closes a TCP connection that does not complete ICE (docs/security.md). */
+  rtcTcp: boolean;
   logger: Logger;
 }
 
@@ -56,6 +58,11 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     return !this.closed && this.slots.every((slot) => slot !== undefined && !slot.worker.closed);
   }
 
+  /** Whether the workers listen for ICE over TCP (RTC_TCP). */
+  get rtcTcp(): boolean {
+    return this.options.rtcTcp;
+  }
+
   get workers(): readonly MediaWorker[] {
     return this.slots.filter((slot): slot is MediaWorker => slot !== undefined);
   }
@@ -92,10 +99,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     let router: types.Router;
     try {
       webRtcServer = await worker.createWebRtcServer({
-        listenInfos: [
-          { ...listen, protocol: 'udp' },
-          { ...listen, protocol: 'tcp' },
-        ],
+        listenInfos: [{ ...listen, protocol: 'udp' }, ...(this.options.rtcTcp ? [{ ...listen, protocol: 'tcp' as const }] : [])],
       });
       router = await worker.createRouter({ mediaCodecs: ROUTER_MEDIA_CODECS });
     } catch (error) {

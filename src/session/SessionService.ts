@@ -140,7 +140,7 @@ export class SessionService {
     const transport = await worker.router.createWebRtcTransport({
       webRtcServer: worker.webRtcServer,
       enableUdp: true,
-      enableTcp: true,
+      enableTcp: this.pool.rtcTcp,
       preferUdp: true,
       enableSctp: true,
       numSctpStreams: SCTP_STREAMS,
