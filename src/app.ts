@@ -51,6 +51,8 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     idleTimeoutMs: config.sessionIdleTimeoutMs,
     iceConsentTimeoutS: config.iceConsentTimeoutS,
     reconnectGraceMs: config.reconnectGraceMs,
+    keyFrameRequestDelayMs: config.keyFrameRequestDelayMs,
+    layerOffDelayMs: config.layerOffDelayMs,
     trackEvents: new InMemoryTrackEventBus({ maxEvents: config.eventRetentionCount, maxAgeMs: config.eventRetentionMs }),
     sessionEvents: new SessionEventBus(),
   });

@@ -1,9 +1,21 @@
-import { CLOSE_SESSION, CLOSE_TRACKS, CREATE_SESSION, PULL_TRACKS, PUSH_TRACKS, SESSION_EVENTS, SESSION_TRACKS, SET_TRACK_MUTED, UPDATE_TRACKS } from './documents.js';
+import {
+  CLOSE_SESSION,
+  CLOSE_TRACKS,
+  CREATE_SESSION,
+  PULL_TRACKS,
+  PUSH_TRACKS,
+  SESSION_EVENTS,
+  SESSION_LAYERS,
+  SESSION_TRACKS,
+  SET_TRACK_MUTED,
+  UPDATE_TRACKS,
+} from './documents.js';
 import { Emitter } from './Emitter.js';
 import { OfferRefusedError, SwitchyardError } from './errors.js';
 import { IceRestart } from './IceRestart.js';
 import { asSwitchyardError, Negotiation, setLocal, trackError } from './negotiation.js';
 import { OperationQueue } from './OperationQueue.js';
+import { SenderLayers } from './SenderLayers.js';
 import { TrackWatch, type TrackWatchListener } from './TrackWatch.js';
 import { httpTransport, type Transport } from './transport.js';
 import type {
@@ -15,10 +27,11 @@ import type {
   SimulcastPreference,
   SwitchyardEvents,
   TrackFilter,
+  TrackLayers,
   TracksPayload,
 } from './types.js';
 
-export type { ConnectOptions, LocalTrack, PullOptions, PushOptions, SwitchyardEvents } from './types.js';
+export type { ConnectOptions, LocalTrack, PullOptions, PushOptions, SwitchyardEvents, TrackLayers } from './types.js';
 
 /** The SDK's own view of a LocalTrack: it changes `muted`. */
 interface PushedTrack extends LocalTrack {
@@ -35,7 +48,11 @@ interface WaitingPull {
   reject(error: SwitchyardError): void;
 }
 
-type SessionEvent = { type: 'CONNECTION_STATE_CHANGED' | 'TRACK_ENDED' | 'RENEGOTIATION_NEEDED' | 'CLOSED'; mid: string | null };
+type SessionEvent = {
+  type: 'CONNECTION_STATE_CHANGED' | 'TRACK_ENDED' | 'RENEGOTIATION_NEEDED' | 'LAYERS_IN_DEMAND' | 'CLOSED';
+  mid: string | null;
+  layersInDemand?: string[] | null;
+};
 
 /**
  * One Switchyard session: one RTCPeerConnection with the SFU, over which
@@ -56,6 +73,8 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
   private readonly waitingPulls: WaitingPull[] = [];
   private readonly negotiation: Negotiation;
   private readonly iceRestart: IceRestart;
+  /** Turns unwatched simulcast encodings off; undefined with adaptiveSimulcast: false. */
+  private senderLayers: SenderLayers | undefined;
   private stopEvents: (() => void) | undefined;
   private closed = false;
 
@@ -99,6 +118,7 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
       });
       await pc.setRemoteDescription({ type: 'answer', sdp: createSession.sessionDescription.sdp });
       const client = new Switchyard(createSession.session.id, pc, transport, !options.transport);
+      if (options.adaptiveSimulcast !== false) client.senderLayers = new SenderLayers(pc, (error) => client.emit('error', asSwitchyardError(error)));
       client.listen();
       return client;
     } catch (error) {
@@ -289,6 +309,12 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
     }
   }
 
+  /** The simulcast layers of this session's tracks as Switchyard sees them: what is watched of each pushed track, what each pulled one receives. */
+  async layers(): Promise<TrackLayers[]> {
+    const { session } = await this.transport.request<{ session: { tracks: TrackLayers[] } | null }>(SESSION_LAYERS, { id: this.sessionId });
+    return session?.tracks ?? [];
+  }
+
   /** Keeps a set of published tracks current (see TrackWatch); the usual way to build a room. */
   async watchTracks(filter: TrackFilter, listener: TrackWatchListener): Promise<TrackWatch> {
     const watch = new TrackWatch(this.transport, filter, listener, (error) => this.emit('error', error));
@@ -350,6 +376,13 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
         const mid = event.mid as string;
         const track = this.pc.getTransceivers().find((t) => t.mid === mid)?.receiver.track;
         this.emit('trackended', { mid, track });
+        break;
+      }
+      case 'LAYERS_IN_DEMAND': {
+        const mid = event.mid as string;
+        const rids = event.layersInDemand ?? [];
+        void this.senderLayers?.apply(mid, rids);
+        this.emit('layersindemand', { mid, rids });
         break;
       }
       case 'CLOSED':

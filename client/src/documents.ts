@@ -44,7 +44,11 @@ export const SESSION_TRACKS = `query SwitchyardSessionTracks($id: ID!) {
 }`;
 
 export const SESSION_EVENTS = `subscription SwitchyardSessionEvents($id: ID!) {
-  sessionEvents(sessionId: $id) { type mid session { connectionState } }
+  sessionEvents(sessionId: $id) { type mid layersInDemand session { connectionState } }
+}`;
+
+export const SESSION_LAYERS = `query SwitchyardSessionLayers($id: ID!) {
+  session(id: $id) { tracks { mid location layersInDemand preferredLayer receivingLayers { rid spatialLayer temporalLayer } } }
 }`;
 
 const TRACK_FIELDS = 'sessionId name kind status muted tags simulcastRids';

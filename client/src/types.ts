@@ -54,6 +54,12 @@ export interface ConnectOptions extends Partial<HttpTransportOptions> {
   createPeerConnection?: (configuration: RTCConfiguration) => RTCPeerConnection;
   /** Stored on the session (for example the application's user id). */
   correlationId?: string;
+  /**
+   * Send only the simulcast layers someone watches: the SDK turns a pushed
+   * track's unwatched encodings off and on as Switchyard reports demand
+   * (LAYERS_IN_DEMAND). On by default; false keeps every encoding on.
+   */
+  adaptiveSimulcast?: boolean;
 }
 
 export interface PushOptions {
@@ -69,6 +75,18 @@ export interface PullOptions {
   simulcast?: SimulcastPreference;
 }
 
+/** The simulcast layers of one of this session's transceivers (Switchyard's view; see `layers()`). */
+export interface TrackLayers {
+  mid: string;
+  location: 'LOCAL' | 'REMOTE';
+  /** LOCAL simulcast tracks: the RIDs someone watches. */
+  layersInDemand: string[] | null;
+  /** REMOTE simulcast tracks: the RID asked for. */
+  preferredLayer: string | null;
+  /** REMOTE simulcast tracks: what arrives now. */
+  receivingLayers: { rid: string | null; spatialLayer: number; temporalLayer: number | null } | null;
+}
+
 /** A track this session publishes. */
 export interface LocalTrack {
   readonly sessionId: string;
@@ -82,6 +100,8 @@ export interface LocalTrack {
 }
 
 export interface SwitchyardEvents extends Record<string, unknown> {
+  /** Which simulcast layers (RIDs) of a pushed track someone watches changed; with adaptiveSimulcast the others are off now. */
+  layersindemand: { mid: string; rids: string[] };
   /** The PeerConnection's state (new, connecting, connected, disconnected, failed, closed). */
   connectionstatechange: RTCPeerConnectionState;
   /** A pulled track's source went away (its publisher closed it or left). */

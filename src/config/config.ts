@@ -32,6 +32,10 @@ export interface Config {
   iceConsentTimeoutS: number;
   /** A session that lost ICE consent is closed unless an ICE restart reconnects it within this long. */
   reconnectGraceMs: number;
+  /** Key-frame requests for a video track within this long cost its publisher one key frame (mediasoup's keyFrameRequestDelay). */
+  keyFrameRequestDelayMs: number;
+  /** A simulcast layer nobody watches for this long is reported out of demand, so the publisher can stop sending it. */
+  layerOffDelayMs: number;
   /** Track events kept for replay (trackEvents with after). */
   eventRetentionCount: number;
   eventRetentionMs: number;
@@ -190,6 +194,10 @@ export function loadConfig(env: Env = process.env): Config {
     // Browsers send a consent check every 5 s on average (RFC 7675), so fewer than 6 s would close live sessions.
     iceConsentTimeoutS: integer(env, 'ICE_CONSENT_TIMEOUT_S', 10, 6, 300),
     reconnectGraceMs: integer(env, 'RECONNECT_GRACE_MS', 10_000, 0, 600_000),
+    // One key frame a second at most: a late joiner waits at most that long for its first picture, and a subscriber
+    // whose decoder keeps failing cannot make the publisher send more (each key frame is a burst of bandwidth).
+    keyFrameRequestDelayMs: integer(env, 'KEY_FRAME_REQUEST_DELAY_MS', 1_000, 0, 60_000),
+    layerOffDelayMs: integer(env, 'LAYER_OFF_DELAY_MS', 2_000, 0, 600_000),
     eventRetentionCount: integer(env, 'EVENT_RETENTION_COUNT', 10_000, 1, 10_000_000),
     eventRetentionMs: integer(env, 'EVENT_RETENTION_MS', 600_000, 1_000, 86_400_000),
     mode: runMode,

@@ -1,14 +1,16 @@
 import { EventStream, type Outbox } from './EventStream.js';
 import type { Session } from '../session/Session.js';
 
-export type SessionEventType = 'CONNECTION_STATE_CHANGED' | 'TRACK_ENDED' | 'RENEGOTIATION_NEEDED' | 'CLOSED';
+export type SessionEventType = 'CONNECTION_STATE_CHANGED' | 'TRACK_ENDED' | 'RENEGOTIATION_NEEDED' | 'LAYERS_IN_DEMAND' | 'CLOSED';
 
 export interface SessionEvent {
   readonly type: SessionEventType;
   /** The session itself (still readable after CLOSED). */
   readonly session: Session;
-  /** TRACK_ENDED: the transceiver whose source went away. */
+  /** TRACK_ENDED: the transceiver whose source went away. LAYERS_IN_DEMAND: the publishing transceiver. */
   readonly mid: string | null;
+  /** LAYERS_IN_DEMAND: RIDs of the simulcast layers someone watches, lowest first. */
+  readonly layersInDemand?: readonly string[] | null;
   readonly at: Date;
 }
 

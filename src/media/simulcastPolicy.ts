@@ -1,4 +1,5 @@
 import type { types } from 'mediasoup';
+import type { LayerDemand } from './layerDemand.js';
 
 export type SimulcastFallback = 'AUTO' | 'LEAST_BANDWIDTH' | 'NONE';
 
@@ -15,6 +16,8 @@ export interface SimulcastPreference {
  * drops to the lowest one, NONE pauses until the preferred layer returns.
  * Layers are the publisher's encodings in the order it lists its RIDs, lowest
  * resolution first (as browsers list `sendEncodings` and mediasoup expects).
+ * The preferred layer is also this consumer's vote in the track's LayerDemand,
+ * which tells the publisher which layers anyone watches.
  */
 export class SimulcastPolicy {
   private readonly onScore = (scores: types.ProducerScore[]) => void this.apply(scores);
@@ -28,10 +31,12 @@ export class SimulcastPolicy {
     private readonly source: types.Producer,
     readonly rids: readonly string[],
     preference: SimulcastPreference,
+    private readonly demand?: LayerDemand,
   ) {
     this.spatialLayer = SimulcastPolicy.layerOf(rids, preference.preferredRid);
     this.fallback = preference.fallback ?? 'AUTO';
     source.on('score', this.onScore);
+    demand?.want(source.id, consumer.id, this.spatialLayer);
     consumer.observer.once('close', () => this.detach());
   }
 
@@ -49,14 +54,23 @@ export class SimulcastPolicy {
     return { spatialLayer: this.spatialLayer };
   }
 
+  /** The layers the subscriber receives now (mediasoup's currentLayers), with the spatial layer's RID; null while it receives none. */
+  get currentLayers(): { spatialLayer: number; temporalLayer: number | null; rid: string | null } | null {
+    const current = this.consumer.currentLayers;
+    if (!current || this.consumer.closed) return null;
+    return { spatialLayer: current.spatialLayer, temporalLayer: current.temporalLayer ?? null, rid: this.rids[current.spatialLayer] ?? null };
+  }
+
   async update(preference: SimulcastPreference): Promise<void> {
     if (preference.preferredRid !== undefined) this.spatialLayer = SimulcastPolicy.layerOf(this.rids, preference.preferredRid);
     if (preference.fallback) this.fallback = preference.fallback;
+    this.demand?.want(this.source.id, this.consumer.id, this.spatialLayer);
     await this.apply(this.source.score);
   }
 
   detach(): void {
     this.source.off('score', this.onScore);
+    this.demand?.release(this.source.id, this.consumer.id);
   }
 
   private async apply(scores: types.ProducerScore[]): Promise<void> {

@@ -78,7 +78,15 @@ export function mapProducer(section: RemoteSection, router: types.RtpCapabilitie
 
   const rids = section.sendRids;
   let encodings: types.RtpEncodingParameters[];
-  if (rids.length > 0) {
+  if (rids.length > 1) {
+    // The SDP does not say how many temporal layers each encoding has. Without
+    // a scalabilityMode mediasoup assumes one and forwards only temporal layer
+    // 0 of each layer: a quarter of the frames of Chromium's VP8 simulcast
+    // (L1T3). L1T3, as mediasoup-client declares, covers every browser's
+    // simulcast (an encoding with fewer temporal layers loses nothing), and the
+    // consumer then drops temporal layers only when bandwidth requires it.
+    encodings = rids.map((rid) => ({ rid, scalabilityMode: SIMULCAST_SCALABILITY_MODE }));
+  } else if (rids.length === 1) {
     encodings = rids.map((rid) => ({ rid }));
   } else if (section.streams.length > 0) {
     encodings = section.streams.map((stream) =>
@@ -98,6 +106,9 @@ export function mapProducer(section: RemoteSection, router: types.RtpCapabilitie
   };
   return { kind, rtpParameters, codecs, headerExtensions, rids };
 }
+
+/** What each simulcast encoding is declared as (one spatial, up to three temporal layers). */
+export const SIMULCAST_SCALABILITY_MODE = 'L1T3';
 
 function toMediasoupCodec(codec: SdpCodec): types.RtpCodecParameters {
   const out: types.RtpCodecParameters = {

@@ -27,7 +27,22 @@ export class Negotiator {
     private readonly stopMedia: (transceiver: Transceiver) => void,
     /** A pulled track the client's answer did not take: its mid now carries nothing. */
     private readonly trackEnded: (session: Session, mid: string) => void,
+    /**
+     * mediasoup's keyFrameRequestDelay for video producers: key-frame requests
+     * from any number of subscribers within this long cost the publisher one.
+     */
+    private readonly keyFrameRequestDelayMs: number,
   ) {}
+
+  /** A producer for what the client sends on one m-section. */
+  private produce(session: Session, mapping: ProducerMapping, trackName: string): Promise<types.Producer> {
+    return session.transport.produce({
+      kind: mapping.kind,
+      rtpParameters: mapping.rtpParameters,
+      ...(mapping.kind === 'video' ? { keyFrameRequestDelay: this.keyFrameRequestDelayMs } : {}),
+      appData: { sessionId: session.id, trackName },
+    });
+  }
 
   /** DTLS: the first description that carries the client's identity sets up the transport. */
   private async connectTransport(session: Session, description: RemoteDescription): Promise<void> {
@@ -112,11 +127,7 @@ export class Negotiator {
         }
         let producer: types.Producer;
         try {
-          producer = await session.transport.produce({
-            kind: mapping.kind,
-            rtpParameters: mapping.rtpParameters,
-            appData: { sessionId: session.id, trackName: action.trackName },
-          });
+          producer = await this.produce(session, mapping, action.trackName);
         } catch (error) {
           results.fail(action.resultIndex, ErrorCode.INVALID_SDP, `m-section ${offered.mid}: ${(error as Error).message}`);
           return { section: idleSection(offered, session.router.rtpCapabilities, true) };
@@ -208,11 +219,7 @@ export class Negotiator {
         continue;
       }
       try {
-        const producer = await session.transport.produce({
-          kind: mapping.kind,
-          rtpParameters: mapping.rtpParameters,
-          appData: { sessionId: session.id, trackName: request.trackName },
-        });
+        const producer = await this.produce(session, mapping, request.trackName);
         const track = this.newTrack(session, request.trackName, request.tags, mapping, producer);
         this.tracks.publish(track);
         published.set(transceiver, {

@@ -1,5 +1,6 @@
 import type { types } from 'mediasoup';
 import { ErrorCode, trackNotFound } from '../errors.js';
+import type { LayerDemand } from '../media/layerDemand.js';
 import type { ProducerPipes } from '../media/producerPipes.js';
 import { SimulcastPolicy } from '../media/simulcastPolicy.js';
 import { consumerCapabilities, fromMediasoupCodec } from '../sdp/rtpMapping.js';
@@ -15,17 +16,31 @@ import type { PublishedTrack } from '../tracks/PublishedTrack.js';
  * other workers when needed), the transceivers that carry them, simulcast
  * preferences and retargeting (updateTracks).
  */
+export interface PullerParts {
+  tracks: TrackRegistry;
+  pipes: ProducerPipes;
+  offers: SfuOffers;
+  /** Where each subscriber's preferred simulcast layer counts towards what its publisher sends. */
+  demand: LayerDemand;
+  /** How long a pull waits for the publishing session to connect. */
+  mediaWaitMs: number;
+}
+
 export class Puller {
+  private readonly tracks: TrackRegistry;
+  private readonly pipes: ProducerPipes;
+  private readonly offers: SfuOffers;
+  private readonly demand: LayerDemand;
+  private readonly mediaWaitMs: number;
+
   constructor(
-    private readonly tracks: TrackRegistry,
-    private readonly pipes: ProducerPipes,
-    private readonly offers: SfuOffers,
+    parts: PullerParts,
     private readonly sessionById: (id: string) => Session | undefined,
-    /** How long a pull waits for the publishing session to connect. */
-    private readonly mediaWaitMs: number,
     /** A pulled source went away: the session's transceiver on `mid` is now inactive. */
     private readonly onTrackEnded: (session: Session, mid: string) => void,
-  ) {}
+  ) {
+    ({ tracks: this.tracks, pipes: this.pipes, offers: this.offers, demand: this.demand, mediaWaitMs: this.mediaWaitMs } = parts);
+  }
 
   /** pullTracks on the session's queue: a consumer and m-section per track, then the SFU's offer. */
   async pull(session: Session, requests: PullRequest[]): Promise<TracksOutcome> {
@@ -224,7 +239,7 @@ export class Puller {
       ...(rids.length > 0 ? { preferredLayers: { spatialLayer: SimulcastPolicy.layerOf(rids, preferredRid) } } : {}),
       appData: { sourceSessionId: source.sessionId, trackName: source.name },
     });
-    const simulcast = rids.length > 0 ? new SimulcastPolicy(consumer, source.producer, rids, request.simulcast ?? {}) : undefined;
+    const simulcast = rids.length > 0 ? new SimulcastPolicy(consumer, source.producer, rids, request.simulcast ?? {}, this.demand) : undefined;
     results.setMid(index, mid);
     const { rtpParameters } = consumer;
     const encoding = rtpParameters.encodings?.[0];

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { badRequest, ErrorCode, sessionNotFound, trackNotFound } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { ProducerPipes } from '../media/producerPipes.js';
+import { createSessionTransport } from '../media/sessionTransport.js';
 import type { MediaWorker, WorkerPool } from '../media/workerPool.js';
 import { parseDescription } from '../sdp/parse.js';
 import type { MediaKind, RemoteDescription } from '../sdp/types.js';
@@ -18,6 +19,8 @@ import { Puller } from './Puller.js';
 import { Session, type SessionOwnership, type Transceiver } from './Session.js';
 import type { DescriptionInput, PullRequest, TracksOutcome } from './types.js';
 import type { SessionEventBus, SessionEventType } from '../events/SessionEventBus.js';
+import { LayerDemand } from '../media/layerDemand.js';
+import { PublisherLayers } from './PublisherLayers.js';
 import type { TrackEventBus } from '../events/TrackEventBus.js';
 
 export type { DescriptionInput, PullRequest, TracksOutcome } from './types.js';
@@ -35,17 +38,13 @@ export interface SessionServiceOptions {
   iceConsentTimeoutS: number;
   /** A session that lost ICE consent is closed unless an ICE restart reconnects it within this long. */
   reconnectGraceMs: number;
+  /** Key-frame requests for one video track within this long cost its publisher one key frame. */
+  keyFrameRequestDelayMs: number;
+  /** A simulcast layer nobody watches for this long is reported out of demand (LAYERS_IN_DEMAND). */
+  layerOffDelayMs: number;
   trackEvents: TrackEventBus;
   sessionEvents: SessionEventBus;
 }
-
-const SCTP_STREAMS = { OS: 1024, MIS: 1024 };
-/**
- * Where a session's downlink bandwidth estimate starts (mediasoup's default is
- * 600 kbit/s): enough for a 720p layer, so a subscriber that prefers the top
- * simulcast layer gets it without a long ramp-up; congestion control lowers it.
- */
-const INITIAL_OUTGOING_BITRATE = 1_500_000;
 
 /**
  * The session engine: one WebRtcTransport per session, the offer/answer
@@ -58,6 +57,9 @@ export class SessionService {
   readonly tracks = new TrackRegistry();
   private readonly sessions = new Map<string, Session>();
   readonly pipes = new ProducerPipes();
+  private readonly layerDemand: LayerDemand;
+  /** Which simulcast layers of each published track anyone watches, as the publisher is told. */
+  readonly publisherLayers: PublisherLayers;
   private readonly pool: WorkerPool;
   private readonly logger: Logger;
   private readonly maxSdpBytes: number;
@@ -88,9 +90,16 @@ export class SessionService {
       this.logger,
       (t) => this.stopTransceiverMedia(t),
       (session, mid) => this.emit(session, 'TRACK_ENDED', mid),
+      options.keyFrameRequestDelayMs,
     );
-    this.puller = new Puller(this.tracks, this.pipes, this.sfuOffers, (id) => this.sessions.get(id), options.mediaWaitMs, (session, mid) =>
-      this.emit(session, 'TRACK_ENDED', mid),
+    this.layerDemand = new LayerDemand(options.layerOffDelayMs);
+    this.publisherLayers = new PublisherLayers(this.layerDemand, this.tracks, (id) => this.sessions.get(id), (session, mid, rids) =>
+      this.emit(session, 'LAYERS_IN_DEMAND', mid, rids),
+    );
+    this.puller = new Puller(
+      { tracks: this.tracks, pipes: this.pipes, offers: this.sfuOffers, demand: this.layerDemand, mediaWaitMs: options.mediaWaitMs },
+      (id) => this.sessions.get(id),
+      (session, mid) => this.emit(session, 'TRACK_ENDED', mid),
     );
     this.pool.on('workerDied', (worker) => this.onWorkerDied(worker));
     this.activity = new TrackActivityMonitor(this.tracks, options.activity, this.logger);
@@ -137,16 +146,7 @@ export class SessionService {
     const offer = input.description ? this.parse(input.description, 'offer') : undefined;
     if (input.correlationId != null && input.correlationId.length > 256) throw badRequest('correlationId is longer than 256 characters');
     const worker = this.pool.pick();
-    const transport = await worker.router.createWebRtcTransport({
-      webRtcServer: worker.webRtcServer,
-      enableUdp: true,
-      enableTcp: this.pool.rtcTcp,
-      preferUdp: true,
-      enableSctp: true,
-      numSctpStreams: SCTP_STREAMS,
-      initialAvailableOutgoingBitrate: INITIAL_OUTGOING_BITRATE,
-      iceConsentTimeout: this.iceConsentTimeoutS,
-    });
+    const transport = await createSessionTransport(worker, { enableTcp: this.pool.rtcTcp, iceConsentTimeoutS: this.iceConsentTimeoutS });
     const session = new Session(randomUUID(), input.correlationId ?? null, worker, transport, input.ownership);
     session.onConnectionStateChange = () => {
       this.emit(session, 'CONNECTION_STATE_CHANGED');
@@ -319,6 +319,7 @@ export class SessionService {
 
   async close(): Promise<void> {
     this.activity.stop();
+    this.layerDemand.close();
     for (const session of [...this.sessions.values()]) {
       session.transport.close();
       this.forget(session);
@@ -387,8 +388,8 @@ export class SessionService {
     track.producer.close();
   }
 
-  private emit(session: Session, type: SessionEventType, mid: string | null = null): void {
-    this.sessionEvents.publish({ type, session, mid, at: new Date() });
+  private emit(session: Session, type: SessionEventType, mid: string | null = null, layersInDemand: string[] | null = null): void {
+    this.sessionEvents.publish({ type, session, mid, layersInDemand, at: new Date() });
   }
 
   private stopTransceiverMedia(transceiver: Transceiver): void {

@@ -64,8 +64,11 @@ describe.each(['chrome', 'firefox'])('a %s simulcast offer', (browser) => {
     const mapping = mapProducer(fixture(`${browser}-simulcast`).sections[0]!, router.rtpCapabilities)!;
     expect(mapping.rids).toEqual(['q', 'h', 'f']);
     expect(mapping.rtpParameters.encodings?.map((e) => e.rid)).toEqual(['q', 'h', 'f']);
+    // Declared with three temporal layers: without it mediasoup forwards only a quarter of Chromium's frames.
+    expect(mapping.rtpParameters.encodings?.map((e) => e.scalabilityMode)).toEqual(['L1T3', 'L1T3', 'L1T3']);
     const producer = await transport.produce({ kind: 'video', rtpParameters: mapping.rtpParameters });
     expect(producer.type).toBe('simulcast');
+    expect(producer.consumableRtpParameters.encodings?.[0]?.scalabilityMode).toBe('L1T3');
     producer.close();
   });
 });

@@ -73,6 +73,11 @@ export const SessionEventTypeEnum = builder.enumType('SessionEventType', {
       value: 'RENEGOTIATION_NEEDED' as const,
       description: 'The SFU has an offer waiting (e.g. after a source changed); fetch it and renegotiate.',
     },
+    LAYERS_IN_DEMAND: {
+      value: 'LAYERS_IN_DEMAND' as const,
+      description:
+        'For a publisher: which simulcast layers of its track on `mid` someone watches changed (`layersInDemand`). Turn the other encodings off (RTCRtpSender.setParameters, active: false) to save upload; the SDK does.',
+    },
     CLOSED: { value: 'CLOSED' as const, description: 'The session is closed; nothing more will come.' },
   },
 });

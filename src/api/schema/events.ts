@@ -21,7 +21,16 @@ export const SessionEventRef = builder.objectRef<SessionEvent>('SessionEvent').i
   fields: (t) => ({
     type: t.expose('type', { type: SessionEventTypeEnum }),
     session: t.field({ type: SessionRef, resolve: (e) => e.session }),
-    mid: t.exposeString('mid', { nullable: true, description: 'TRACK_ENDED: the transceiver whose source went away.' }),
+    mid: t.exposeString('mid', {
+      nullable: true,
+      description: 'TRACK_ENDED: the transceiver whose source went away. LAYERS_IN_DEMAND: the transceiver of the published track.',
+    }),
+    layersInDemand: t.stringList({
+      nullable: true,
+      description:
+        'LAYERS_IN_DEMAND: RIDs of the simulcast layers someone watches, lowest first. The lowest layer is always included; layers between it and the highest watched one stay on as fallbacks.',
+      resolve: (e) => (e.layersInDemand ? [...e.layersInDemand] : null),
+    }),
     at: t.expose('at', { type: 'DateTime' }),
   }),
 });

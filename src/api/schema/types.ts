@@ -33,6 +33,20 @@ export const TrackRef = builder.objectRef<TrackView>('Track').implement({
   }),
 });
 
+export const ReceivingLayersRef = builder
+  .objectRef<{ spatialLayer: number; temporalLayer: number | null; rid: string | null }>('ReceivingLayers')
+  .implement({
+    description: 'The simulcast layer a subscriber receives now.',
+    fields: (t) => ({
+      rid: t.exposeString('rid', { nullable: true, description: 'RID of the spatial layer (the publisher\'s encoding).' }),
+      spatialLayer: t.exposeInt('spatialLayer', { description: 'Index of the spatial layer, 0 = lowest resolution.' }),
+      temporalLayer: t.exposeInt('temporalLayer', {
+        nullable: true,
+        description: 'Highest temporal layer forwarded (0 = base frame rate; each one above doubles it, up to the full rate sent).',
+      }),
+    }),
+  });
+
 interface SessionTrackShape {
   session: Session;
   transceiver: Transceiver;
@@ -49,6 +63,25 @@ export const SessionTrackRef = builder.objectRef<SessionTrackShape>('SessionTrac
     status: t.field({
       type: TrackStatusEnum,
       resolve: ({ session, transceiver }) => session.transceiverStatus(transceiver),
+    }),
+    layersInDemand: t.stringList({
+      nullable: true,
+      description:
+        'LOCAL simulcast tracks: RIDs of the layers someone watches, lowest first (the publisher may turn the others off; see LAYERS_IN_DEMAND). Null otherwise.',
+      resolve: ({ transceiver }, _args, { sessions }) =>
+        transceiver.pushed && transceiver.pushed.simulcastRids.length > 1 ? sessions.publisherLayers.ridsInDemand(transceiver.pushed) : null,
+    }),
+    preferredLayer: t.string({
+      nullable: true,
+      description: 'REMOTE simulcast tracks: the RID of the layer this subscriber asked for (pullTracks or updateTracks). Null otherwise.',
+      resolve: ({ transceiver }) => transceiver.pulled?.simulcast?.preferredRid ?? null,
+    }),
+    receivingLayers: t.field({
+      type: ReceivingLayersRef,
+      nullable: true,
+      description:
+        'REMOTE simulcast tracks: the layer this subscriber receives now, which is below the preferred one while the publisher does not send it or the subscriber\'s bandwidth does not allow it. Null while nothing is forwarded, and for other tracks.',
+      resolve: ({ transceiver }) => (transceiver.pulled && !transceiver.pulled.ended ? transceiver.pulled.simulcast?.currentLayers ?? null : null),
     }),
     track: t.field({
       type: TrackRef,
