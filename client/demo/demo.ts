@@ -3,6 +3,12 @@
  * rooms; a room here is the set of tracks tagged `room:<name>`, read with
  * watchTracks (snapshot + trackEvents). Each participant is one session that
  * pushes `camera` and `mic` and pulls everyone else's.
+ *
+ * The camera is sent in three simulcast layers. Tiles pull the lowest; a
+ * clicked tile is shown large and pulls the top layer. Switchyard tells each
+ * publisher which layers anyone watches and the SDK stops sending the others,
+ * so a room of thumbnails uploads thumbnails. Each tile shows, in a small
+ * overlay, the layer it receives (from the session's state).
  */
 import { Switchyard, SwitchyardError, type LocalTrack, type TrackInfo, type TrackWatch } from '@switchyard/client';
 
@@ -13,6 +19,8 @@ interface Participant {
   /** Pulled tracks by track name. */
   readonly pulled: Map<string, MediaStreamTrack>;
   readonly pulling: Set<string>;
+  /** The camera's simulcast layers (RIDs, lowest first); empty when its publisher sends one stream. */
+  rids: string[];
 }
 
 interface Call {
@@ -42,6 +50,16 @@ const micButton = $<HTMLButtonElement>('toggle-mic');
 const cameraButton = $<HTMLButtonElement>('toggle-camera');
 const leaveButton = $<HTMLButtonElement>('leave');
 const template = $<HTMLTemplateElement>('tile-template');
+
+/** The camera's simulcast layers: a quarter, half and full size of 1280x720, with bitrate caps. */
+const CAMERA_LAYERS: RTCRtpEncodingParameters[] = [
+  { rid: 'l', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: 'm', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: 'h', scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+];
+/** The participant shown large (clicked); null when all tiles are small. */
+let focused: string | null = null;
+let layerTimer: ReturnType<typeof setInterval> | undefined;
 
 const params = new URLSearchParams(location.search);
 /** A client token when the SFU has apps configured (development mode needs none). */
@@ -148,8 +166,9 @@ function reconcile(tracks: TrackInfo[]): void {
 function addParticipant(sessionId: string, name: string): Participant {
   const { tile, video } = newTile(name, false);
   tile.dataset.sessionId = sessionId;
-  const participant: Participant = { sessionId, tile, video, pulled: new Map(), pulling: new Set() };
+  const participant: Participant = { sessionId, tile, video, pulled: new Map(), pulling: new Set(), rids: [] };
   participants.set(sessionId, participant);
+  tile.addEventListener('click', () => void focus(focused === sessionId ? null : sessionId));
   return participant;
 }
 
@@ -158,6 +177,7 @@ function removeParticipant(sessionId: string): void {
   if (!participant) return;
   participants.delete(sessionId);
   participant.tile.remove();
+  if (focused === sessionId) focused = null;
   const pulled = [...participant.pulled.values()];
   // Their sources are gone; stopping the transceivers frees their m-sections for later pulls.
   if (pulled.length && call) void call.sfu.close(...pulled).catch(() => undefined);
@@ -173,7 +193,10 @@ async function pullInto(participant: Participant, track: TrackInfo): Promise<voi
   if (!call) return;
   participant.pulling.add(track.name);
   try {
-    const media = await call.sfu.pull(track.sessionId, track.name);
+    // Small tiles need the lowest layer; the focused one the highest.
+    if (track.kind === 'VIDEO') participant.rids = track.simulcastRids;
+    const rid = layerFor(participant);
+    const media = await call.sfu.pull(track.sessionId, track.name, track.kind === 'VIDEO' && rid ? { simulcast: { preferredRid: rid } } : {});
     participant.pulling.delete(track.name);
     if (participants.get(participant.sessionId) !== participant) {
       void call?.sfu.close(media).catch(() => undefined);
@@ -188,6 +211,48 @@ async function pullInto(participant: Participant, track: TrackInfo): Promise<voi
   }
 }
 
+/** The layer a participant's camera is pulled at: the top one when focused, else the lowest; none without simulcast. */
+function layerFor(participant: Participant): string | undefined {
+  return focused === participant.sessionId ? participant.rids.at(-1) : participant.rids[0];
+}
+
+/** Shows one participant large on its top layer (or none), the others small on their lowest. */
+async function focus(sessionId: string | null): Promise<void> {
+  focused = sessionId;
+  for (const participant of participants.values()) {
+    participant.tile.classList.toggle('focused', participant.sessionId === sessionId);
+    const camera = participant.pulled.get('camera');
+    const rid = layerFor(participant);
+    if (call && camera && rid) await call.sfu.setSimulcast(camera, { preferredRid: rid }).catch((error: unknown) => console.warn('layer change failed', error));
+  }
+}
+
+/** The debug overlay of each tile: the layer it receives (remote) or the layers anyone watches (own camera). */
+async function showLayers(): Promise<void> {
+  if (!call) return;
+  const current = call;
+  const layers = await current.sfu.layers().catch(() => []);
+  for (const entry of layers) {
+    if (entry.location === 'LOCAL') {
+      if (entry.mid === current.camera.mid) setOverlay(current.self, `sending ${entry.layersInDemand?.join(' ') ?? 'one stream'}`);
+      continue;
+    }
+    const track = current.sfu.pc.getTransceivers().find((t) => t.mid === entry.mid)?.receiver.track;
+    const participant = [...participants.values()].find((p) => track && p.pulled.get('camera') === track);
+    if (!participant) continue;
+    const video = participant.video;
+    const size = video.videoWidth ? ` ${video.videoWidth}x${video.videoHeight}` : '';
+    const got = entry.receivingLayers;
+    setOverlay(participant.tile, got ? `${got.rid ?? got.spatialLayer} T${got.temporalLayer ?? '-'}${size} (asked ${entry.preferredLayer})` : `one stream${size}`);
+  }
+}
+
+function setOverlay(tile: HTMLElement, text: string): void {
+  const overlay = tile.querySelector('.layers') as HTMLElement;
+  overlay.textContent = text;
+  overlay.dataset.rid = text.split(' ')[0] ?? '';
+}
+
 function attach(participant: Participant): void {
   participant.video.srcObject = new MediaStream([...participant.pulled.values()]);
   void participant.video.play().catch(() => undefined);
@@ -195,7 +260,7 @@ function attach(participant: Participant): void {
 
 async function join(room: string, name: string): Promise<void> {
   showState('connecting');
-  const media = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360, frameRate: 24 }, audio: true });
+  const media = await navigator.mediaDevices.getUserMedia({ video: { width: 1280, height: 720, frameRate: 24 }, audio: true });
   let sfu: Switchyard | undefined;
   try {
     sfu = await Switchyard.connect({ url: location.origin, correlationId: name, ...(token ? { token } : {}) });
@@ -210,7 +275,7 @@ async function join(room: string, name: string): Promise<void> {
     const tags = [tag('room', room), tag('name', name)];
     const [videoTrack, audioTrack] = [media.getVideoTracks()[0], media.getAudioTracks()[0]];
     if (!videoTrack || !audioTrack) throw new Error('no camera or microphone');
-    const camera = await sfu.push(videoTrack, { name: 'camera', tags });
+    const camera = await sfu.push(videoTrack, { name: 'camera', tags, sendEncodings: CAMERA_LAYERS });
     const mic = await sfu.push(audioTrack, { name: 'mic', tags });
     const { tile: self, video } = newTile(name, true);
     self.dataset.sessionId = sfu.sessionId;
@@ -222,6 +287,7 @@ async function join(room: string, name: string): Promise<void> {
     roomTitle.hidden = false;
     history.replaceState(null, '', `?${new URLSearchParams({ room, name, ...(token ? { token } : {}) })}`);
     call.watch = await sfu.watchTracks({ tags: [tag('room', room)] }, reconcile);
+    layerTimer = setInterval(() => void showLayers(), 1000);
   } catch (error) {
     for (const track of media.getTracks()) track.stop();
     await sfu?.leave().catch(() => undefined);
@@ -234,6 +300,8 @@ async function leave(message?: string): Promise<void> {
   const current = call;
   if (!current) return;
   call = undefined;
+  clearInterval(layerTimer);
+  focused = null;
   current.watch?.stop();
   for (const sessionId of [...participants.keys()]) removeParticipant(sessionId);
   tiles.innerHTML = '';

@@ -2,7 +2,6 @@ import {
   CLOSE_SESSION,
   CLOSE_TRACKS,
   CREATE_SESSION,
-  PULL_TRACKS,
   PUSH_TRACKS,
   SESSION_EVENTS,
   SESSION_LAYERS,
@@ -11,10 +10,11 @@ import {
   UPDATE_TRACKS,
 } from './documents.js';
 import { Emitter } from './Emitter.js';
-import { OfferRefusedError, SwitchyardError } from './errors.js';
+import { SwitchyardError } from './errors.js';
 import { IceRestart } from './IceRestart.js';
 import { asSwitchyardError, Negotiation, setLocal, trackError } from './negotiation.js';
 import { OperationQueue } from './OperationQueue.js';
+import { PullBatcher } from './PullBatcher.js';
 import { SenderLayers } from './SenderLayers.js';
 import { TrackWatch, type TrackWatchListener } from './TrackWatch.js';
 import { httpTransport, type Transport } from './transport.js';
@@ -39,14 +39,6 @@ interface PushedTrack extends LocalTrack {
 }
 
 const EVENTS_RETRY_MS = 1000;
-/** The most tracks Switchyard takes in one pullTracks call. */
-const MAX_TRACKS_PER_CALL = 64;
-
-interface WaitingPull {
-  request: { sessionId: string; trackName: string; simulcast?: SimulcastPreference };
-  resolve(track: MediaStreamTrack): void;
-  reject(error: SwitchyardError): void;
-}
 
 type SessionEvent = {
   type: 'CONNECTION_STATE_CHANGED' | 'TRACK_ENDED' | 'RENEGOTIATION_NEEDED' | 'LAYERS_IN_DEMAND' | 'CLOSED';
@@ -70,7 +62,7 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
   /** setMuted calls, in order; apart from `queue` so that a mute never waits for a negotiation. */
   private readonly mutes = new OperationQueue();
   private readonly local = new Map<string, PushedTrack>();
-  private readonly waitingPulls: WaitingPull[] = [];
+  private readonly pulls: PullBatcher;
   private readonly negotiation: Negotiation;
   private readonly iceRestart: IceRestart;
   /** Turns unwatched simulcast encodings off; undefined with adaptiveSimulcast: false. */
@@ -86,6 +78,7 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
   ) {
     super();
     this.negotiation = new Negotiation(pc, transport, sessionId);
+    this.pulls = new PullBatcher({ sessionId, transport, pc, negotiation: this.negotiation, operation: (work) => this.operation(work) });
     this.iceRestart = new IceRestart({
       connectionState: () => this.pc.connectionState,
       // Through the queue: a restart offer never overlaps a push's, a pull's or an answer to the SFU.
@@ -187,47 +180,7 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
    */
   pull(sessionId: string, trackName: string, options: PullOptions = {}): Promise<MediaStreamTrack> {
     if (this.closed) return Promise.reject(new SwitchyardError('SESSION_NOT_FOUND', 'this session was closed'));
-    return new Promise((resolve, reject) => {
-      const request = { sessionId, trackName, ...(options.simulcast ? { simulcast: options.simulcast } : {}) };
-      this.waitingPulls.push({ request, resolve, reject });
-      // One queued batch at a time collects every pull asked for until it runs.
-      if (this.waitingPulls.length === 1) this.schedulePulls();
-    });
-  }
-
-  /** Queues a batch for the waiting pulls; if the session closed meanwhile, they fail with its error. */
-  private schedulePulls(): void {
-    this.operation(() => this.pullWaiting()).catch((error: SwitchyardError) => {
-      for (const waiting of this.waitingPulls.splice(0)) waiting.reject(error);
-    });
-  }
-
-  /** Sends the waiting pulls (at most the SFU's 64 per call; the rest form the next batch). */
-  private async pullWaiting(): Promise<void> {
-    const batch = this.waitingPulls.splice(0, MAX_TRACKS_PER_CALL);
-    if (this.waitingPulls.length > 0) this.schedulePulls();
-    try {
-      const { pullTracks: payload } = await this.transport.request<{ pullTracks: TracksPayload }>(PULL_TRACKS, {
-        input: { sessionId: this.sessionId, tracks: batch.map((waiting) => waiting.request) },
-      });
-      let refused: OfferRefusedError | undefined;
-      try {
-        if (payload.requiresImmediateRenegotiation && payload.sessionDescription) await this.negotiation.answerOffer(payload.sessionDescription.sdp);
-      } catch (error) {
-        if (!(error instanceof OfferRefusedError)) throw error;
-        refused = error;
-      }
-      batch.forEach((waiting, i) => {
-        const result = payload.tracks[i];
-        // The refused offer carried every new m-section of this batch: the SFU withdrew them, nothing was received.
-        const failure = trackError(result, `${waiting.request.sessionId}/${waiting.request.trackName}`) ?? refused;
-        const transceiver = failure ? undefined : this.pc.getTransceivers().find((t) => t.mid === result?.mid);
-        if (transceiver) waiting.resolve(transceiver.receiver.track);
-        else waiting.reject(failure ?? new SwitchyardError('INTERNAL', `no transceiver for mid ${result?.mid} after the SFU's offer`));
-      });
-    } catch (error) {
-      for (const waiting of batch) waiting.reject(asSwitchyardError(error));
-    }
+    return this.pulls.pull({ sessionId, trackName, ...(options.simulcast ? { simulcast: options.simulcast } : {}) });
   }
 
   /** Changes the simulcast layer Switchyard sends for a pulled track. */

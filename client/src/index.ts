@@ -7,6 +7,7 @@ export { TrackWatch, type TrackChange, type TrackEventType, type TrackWatchListe
 export { httpTransport, type HttpTransportOptions, type SubscriptionSink, type TokenSource, type Transport } from './transport.js';
 export { OfferRefusedError, SwitchyardError, type ErrorCode } from './errors.js';
 export { OperationQueue } from './OperationQueue.js';
+export { SenderLayers } from './SenderLayers.js';
 export type {
   ConnectOptions,
   LocalTrack,
@@ -18,5 +19,6 @@ export type {
   SwitchyardEvents,
   TrackFilter,
   TrackInfo,
+  TrackLayers,
   TrackStatus,
 } from './types.js';

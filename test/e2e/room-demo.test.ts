@@ -96,6 +96,29 @@ describe('the room demo in Chromium', () => {
     await pages.get('Ada Lovelace')!.screenshot({ path: SCREENSHOT });
   });
 
+  it('small tiles pull the lowest layer, a clicked tile the top one, and each publisher sends only what is watched', { timeout: 90_000 }, async () => {
+    const ada = pages.get('Ada Lovelace')!;
+    const grace = pages.get('Grace Hopper')!;
+    const overlay = (page: Page, name: string) => page.$eval(`.tile[data-name="${name}"] .layers`, (e) => (e as HTMLElement).textContent ?? '');
+    const ownOverlay = (page: Page) => page.$eval('.tile.self .layers', (e) => (e as HTMLElement).textContent ?? '');
+    // Everyone watches thumbnails: every tile receives l, every publisher sends only l.
+    for (const page of pages.values()) {
+      await expect.poll(() => page.$$eval('.tile:not(.self) .layers', (es) => es.map((e) => e.textContent?.split(' ')[0])), { timeout: 20_000 }).toEqual(['l', 'l']);
+      await expect.poll(() => ownOverlay(page), { timeout: 10_000 }).toBe('sending l');
+    }
+    // Ada clicks Grace's tile: it grows, and Grace sends and Ada receives the top layer.
+    await ada.click('.tile[data-name="Grace Hopper"]');
+    expect(await ada.getAttribute('.tile[data-name="Grace Hopper"]', 'class')).toContain('focused');
+    await expect.poll(() => ownOverlay(grace), { timeout: 5000 }).toBe('sending l m h');
+    await expect.poll(() => overlay(ada, 'Grace Hopper'), { timeout: 60_000, interval: 500 }).toMatch(/^h T\d 1280x720/);
+    expect((await overlay(ada, 'Alan Turing')).split(' ')[0]).toBe('l');
+    console.log(`room demo: Ada's overlays: Grace "${await overlay(ada, 'Grace Hopper')}", Alan "${await overlay(ada, 'Alan Turing')}"`);
+    // A second click: back to a thumbnail, and Grace stops sending m and h.
+    await ada.click('.tile[data-name="Grace Hopper"]');
+    await expect.poll(() => overlay(ada, 'Grace Hopper'), { timeout: 20_000, interval: 500 }).toMatch(/^l /);
+    await expect.poll(() => ownOverlay(grace), { timeout: 10_000 }).toBe('sending l');
+  });
+
   it('someone in another room sees none of them, and they do not see her', { timeout: 60_000 }, async () => {
     const katherine = await enter('elsewhere', 'Katherine Johnson');
     await katherine.waitForTimeout(1500);

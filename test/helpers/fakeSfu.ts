@@ -1,6 +1,7 @@
 import { vi } from 'vitest';
 import { Switchyard } from '../../client/src/Switchyard.js';
 import type { SubscriptionSink, Transport } from '../../client/src/transport.js';
+import type { ConnectOptions } from '../../client/src/types.js';
 
 /**
  * A scripted SFU and a PeerConnection that only keeps the offer/answer state,
@@ -170,9 +171,9 @@ export function sfu(overrides: Record<string, Handler> = {}) {
 }
 
 /** Switchyard.connect() on a fresh FakePeerConnection. */
-export async function connect(transport: FakeTransport) {
+export async function connect(transport: FakeTransport, options: Partial<ConnectOptions> = {}) {
   const pc = new FakePeerConnection();
-  const client = await Switchyard.connect({ transport, createPeerConnection: () => pc as unknown as RTCPeerConnection });
+  const client = await Switchyard.connect({ ...options, transport, createPeerConnection: () => pc as unknown as RTCPeerConnection });
   return { client, pc };
 }
 

@@ -22,7 +22,7 @@ export interface Sy {
   clientOffer(field: 'pushTracks' | 'closeTracks' | 'renegotiate', input?: object | (() => object), offerOptions?: RTCOfferOptions): Promise<OfferResult>;
   push(tracks: { trackName: string; track: MediaStreamTrack }[]): Promise<OfferResult & { mids: string[] }>;
   answerSfuOffer(sdp: string, options?: { recvonly?: string[] }): Promise<string>;
-  pull(tracks: { sessionId: string; trackName: string; mid?: string }[], options?: { answer?: boolean; recvonly?: string[] }): Promise<{ offerSdp: string | null; answerSdp: string | null; tracks: TrackResult[] }>;
+  pull(tracks: { sessionId: string; trackName: string; mid?: string; simulcast?: { preferredRid?: string } }[], options?: { answer?: boolean; recvonly?: string[] }): Promise<{ offerSdp: string | null; answerSdp: string | null; tracks: TrackResult[] }>;
   watch(mid: string): void;
   playback(mid: string): Promise<{ width: number; time: number; frames: number }>;
   selectedPair(): Promise<{ id: string; state: string; responsesReceived: number; localUfrag: string | null } | null>;
