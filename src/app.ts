@@ -4,7 +4,7 @@ import { MutationRateLimiter } from './auth/rateLimit.js';
 import { SessionQuotas } from './auth/SessionQuotas.js';
 import { createApiServer, type ApiServer } from './api/server.js';
 import type { Config } from './config/config.js';
-import { InMemoryTrackEventBus } from './events/TrackEventBus.js';
+import { openSharedState, type SharedState } from './cluster/sharedState.js';
 import { SessionEventBus } from './events/SessionEventBus.js';
 import { createLogger, type Logger } from './logger.js';
 import { WorkerPool } from './media/workerPool.js';
@@ -15,6 +15,8 @@ export interface Switchyard {
   readonly logger: Logger;
   readonly pool: WorkerPool;
   readonly sessions: SessionService;
+  /** What this node shares with the others (in memory when it runs alone). */
+  readonly shared: SharedState;
   readonly api: ApiServer;
   /** Where the HTTP API listens, once started. */
   readonly address: AddressInfo;
@@ -36,8 +38,10 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     rtcTcp: config.rtcTcp,
     logger,
   });
+  let shared: SharedState;
   try {
     await pool.start();
+    shared = await openSharedState(config, logger);
   } catch (error) {
     await pool.close();
     throw error;
@@ -53,7 +57,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     reconnectGraceMs: config.reconnectGraceMs,
     keyFrameRequestDelayMs: config.keyFrameRequestDelayMs,
     layerOffDelayMs: config.layerOffDelayMs,
-    trackEvents: new InMemoryTrackEventBus({ maxEvents: config.eventRetentionCount, maxAgeMs: config.eventRetentionMs }),
+    trackEvents: shared.trackEvents,
     sessionEvents: new SessionEventBus(),
   });
   const authenticator = new Authenticator(config.apps);
@@ -67,7 +71,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     sessions,
     authenticator,
     rateLimiter: new MutationRateLimiter(config.mutationsPerSecond),
-    quotas: new SessionQuotas(config, { total: () => sessions.sessionCount, inApp: (appId) => sessions.countInApp(appId) }),
+    quotas: new SessionQuotas(config, { total: () => sessions.sessionCount, inApp: (appId) => sessions.count((o) => o.appId === appId) }),
     settings: config,
     logger,
     healthy: () => pool.healthy,
@@ -77,6 +81,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     address = await api.listen(config.port, config.host);
   } catch (error) {
     await sessions.close();
+    await shared.close();
     await pool.close();
     throw error;
   }
@@ -94,6 +99,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
       mode: config.mode,
       apps: config.apps.map((a) => a.id),
       corsOrigins: config.corsOrigins,
+      cluster: shared.mode === 'cluster' ? config.clusterName : 'embedded',
     },
     startedMessage(url, config),
   );
@@ -104,6 +110,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     logger,
     pool,
     sessions,
+    shared,
     api,
     address,
     url,
@@ -111,6 +118,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
       (stopping ??= (async () => {
         await api.close();
         await sessions.close();
+        await shared.close();
         await pool.close();
       })()),
   };

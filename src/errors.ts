@@ -35,5 +35,6 @@ export const sessionNotFound = (id: string) =>
   new SwitchyardError(ErrorCode.SESSION_NOT_FOUND, `session ${id} does not exist`);
 export const trackNotFound = (sessionId: string, trackName: string) =>
   new SwitchyardError(ErrorCode.TRACK_NOT_FOUND, `track ${trackName} of session ${sessionId} is not published`);
+export const unavailable = (message: string) => new SwitchyardError(ErrorCode.UNAVAILABLE, message);
 export const negotiationConflict = (message: string) =>
   new SwitchyardError(ErrorCode.NEGOTIATION_CONFLICT, message);

@@ -7,7 +7,7 @@ import type { Session } from '../session/Session.js';
 import type { DescriptionInput, PullRequest, SessionService, TracksOutcome } from '../session/SessionService.js';
 import type { SourceCheck } from '../session/types.js';
 import type { TrackView } from '../tracks/PublishedTrack.js';
-import type { TrackFilter } from '../tracks/TrackRegistry.js';
+import { matchesFilter, type TrackFilter } from '../tracks/TrackRegistry.js';
 import type { AccessPolicy } from './access.js';
 import type { MutationRateLimiter } from './rateLimit.js';
 import type { SessionQuotas } from './SessionQuotas.js';
@@ -57,8 +57,9 @@ export class GuardedSessions {
     return session;
   }
 
-  track(sessionId: string, name: string): TrackView | null {
-    const track = this.sessions.tracks.get(sessionId, name);
+  /** A published track (on any node of the cluster), if this caller may see it. */
+  async track(sessionId: string, name: string): Promise<TrackView | null> {
+    const track = await this.sessions.trackEvents.track(sessionId, name);
     if (!track) return null;
     const verdict = this.access.track(track);
     if (verdict === 'hidden') return null;
@@ -66,18 +67,20 @@ export class GuardedSessions {
     return track;
   }
 
-  listTracks(filter: TrackFilter): TrackView[] {
-    return this.sessions.listTracks(filter).filter((track) => this.access.track(track) === 'allowed');
+  /** Published tracks (of the whole cluster) that match and that this caller may see, with the event cursor they are current up to. */
+  async trackSnapshot(filter: TrackFilter): Promise<{ cursor: string; tracks: TrackView[] }> {
+    const { cursor, tracks } = await this.sessions.trackEvents.snapshot();
+    return { cursor, tracks: tracks.filter((track) => matchesFilter(filter, track) && this.access.track(track) === 'allowed') };
   }
 
   // Subscriptions ---------------------------------------------------------------
 
-  get trackEventCursor(): string {
+  trackEventCursor(): Promise<string> {
     return this.sessions.trackEvents.cursor();
   }
 
   /** The track event stream, without the events this caller may not see. */
-  trackEvents(after: string | null, wanted: (track: TrackView) => boolean): AsyncIterableIterator<TrackEvent> {
+  trackEvents(after: string | null, wanted: (track: TrackView) => boolean): Promise<AsyncIterableIterator<TrackEvent>> {
     return this.sessions.trackEvents.subscribe(
       after,
       (event) => this.access.track(event.track) === 'allowed' && wanted(event.track),
@@ -98,7 +101,7 @@ export class GuardedSessions {
     if (owner !== null) {
       // A leaked token must not be able to fill the node: a budget for creating, a cap on holding.
       await this.limiter.take(`create:${appId}:${owner}`, 'session creations by this subject');
-      if (this.sessions.countOwnedBy(appId, owner) >= this.maxSessionsPerSubject) {
+      if (this.sessions.count((o) => o.appId === appId && o.owner === owner) >= this.maxSessionsPerSubject) {
         throw new SwitchyardError(
           ErrorCode.LIMIT_EXCEEDED,
           `this subject already holds ${this.maxSessionsPerSubject} sessions (MAX_SESSIONS_PER_SUBJECT); close one first`,

@@ -67,6 +67,10 @@ export interface Config {
   demo: boolean;
   /** Origins whose pages may use the API and load the SDK (CORS, WebSocket Origin); ['*'] is any, [] none. */
   corsOrigins: string[];
+  /** The cluster's Redis (redis:// or rediss://); undefined runs this node alone, embedded. */
+  redisUrl: string | undefined;
+  /** Names the cluster in Redis keys, so that several clusters can share one Redis. */
+  clusterName: string;
 }
 
 export class ConfigError extends Error {}
@@ -96,6 +100,21 @@ function flag(env: Env, name: string, fallback: boolean): boolean {
   if (/^(1|true|yes|on)$/i.test(raw)) return true;
   if (/^(0|false|no|off)$/i.test(raw)) return false;
   throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+}
+
+function redisUrl(env: Env): string | undefined {
+  const raw = env.REDIS_URL?.trim();
+  if (!raw) return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || !url.hostname) {
+    throw new ConfigError(`REDIS_URL must be a redis:// or rediss:// URL such as redis://10.0.0.5:6379, got "${raw}"`);
+  }
+  return raw;
 }
 
 function mode(env: Env): Config['mode'] {
@@ -150,6 +169,12 @@ function corsOrigins(env: Env, runMode: Config['mode']): string[] {
     origins.push(url.origin);
   }
   return origins;
+}
+
+function clusterName(env: Env): string {
+  const raw = env.CLUSTER_NAME ?? 'default';
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(raw)) throw new ConfigError(`CLUSTER_NAME must be 1 to 64 letters, digits, - or _, got "${raw}"`);
+  return raw;
 }
 
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -215,5 +240,7 @@ export function loadConfig(env: Env = process.env): Config {
     sessionCreationsPerAppPerSecond: integer(env, 'SESSION_CREATIONS_PER_APP_PER_SECOND', 50, 1, 100_000),
     demo: flag(env, 'DEMO', runMode === 'development'),
     corsOrigins: corsOrigins(env, runMode),
+    redisUrl: redisUrl(env),
+    clusterName: clusterName(env),
   };
 }

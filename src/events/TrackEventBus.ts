@@ -17,25 +17,42 @@ export interface TrackEvent {
 }
 
 /**
- * Track availability events in one total order, with replay from a cursor.
- * The in-memory implementation serves one node; a cluster replaces it with a
- * shared one (Redis) behind the same interface, without touching resolvers.
+ * Track availability: the published tracks (the directory the `tracks`,
+ * `track` and `trackSnapshot` queries read) and the events that change them,
+ * in one total order, with replay from a cursor. The in-memory implementation
+ * serves one node; a cluster uses RedisTrackEventBus (src/cluster) behind the
+ * same interface, so that every node sees every node's tracks and events.
+ * Every method is asynchronous because a shared log is.
  */
 export interface TrackEventBus {
-  publish(type: TrackEventType, track: TrackView): TrackEvent;
+  /**
+   * Appends an event and brings the directory's view of the track up to date
+   * (UNPUBLISHED removes it). Events published by one node are appended in the
+   * order of the calls.
+   */
+  publish(type: TrackEventType, track: TrackView): Promise<TrackEvent>;
   /** The cursor of the latest event: a snapshot taken now is current up to it. */
-  cursor(): string;
+  cursor(): Promise<string>;
+  /** The published tracks and the cursor they are current up to, read together. */
+  snapshot(): Promise<{ cursor: string; tracks: TrackView[] }>;
+  /** One published track as the directory has it. */
+  track(sessionId: string, name: string): Promise<TrackView | null>;
   /**
    * Every event after `after` that is still retained, then live events, with
    * no gap and no duplicate between the two, those that `accept` lets
-   * through. Throws BAD_REQUEST when `after` is older than what is retained
-   * (or from another server run). Events the reader has not taken count
+   * through. Rejects with BAD_REQUEST when `after` is older than what is
+   * retained (or from another log). Events the reader has not taken count
    * against `outbox`, its connection's cap.
    */
-  subscribe(after: string | null, accept: (event: TrackEvent) => boolean, outbox?: Outbox): EventStream<TrackEvent>;
+  subscribe(after: string | null, accept: (event: TrackEvent) => boolean, outbox?: Outbox): Promise<EventStream<TrackEvent>>;
   /** Live subscriptions, for the census. */
   readonly subscriberCount: number;
+  /** Stops whatever the bus runs (connections, readers); subscriptions end. */
+  close(): Promise<void>;
 }
+
+/** The key of a track in a directory. */
+export const trackKey = (sessionId: string, name: string) => `${sessionId}\u0000${name}`;
 
 export interface RetentionOptions {
   /** Events kept for replay. */
@@ -44,7 +61,7 @@ export interface RetentionOptions {
   maxAgeMs: number;
 }
 
-const STALE = 'the cursor is older than the retained events: reload the tracks snapshot (trackSnapshot or tracks + trackEventsCursor) and subscribe after its cursor';
+export const STALE = 'the cursor is older than the retained events: reload the tracks snapshot (trackSnapshot or tracks + trackEventsCursor) and subscribe after its cursor';
 
 /**
  * One node's bus: a bounded history for replay, and graphql-yoga's pubsub for
@@ -56,30 +73,47 @@ export class InMemoryTrackEventBus implements TrackEventBus {
   private readonly history: TrackEvent[] = [];
   /** One listener per live subscription: fan-out is a loop, and a closed stream removes its own. */
   private readonly listeners = new Set<(event: TrackEvent) => void>();
+  private readonly streams = new Set<EventStream<TrackEvent>>();
+  /** The directory: the latest view of every published track. */
+  private readonly tracks = new Map<string, TrackView>();
   private seq = 0;
   /** Highest seq that has been dropped from the history. */
   private droppedUpTo = 0;
 
   constructor(private readonly retention: RetentionOptions) {}
 
-  publish(type: TrackEventType, track: TrackView): TrackEvent {
+  async publish(type: TrackEventType, track: TrackView): Promise<TrackEvent> {
     this.seq += 1;
     const event: TrackEvent = { seq: this.seq, cursor: this.encode(this.seq), type, track, at: new Date() };
+    if (type === 'UNPUBLISHED') this.tracks.delete(trackKey(track.sessionId, track.name));
+    else this.tracks.set(trackKey(track.sessionId, track.name), track);
     this.history.push(event);
     this.trim(event.at.getTime());
     for (const listener of [...this.listeners]) listener(event);
     return event;
   }
 
-  cursor(): string {
+  async cursor(): Promise<string> {
     return this.encode(this.seq);
+  }
+
+  async snapshot(): Promise<{ cursor: string; tracks: TrackView[] }> {
+    return { cursor: this.encode(this.seq), tracks: [...this.tracks.values()] };
+  }
+
+  async track(sessionId: string, name: string): Promise<TrackView | null> {
+    return this.tracks.get(trackKey(sessionId, name)) ?? null;
+  }
+
+  async close(): Promise<void> {
+    for (const stream of [...this.streams]) void stream.return();
   }
 
   get subscriberCount(): number {
     return this.listeners.size;
   }
 
-  subscribe(after: string | null, accept: (event: TrackEvent) => boolean, outbox?: Outbox): EventStream<TrackEvent> {
+  async subscribe(after: string | null, accept: (event: TrackEvent) => boolean, outbox?: Outbox): Promise<EventStream<TrackEvent>> {
     const from = after == null ? this.seq : this.decode(after);
     this.trim(Date.now());
     if (from < this.droppedUpTo) throw badRequest(STALE);
@@ -93,7 +127,11 @@ export class InMemoryTrackEventBus implements TrackEventBus {
       if (accept(event)) stream.push(event);
     };
     this.listeners.add(listener);
-    stream.onClose(() => this.listeners.delete(listener));
+    this.streams.add(stream);
+    stream.onClose(() => {
+      this.listeners.delete(listener);
+      this.streams.delete(stream);
+    });
     return stream;
   }
 

@@ -71,6 +71,7 @@ export class SessionService {
   private readonly liveness: SessionLiveness;
   private readonly sfuOffers: SfuOffers;
   private readonly iceConsentTimeoutS: number;
+  private lastPublish: Promise<unknown> = Promise.resolve();
 
   constructor(options: SessionServiceOptions) {
     this.pool = options.pool;
@@ -84,7 +85,12 @@ export class SessionService {
     this.sfuOffers = new SfuOffers((session, type, mid) => this.emit(session, type, mid ?? null));
     this.trackEvents = options.trackEvents;
     this.sessionEvents = options.sessionEvents;
-    this.tracks.on('change', (type, track) => this.trackEvents.publish(type, trackView(track)));
+    this.tracks.on('change', (type, track) => {
+      // Appended in order on one connection: waiting for the latest waits for all (close()).
+      this.lastPublish = this.trackEvents.publish(type, trackView(track)).catch((error: unknown) =>
+        this.logger.error({ err: error, session: track.sessionId, track: track.name, event: type }, 'could not publish a track event'),
+      );
+    });
     this.negotiator = new Negotiator(
       this.tracks,
       this.logger,
@@ -114,19 +120,10 @@ export class SessionService {
     return this.sessions.size;
   }
 
-  /** Live sessions of one app. */
-  countInApp(appId: string): number {
+  /** Live sessions whose ownership matches (of one app, of one client-token subject), for quotas. */
+  count(matches: (ownership: SessionOwnership) => boolean): number {
     let count = 0;
-    for (const session of this.sessions.values()) if (session.ownership.appId === appId) count += 1;
-    return count;
-  }
-
-  /** Live sessions of one owner (a client-token subject) in one app. */
-  countOwnedBy(appId: string, owner: string): number {
-    let count = 0;
-    for (const session of this.sessions.values()) {
-      if (session.ownership.appId === appId && session.ownership.owner === owner) count += 1;
-    }
+    for (const session of this.sessions.values()) if (matches(session.ownership)) count += 1;
     return count;
   }
 
@@ -324,6 +321,8 @@ export class SessionService {
       session.transport.close();
       this.forget(session);
     }
+    // The other nodes hear that this node's tracks are gone.
+    await this.lastPublish;
   }
 
   // ---------------------------------------------------------------------------

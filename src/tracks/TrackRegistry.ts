@@ -13,6 +13,13 @@ export interface TrackFilter {
 
 const key = (sessionId: string, name: string) => `${sessionId}\u0000${name}`;
 
+/** A track matches when every condition the filter gives holds. */
+export function matchesFilter(filter: TrackFilter, track: { sessionId: string; kind: MediaKind; tags: readonly string[] }): boolean {
+  if (filter.sessionIds && !filter.sessionIds.includes(track.sessionId)) return false;
+  if (filter.kind && track.kind !== filter.kind) return false;
+  return (filter.tags ?? []).every((tag) => track.tags.includes(tag));
+}
+
 /**
  * Every published track of this node, by (sessionId, trackName). Every change
  * of the set or of a track's status is emitted as `change`, in order.
@@ -56,16 +63,7 @@ export class TrackRegistry extends EventEmitter<{ change: [type: TrackChange, tr
 
   /** Published tracks matching the filter, oldest first. */
   list(filter: TrackFilter = {}): PublishedTrack[] {
-    const sessionIds = filter.sessionIds ? new Set(filter.sessionIds) : undefined;
-    const tags = filter.tags ?? [];
-    const result: PublishedTrack[] = [];
-    for (const track of this.tracks.values()) {
-      if (sessionIds && !sessionIds.has(track.sessionId)) continue;
-      if (filter.kind && track.kind !== filter.kind) continue;
-      if (!tags.every((tag) => track.tags.includes(tag))) continue;
-      result.push(track);
-    }
-    return result;
+    return [...this.tracks.values()].filter((track) => matchesFilter(filter, track));
   }
 
   get size(): number {

@@ -1,6 +1,6 @@
 import type { SessionEvent } from '../../events/SessionEventBus.js';
 import type { TrackEvent, TrackView } from '../../events/TrackEventBus.js';
-import type { TrackFilter } from '../../tracks/TrackRegistry.js';
+import { matchesFilter, type TrackFilter } from '../../tracks/TrackRegistry.js';
 import { builder } from './builder.js';
 import { SessionEventTypeEnum, TrackEventTypeEnum } from './enums.js';
 import { TrackFilterInput } from './inputs.js';
@@ -51,26 +51,16 @@ export function toTrackFilter(filter: FilterInput): TrackFilter {
   return { sessionIds: filter?.sessionIds?.map(String) ?? null, tags: filter?.tags ?? null, kind: filter?.kind ?? null };
 }
 
-/** The same rule as the registry's list: every condition given must hold. */
-export function matches(filter: TrackFilter, track: TrackView): boolean {
-  if (filter.sessionIds && !filter.sessionIds.includes(track.sessionId)) return false;
-  if (filter.kind && track.kind !== filter.kind) return false;
-  return (filter.tags ?? []).every((tag) => track.tags.includes(tag));
-}
-
 builder.queryFields((t) => ({
   trackEventsCursor: t.string({
     description: 'The cursor of the latest track event. Read it in the same request as `tracks` and subscribe after it.',
-    resolve: (_root, _args, { guard }) => guard.trackEventCursor,
+    resolve: (_root, _args, { guard }) => guard.trackEventCursor(),
   }),
   trackSnapshot: t.field({
     type: TrackSnapshotRef,
     description: 'Published tracks that match the filter, with the event cursor they are current up to.',
     args: { filter: t.arg({ type: TrackFilterInput }) },
-    resolve: (_root, { filter }, { guard }) => ({
-      cursor: guard.trackEventCursor,
-      tracks: guard.listTracks(toTrackFilter(filter)),
-    }),
+    resolve: (_root, { filter }, { guard }) => guard.trackSnapshot(toTrackFilter(filter)),
   }),
 }));
 
@@ -83,7 +73,7 @@ builder.subscriptionType({
       args: { filter: t.arg({ type: TrackFilterInput }), after: t.arg.string() },
       subscribe: (_root, { filter, after }, { guard }) => {
         const wanted = toTrackFilter(filter);
-        return guard.trackEvents(after ?? null, (track) => matches(wanted, track));
+        return guard.trackEvents(after ?? null, (track) => matchesFilter(wanted, track));
       },
       resolve: (event) => event,
     }),

@@ -23,7 +23,7 @@ builder.queryType({
       type: [TrackRef],
       description: 'Published tracks that match the filter: the snapshot that trackEvents then keeps current. A client token sees only the tracks it may pull.',
       args: { filter: t.arg({ type: TrackFilterInput }) },
-      resolve: (_root, { filter }, { guard }) => guard.listTracks(toTrackFilter(filter)),
+      resolve: async (_root, { filter }, { guard }) => (await guard.trackSnapshot(toTrackFilter(filter))).tracks,
     }),
   }),
 });

@@ -1,0 +1,62 @@
+import type { Redis } from 'ioredis';
+import type { Config } from '../config/config.js';
+import { InMemoryTrackEventBus, type TrackEventBus } from '../events/TrackEventBus.js';
+import type { Logger } from '../logger.js';
+import { connectRedis } from './redis.js';
+import { RedisTrackEventBus } from './RedisTrackEventBus.js';
+
+/**
+ * What nodes share: one node alone keeps it in memory (the embedded default,
+ * no Redis); with REDIS_URL it lives in Redis, where every node of the
+ * cluster reads and writes it.
+ */
+export interface SharedState {
+  /** 'embedded' (one node, in memory) or 'cluster' (Redis). */
+  readonly mode: 'embedded' | 'cluster';
+  /** The published tracks of every node and their events. */
+  readonly trackEvents: TrackEventBus;
+  /** The cluster's Redis connection; undefined when embedded. */
+  readonly redis: Redis | undefined;
+  close(): Promise<void>;
+}
+
+/** Redis keys of Switchyard start with this (several clusters may share one Redis with other prefixes). */
+const KEY_PREFIX = 'switchyard:';
+
+export async function openSharedState(config: Config, logger: Logger): Promise<SharedState> {
+  const retention = { maxEvents: config.eventRetentionCount, maxAgeMs: config.eventRetentionMs };
+  if (!config.redisUrl) {
+    const trackEvents = new InMemoryTrackEventBus(retention);
+    return { mode: 'embedded', trackEvents, redis: undefined, close: () => trackEvents.close() };
+  }
+  const log = logger.child({ component: 'redis' });
+  let down = false;
+  const redis = await connectRedis(config.redisUrl, (error) => {
+    // One line per outage, not one per reconnection attempt.
+    if (!down) log.error({ err: error }, 'lost the connection to Redis: calls that need the cluster answer UNAVAILABLE until it is back');
+    down = true;
+  });
+  redis.on('ready', () => {
+    if (down) log.info('the connection to Redis is back');
+    down = false;
+  });
+  try {
+    const trackEvents = await RedisTrackEventBus.open(redis, {
+      retention,
+      prefix: `${config.clusterName}:`.replace(/^/, KEY_PREFIX),
+      onReadError: (error) => log.debug({ err: error }, 'reading the track event log failed; retrying'),
+    });
+    return {
+      mode: 'cluster',
+      trackEvents,
+      redis,
+      async close() {
+        await trackEvents.close();
+        redis.disconnect();
+      },
+    };
+  } catch (error) {
+    redis.disconnect();
+    throw error;
+  }
+}
