@@ -70,7 +70,10 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
   const api = createApiServer({
     sessions,
     authenticator,
-    rateLimiter: new MutationRateLimiter(config.mutationsPerSecond),
+    rateLimiter: new MutationRateLimiter(
+      config.mutationsPerSecond,
+      shared.redis ? { redis: shared.redis, keyPrefix: `switchyard:${config.clusterName}:rate` } : undefined,
+    ),
     quotas: new SessionQuotas(config, { total: () => sessions.sessionCount, inApp: (appId) => sessions.count((o) => o.appId === appId) }),
     settings: config,
     logger,

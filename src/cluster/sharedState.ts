@@ -43,7 +43,7 @@ export async function openSharedState(config: Config, logger: Logger): Promise<S
   try {
     const trackEvents = await RedisTrackEventBus.open(redis, {
       retention,
-      prefix: `${config.clusterName}:`.replace(/^/, KEY_PREFIX),
+      prefix: `${KEY_PREFIX}${config.clusterName}:`,
       onReadError: (error) => log.debug({ err: error }, 'reading the track event log failed; retrying'),
     });
     return {
