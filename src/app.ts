@@ -78,6 +78,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     settings: config,
     logger,
     healthy: () => pool.healthy,
+    ...(shared.cluster ? { cluster: shared.cluster } : {}),
   });
   let address: AddressInfo;
   try {
@@ -90,6 +91,14 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
   }
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+  const { cluster } = shared;
+  if (cluster) {
+    // Closed sessions leave the directory; then other nodes' calls about them answer SESSION_NOT_FOUND.
+    sessions.sessionEvents.watchAll((event) => {
+      if (event.type === 'CLOSED') cluster.forgetSession(event.session.id);
+    });
+    await cluster.nodes.join(config.clusterAdvertiseUrl ?? url);
+  }
   logger.info(
     {
       api: `${url}/graphql`,
@@ -102,7 +111,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
       mode: config.mode,
       apps: config.apps.map((a) => a.id),
       corsOrigins: config.corsOrigins,
-      cluster: shared.mode === 'cluster' ? config.clusterName : 'embedded',
+      cluster: cluster ? { name: config.clusterName, node: cluster.nodeId, advertised: config.clusterAdvertiseUrl ?? url } : 'embedded',
     },
     startedMessage(url, config),
   );

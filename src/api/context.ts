@@ -3,6 +3,7 @@ import type { GuardedSessions } from '../auth/GuardedSessions.js';
 import type { Principal } from '../auth/principal.js';
 import type { Outbox } from '../events/EventStream.js';
 import type { SessionService } from '../session/SessionService.js';
+import type { ForwardingContext } from './forwarding.js';
 
 /** What every resolver gets: the caller's guarded view of the sessions, and the engine for reading fields. */
 export interface ApiContext {
@@ -10,6 +11,8 @@ export interface ApiContext {
   guard: GuardedSessions;
   /** For fields of objects the guard already handed out (a session's tracks). */
   sessions: SessionService;
+  /** In a cluster: how calls about sessions of other nodes reach them. */
+  forwarding?: ForwardingContext;
 }
 
 /** What yoga gets from the server: the Node request, and for graphql-ws the principal the connection authenticated as. */
@@ -17,6 +20,8 @@ export interface ServerContext {
   req: IncomingMessage;
   res?: ServerResponse;
   principal?: Principal;
+  /** graphql-ws: the credential the connection authenticated with (forwarded calls pass it on). */
+  authorization?: string;
   /** graphql-ws: the connection's cap on queued subscription events. */
   outbox?: Outbox;
 }

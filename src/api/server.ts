@@ -18,6 +18,8 @@ import { createClientFiles } from './clientFiles.js';
 import { corsPolicy } from './cors.js';
 import type { ApiContext, ServerContext } from './context.js';
 import { createErrorMasker, useContractErrorCodes } from './errors.js';
+import { enableForwarding, INTERNAL_HEADER } from './forwarding.js';
+import type { Cluster } from '../cluster/Cluster.js';
 import { buildSchema } from './schema/index.js';
 import { attachGraphQLWebSocket } from './websocket.js';
 
@@ -68,6 +70,8 @@ export interface ApiServerOptions {
   logger: Logger;
   /** /healthz answers 200 while this holds. */
   healthy: () => boolean;
+  /** In a cluster: routing of calls to the node that holds their session. */
+  cluster?: Cluster;
 }
 
 /** What the API holds for its clients now: leaks show here first. */
@@ -93,20 +97,38 @@ export interface ApiServer {
 export function createApiServer(options: ApiServerOptions): ApiServer {
   const { logger, sessions, authenticator, rateLimiter, quotas, settings } = options;
   /** The caller's view of the sessions: from the HTTP request's credentials, or those its WebSocket connected with. */
-  const contextFor = async (initial: { request?: Request; principal?: Principal; outbox?: Outbox }): Promise<ApiContext> => {
-    const principal = initial.principal ?? (await authenticator.authenticate(initial.request?.headers.get('authorization')));
+  const contextFor = async (initial: {
+    request?: Request;
+    principal?: Principal;
+    authorization?: string;
+    outbox?: Outbox;
+    params?: { variables?: Record<string, unknown> | null };
+  }): Promise<ApiContext> => {
+    const authorization = initial.authorization ?? initial.request?.headers.get('authorization') ?? null;
+    const principal = initial.principal ?? (await authenticator.authenticate(authorization ?? undefined));
     const access = new AccessPolicy(principal, (id) => sessions.get(id));
     // A WebSocket brings its connection's outbox; an HTTP (SSE) subscription gets its own, which ends it when full.
     const limit = settings.maxQueuedEventsPerConnection;
     const outbox = initial.outbox ?? new Outbox(limit, (full) => full.failAll(slowConsumer(limit)));
+    const { cluster } = options;
     return {
       sessions,
-      guard: new GuardedSessions(sessions, access, { limiter: rateLimiter, quotas, maxSessionsPerSubject: settings.maxSessionsPerSubject, outbox }),
+      guard: new GuardedSessions(sessions, access, { limiter: rateLimiter, quotas, maxSessionsPerSubject: settings.maxSessionsPerSubject, outbox, cluster }),
+      ...(cluster
+        ? {
+            forwarding: {
+              cluster,
+              authorization,
+              internal: cluster.isInternal(initial.request?.headers.get(INTERNAL_HEADER)),
+              variables: initial.params?.variables ?? {},
+            },
+          }
+        : {}),
     };
   };
   const cors = corsPolicy(settings.corsOrigins);
   const yoga = createYoga<ServerContext, ApiContext>({
-    schema: buildSchema(),
+    schema: options.cluster ? enableForwarding(buildSchema()) : buildSchema(),
     graphqlEndpoint: GRAPHQL_PATH,
     // Pages of the allowed origins only (yoga's default would allow every origin).
     cors: (request) => cors.yoga(request),

@@ -3,7 +3,7 @@ import { getOperationAST, GraphQLError, type DocumentNode, type ExecutionArgs } 
 import type { YogaServerInstance } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { Authenticator, Principal } from '../auth/principal.js';
+import { connectionCredential, type Authenticator, type Principal } from '../auth/principal.js';
 import { ErrorCode, SwitchyardError } from '../errors.js';
 import type { ApiContext, ServerContext } from './context.js';
 import type { CorsPolicy } from './cors.js';
@@ -57,7 +57,7 @@ export function attachGraphQLWebSocket({ http, yoga, authenticator, settings, co
     verifyClient: ({ req }, done) => (cors.allowsUpgrade(req) ? done(true) : done(false, 403, 'Origin not allowed (CORS_ORIGINS)')),
   });
   const live = new Set<object>();
-  const server = useServer<Record<string, unknown> | undefined, { principal?: Principal; outbox?: Outbox }>(
+  const server = useServer<Record<string, unknown> | undefined, { principal?: Principal; authorization?: string; outbox?: Outbox }>(
     {
       // Credentials are checked once per connection, from connectionParams
       // (browsers cannot set headers on a WebSocket) or the upgrade request.
@@ -72,6 +72,8 @@ export function attachGraphQLWebSocket({ http, yoga, authenticator, settings, co
         try {
           const principal = await authenticator.authenticateConnection(ctx.connectionParams, ctx.extra.request.headers.authorization);
           ctx.extra.principal = principal;
+          // Passed on as it came when a call is forwarded to the node that holds its session.
+          ctx.extra.authorization = connectionCredential(ctx.connectionParams, ctx.extra.request.headers.authorization);
           if (principal.kind === 'client') closeWhenExpired(ctx.extra.socket, principal.expiresAt);
           return true;
         } catch (error) {
@@ -99,6 +101,7 @@ export function attachGraphQLWebSocket({ http, yoga, authenticator, settings, co
           socket: ctx.extra.socket,
           params: payload,
           principal: ctx.extra.principal,
+          ...(ctx.extra.authorization ? { authorization: ctx.extra.authorization } : {}),
           outbox: ctx.extra.outbox,
         });
         let document: DocumentNode;

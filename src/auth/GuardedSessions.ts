@@ -8,6 +8,7 @@ import type { DescriptionInput, PullRequest, SessionService, TracksOutcome } fro
 import type { SourceCheck } from '../session/types.js';
 import type { TrackView } from '../tracks/PublishedTrack.js';
 import { matchesFilter, type TrackFilter } from '../tracks/TrackRegistry.js';
+import type { Cluster } from '../cluster/Cluster.js';
 import type { AccessPolicy } from './access.js';
 import type { MutationRateLimiter } from './rateLimit.js';
 import type { SessionQuotas } from './SessionQuotas.js';
@@ -26,6 +27,7 @@ export class GuardedSessions {
   private readonly quotas: SessionQuotas;
   private readonly maxSessionsPerSubject: number;
   private readonly outbox: Outbox | undefined;
+  private readonly cluster: Cluster | undefined;
 
   constructor(
     private readonly sessions: SessionService,
@@ -36,9 +38,12 @@ export class GuardedSessions {
       /** Live sessions one client-token subject may hold at once. */
       maxSessionsPerSubject: number;
       /** The caller's connection: what its subscriptions may have queued. */
-      outbox?: Outbox;
+      outbox?: Outbox | undefined;
+      /** In a cluster: where sessions are recorded, and the per-subject cap counted across nodes. */
+      cluster?: Cluster | undefined;
     },
   ) {
+    this.cluster = limits.cluster;
     this.limiter = limits.limiter;
     this.quotas = limits.quotas;
     this.maxSessionsPerSubject = limits.maxSessionsPerSubject;
@@ -110,9 +115,21 @@ export class GuardedSessions {
     }
     const release = await this.quotas.reserve(appId);
     try {
-      return await this.sessions.createSession({ ...input, ownership: { appId, owner } });
+      const created = await this.sessions.createSession({ ...input, ownership: { appId, owner } });
+      if (this.cluster) await this.recordInCluster(created.session, owner);
+      return created;
     } finally {
       release();
+    }
+  }
+
+  /** Records a new session in the cluster's directory; a subject over its cap anywhere in the cluster gets none. */
+  private async recordInCluster(session: Session, owner: string | null): Promise<void> {
+    try {
+      await this.cluster!.registerSession(session.id, { appId: session.ownership.appId, owner }, owner === null ? undefined : this.maxSessionsPerSubject);
+    } catch (error) {
+      await this.sessions.closeSession(session.id).catch(() => undefined);
+      throw error;
     }
   }
 

@@ -67,8 +67,7 @@ export class Authenticator {
 
   /** Reads the credentials of a graphql-ws connection: { authorization: "Bearer …" } or { token: "…" }. */
   authenticateConnection(params: Readonly<Record<string, unknown>> | undefined, header: string | undefined): Promise<Principal> {
-    const fromParams = params?.authorization ?? params?.Authorization ?? (params?.token ? `Bearer ${String(params.token)}` : undefined);
-    return this.authenticate(typeof fromParams === 'string' ? fromParams : header);
+    return this.authenticate(connectionCredential(params, header));
   }
 
   /** Compares against every secret in constant time, so timing tells nothing about which one nearly matched. */
@@ -80,4 +79,10 @@ export class Authenticator {
     }
     return found;
   }
+}
+
+/** The Authorization value a graphql-ws connection brings: from connectionParams (`authorization` or `token`), else the upgrade request's header. */
+export function connectionCredential(params: Readonly<Record<string, unknown>> | undefined, header: string | undefined): string | undefined {
+  const fromParams = params?.authorization ?? params?.Authorization ?? (params?.token ? `Bearer ${String(params.token)}` : undefined);
+  return typeof fromParams === 'string' ? fromParams : header;
 }

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config/config.js';
 import { InMemoryTrackEventBus, type TrackEventBus } from '../events/TrackEventBus.js';
 import type { Logger } from '../logger.js';
+import { Cluster } from './Cluster.js';
 import { connectRedis } from './redis.js';
 import { RedisTrackEventBus } from './RedisTrackEventBus.js';
 
@@ -17,6 +18,8 @@ export interface SharedState {
   readonly trackEvents: TrackEventBus;
   /** The cluster's Redis connection; undefined when embedded. */
   readonly redis: Redis | undefined;
+  /** This node as a cluster member (heartbeat, session directory, secret); undefined when embedded. */
+  readonly cluster: Cluster | undefined;
   close(): Promise<void>;
 }
 
@@ -27,7 +30,7 @@ export async function openSharedState(config: Config, logger: Logger): Promise<S
   const retention = { maxEvents: config.eventRetentionCount, maxAgeMs: config.eventRetentionMs };
   if (!config.redisUrl) {
     const trackEvents = new InMemoryTrackEventBus(retention);
-    return { mode: 'embedded', trackEvents, redis: undefined, close: () => trackEvents.close() };
+    return { mode: 'embedded', trackEvents, redis: undefined, cluster: undefined, close: () => trackEvents.close() };
   }
   const log = logger.child({ component: 'redis' });
   let down = false;
@@ -41,16 +44,20 @@ export async function openSharedState(config: Config, logger: Logger): Promise<S
     down = false;
   });
   try {
+    const prefix = `${KEY_PREFIX}${config.clusterName}:`;
+    const cluster = new Cluster(redis, prefix, config.clusterSecret, logger);
     const trackEvents = await RedisTrackEventBus.open(redis, {
       retention,
-      prefix: `${KEY_PREFIX}${config.clusterName}:`,
+      prefix,
       onReadError: (error) => log.debug({ err: error }, 'reading the track event log failed; retrying'),
     });
     return {
       mode: 'cluster',
       trackEvents,
       redis,
+      cluster,
       async close() {
+        await cluster.nodes.leave();
         await trackEvents.close();
         redis.disconnect();
       },

@@ -71,6 +71,10 @@ export interface Config {
   redisUrl: string | undefined;
   /** Names the cluster in Redis keys, so that several clusters can share one Redis. */
   clusterName: string;
+  /** Authenticates calls between the nodes of a cluster. */
+  clusterSecret: string;
+  /** Where the other nodes reach this node's API; derived from HOST and PORT when unset. */
+  clusterAdvertiseUrl: string | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -177,6 +181,34 @@ function clusterName(env: Env): string {
   return raw;
 }
 
+/** Development clusters on one machine may share this; production must set CLUSTER_SECRET (calls between nodes carry it). */
+export const DEVELOPMENT_CLUSTER_SECRET = 'switchyard-development-cluster-secret-not-for-production';
+
+function clusterSecret(env: Env, runMode: Config['mode']): string {
+  const raw = env.CLUSTER_SECRET ?? '';
+  if (raw === '') {
+    if (runMode === 'production' && env.REDIS_URL) throw new ConfigError('production cluster mode (REDIS_URL) needs CLUSTER_SECRET: 32 or more characters, the same on every node');
+    return DEVELOPMENT_CLUSTER_SECRET;
+  }
+  if (raw.length < 32) throw new ConfigError('CLUSTER_SECRET must be at least 32 characters');
+  return raw;
+}
+
+function advertiseUrl(env: Env): string | undefined {
+  const raw = env.CLUSTER_ADVERTISE_URL?.trim();
+  if (!raw) return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.pathname !== '/') {
+    throw new ConfigError(`CLUSTER_ADVERTISE_URL must be the http(s) origin other nodes reach this node's API at, such as http://10.0.0.7:4000, got "${raw}"`);
+  }
+  return url.origin;
+}
+
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 /**
@@ -242,5 +274,7 @@ export function loadConfig(env: Env = process.env): Config {
     corsOrigins: corsOrigins(env, runMode),
     redisUrl: redisUrl(env),
     clusterName: clusterName(env),
+    clusterSecret: clusterSecret(env, runMode),
+    clusterAdvertiseUrl: advertiseUrl(env),
   };
 }

@@ -21,11 +21,18 @@ export interface SessionEvent {
  */
 export class SessionEventBus {
   private readonly listeners = new Map<string, Set<(event: SessionEvent) => void>>();
+  private readonly everything = new Set<(event: SessionEvent) => void>();
   private count = 0;
 
   publish(event: SessionEvent): void {
     const listeners = this.listeners.get(event.session.id);
     if (listeners) for (const listener of [...listeners]) listener(event);
+    for (const listener of this.everything) listener(event);
+  }
+
+  /** Every event of every session, for the node itself (the cluster directory forgets closed sessions). */
+  watchAll(listener: (event: SessionEvent) => void): void {
+    this.everything.add(listener);
   }
 
   subscribe(sessionId: string, outbox?: Outbox): EventStream<SessionEvent> {

@@ -25,7 +25,8 @@ export class TestPeer {
 
   /** credential: an app secret or client token sent with every request (none in development mode). */
   constructor(
-    private readonly url: string,
+    /** The API this peer calls; a test may point it at another node of a cluster between calls. */
+    public url: string,
     private readonly credential?: string,
   ) {
     this.pc.ontrack = (event: RTCTrackEvent) => {

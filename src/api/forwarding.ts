@@ -1,0 +1,171 @@
+import {
+  defaultFieldResolver,
+  getNamedType,
+  isEnumType,
+  isListType,
+  isNonNullType,
+  isScalarType,
+  isSpecifiedScalarType,
+  Kind,
+  print,
+  visit,
+  type ASTNode,
+  type DocumentNode,
+  type FragmentDefinitionNode,
+  type GraphQLFieldResolver,
+  type GraphQLOutputType,
+  type GraphQLResolveInfo,
+  type GraphQLSchema,
+  isObjectType,
+} from 'graphql';
+import type { Cluster } from '../cluster/Cluster.js';
+import { ErrorCode, SwitchyardError, unavailable } from '../errors.js';
+import type { ApiContext } from './context.js';
+
+/**
+ * Any node answers any call: a root field about a session that lives on
+ * another node is sent to that node as a GraphQL request of its own (the same
+ * field, arguments, selection and caller's credentials, marked with the
+ * cluster secret), so the owner runs it exactly as if the client had called
+ * it there: its access rules, its session queue, its errors and codes. The
+ * answer comes back as a `Forwarded` value that every field of the schema
+ * reads by response key instead of resolving it again.
+ */
+
+/** The session a routed root field is about, from its arguments. */
+const ROUTED: Record<string, Record<string, (args: Record<string, any>) => unknown>> = {
+  Query: { session: (args) => args.id },
+  Mutation: Object.fromEntries(
+    ['pushTracks', 'pullTracks', 'updateTracks', 'renegotiate', 'closeTracks', 'closeSession', 'rollbackOffer', 'setTrackMuted'].map((name) => [
+      name,
+      (args: Record<string, any>) => args.input?.sessionId,
+    ]),
+  ),
+};
+
+/** What the owner answered, standing in for the object it resolved. */
+export class Forwarded {
+  constructor(readonly data: Record<string, unknown>) {}
+}
+
+/** How a forwarded call reaches the owner: the caller's credentials, and whether this request is itself forwarded. */
+export interface ForwardingContext {
+  cluster: Cluster;
+  /** The caller's Authorization header (or the token its WebSocket connected with), passed on as it came. */
+  authorization: string | null;
+  /** This request came from another node: run it here, never forward again. */
+  internal: boolean;
+  /** The request's variables as the client sent them (info.variableValues holds them coerced to internal values). */
+  variables: Record<string, unknown>;
+}
+
+/** Header that carries the cluster secret on calls between nodes. */
+export const INTERNAL_HEADER = 'x-switchyard-cluster';
+
+/** How long a forwarded call may take (a pull may wait MEDIA_WAIT_MS for a publisher). */
+const FORWARD_TIMEOUT_MS = 20_000;
+
+/**
+ * Makes a built schema cluster-aware, in place: routed root fields forward to
+ * the session's node, and every object field reads Forwarded parents.
+ */
+export function enableForwarding(schema: GraphQLSchema): GraphQLSchema {
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (!isObjectType(type) || type.name.startsWith('__')) continue;
+    const routed = ROUTED[type.name] ?? {};
+    for (const field of Object.values(type.getFields())) {
+      const resolve = field.resolve ?? defaultFieldResolver;
+      const sessionOf = routed[field.name];
+      field.resolve = sessionOf ? routedResolver(resolve, sessionOf) : forwardedReader(resolve);
+    }
+  }
+  return schema;
+}
+
+function forwardedReader(resolve: GraphQLFieldResolver<unknown, ApiContext>): GraphQLFieldResolver<unknown, ApiContext> {
+  return (parent, args, context, info) =>
+    parent instanceof Forwarded ? fromJson(parent.data[String(info.path.key)], info.returnType) : resolve(parent, args, context, info);
+}
+
+function routedResolver(
+  resolve: GraphQLFieldResolver<unknown, ApiContext>,
+  sessionOf: (args: Record<string, any>) => unknown,
+): GraphQLFieldResolver<unknown, ApiContext> {
+  return async (parent, args, context, info) => {
+    const forwarding = context.forwarding;
+    const sessionId = sessionOf(args);
+    if (forwarding && !forwarding.internal && typeof sessionId === 'string') {
+      const route = await forwarding.cluster.route(sessionId);
+      if (route.kind === 'remote') return forward(route.url, forwarding, info, sessionId);
+    }
+    return resolve(parent, args, context, info);
+  };
+}
+
+/** Sends this one root field to the node at `url`; returns its value as this node's resolver would have. */
+async function forward(url: string, forwarding: ForwardingContext, info: GraphQLResolveInfo, sessionId: string): Promise<unknown> {
+  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json', [INTERNAL_HEADER]: forwarding.cluster.internalToken };
+  if (forwarding.authorization) headers.authorization = forwarding.authorization;
+  let body: { data?: Record<string, unknown> | null; errors?: { message: string; path?: (string | number)[]; extensions?: { code?: string } }[] };
+  try {
+    const response = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ query: documentFor(info), variables: forwarding.variables }),
+      signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),
+    });
+    body = (await response.json()) as typeof body;
+  } catch (error) {
+    throw unavailable(`the node that holds session ${sessionId} did not answer (${(error as Error).message}); retry shortly`);
+  }
+  const key = String(info.path.key);
+  const error = body.errors?.find((e) => !e.path || e.path[0] === key) ?? (body.data?.[key] === undefined ? body.errors?.[0] : undefined);
+  if (error) {
+    const code = error.extensions?.code;
+    throw new SwitchyardError(code && code in ErrorCode ? (code as ErrorCode) : ErrorCode.INTERNAL, error.message);
+  }
+  return fromJson(body.data?.[key], info.returnType);
+}
+
+/** A document with only this root field: its selection, the fragments and variables it uses. */
+function documentFor(info: GraphQLResolveInfo): string {
+  const variables = new Set<string>();
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  const collect = (node: ASTNode) =>
+    visit(node, {
+      Variable: (variable) => void variables.add(variable.name.value),
+      FragmentSpread: (spread) => {
+        const name = spread.name.value;
+        const fragment = info.fragments[name];
+        if (fragment && !fragments.has(name)) {
+          fragments.set(name, fragment);
+          collect(fragment);
+        }
+      },
+    });
+  for (const node of info.fieldNodes) collect(node);
+  const document: DocumentNode = {
+    kind: Kind.DOCUMENT,
+    definitions: [
+      {
+        kind: Kind.OPERATION_DEFINITION,
+        operation: info.operation.operation,
+        variableDefinitions: (info.operation.variableDefinitions ?? []).filter((d) => variables.has(d.variable.name.value)),
+        selectionSet: { kind: Kind.SELECTION_SET, selections: info.fieldNodes },
+      },
+      ...fragments.values(),
+    ],
+  };
+  return print(document);
+}
+
+/** JSON from another node as this node's resolvers would return it: objects stay Forwarded, enums and custom scalars are parsed back. */
+function fromJson(value: unknown, type: GraphQLOutputType): unknown {
+  if (value === null || value === undefined) return value;
+  const inner = isNonNullType(type) ? type.ofType : type;
+  if (isListType(inner)) return (value as unknown[]).map((item) => fromJson(item, inner.ofType));
+  const named = getNamedType(inner);
+  if (isEnumType(named)) return named.getValue(String(value))?.value ?? value;
+  if (isScalarType(named)) return isSpecifiedScalarType(named) ? value : named.parseValue(value);
+  return new Forwarded(value as Record<string, unknown>);
+}

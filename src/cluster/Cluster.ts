@@ -1,0 +1,75 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { unavailable } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { NodeRegistry } from './NodeRegistry.js';
+import { SessionDirectory, type SessionEntry } from './SessionDirectory.js';
+
+/** Where a call about a session goes: this node, another live node, or nowhere (the session is unknown or its node gone). */
+export type SessionRoute = { kind: 'local' } | { kind: 'remote'; nodeId: string; url: string } | { kind: 'unknown' };
+
+/**
+ * This node as a member of a cluster: its heartbeat (NodeRegistry), where
+ * every session lives (SessionDirectory), and the cluster secret that
+ * authenticates calls between nodes. Only built with REDIS_URL; a node alone
+ * has none of this.
+ */
+export class Cluster {
+  readonly nodes: NodeRegistry;
+  readonly directory: SessionDirectory;
+  private readonly secret: Buffer;
+
+  constructor(
+    redis: Redis,
+    prefix: string,
+    secret: string,
+    private readonly logger: Logger,
+  ) {
+    this.nodes = new NodeRegistry(redis, prefix, (error) => logger.warn({ err: error }, 'could not refresh this node\'s heartbeat in Redis'));
+    this.directory = new SessionDirectory(redis, prefix);
+    this.secret = Buffer.from(secret);
+  }
+
+  get nodeId(): string {
+    return this.nodes.selfId;
+  }
+
+  /** The header value that marks a call as one node's forwarded call to another. */
+  get internalToken(): string {
+    return this.secret.toString();
+  }
+
+  /** Whether a request carries the cluster secret (a call forwarded by another node). */
+  isInternal(token: string | null | undefined): boolean {
+    if (!token) return false;
+    const given = Buffer.from(token);
+    return given.length === this.secret.length && timingSafeEqual(given, this.secret);
+  }
+
+  /** Records a session this node created (LIMIT_EXCEEDED when its subject holds `cap` already, cluster-wide). */
+  async registerSession(sessionId: string, entry: Omit<SessionEntry, 'nodeId'>, cap?: number): Promise<void> {
+    await this.shared(() => this.directory.register(sessionId, { ...entry, nodeId: this.nodeId }, cap));
+  }
+
+  forgetSession(sessionId: string): void {
+    this.directory.forget(sessionId).catch((error: unknown) => this.logger.warn({ err: error, session: sessionId }, 'could not remove a closed session from the cluster directory'));
+  }
+
+  /** Where calls about a session go. A session whose node stopped answering its heartbeat is unknown. */
+  async route(sessionId: string): Promise<SessionRoute> {
+    const entry = await this.shared(() => this.directory.get(sessionId));
+    if (!entry) return { kind: 'unknown' };
+    if (entry.nodeId === this.nodeId) return { kind: 'local' };
+    const node = await this.shared(() => this.nodes.node(entry.nodeId));
+    return node ? { kind: 'remote', nodeId: node.id, url: node.url } : { kind: 'unknown' };
+  }
+
+  private async shared<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof Error && error.name === 'SwitchyardError') throw error;
+      throw unavailable(`the cluster's shared state (Redis) did not answer: ${(error as Error).message}`);
+    }
+  }
+}

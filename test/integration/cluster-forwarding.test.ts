@@ -1,0 +1,125 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Switchyard } from '../../src/app.js';
+import { mintClientToken } from '../../src/auth/tokens.js';
+import { errorCode, gql, gqlOk } from '../helpers/graphql.js';
+import { fakeCamera, waitFor, watchVideo } from '../helpers/media.js';
+import { TestPeer } from '../helpers/peer.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { startTestServer } from '../helpers/server.js';
+
+/**
+ * Any node answers any call: three nodes on one real redis-server. A
+ * session lives on the node that created it; calls about it made to another
+ * node are forwarded there and answered exactly as there (results, errors,
+ * codes), and the mutation budget and the per-subject cap hold across nodes.
+ */
+let redis: TestRedis;
+const nodes: Switchyard[] = [];
+const cleanups: (() => void)[] = [];
+const [A, B, C] = [0, 1, 2];
+
+const SECRET = 'cluster-test-app-secret-0123456789abcdef';
+const APPS = `acme:${SECRET}`;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  for (let i = 0; i < 3; i += 1) {
+    nodes.push(await startTestServer({ WORKERS: '1', REDIS_URL: redis.url, APPS, MAX_SESSIONS_PER_SUBJECT: '2' }));
+  }
+});
+
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) cleanup();
+  for (const node of nodes) await node.stop();
+  await redis?.close();
+});
+
+const url = (i: number) => nodes[i]!.url;
+const SESSION = 'query($id: ID!) { session(id: $id) { id connectionState tracks { mid location status track { name } } } }';
+const FORCE_CLOSE = `mutation($id: ID!) { closeTracks(input: { sessionId: $id, mids: ["9"], force: true }) { tracks { error { code } } } }`;
+
+function peerOn(i: number): TestPeer {
+  const peer = new TestPeer(url(i), SECRET);
+  cleanups.push(() => peer.stop());
+  return peer;
+}
+
+describe('three nodes, one Redis', () => {
+  it('serve every call about a session from any node: push through B, pull through C, answer through B, on sessions of A', { timeout: 60_000 }, async () => {
+    const camera = fakeCamera(160, 120, 15);
+    cleanups.push(camera.stop);
+    const publisher = peerOn(A);
+    await publisher.createSession();
+    expect(nodes[A]!.sessions.get(publisher.sessionId)).toBeDefined();
+    publisher.url = url(B);
+    const [pushed] = await publisher.push([{ track: camera.track, name: 'camera' }]);
+    expect(pushed?.error).toBeNull();
+
+    const subscriber = peerOn(A);
+    await subscriber.createSession();
+    subscriber.url = url(C);
+    const data = await gqlOk(
+      url(C),
+      'mutation($input: PullTracksInput!) { pullTracks(input: $input) { requiresImmediateRenegotiation sessionDescription { type sdp } tracks { mid error { code } } session { id tracks { mid location } } } }',
+      { input: { sessionId: subscriber.sessionId, tracks: [{ sessionId: publisher.sessionId, trackName: 'camera' }] } },
+      SECRET,
+    );
+    expect(data.pullTracks).toMatchObject({ requiresImmediateRenegotiation: true, sessionDescription: { type: 'OFFER' }, session: { id: subscriber.sessionId } });
+    const mid = data.pullTracks.tracks[0].mid as string;
+    subscriber.url = url(B);
+    await subscriber.applyOffer(data.pullTracks.sessionDescription.sdp);
+    await waitFor('the pulled track', () => subscriber.received.has(mid));
+    const video = watchVideo(subscriber.received.get(mid)!);
+    cleanups.push(video.stop);
+    await waitFor('decoded frames', () => video.stats.frames > 5, 15_000);
+
+    // Every node describes the session the same way, as its owner does.
+    const views = await Promise.all([A, B, C].map((i) => gqlOk(url(i), SESSION, { id: subscriber.sessionId }, SECRET)));
+    expect(views[B]).toEqual(views[A]);
+    expect(views[C]).toEqual(views[A]);
+    expect(views[A]!.session.tracks).toEqual([{ mid, location: 'REMOTE', status: expect.any(String), track: { name: 'camera' } }]);
+  });
+
+  it('answer with the owner\'s errors and codes, and SESSION_NOT_FOUND for sessions nobody holds', { timeout: 30_000 }, async () => {
+    const peer = peerOn(A);
+    await peer.createSession();
+    const bad = { input: { sessionId: peer.sessionId, sessionDescription: { type: 'OFFER', sdp: 'v=0\r\nnot sdp' }, tracks: [{ trackName: 'x' }] } };
+    const PUSH = 'mutation($input: PushTracksInput!) { pushTracks(input: $input) { tracks { error { code } } } }';
+    const onOwner = await gql(url(A), PUSH, bad, SECRET);
+    const viaC = await gql(url(C), PUSH, bad, SECRET);
+    expect(errorCode(onOwner)).toBe('INVALID_SDP');
+    expect(errorCode(viaC)).toBe('INVALID_SDP');
+    expect(viaC.errors![0]!.message).toBe(onOwner.errors![0]!.message);
+    const unknown = await gql(url(B), SESSION.replace('session(id: $id) {', 'session(id: $id) {'), { id: '00000000-0000-4000-8000-000000000000' }, SECRET);
+    expect(unknown.data?.session).toBeNull();
+    const closeUnknown = await gql(url(B), FORCE_CLOSE, { id: '00000000-0000-4000-8000-000000000000' }, SECRET);
+    expect(errorCode(closeUnknown)).toBe('SESSION_NOT_FOUND');
+  });
+
+  it('count one session\'s mutations across nodes: 60 spread over A, B and C, exactly 50 pass', { timeout: 30_000 }, async () => {
+    const peer = peerOn(A);
+    await peer.createSession();
+    await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000)));
+    const burst = await Promise.all(Array.from({ length: 60 }, (_, i) => gql(url(i % 3), FORCE_CLOSE, { id: peer.sessionId }, SECRET)));
+    const codes = burst.map((r) => errorCode(r) ?? 'ok');
+    expect(codes.filter((c) => c === 'ok')).toHaveLength(50);
+    expect(codes.filter((c) => c === 'RATE_LIMITED')).toHaveLength(10);
+  });
+
+  it('cap a client-token subject\'s sessions across nodes', { timeout: 30_000 }, async () => {
+    const token = await mintClientToken({ appId: 'acme', secret: SECRET, subject: 'zoe', grant: { createSession: true } });
+    const create = (i: number) => gql(url(i), 'mutation { createSession { session { id } } }', {}, token);
+    const first = await create(A);
+    expect(errorCode(first)).toBeUndefined();
+    expect(errorCode(await create(B))).toBeUndefined();
+    const onC = nodes[C]!.sessions.sessionCount;
+    const third = await create(C);
+    expect(errorCode(third)).toBe('LIMIT_EXCEEDED');
+    expect(third.errors![0]!.message).toMatch(/already holds 2 sessions in the cluster/);
+    // The refused session is not left behind on C.
+    expect(nodes[C]!.sessions.sessionCount).toBe(onC);
+    // Closing one, through another node than its own, makes room.
+    await gqlOk(url(C), 'mutation($id: ID!) { closeSession(input: { sessionId: $id }) { sessionId } }', { id: first.data!.createSession.session.id }, token);
+    await expect.poll(async () => errorCode(await create(C)), { timeout: 5000 }).toBeUndefined();
+  });
+});
