@@ -5,6 +5,8 @@ import { SessionQuotas } from './auth/SessionQuotas.js';
 import { createApiServer, type ApiServer } from './api/server.js';
 import type { Config } from './config/config.js';
 import { openSharedState, type SharedState } from './cluster/sharedState.js';
+import { PipeServer, type PipeRequest } from './cluster/PipeServer.js';
+import { RemoteTracks } from './cluster/RemoteTracks.js';
 import { SessionEventBus } from './events/SessionEventBus.js';
 import { createLogger, type Logger } from './logger.js';
 import { WorkerPool } from './media/workerPool.js';
@@ -17,6 +19,8 @@ export interface Switchyard {
   readonly sessions: SessionService;
   /** What this node shares with the others (in memory when it runs alone). */
   readonly shared: SharedState;
+  /** In a cluster: media between nodes, this node's pulling side (remote) and owning side (server). */
+  readonly pipes: { remote: RemoteTracks; server: PipeServer } | undefined;
   readonly api: ApiServer;
   /** Where the HTTP API listens, once started. */
   readonly address: AddressInfo;
@@ -46,6 +50,9 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     await pool.close();
     throw error;
   }
+  // Media between nodes: pipes listen where the workers' media does, and are announced at PIPE_ANNOUNCED_IP.
+  const pipeAddress = { ip: config.rtcListenIp, announcedAddress: config.pipeAnnouncedIp ?? config.rtcAnnouncedIp };
+  const remoteTracks = shared.cluster ? new RemoteTracks(shared.cluster, pipeAddress, logger) : undefined;
   const sessions = new SessionService({
     pool,
     logger,
@@ -58,8 +65,10 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     keyFrameRequestDelayMs: config.keyFrameRequestDelayMs,
     layerOffDelayMs: config.layerOffDelayMs,
     trackEvents: shared.trackEvents,
+    remoteTracks,
     sessionEvents: new SessionEventBus(),
   });
+  const pipeServer = shared.cluster ? new PipeServer(sessions.tracks, sessions.layerDemand, pipeAddress, logger) : undefined;
   const authenticator = new Authenticator(config.apps);
   if (authenticator.open) {
     logger.warn(
@@ -78,7 +87,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     settings: config,
     logger,
     healthy: () => pool.healthy,
-    ...(shared.cluster ? { cluster: shared.cluster } : {}),
+    ...(shared.cluster && pipeServer ? { cluster: shared.cluster, internal: internalCalls(pipeServer) } : {}),
   });
   let address: AddressInfo;
   try {
@@ -97,6 +106,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     sessions.sessionEvents.watchAll((event) => {
       if (event.type === 'CLOSED') cluster.forgetSession(event.session.id);
     });
+    await remoteTracks?.follow(shared.trackEvents);
     await cluster.nodes.join(config.clusterAdvertiseUrl ?? url);
   }
   logger.info(
@@ -123,12 +133,14 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     pool,
     sessions,
     shared,
+    pipes: remoteTracks && pipeServer ? { remote: remoteTracks, server: pipeServer } : undefined,
     api,
     address,
     url,
     stop: () =>
       (stopping ??= (async () => {
         await api.close();
+        remoteTracks?.close();
         await sessions.close();
         await shared.close();
         await pool.close();
@@ -142,4 +154,11 @@ export function startedMessage(url: string, config: Pick<Config, 'graphiql' | 'd
   if (config.graphiql) parts.push(`GraphiQL at ${url}/graphql (in a browser)`);
   if (config.demo) parts.push(`room demo at ${url}/demo/`);
   return `Switchyard is up: ${parts.join(', ')}`;
+}
+
+/** The calls other nodes of the cluster make to this one (under /internal/, with the cluster secret). */
+function internalCalls(pipes: PipeServer) {
+  return {
+    pipe: (body: Record<string, unknown>) => pipes.open(body as unknown as PipeRequest),
+  };
 }

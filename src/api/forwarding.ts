@@ -19,6 +19,7 @@ import {
   isObjectType,
 } from 'graphql';
 import type { Cluster } from '../cluster/Cluster.js';
+import { INTERNAL_HEADER } from '../cluster/internalCalls.js';
 import { ErrorCode, SwitchyardError, unavailable } from '../errors.js';
 import type { ApiContext } from './context.js';
 
@@ -59,8 +60,6 @@ export interface ForwardingContext {
   variables: Record<string, unknown>;
 }
 
-/** Header that carries the cluster secret on calls between nodes. */
-export const INTERNAL_HEADER = 'x-switchyard-cluster';
 
 /** How long a forwarded call may take (a pull may wait MEDIA_WAIT_MS for a publisher). */
 const FORWARD_TIMEOUT_MS = 20_000;

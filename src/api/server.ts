@@ -18,7 +18,8 @@ import { createClientFiles } from './clientFiles.js';
 import { corsPolicy } from './cors.js';
 import type { ApiContext, ServerContext } from './context.js';
 import { createErrorMasker, useContractErrorCodes } from './errors.js';
-import { enableForwarding, INTERNAL_HEADER } from './forwarding.js';
+import { enableForwarding } from './forwarding.js';
+import { INTERNAL_HEADER, internalEndpoint, type InternalHandler } from '../cluster/internalCalls.js';
 import type { Cluster } from '../cluster/Cluster.js';
 import { buildSchema } from './schema/index.js';
 import { attachGraphQLWebSocket } from './websocket.js';
@@ -72,6 +73,8 @@ export interface ApiServerOptions {
   healthy: () => boolean;
   /** In a cluster: routing of calls to the node that holds their session. */
   cluster?: Cluster;
+  /** In a cluster: what other nodes may call under /internal/ (with the cluster secret). */
+  internal?: Record<string, InternalHandler>;
 }
 
 /** What the API holds for its clients now: leaks show here first. */
@@ -155,7 +158,9 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   });
 
   const clientFiles = createClientFiles({ demo: settings.demo, cors });
+  const internal = internalEndpoint(options.cluster, options.internal ?? {});
   const http = createServer(async (req, res) => {
+    if (await internal(req, res)) return;
     if (req.url === '/healthz' || req.url?.startsWith('/healthz?')) {
       const ok = options.healthy();
       res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });

@@ -75,6 +75,8 @@ export interface Config {
   clusterSecret: string;
   /** Where the other nodes reach this node's API; derived from HOST and PORT when unset. */
   clusterAdvertiseUrl: string | undefined;
+  /** Address other nodes send piped media to (defaults to RTC_ANNOUNCED_IP, then RTC_LISTEN_IP). */
+  pipeAnnouncedIp: string | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -276,5 +278,6 @@ export function loadConfig(env: Env = process.env): Config {
     clusterName: clusterName(env),
     clusterSecret: clusterSecret(env, runMode),
     clusterAdvertiseUrl: advertiseUrl(env),
+    pipeAnnouncedIp: ip(env, 'PIPE_ANNOUNCED_IP', undefined),
   };
 }

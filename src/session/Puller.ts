@@ -1,11 +1,12 @@
 import type { types } from 'mediasoup';
-import { ErrorCode, trackNotFound } from '../errors.js';
+import type { RemoteSource, RemoteTrackSource } from '../cluster/RemoteTracks.js';
+import { ErrorCode, SwitchyardError, trackNotFound } from '../errors.js';
 import type { LayerDemand } from '../media/layerDemand.js';
 import type { ProducerPipes } from '../media/producerPipes.js';
 import { SimulcastPolicy } from '../media/simulcastPolicy.js';
 import { consumerCapabilities, fromMediasoupCodec } from '../sdp/rtpMapping.js';
 import type { TrackRegistry } from '../tracks/TrackRegistry.js';
-import type { Session, Transceiver } from './Session.js';
+import type { PulledSource, Session, Transceiver } from './Session.js';
 import { TrackResults } from './trackResults.js';
 import type { PullRequest, TrackRefusal, TracksOutcome } from './types.js';
 import type { SfuOffers } from './SfuOffers.js';
@@ -22,6 +23,8 @@ export interface PullerParts {
   offers: SfuOffers;
   /** Where each subscriber's preferred simulcast layer counts towards what its publisher sends. */
   demand: LayerDemand;
+  /** In a cluster: tracks of other nodes, piped here when pulled. */
+  remote?: RemoteTrackSource | undefined;
   /** How long a pull waits for the publishing session to connect. */
   mediaWaitMs: number;
 }
@@ -32,6 +35,7 @@ export class Puller {
   private readonly offers: SfuOffers;
   private readonly demand: LayerDemand;
   private readonly mediaWaitMs: number;
+  private readonly remote: RemoteTrackSource | undefined;
 
   constructor(
     parts: PullerParts,
@@ -39,7 +43,7 @@ export class Puller {
     /** A pulled source went away: the session's transceiver on `mid` is now inactive. */
     private readonly onTrackEnded: (session: Session, mid: string) => void,
   ) {
-    ({ tracks: this.tracks, pipes: this.pipes, offers: this.offers, demand: this.demand, mediaWaitMs: this.mediaWaitMs } = parts);
+    ({ tracks: this.tracks, pipes: this.pipes, offers: this.offers, demand: this.demand, mediaWaitMs: this.mediaWaitMs, remote: this.remote } = parts);
   }
 
   /** pullTracks on the session's queue: a consumer and m-section per track, then the SFU's offer. */
@@ -104,6 +108,35 @@ export class Puller {
     // The access layer refuses hidden tracks with this same error (trackNotFound), so the answers cannot differ.
     const missing = trackNotFound(request.sessionId, request.trackName);
     return { refusal: refusal ?? { code: missing.code, message: missing.message } };
+  }
+
+  /**
+   * Where a pulled track comes from: a producer of this node (piped onto the
+   * session's router when it lives on another worker), or, in a cluster, a
+   * pipe from the node that publishes it. `origin` is the producer whose
+   * per-layer scores the subscriber's simulcast policy follows.
+   */
+  private async findSource(
+    session: Session,
+    request: PullRequest,
+  ): Promise<{ view: PulledSource; producerId: string; origin: types.Producer } | { refusal: TrackRefusal }> {
+    const local = this.source(request);
+    if (local.track) {
+      const producerId = await this.pipes.availableOn(local.track.producer, local.track.router, session.router);
+      return { view: local.track, producerId, origin: local.track.producer };
+    }
+    if (!this.remote || local.refusal.code !== ErrorCode.TRACK_NOT_FOUND) return { refusal: local.refusal };
+    let remote: RemoteSource | null;
+    try {
+      remote = await this.remote.find(request.sessionId, request.trackName, session.router);
+    } catch (error) {
+      if (!(error instanceof SwitchyardError)) throw error;
+      return { refusal: { code: error.code, message: error.message } };
+    }
+    if (!remote) return { refusal: local.refusal };
+    const refusal = request.allow?.(remote.view);
+    if (refusal) return { refusal };
+    return { view: remote.view, producerId: remote.producer.id, origin: remote.producer };
   }
 
   /**
@@ -196,11 +229,12 @@ export class Puller {
     takenMids: string[],
     reuseMid?: string,
   ): Promise<Transceiver | undefined> {
-    const { track: source, refusal } = this.source(request);
-    if (!source) {
-      results.fail(index, refusal.code, refusal.message);
+    const found = await this.findSource(session, request);
+    if ('refusal' in found) {
+      results.fail(index, found.refusal.code, found.refusal.message);
       return undefined;
     }
+    const { view: source, producerId, origin } = found;
     const rids = source.simulcastRids;
     const preferredRid = request.simulcast?.preferredRid;
     if (preferredRid != null && !rids.includes(preferredRid)) {
@@ -225,7 +259,6 @@ export class Puller {
       return undefined;
     }
     const capabilities = consumerCapabilities(session.router.rtpCapabilities, session.clientCapabilities);
-    const producerId = await this.pipes.availableOn(source.producer, source.router, session.router);
     if (!session.router.canConsume({ producerId, rtpCapabilities: capabilities })) {
       results.fail(index, ErrorCode.BAD_REQUEST, `this client cannot receive the codec of ${request.trackName}`);
       return undefined;
@@ -239,7 +272,7 @@ export class Puller {
       ...(rids.length > 0 ? { preferredLayers: { spatialLayer: SimulcastPolicy.layerOf(rids, preferredRid) } } : {}),
       appData: { sourceSessionId: source.sessionId, trackName: source.name },
     });
-    const simulcast = rids.length > 0 ? new SimulcastPolicy(consumer, source.producer, rids, request.simulcast ?? {}, this.demand) : undefined;
+    const simulcast = rids.length > 0 ? new SimulcastPolicy(consumer, origin, rids, request.simulcast ?? {}, this.demand) : undefined;
     results.setMid(index, mid);
     const { rtpParameters } = consumer;
     const encoding = rtpParameters.encodings?.[0];

@@ -3,15 +3,18 @@ import type { SimulcastPolicy } from '../media/simulcastPolicy.js';
 import type { MediaWorker } from '../media/workerPool.js';
 import type { DtlsFingerprint, DtlsSetup } from '../sdp/types.js';
 import { writeDescription, type LocalSection } from '../sdp/write.js';
-import type { PublishedTrack, TrackStatus } from '../tracks/PublishedTrack.js';
+import type { PublishedTrack, TrackStatus, TrackView } from '../tracks/PublishedTrack.js';
 import type { NegotiationState } from './negotiation.js';
 import { SerialQueue } from './SerialQueue.js';
 
 export type PeerConnectionState = 'NEW' | 'CONNECTING' | 'CONNECTED' | 'DISCONNECTED' | 'FAILED' | 'CLOSED';
 
+/** The track a transceiver pulls, as this node knows it: a track of its own, or one of another node (kept current from events). */
+export type PulledSource = TrackView & { readonly status: TrackStatus };
+
 /** A pulled track on one transceiver: the source and the consumer that forwards it. */
 export interface PulledTrack {
-  readonly source: PublishedTrack;
+  readonly source: PulledSource;
   readonly consumer: types.Consumer;
   /** For a simulcast source: which layer this subscriber gets. */
   readonly simulcast?: SimulcastPolicy;

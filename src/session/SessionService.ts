@@ -6,7 +6,8 @@ import { createSessionTransport } from '../media/sessionTransport.js';
 import type { MediaWorker, WorkerPool } from '../media/workerPool.js';
 import { parseDescription } from '../sdp/parse.js';
 import type { MediaKind, RemoteDescription } from '../sdp/types.js';
-import { trackView, type PublishedTrack } from '../tracks/PublishedTrack.js';
+import type { PublishedTrack } from '../tracks/PublishedTrack.js';
+import { publishTrackChanges } from './publishTrackChanges.js';
 import { forceCloseTracks } from './forceClose.js';
 import { TrackActivityMonitor, type TrackActivityOptions } from '../tracks/TrackActivityMonitor.js';
 import { TrackRegistry, type TrackFilter } from '../tracks/TrackRegistry.js';
@@ -21,6 +22,7 @@ import type { DescriptionInput, PullRequest, TracksOutcome } from './types.js';
 import type { SessionEventBus, SessionEventType } from '../events/SessionEventBus.js';
 import { LayerDemand } from '../media/layerDemand.js';
 import { PublisherLayers } from './PublisherLayers.js';
+import type { RemoteTrackSource } from '../cluster/RemoteTracks.js';
 import type { TrackEventBus } from '../events/TrackEventBus.js';
 
 export type { DescriptionInput, PullRequest, TracksOutcome } from './types.js';
@@ -44,6 +46,8 @@ export interface SessionServiceOptions {
   layerOffDelayMs: number;
   trackEvents: TrackEventBus;
   sessionEvents: SessionEventBus;
+  /** In a cluster: tracks of other nodes, piped here when pulled. */
+  remoteTracks?: RemoteTrackSource | undefined;
 }
 
 /**
@@ -57,7 +61,8 @@ export class SessionService {
   readonly tracks = new TrackRegistry();
   private readonly sessions = new Map<string, Session>();
   readonly pipes = new ProducerPipes();
-  private readonly layerDemand: LayerDemand;
+  /** Which simulcast layers of each published track the consumers of this node (and pipes to other nodes) prefer. */
+  readonly layerDemand: LayerDemand;
   /** Which simulcast layers of each published track anyone watches, as the publisher is told. */
   readonly publisherLayers: PublisherLayers;
   private readonly pool: WorkerPool;
@@ -71,7 +76,7 @@ export class SessionService {
   private readonly liveness: SessionLiveness;
   private readonly sfuOffers: SfuOffers;
   private readonly iceConsentTimeoutS: number;
-  private lastPublish: Promise<unknown> = Promise.resolve();
+  private readonly published: { flushed(): Promise<unknown> };
 
   constructor(options: SessionServiceOptions) {
     this.pool = options.pool;
@@ -85,12 +90,7 @@ export class SessionService {
     this.sfuOffers = new SfuOffers((session, type, mid) => this.emit(session, type, mid ?? null));
     this.trackEvents = options.trackEvents;
     this.sessionEvents = options.sessionEvents;
-    this.tracks.on('change', (type, track) => {
-      // Appended in order on one connection: waiting for the latest waits for all (close()).
-      this.lastPublish = this.trackEvents.publish(type, trackView(track)).catch((error: unknown) =>
-        this.logger.error({ err: error, session: track.sessionId, track: track.name, event: type }, 'could not publish a track event'),
-      );
-    });
+    this.published = publishTrackChanges(this.tracks, this.trackEvents, this.logger);
     this.negotiator = new Negotiator(
       this.tracks,
       this.logger,
@@ -103,7 +103,7 @@ export class SessionService {
       this.emit(session, 'LAYERS_IN_DEMAND', mid, rids),
     );
     this.puller = new Puller(
-      { tracks: this.tracks, pipes: this.pipes, offers: this.sfuOffers, demand: this.layerDemand, mediaWaitMs: options.mediaWaitMs },
+      { tracks: this.tracks, pipes: this.pipes, offers: this.sfuOffers, demand: this.layerDemand, mediaWaitMs: options.mediaWaitMs, remote: options.remoteTracks },
       (id) => this.sessions.get(id),
       (session, mid) => this.emit(session, 'TRACK_ENDED', mid),
     );
@@ -322,7 +322,7 @@ export class SessionService {
       this.forget(session);
     }
     // The other nodes hear that this node's tracks are gone.
-    await this.lastPublish;
+    await this.published.flushed();
   }
 
   // ---------------------------------------------------------------------------

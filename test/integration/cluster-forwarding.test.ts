@@ -123,3 +123,46 @@ describe('three nodes, one Redis', () => {
     await expect.poll(async () => errorCode(await create(C)), { timeout: 5000 }).toBeUndefined();
   });
 });
+
+describe('media between nodes', () => {
+  it('pipes a track published on A to subscribers on B, once for both, and ends their transceivers when it is unpublished', { timeout: 60_000 }, async () => {
+    const camera = fakeCamera(160, 120, 15);
+    cleanups.push(camera.stop);
+    const publisher = peerOn(A);
+    await publisher.createSession();
+    const [pushed] = await publisher.push([{ track: camera.track, name: 'camera' }]);
+    expect(pushed?.error).toBeNull();
+
+    const subscribers = [peerOn(B), peerOn(B)];
+    const videos = [];
+    for (const [i, subscriber] of subscribers.entries()) {
+      await subscriber.createSession();
+      // The first pulls through its own node, the second through C.
+      if (i === 1) subscriber.url = url(C);
+      const started = Date.now();
+      const [pulled] = await subscriber.pull([{ sessionId: publisher.sessionId, trackName: 'camera' }]);
+      expect(pulled?.error).toBeNull();
+      const mid = pulled!.mid!;
+      await waitFor('the piped track', () => subscriber.received.has(mid));
+      const video = watchVideo(subscriber.received.get(mid)!);
+      cleanups.push(video.stop);
+      await waitFor(`subscriber ${i} decodes the piped track`, () => video.stats.frames > 5, 15_000);
+      console.log(`cluster: pull on B of a track of A -> ${video.stats.frames} frames decoded ${Date.now() - started} ms after the pull`);
+      videos.push({ video, mid, subscriber });
+    }
+    expect(nodes[B]!.pipes!.remote.size).toBe(1);
+    expect(nodes[A]!.pipes!.server.size).toBe(1);
+
+    // The publisher leaves: both subscribers on B hear TRACK_ENDED for their transceivers, and the pipes close.
+    const ended = Date.now();
+    await gqlOk(url(A), 'mutation($id: ID!) { closeSession(input: { sessionId: $id }) { sessionId } }', { id: publisher.sessionId }, SECRET);
+    for (const { subscriber, mid } of videos) {
+      await expect
+        .poll(async () => (await gqlOk(url(B), SESSION, { id: subscriber.sessionId }, SECRET)).session.tracks.find((t: { mid: string }) => t.mid === mid)?.status, { timeout: 5000, interval: 50 })
+        .toBe('INACTIVE');
+    }
+    console.log(`cluster: publisher on A closed -> its piped transceivers on B inactive after ${Date.now() - ended} ms`);
+    await expect.poll(() => nodes[B]!.pipes!.remote.size, { timeout: 5000 }).toBe(0);
+    await expect.poll(() => nodes[A]!.pipes!.server.size, { timeout: 5000 }).toBe(0);
+  });
+});

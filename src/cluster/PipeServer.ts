@@ -1,0 +1,116 @@
+import type { types } from 'mediasoup';
+import { badRequest, trackNotFound } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { LayerDemand } from '../media/layerDemand.js';
+import { trackView, type TrackView } from '../tracks/PublishedTrack.js';
+import type { TrackRegistry } from '../tracks/TrackRegistry.js';
+
+/** Where a node's pipe transports listen, and the address other nodes send to. */
+export interface PipeAddress {
+  ip: string;
+  announcedAddress?: string | undefined;
+}
+
+/** What the pulling node sends: the track, and its own end of the pipe. */
+export interface PipeRequest {
+  sessionId: string;
+  trackName: string;
+  fromNode: string;
+  ip: string;
+  port: number;
+  srtpParameters?: types.SrtpParameters | undefined;
+}
+
+/** What the owner answers: its end of the pipe and what the pulling node's pipe producer must be. */
+export interface PipeAnswer {
+  ip: string;
+  port: number;
+  srtpParameters?: types.SrtpParameters | undefined;
+  producerId: string;
+  kind: types.MediaKind;
+  rtpParameters: types.RtpParameters;
+  paused: boolean;
+  view: TrackView;
+}
+
+/**
+ * The owning side of media between nodes: for another node that pulls one of
+ * this node's tracks, a PipeTransport on the track's router (SRTP, RTX) whose
+ * pipe consumer sends the producer's media to that node. This is what
+ * mediasoup's pipeToRouter does inside one process, split across two
+ * (shared/notes/cluster.md). The pipe closes with the track.
+ */
+export class PipeServer {
+  /** Pipe transports by the node they send to, so that a dead node's can be closed. */
+  private readonly towards = new Map<string, Set<types.PipeTransport>>();
+
+  constructor(
+    private readonly tracks: TrackRegistry,
+    private readonly demand: LayerDemand,
+    private readonly address: PipeAddress,
+    private readonly logger: Logger,
+  ) {}
+
+  async open(request: PipeRequest): Promise<PipeAnswer> {
+    if (typeof request.sessionId !== 'string' || typeof request.trackName !== 'string' || typeof request.ip !== 'string' || !Number.isInteger(request.port)) {
+      throw badRequest('a pipe request needs sessionId, trackName, ip and port');
+    }
+    const track = this.tracks.get(request.sessionId, request.trackName);
+    if (!track) throw trackNotFound(request.sessionId, request.trackName);
+    const transport = await track.router.createPipeTransport({
+      listenInfo: { protocol: 'udp', ip: this.address.ip, ...(this.address.announcedAddress ? { announcedAddress: this.address.announcedAddress } : {}) },
+      enableSrtp: Boolean(request.srtpParameters),
+      enableRtx: true,
+    });
+    try {
+      await transport.connect({ ip: request.ip, port: request.port, ...(request.srtpParameters ? { srtpParameters: request.srtpParameters } : {}) });
+      const consumer = await transport.consume({ producerId: track.producer.id });
+      const layers = track.simulcastRids.length;
+      // Its subscribers' preferences are the other node's to know: a pull from another node keeps every layer on.
+      if (layers > 1) this.demand.want(track.producer.id, consumer.id, layers - 1);
+      consumer.observer.once('close', () => {
+        this.demand.release(track.producer.id, consumer.id);
+        transport.close();
+      });
+      this.remember(request.fromNode, transport);
+      const local = transport.tuple;
+      this.logger.info({ session: request.sessionId, track: request.trackName, toNode: request.fromNode }, 'piping a track to another node');
+      return {
+        ip: local.localAddress,
+        port: local.localPort,
+        ...(transport.srtpParameters ? { srtpParameters: transport.srtpParameters } : {}),
+        producerId: track.producer.id,
+        kind: consumer.kind,
+        rtpParameters: consumer.rtpParameters,
+        paused: consumer.producerPaused,
+        view: trackView(track),
+      };
+    } catch (error) {
+      transport.close();
+      throw error;
+    }
+  }
+
+  /** Closes every pipe towards a node that is gone. */
+  closeTowards(nodeId: string): void {
+    for (const transport of this.towards.get(nodeId) ?? []) transport.close();
+    this.towards.delete(nodeId);
+  }
+
+  /** Pipes open now, for tests and metrics. */
+  get size(): number {
+    let count = 0;
+    for (const set of this.towards.values()) count += set.size;
+    return count;
+  }
+
+  private remember(nodeId: string, transport: types.PipeTransport): void {
+    const set = this.towards.get(nodeId) ?? new Set();
+    this.towards.set(nodeId, set);
+    set.add(transport);
+    transport.observer.once('close', () => {
+      set.delete(transport);
+      if (set.size === 0 && this.towards.get(nodeId) === set) this.towards.delete(nodeId);
+    });
+  }
+}

@@ -1,0 +1,128 @@
+import type { types } from 'mediasoup';
+import type { TrackEvent, TrackEventBus } from '../events/TrackEventBus.js';
+import { trackKey } from '../events/TrackEventBus.js';
+import type { Logger } from '../logger.js';
+import type { TrackStatus, TrackView } from '../tracks/PublishedTrack.js';
+import type { Cluster } from './Cluster.js';
+import { callNode } from './internalCalls.js';
+import type { PipeAddress, PipeAnswer } from './PipeServer.js';
+
+/** A track of another node, as a puller on this node uses it: its view (kept current from events) and its pipe producer here. */
+export interface RemoteSource {
+  readonly view: TrackView & { status: TrackStatus; muted: boolean };
+  /** On the router the pull asked for; consumers there consume it like any producer. */
+  readonly producer: types.Producer;
+}
+
+/** What the session engine asks of the cluster when a pulled track is not on this node. */
+export interface RemoteTrackSource {
+  /** The track (on another live node) piped onto `router`, or null when no node holds it. */
+  find(sessionId: string, trackName: string, router: types.Router): Promise<RemoteSource | null>;
+}
+
+/**
+ * The pulling side of media between nodes: the first pull on this node of a
+ * track published on another node opens a pipe from the owner's router to
+ * the puller's (PipeServer there), once per (track, router); every later
+ * pull there consumes the same pipe producer. Pipe producers never learn by
+ * themselves that their source is gone (shared/notes/cluster.md), so the
+ * cluster's event log closes them: an UNPUBLISHED track's pipes close here,
+ * and with them its consumers (TRACK_ENDED for their sessions).
+ */
+export class RemoteTracks implements RemoteTrackSource {
+  /** trackKey + router id -> the pipe (or the pipe being made). */
+  private readonly pipes = new Map<string, Promise<RemoteSource>>();
+  /** Current views of remote tracks being piped here, by trackKey. */
+  private readonly views = new Map<string, RemoteSource['view']>();
+  private following: AsyncIterator<TrackEvent> | undefined;
+
+  constructor(
+    private readonly cluster: Cluster,
+    private readonly address: PipeAddress,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Follows the cluster's track events: status changes update views, UNPUBLISHED closes pipes. */
+  async follow(events: TrackEventBus): Promise<void> {
+    const stream = await events.subscribe(null, (event) => this.views.has(trackKey(event.track.sessionId, event.track.name)));
+    this.following = stream;
+    void (async () => {
+      try {
+        for await (const event of stream) this.onEvent(event);
+      } catch (error) {
+        this.logger.warn({ err: error }, 'stopped following track events for piped tracks; following again');
+        if (this.following === stream) await this.follow(events).catch(() => undefined);
+      }
+    })();
+  }
+
+  async find(sessionId: string, trackName: string, router: types.Router): Promise<RemoteSource | null> {
+    const route = await this.cluster.route(sessionId);
+    if (route.kind !== 'remote') return null;
+    const key = `${trackKey(sessionId, trackName)}|${router.id}`;
+    let pipe = this.pipes.get(key);
+    if (!pipe) {
+      pipe = this.open(route.url, sessionId, trackName, router, key);
+      this.pipes.set(key, pipe);
+      pipe.catch(() => this.pipes.delete(key));
+    }
+    return pipe;
+  }
+
+  /** Pipes open now (made or being made), for tests and metrics. */
+  get size(): number {
+    return this.pipes.size;
+  }
+
+  close(): void {
+    void this.following?.return?.();
+    this.following = undefined;
+  }
+
+  private async open(ownerUrl: string, sessionId: string, trackName: string, router: types.Router, key: string): Promise<RemoteSource> {
+    const transport = await router.createPipeTransport({
+      listenInfo: { protocol: 'udp', ip: this.address.ip, ...(this.address.announcedAddress ? { announcedAddress: this.address.announcedAddress } : {}) },
+      enableSrtp: true,
+      enableRtx: true,
+    });
+    try {
+      const answer = (await callNode(this.cluster, ownerUrl, 'pipe', {
+        sessionId,
+        trackName,
+        fromNode: this.cluster.nodeId,
+        ip: transport.tuple.localAddress,
+        port: transport.tuple.localPort,
+        srtpParameters: transport.srtpParameters,
+      })) as unknown as PipeAnswer;
+      await transport.connect({ ip: answer.ip, port: answer.port, ...(answer.srtpParameters ? { srtpParameters: answer.srtpParameters } : {}) });
+      const producer = await transport.produce({ id: answer.producerId, kind: answer.kind, rtpParameters: answer.rtpParameters, paused: answer.paused });
+      const viewKey = trackKey(sessionId, trackName);
+      const view = this.views.get(viewKey) ?? { ...answer.view, publishedAt: new Date(answer.view.publishedAt) };
+      this.views.set(viewKey, view);
+      producer.observer.once('close', () => {
+        transport.close();
+        this.pipes.delete(key);
+        if (![...this.pipes.keys()].some((k) => k.startsWith(`${viewKey}|`))) this.views.delete(viewKey);
+      });
+      return { view, producer };
+    } catch (error) {
+      transport.close();
+      throw error;
+    }
+  }
+
+  private onEvent(event: TrackEvent): void {
+    const viewKey = trackKey(event.track.sessionId, event.track.name);
+    const view = this.views.get(viewKey);
+    if (!view) return;
+    if (event.type === 'UNPUBLISHED') {
+      view.status = 'INACTIVE';
+      for (const [key, pipe] of [...this.pipes]) {
+        if (key.startsWith(`${viewKey}|`)) void pipe.then((source) => source.producer.close()).catch(() => undefined);
+      }
+      return;
+    }
+    view.status = event.track.status;
+    view.muted = event.track.muted;
+  }
+}
