@@ -22,6 +22,7 @@ import type { Cluster } from '../cluster/Cluster.js';
 import { INTERNAL_HEADER } from '../cluster/internalCalls.js';
 import { ErrorCode, SwitchyardError, unavailable } from '../errors.js';
 import type { ApiContext } from './context.js';
+import { forwardSubscription } from './forwardedSubscriptions.js';
 
 /**
  * Any node answers any call: a root field about a session that lives on
@@ -36,6 +37,7 @@ import type { ApiContext } from './context.js';
 /** The session a routed root field is about, from its arguments. */
 const ROUTED: Record<string, Record<string, (args: Record<string, any>) => unknown>> = {
   Query: { session: (args) => args.id },
+  Subscription: { sessionEvents: (args) => args.sessionId },
   Mutation: Object.fromEntries(
     ['pushTracks', 'pullTracks', 'updateTracks', 'renegotiate', 'closeTracks', 'closeSession', 'rollbackOffer', 'setTrackMuted'].map((name) => [
       name,
@@ -75,7 +77,13 @@ export function enableForwarding(schema: GraphQLSchema): GraphQLSchema {
     for (const field of Object.values(type.getFields())) {
       const resolve = field.resolve ?? defaultFieldResolver;
       const sessionOf = routed[field.name];
-      field.resolve = sessionOf ? routedResolver(resolve, sessionOf) : forwardedReader(resolve);
+      if (sessionOf && field.subscribe) {
+        // A subscription's events are resolved by `resolve` here; where they come from is `subscribe`.
+        field.subscribe = routedSubscription(field.subscribe, sessionOf);
+        field.resolve = forwardedReader(resolve);
+      } else {
+        field.resolve = sessionOf ? routedResolver(resolve, sessionOf) : forwardedReader(resolve);
+      }
     }
   }
   return schema;
@@ -98,6 +106,30 @@ function routedResolver(
       if (route.kind === 'remote') return forward(route.url, forwarding, info, sessionId);
     }
     return resolve(parent, args, context, info);
+  };
+}
+
+function routedSubscription(
+  subscribe: GraphQLFieldResolver<unknown, ApiContext>,
+  sessionOf: (args: Record<string, any>) => unknown,
+): GraphQLFieldResolver<unknown, ApiContext> {
+  return async (parent, args, context, info) => {
+    const forwarding = context.forwarding;
+    const sessionId = sessionOf(args);
+    if (forwarding && !forwarding.internal && typeof sessionId === 'string') {
+      const route = await forwarding.cluster.route(sessionId);
+      if (route.kind === 'remote') {
+        return forwardSubscription({
+          ownerUrl: route.url,
+          query: documentFor(info),
+          variables: forwarding.variables,
+          authorization: forwarding.authorization,
+          // The event resolves as a Forwarded root: the field reads its own response key from it.
+          toEvent: (data) => new Forwarded(data),
+        });
+      }
+    }
+    return subscribe(parent, args, context, info);
   };
 }
 

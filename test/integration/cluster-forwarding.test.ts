@@ -6,6 +6,7 @@ import { fakeCamera, waitFor, watchVideo } from '../helpers/media.js';
 import { TestPeer } from '../helpers/peer.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startTestServer } from '../helpers/server.js';
+import { collect, wsClient } from '../helpers/subscriptions.js';
 
 /**
  * Any node answers any call: three nodes on one real redis-server. A
@@ -121,6 +122,25 @@ describe('three nodes, one Redis', () => {
     // Closing one, through another node than its own, makes room.
     await gqlOk(url(C), 'mutation($id: ID!) { closeSession(input: { sessionId: $id }) { sessionId } }', { id: first.data!.createSession.session.id }, token);
     await expect.poll(async () => errorCode(await create(C)), { timeout: 5000 }).toBeUndefined();
+  });
+});
+
+describe('session events from any node', () => {
+  it('delivers a session\'s events to a subscriber on another node, resolved by the owner', { timeout: 30_000 }, async () => {
+    const peer = peerOn(A);
+    await peer.createSession();
+    const events = collect(wsClient(url(B), SECRET), 'subscription($id: ID!) { sessionEvents(sessionId: $id) { type session { id connectionState } } }', { id: peer.sessionId }, (d) => d.sessionEvents);
+    cleanups.push(() => void events.close());
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await gqlOk(url(C), 'mutation($id: ID!) { closeSession(input: { sessionId: $id }) { sessionId } }', { id: peer.sessionId }, SECRET);
+    await waitFor('CLOSED through B', () => events.items.some((e: { type: string }) => e.type === 'CLOSED'), 5000);
+    expect(events.items.at(-1)).toEqual({ type: 'CLOSED', session: { id: peer.sessionId, connectionState: 'CLOSED' } });
+    expect(events.errors).toEqual([]);
+    // A session nobody holds answers as on one node.
+    const unknown = collect(wsClient(url(B), SECRET), 'subscription($id: ID!) { sessionEvents(sessionId: $id) { type } }', { id: peer.sessionId }, (d) => d);
+    cleanups.push(() => void unknown.close());
+    await waitFor('the refusal', () => unknown.errors.length > 0, 5000);
+    expect(JSON.stringify(unknown.errors)).toContain('SESSION_NOT_FOUND');
   });
 });
 

@@ -1,0 +1,56 @@
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import { ErrorCode, SwitchyardError, unavailable } from '../errors.js';
+import { EventStream } from '../events/EventStream.js';
+
+/**
+ * A subscription about a session of another node, served by that node: one
+ * graphql-ws connection there per forwarded subscription, with the caller's
+ * credentials, whose results come back here as they are (the caller's
+ * selection, resolved by the owner). The connection closes when the caller's
+ * subscription ends, either way.
+ */
+export function forwardSubscription<T>(options: {
+  ownerUrl: string;
+  query: string;
+  variables: Record<string, unknown>;
+  authorization: string | null;
+  /** Wraps one result's data as the event the field resolves. */
+  toEvent: (data: Record<string, unknown>) => T;
+}): EventStream<T> {
+  const stream = new EventStream<T>();
+  const client: Client = createClient({
+    url: `${options.ownerUrl.replace(/^http/, 'ws')}/graphql`,
+    webSocketImpl: WebSocket,
+    connectionParams: options.authorization ? { authorization: options.authorization } : {},
+    lazy: true,
+    retryAttempts: 0,
+  });
+  const stop = client.subscribe<Record<string, unknown>>(
+    { query: options.query, variables: options.variables },
+    {
+      next: (result) => {
+        const error = result.errors?.[0];
+        if (error) {
+          const code = error.extensions?.code;
+          stream.fail(new SwitchyardError(typeof code === 'string' && code in ErrorCode ? (code as ErrorCode) : ErrorCode.INTERNAL, error.message));
+        } else if (result.data) {
+          stream.push(options.toEvent(result.data));
+        }
+      },
+      error: (error) => stream.fail(unavailable(`the node that holds this session stopped answering (${describe(error)}); subscribe again`)),
+      complete: () => void stream.return(),
+    },
+  );
+  stream.onClose(() => {
+    stop();
+    void client.dispose();
+  });
+  return stream;
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  if (error && typeof error === 'object' && 'code' in error) return `connection closed with ${(error as { code: number }).code}`;
+  return String(error);
+}
