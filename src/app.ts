@@ -7,6 +7,7 @@ import type { Config } from './config/config.js';
 import { openSharedState, type SharedState } from './cluster/sharedState.js';
 import { PipeServer, type PipeRequest } from './cluster/PipeServer.js';
 import { RemoteTracks } from './cluster/RemoteTracks.js';
+import { joinCluster } from './cluster/membership.js';
 import { SessionEventBus } from './events/SessionEventBus.js';
 import { createLogger, type Logger } from './logger.js';
 import { WorkerPool } from './media/workerPool.js';
@@ -101,13 +102,8 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
   const { cluster } = shared;
-  if (cluster) {
-    // Closed sessions leave the directory; then other nodes' calls about them answer SESSION_NOT_FOUND.
-    sessions.sessionEvents.watchAll((event) => {
-      if (event.type === 'CLOSED') cluster.forgetSession(event.session.id);
-    });
-    await remoteTracks?.follow(shared.trackEvents);
-    await cluster.nodes.join(config.clusterAdvertiseUrl ?? url);
+  if (cluster && shared.watch && pipeServer && remoteTracks) {
+    await joinCluster({ shared: { ...shared, cluster, watch: shared.watch }, sessions, pipeServer, remoteTracks, url: config.clusterAdvertiseUrl ?? url, logger });
   }
   logger.info(
     {

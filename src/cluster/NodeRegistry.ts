@@ -19,9 +19,12 @@ export interface NodeInfo {
  * for the sessions of its previous run.
  */
 export class NodeRegistry {
-  readonly selfId = randomUUID();
+  /** This node's id in the cluster: new at every start, and again if the cluster declared it gone (stall). */
+  selfId = randomUUID();
   private timer: NodeJS.Timeout | undefined;
   private self: NodeInfo | undefined;
+  /** Called when this node finds that its heartbeat had expired: the cluster has forgotten it. */
+  onExpired: (() => void) | undefined;
 
   constructor(
     private readonly redis: Redis,
@@ -32,9 +35,45 @@ export class NodeRegistry {
   /** Joins the cluster: announces this node at `url` and keeps announcing it. */
   async join(url: string): Promise<void> {
     this.self = { id: this.selfId, url, startedAt: new Date().toISOString() };
-    await this.beat();
+    await this.redis.multi().set(this.key(this.selfId), JSON.stringify(this.self), 'PX', HEARTBEAT_TTL_MS).sadd(this.membersKey, this.selfId).exec();
     this.timer = setInterval(() => void this.beat().catch(this.onError), HEARTBEAT_MS);
     this.timer.unref();
+  }
+
+  /** Joins again: under a new id after the cluster declared this node gone, under the same one after Redis lost its data. */
+  async rejoin(options: { newId: boolean }): Promise<void> {
+    const url = this.self?.url;
+    clearInterval(this.timer);
+    if (options.newId) this.selfId = randomUUID();
+    if (url) await this.join(url);
+  }
+
+  /**
+   * Why this node's heartbeat key was gone: other nodes declared it dead and
+   * cleaned up after it (a claim on it, or it is no member any more), or its
+   * key merely lapsed while Redis was out of reach for everyone.
+   */
+  async expiry(): Promise<'declared-dead' | 'lapsed'> {
+    const [claimed, member] = await Promise.all([this.redis.exists(`${this.prefix}cleanup:${this.selfId}`), this.redis.sismember(this.membersKey, this.selfId)]);
+    return claimed === 1 || member === 0 ? 'declared-dead' : 'lapsed';
+  }
+
+  /** Every node that joined and has not been cleaned up after (alive or not). */
+  members(): Promise<string[]> {
+    return this.redis.smembers(this.membersKey);
+  }
+
+  async alive(id: string): Promise<boolean> {
+    return (await this.redis.exists(this.key(id))) === 1;
+  }
+
+  /** Takes a gone node off the member list, once its state has been cleaned up. */
+  async remove(id: string): Promise<void> {
+    await this.redis.srem(this.membersKey, id);
+  }
+
+  private get membersKey(): string {
+    return `${this.prefix}nodes`;
   }
 
   /** A live node (one whose heartbeat has not expired), or null. */
@@ -48,11 +87,18 @@ export class NodeRegistry {
   async leave(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
-    await this.redis.del(this.key(this.selfId)).catch(() => undefined);
+    await this.redis.multi().del(this.key(this.selfId)).srem(this.membersKey, this.selfId).exec().catch(() => undefined);
   }
 
+  /**
+   * Refreshes the key only while it still exists (XX): a node whose key had
+   * expired (it stalled, or Redis lost it) has been declared gone, and its
+   * sessions unpublished by the others, so it must not quietly come back.
+   */
   private async beat(): Promise<void> {
-    if (this.self) await this.redis.set(this.key(this.selfId), JSON.stringify(this.self), 'PX', HEARTBEAT_TTL_MS);
+    if (!this.self) return;
+    const refreshed = await this.redis.set(this.key(this.selfId), JSON.stringify(this.self), 'PX', HEARTBEAT_TTL_MS, 'XX');
+    if (refreshed === null) this.onExpired?.();
   }
 
   private key(id: string): string {

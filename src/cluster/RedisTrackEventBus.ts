@@ -42,6 +42,8 @@ export class RedisTrackEventBus implements TrackEventBus {
   private lastSeq = 0;
   private closed = false;
   private reading: Promise<void> | undefined;
+  /** Called when Redis turned out to have lost the log (a new epoch): each node then restores what it owns. */
+  onReset: () => void = () => undefined;
 
   private constructor(
     private readonly redis: Redis,
@@ -79,15 +81,17 @@ export class RedisTrackEventBus implements TrackEventBus {
    * new one: the cursors of the old one are stale, and subscriptions that
    * followed it end with BAD_REQUEST, so that their clients reload a snapshot.
    */
-  private async checkEpoch(): Promise<void> {
-    if (this.closed || !this.epoch) return;
+  async checkEpoch(): Promise<boolean> {
+    if (this.closed || !this.epoch) return false;
     await this.redis.set(this.keys.epoch, randomBytes(6).toString('base64url'), 'NX');
     const epoch = await this.redis.get(this.keys.epoch);
-    if (epoch === this.epoch) return;
+    if (epoch === this.epoch) return false;
     this.epoch = epoch ?? '';
     this.lastId = '0-0';
     this.lastSeq = 0;
     for (const stream of [...this.streams]) stream.fail(badRequest(`the cluster's event log was reset (Redis lost its data): ${STALE}`));
+    this.onReset();
+    return true;
   }
 
   private async start(): Promise<void> {
@@ -161,6 +165,18 @@ export class RedisTrackEventBus implements TrackEventBus {
   async track(sessionId: string, name: string): Promise<TrackView | null> {
     const view = await this.call(() => this.redis.hget(this.keys.tracks, trackKey(sessionId, name)));
     return view ? parseView(view) : null;
+  }
+
+  /** The published tracks of one session, from the directory (to unpublish those of a node that died). */
+  async tracksOfSession(sessionId: string): Promise<TrackView[]> {
+    const views: TrackView[] = [];
+    let cursor = '0';
+    do {
+      const [next, entries] = await this.call(() => this.redis.hscan(this.keys.tracks, cursor, 'MATCH', `${escapeGlob(sessionId)}\u0000*`, 'COUNT', 200));
+      for (let i = 1; i < entries.length; i += 2) views.push(parseView(entries[i]!));
+      cursor = next;
+    } while (cursor !== '0');
+    return views;
   }
 
   get subscriberCount(): number {
@@ -302,4 +318,8 @@ function fieldOf(fields: string[], name: string): string {
 function parseView(text: string): TrackView {
   const view = JSON.parse(text) as TrackView & { publishedAt: string };
   return { ...view, publishedAt: new Date(view.publishedAt) };
+}
+
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 }

@@ -21,7 +21,7 @@ export class SessionDirectory {
     private readonly redis: Redis,
     private readonly prefix: string,
   ) {
-    redis.defineCommand('switchyardRegisterSession', { numberOfKeys: 2, lua: REGISTER_SCRIPT });
+    redis.defineCommand('switchyardRegisterSession', { numberOfKeys: 3, lua: REGISTER_SCRIPT });
     redis.defineCommand('switchyardForgetSession', { numberOfKeys: 1, lua: FORGET_SCRIPT });
   }
 
@@ -35,6 +35,7 @@ export class SessionDirectory {
       await (this.redis as unknown as Scripts).switchyardRegisterSession(
         this.sessionKey(sessionId),
         subjectKey || this.sessionKey(sessionId),
+        this.nodeKey(entry.nodeId),
         entry.nodeId,
         entry.appId,
         entry.owner ?? '',
@@ -48,7 +49,16 @@ export class SessionDirectory {
   }
 
   async forget(sessionId: string): Promise<void> {
-    await (this.redis as unknown as Scripts).switchyardForgetSession(this.sessionKey(sessionId), `${this.prefix}subject:`, sessionId);
+    await (this.redis as unknown as Scripts).switchyardForgetSession(this.sessionKey(sessionId), `${this.prefix}subject:`, sessionId, `${this.prefix}node-sessions:`);
+  }
+
+  /** The sessions a node holds (or held, for a node that died). */
+  sessionsOf(nodeId: string): Promise<string[]> {
+    return this.redis.smembers(this.nodeKey(nodeId));
+  }
+
+  private nodeKey(nodeId: string): string {
+    return `${this.prefix}node-sessions:${nodeId}`;
   }
 
   async get(sessionId: string): Promise<SessionEntry | null> {
@@ -79,8 +89,9 @@ interface Scripts {
 
 /**
  * KEYS: session hash, subject set (the session key again when there is no
- * subject). ARGV: node, app, owner, cap (0: none), session id. Returns the
- * subject's session count, or -(count + 1) when the cap refuses.
+ * subject), the node's session set. ARGV: node, app, owner, cap (0: none),
+ * session id. Returns the subject's session count, or -(count + 1) when the
+ * cap refuses.
  */
 const REGISTER_SCRIPT = `
 local cap = tonumber(ARGV[4])
@@ -92,13 +103,16 @@ if cap > 0 then
   count = count + 1
 end
 redis.call('HSET', KEYS[1], 'node', ARGV[1], 'app', ARGV[2], 'owner', ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[5])
 return count
 `;
 
-/** KEYS: session hash. ARGV: subject key prefix, session id. */
+/** KEYS: session hash. ARGV: subject key prefix, session id, node key prefix. */
 const FORGET_SCRIPT = `
 local app = redis.call('HGET', KEYS[1], 'app')
 local owner = redis.call('HGET', KEYS[1], 'owner')
+local node = redis.call('HGET', KEYS[1], 'node')
 if owner and owner ~= '' then redis.call('SREM', ARGV[1] .. app .. ':' .. owner, ARGV[2]) end
+if node then redis.call('SREM', ARGV[3] .. node, ARGV[2]) end
 return redis.call('DEL', KEYS[1])
 `;

@@ -3,6 +3,7 @@ import type { Config } from '../config/config.js';
 import { InMemoryTrackEventBus, type TrackEventBus } from '../events/TrackEventBus.js';
 import type { Logger } from '../logger.js';
 import { Cluster } from './Cluster.js';
+import { NodeWatch } from './NodeWatch.js';
 import { connectRedis } from './redis.js';
 import { RedisTrackEventBus } from './RedisTrackEventBus.js';
 
@@ -20,6 +21,8 @@ export interface SharedState {
   readonly redis: Redis | undefined;
   /** This node as a cluster member (heartbeat, session directory, secret); undefined when embedded. */
   readonly cluster: Cluster | undefined;
+  /** Notices nodes that die; undefined when embedded. */
+  readonly watch: NodeWatch | undefined;
   close(): Promise<void>;
 }
 
@@ -30,7 +33,7 @@ export async function openSharedState(config: Config, logger: Logger): Promise<S
   const retention = { maxEvents: config.eventRetentionCount, maxAgeMs: config.eventRetentionMs };
   if (!config.redisUrl) {
     const trackEvents = new InMemoryTrackEventBus(retention);
-    return { mode: 'embedded', trackEvents, redis: undefined, cluster: undefined, close: () => trackEvents.close() };
+    return { mode: 'embedded', trackEvents, redis: undefined, cluster: undefined, watch: undefined, close: () => trackEvents.close() };
   }
   const log = logger.child({ component: 'redis' });
   let down = false;
@@ -51,12 +54,15 @@ export async function openSharedState(config: Config, logger: Logger): Promise<S
       prefix,
       onReadError: (error) => log.debug({ err: error }, 'reading the track event log failed; retrying'),
     });
+    const watch = new NodeWatch(redis, prefix, cluster.nodes, cluster.directory, trackEvents, logger);
     return {
       mode: 'cluster',
       trackEvents,
       redis,
       cluster,
+      watch,
       async close() {
+        watch.stop();
         await cluster.nodes.leave();
         await trackEvents.close();
         redis.disconnect();

@@ -10,7 +10,7 @@ import type { PublishedTrack } from '../tracks/PublishedTrack.js';
 import { publishTrackChanges } from './publishTrackChanges.js';
 import { forceCloseTracks } from './forceClose.js';
 import { TrackActivityMonitor, type TrackActivityOptions } from '../tracks/TrackActivityMonitor.js';
-import { TrackRegistry, type TrackFilter } from '../tracks/TrackRegistry.js';
+import { TrackRegistry } from '../tracks/TrackRegistry.js';
 import { checkRemoteTracks, checkTrackCount, validateTags, validateTrackName } from './limits.js';
 import { Negotiator } from './Negotiator.js';
 import type { PushRequest } from './offerPlan.js';
@@ -120,15 +120,14 @@ export class SessionService {
     return this.sessions.size;
   }
 
-  /** Live sessions whose ownership matches (of one app, of one client-token subject), for quotas. */
-  count(matches: (ownership: SessionOwnership) => boolean): number {
-    let count = 0;
-    for (const session of this.sessions.values()) if (matches(session.ownership)) count += 1;
-    return count;
+  /** Ids of the live sessions of this node. */
+  sessionIds(): string[] {
+    return [...this.sessions.keys()];
   }
 
-  listTracks(filter?: TrackFilter): PublishedTrack[] {
-    return this.tracks.list(filter);
+  /** Live sessions whose ownership matches (of one app, of one client-token subject), for quotas. */
+  count(matches: (ownership: SessionOwnership) => boolean): number {
+    return [...this.sessions.values()].filter((session) => matches(session.ownership)).length;
   }
 
   /** Creates a session on the least-loaded worker; answers the client's offer when it brings one. */

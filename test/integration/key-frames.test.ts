@@ -62,7 +62,7 @@ async function callWithSubscribers(keyFrameRequestDelayMs: number) {
     consumers.push(session.transceivers.find((t) => t.section.mid === mid)!.pulled!.consumer);
   }
   expect(workers.size).toBe(2);
-  const producer = server.sessions.listTracks()[0]!.producer;
+  const producer = server.sessions.tracks.list()[0]!.producer;
   return { publisher, consumers, producer };
 }
 

@@ -77,7 +77,7 @@ describe('simulcast', () => {
   });
 
   it('refuses a layer the publisher does not send', async () => {
-    const [source] = server.sessions.listTracks({ kind: 'video' });
+    const [source] = server.sessions.tracks.list({ kind: 'video' });
     const peer = new TestPeer(server.url);
     stops.push(() => peer.stop());
     await peer.createSession();
