@@ -74,6 +74,16 @@ export class RemoteTracks implements RemoteTrackSource {
     return this.pipes.size;
   }
 
+  /**
+   * Closes every pipe from other nodes (their consumers here end): after the
+   * cluster declared this node gone, the other ends were closed, and a pipe
+   * kept here would carry nothing.
+   */
+  closePipes(): void {
+    for (const pipe of this.pipes.values()) void pipe.then((source) => source.producer.close()).catch(() => undefined);
+    this.pipes.clear();
+  }
+
   close(): void {
     void this.following?.return?.();
     this.following = undefined;

@@ -66,6 +66,7 @@ export async function joinCluster(options: {
       const ids = sessions.sessionIds();
       logger.error({ node: cluster.nodeId, sessions: ids.length }, 'the cluster declared this node gone (its heartbeat expired): closing its sessions and joining again');
       for (const id of ids) await sessions.closeSession(id).catch(() => undefined);
+      remoteTracks.closePipes();
       await cluster.nodes.rejoin({ newId: true });
     })()
       .catch((error: unknown) => logger.error({ err: error }, 'could not rejoin the cluster; will try again'))
