@@ -28,6 +28,11 @@ export interface Switchyard {
   /** http://host:port of the API, for clients and tests. */
   readonly url: string;
   stop(): Promise<void>;
+  /**
+   * Stops taking new sessions, waits until the live ones have ended or
+   * `timeoutMs` has passed, then stops (closing what is left).
+   */
+  drain(timeoutMs: number): Promise<void>;
 }
 
 /**
@@ -123,6 +128,14 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
   );
 
   let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      await api.close();
+      remoteTracks?.close();
+      await sessions.close();
+      await shared.close();
+      await pool.close();
+    })());
   return {
     config,
     logger,
@@ -133,14 +146,15 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     api,
     address,
     url,
-    stop: () =>
-      (stopping ??= (async () => {
-        await api.close();
-        remoteTracks?.close();
-        await sessions.close();
-        await shared.close();
-        await pool.close();
-      })()),
+    stop,
+    async drain(timeoutMs) {
+      sessions.draining = true;
+      const deadline = Date.now() + timeoutMs;
+      logger.info({ sessions: sessions.sessionCount, timeoutMs }, 'draining: taking no new sessions, waiting for the live ones to end');
+      while (sessions.sessionCount > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+      if (sessions.sessionCount > 0) logger.warn({ sessions: sessions.sessionCount }, 'drain deadline reached: closing the sessions left');
+      await stop();
+    },
   };
 }
 

@@ -23,8 +23,16 @@ async function main(): Promise<void> {
   // startSwitchyard logs the one "Switchyard is up" line with the URLs.
   const node = await startSwitchyard(config, logger);
   let stopping = false;
-  const shutdown = (reason: string) => {
+  let draining = false;
+  /** SIGTERM drains (a load balancer's or systemd's stop); SIGINT, or a second signal, stops at once. */
+  const shutdown = (reason: string, drain = false) => {
     if (stopping) return;
+    if (drain && !draining && config.drainTimeoutMs > 0 && node.sessions.sessionCount > 0) {
+      draining = true;
+      logger.info({ reason, timeoutMs: config.drainTimeoutMs }, 'draining before shutting down (a second signal stops at once)');
+      void node.drain(config.drainTimeoutMs).then(() => shutdown('drained'));
+      return;
+    }
     stopping = true;
     logger.info({ reason }, 'shutting down');
     setTimeout(() => {
@@ -45,7 +53,7 @@ async function main(): Promise<void> {
   // Ctrl-C under npm brings SIGINT twice (from the terminal, and forwarded by
   // npm): the second must not cut the graceful shutdown short.
   process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGTERM', () => shutdown('SIGTERM', true));
   if (process.env.npm_lifecycle_event) endWithParent(() => shutdown('npm, the parent process, went away'));
 }
 

@@ -94,18 +94,21 @@ function forwardedReader(resolve: GraphQLFieldResolver<unknown, ApiContext>): Gr
     parent instanceof Forwarded ? fromJson(parent.data[String(info.path.key)], info.returnType) : resolve(parent, args, context, info);
 }
 
+/** The owner's URL when the session a routed field names lives on another node (and this request was not forwarded already). */
+async function remoteOwner(context: ApiContext, sessionId: unknown): Promise<{ url: string; forwarding: ForwardingContext } | null> {
+  const forwarding = context.forwarding;
+  if (!forwarding || forwarding.internal || typeof sessionId !== 'string') return null;
+  const route = await forwarding.cluster.route(sessionId);
+  return route.kind === 'remote' ? { url: route.url, forwarding } : null;
+}
+
 function routedResolver(
   resolve: GraphQLFieldResolver<unknown, ApiContext>,
   sessionOf: (args: Record<string, any>) => unknown,
 ): GraphQLFieldResolver<unknown, ApiContext> {
   return async (parent, args, context, info) => {
-    const forwarding = context.forwarding;
-    const sessionId = sessionOf(args);
-    if (forwarding && !forwarding.internal && typeof sessionId === 'string') {
-      const route = await forwarding.cluster.route(sessionId);
-      if (route.kind === 'remote') return forward(route.url, forwarding, info, sessionId);
-    }
-    return resolve(parent, args, context, info);
+    const owner = await remoteOwner(context, sessionOf(args));
+    return owner ? forward(owner.url, owner.forwarding, info, String(sessionOf(args))) : resolve(parent, args, context, info);
   };
 }
 
@@ -114,22 +117,16 @@ function routedSubscription(
   sessionOf: (args: Record<string, any>) => unknown,
 ): GraphQLFieldResolver<unknown, ApiContext> {
   return async (parent, args, context, info) => {
-    const forwarding = context.forwarding;
-    const sessionId = sessionOf(args);
-    if (forwarding && !forwarding.internal && typeof sessionId === 'string') {
-      const route = await forwarding.cluster.route(sessionId);
-      if (route.kind === 'remote') {
-        return forwardSubscription({
-          ownerUrl: route.url,
-          query: documentFor(info),
-          variables: forwarding.variables,
-          authorization: forwarding.authorization,
-          // The event resolves as a Forwarded root: the field reads its own response key from it.
-          toEvent: (data) => new Forwarded(data),
-        });
-      }
-    }
-    return subscribe(parent, args, context, info);
+    const owner = await remoteOwner(context, sessionOf(args));
+    if (!owner) return subscribe(parent, args, context, info);
+    return forwardSubscription({
+      ownerUrl: owner.url,
+      query: documentFor(info),
+      variables: owner.forwarding.variables,
+      authorization: owner.forwarding.authorization,
+      // The event resolves as a Forwarded root: the field reads its own response key from it.
+      toEvent: (data) => new Forwarded(data),
+    });
   };
 }
 

@@ -162,9 +162,10 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const http = createServer(async (req, res) => {
     if (await internal(req, res)) return;
     if (req.url === '/healthz' || req.url?.startsWith('/healthz?')) {
-      const ok = options.healthy();
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status: ok ? 'ok' : 'unavailable' }));
+      // 503 tells a load balancer to send no new clients here: a worker is down, or the node drains (SIGTERM).
+      const status = sessions.draining ? 'draining' : options.healthy() ? 'ok' : 'unavailable';
+      res.writeHead(status === 'ok' ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status }));
       return;
     }
     if (!req.url?.startsWith(GRAPHQL_PATH) && (await clientFiles(req, res))) return;

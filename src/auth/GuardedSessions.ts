@@ -1,7 +1,7 @@
 import type { Outbox } from '../events/EventStream.js';
 import type { TrackEvent } from '../events/TrackEventBus.js';
 import type { SessionEvent } from '../events/SessionEventBus.js';
-import { ErrorCode, SwitchyardError, sessionNotFound, trackNotFound } from '../errors.js';
+import { ErrorCode, SwitchyardError, sessionNotFound, trackNotFound, unavailable } from '../errors.js';
 import type { MediaKind } from '../sdp/types.js';
 import type { Session } from '../session/Session.js';
 import type { DescriptionInput, PullRequest, SessionService, TracksOutcome } from '../session/SessionService.js';
@@ -102,6 +102,7 @@ export class GuardedSessions {
 
   async createSession(input: { description?: DescriptionInput | null; correlationId?: string | null }) {
     if (this.access.createSession() !== 'allowed') throw forbidden('this token may not create sessions');
+    if (this.sessions.draining) throw unavailable('this node is shutting down and takes no new sessions; create the session on another node');
     const { appId, owner } = this.access;
     if (owner !== null) {
       // A leaked token must not be able to fill the node: a budget for creating, a cap on holding.

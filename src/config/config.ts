@@ -77,6 +77,8 @@ export interface Config {
   clusterAdvertiseUrl: string | undefined;
   /** Address other nodes send piped media to (defaults to RTC_ANNOUNCED_IP, then RTC_LISTEN_IP). */
   pipeAnnouncedIp: string | undefined;
+  /** SIGTERM: how long the node waits for its sessions to end before it closes them. */
+  drainTimeoutMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -108,15 +110,19 @@ function flag(env: Env, name: string, fallback: boolean): boolean {
   throw new ConfigError(`${name} must be true or false, got "${raw}"`);
 }
 
+/** A URL, or undefined when the text is none. */
+function parseUrl(raw: string): URL | undefined {
+  try {
+    return new URL(raw);
+  } catch {
+    return undefined;
+  }
+}
+
 function redisUrl(env: Env): string | undefined {
   const raw = env.REDIS_URL?.trim();
   if (!raw) return undefined;
-  let url: URL | undefined;
-  try {
-    url = new URL(raw);
-  } catch {
-    url = undefined;
-  }
+  const url = parseUrl(raw);
   if (!url || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || !url.hostname) {
     throw new ConfigError(`REDIS_URL must be a redis:// or rediss:// URL such as redis://10.0.0.5:6379, got "${raw}"`);
   }
@@ -160,12 +166,7 @@ function corsOrigins(env: Env, runMode: Config['mode']): string[] {
   const origins: string[] = [];
   for (const entry of raw.split(',').map((s) => s.trim())) {
     if (entry === '*') return ['*'];
-    let url: URL | undefined;
-    try {
-      url = new URL(entry);
-    } catch {
-      url = undefined;
-    }
+    const url = parseUrl(entry);
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.origin !== entry.toLowerCase()) {
       const hint = url && /^https?:$/.test(url.protocol) ? ` (did you mean ${url.origin}?)` : '';
       throw new ConfigError(
@@ -199,12 +200,7 @@ function clusterSecret(env: Env, runMode: Config['mode']): string {
 function advertiseUrl(env: Env): string | undefined {
   const raw = env.CLUSTER_ADVERTISE_URL?.trim();
   if (!raw) return undefined;
-  let url: URL | undefined;
-  try {
-    url = new URL(raw);
-  } catch {
-    url = undefined;
-  }
+  const url = parseUrl(raw);
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.pathname !== '/') {
     throw new ConfigError(`CLUSTER_ADVERTISE_URL must be the http(s) origin other nodes reach this node's API at, such as http://10.0.0.7:4000, got "${raw}"`);
   }
@@ -279,5 +275,6 @@ export function loadConfig(env: Env = process.env): Config {
     clusterSecret: clusterSecret(env, runMode),
     clusterAdvertiseUrl: advertiseUrl(env),
     pipeAnnouncedIp: ip(env, 'PIPE_ANNOUNCED_IP', undefined),
+    drainTimeoutMs: integer(env, 'DRAIN_TIMEOUT_MS', 30_000, 0, 86_400_000),
   };
 }

@@ -59,6 +59,8 @@ export interface SessionServiceOptions {
  */
 export class SessionService {
   readonly tracks = new TrackRegistry();
+  /** SIGTERM: new sessions go to other nodes (createSession answers UNAVAILABLE, /healthz 503), live ones stay. */
+  draining = false;
   private readonly sessions = new Map<string, Session>();
   readonly pipes = new ProducerPipes();
   /** Which simulcast layers of each published track the consumers of this node (and pipes to other nodes) prefer. */

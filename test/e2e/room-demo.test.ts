@@ -6,6 +6,7 @@ import type { Switchyard } from '../../src/app.js';
 // @ts-expect-error: a plain ESM build script without type declarations
 import { buildClient } from '../../scripts/build-client.mjs';
 import { launchChromium } from '../helpers/browser.js';
+import { enterDemo, everyRemoteVideoPlays, remoteNames } from '../helpers/demoPage.js';
 import { startTestServer } from '../helpers/server.js';
 
 /**
@@ -30,34 +31,9 @@ afterAll(async () => {
 });
 
 async function enter(room: string, name: string): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 760 } });
-  const page = await context.newPage();
-  page.on('pageerror', (error) => console.error(`[${name}] page error:`, error));
-  await page.goto(`${server.url}/demo/`);
-  await page.fill('#room', room);
-  await page.fill('#name', name);
-  await page.click('#join-button');
-  await page.waitForSelector('#room-view:not([hidden])', { timeout: 15_000 });
+  const page = await enterDemo(browser, server.url, room, name);
   pages.set(name, page);
   return page;
-}
-
-/** Names on the other participants' tiles. */
-const remoteNames = (page: Page) => page.$$eval('.tile:not(.self)', (tiles) => tiles.map((t) => (t as HTMLElement).dataset.name).sort());
-
-/** Every remote tile's video has decoded frames and its playback time moves on. */
-async function everyRemoteVideoPlays(page: Page, expected: number): Promise<void> {
-  const sample = () =>
-    page.$$eval('.tile:not(.self) video', (videos) => videos.map((v) => ({ width: (v as HTMLVideoElement).videoWidth, time: (v as HTMLVideoElement).currentTime })));
-  await expect.poll(async () => (await sample()).filter((v) => v.width > 0).length, { timeout: 15_000 }).toBe(expected);
-  const before = await sample();
-  await page.waitForTimeout(1000);
-  const after = await sample();
-  expect(after).toHaveLength(expected);
-  after.forEach((video, i) => {
-    expect(video.width).toBeGreaterThan(0);
-    expect(video.time).toBeGreaterThan(before[i]!.time);
-  });
 }
 
 /** Frames decoded so far by the video element of someone's tile. */

@@ -171,4 +171,23 @@ describe('a cluster of three node processes', () => {
     const frames = video.stats.frames;
     await waitFor('media still flowing after Redis came back', () => video.stats.frames > frames + 10, 5000);
   });
+
+  it('SIGTERM drains: no new sessions (health 503 draining), live ones served until they end, then the node exits', { timeout: 60_000 }, async () => {
+    const D = await startNodeProcess('D', { REDIS_URL: redis.url, DRAIN_TIMEOUT_MS: '20000' });
+    cleanups.push(() => void D.stop());
+    const peer = new TestPeer(D.url);
+    cleanups.push(() => peer.stop());
+    await peer.createSession();
+    D.signal('SIGTERM');
+    await expect.poll(async () => (await fetch(`${D.url}/healthz`)).status, { timeout: 5000 }).toBe(503);
+    expect(await (await fetch(`${D.url}/healthz`)).json()).toEqual({ status: 'draining' });
+    expect(errorCode(await gql(D.url, 'mutation { createSession { session { id } } }'))).toBe('UNAVAILABLE');
+    // Its live session is still served, from any node.
+    expect((await gqlOk(B.url, SESSION, { id: peer.sessionId })).session.id).toBe(peer.sessionId);
+    const closed = Date.now();
+    await gqlOk(B.url, 'mutation($id: ID!) { closeSession(input: { sessionId: $id }) { sessionId } }', { id: peer.sessionId });
+    await waitFor('D to exit once its last session ended', () => D.child.exitCode !== null, 10_000);
+    console.log(`cluster: drained node exited ${Date.now() - closed} ms after its last session closed (exit code ${D.child.exitCode})`);
+    expect(D.child.exitCode).toBe(0);
+  });
 });

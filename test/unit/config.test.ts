@@ -53,3 +53,36 @@ describe('loadConfig: CORS_ORIGINS', () => {
     expect(load).toThrow(message);
   });
 });
+
+describe('loadConfig: cluster and media quality settings', () => {
+  it('runs embedded without REDIS_URL, and takes redis:// or rediss:// URLs only', () => {
+    expect(loadConfig({}).redisUrl).toBeUndefined();
+    expect(loadConfig({ REDIS_URL: 'redis://10.0.0.5:6379' }).redisUrl).toBe('redis://10.0.0.5:6379');
+    expect(loadConfig({ REDIS_URL: 'rediss://user:pw@redis.example.com:6380/2' }).redisUrl).toContain('rediss://');
+    expect(() => loadConfig({ REDIS_URL: 'http://10.0.0.5:6379' })).toThrow(/REDIS_URL must be a redis:\/\//);
+    expect(() => loadConfig({ REDIS_URL: 'not a url' })).toThrow(ConfigError);
+  });
+
+  it('needs CLUSTER_SECRET in production cluster mode, of 32 characters at least; development has a default', () => {
+    expect(() => loadConfig({ ...PRODUCTION, REDIS_URL: 'redis://127.0.0.1:6379' })).toThrow(/needs CLUSTER_SECRET/);
+    expect(loadConfig({ ...PRODUCTION, REDIS_URL: 'redis://127.0.0.1:6379', CLUSTER_SECRET: 's'.repeat(32) }).clusterSecret).toBe('s'.repeat(32));
+    expect(() => loadConfig({ CLUSTER_SECRET: 'short' })).toThrow(/at least 32/);
+    expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' }).clusterSecret.length).toBeGreaterThanOrEqual(32);
+    expect(loadConfig(PRODUCTION).redisUrl).toBeUndefined();
+  });
+
+  it('checks CLUSTER_NAME, CLUSTER_ADVERTISE_URL and PIPE_ANNOUNCED_IP', () => {
+    expect(loadConfig({}).clusterName).toBe('default');
+    expect(() => loadConfig({ CLUSTER_NAME: 'a b' })).toThrow(/CLUSTER_NAME/);
+    expect(loadConfig({ CLUSTER_ADVERTISE_URL: 'http://10.0.0.7:4000' }).clusterAdvertiseUrl).toBe('http://10.0.0.7:4000');
+    expect(() => loadConfig({ CLUSTER_ADVERTISE_URL: 'http://10.0.0.7:4000/graphql' })).toThrow(/CLUSTER_ADVERTISE_URL/);
+    expect(loadConfig({ PIPE_ANNOUNCED_IP: '10.0.0.7' }).pipeAnnouncedIp).toBe('10.0.0.7');
+    expect(() => loadConfig({ PIPE_ANNOUNCED_IP: 'node-a' })).toThrow(/PIPE_ANNOUNCED_IP/);
+  });
+
+  it('has defaults for the key-frame delay, the layer-off delay and the drain, and bounds them', () => {
+    expect(loadConfig({})).toMatchObject({ keyFrameRequestDelayMs: 1000, layerOffDelayMs: 2000, drainTimeoutMs: 30_000 });
+    expect(loadConfig({ KEY_FRAME_REQUEST_DELAY_MS: '0', LAYER_OFF_DELAY_MS: '0', DRAIN_TIMEOUT_MS: '0' })).toMatchObject({ keyFrameRequestDelayMs: 0, layerOffDelayMs: 0, drainTimeoutMs: 0 });
+    expect(() => loadConfig({ KEY_FRAME_REQUEST_DELAY_MS: '-1' })).toThrow(/KEY_FRAME_REQUEST_DELAY_MS/);
+  });
+});

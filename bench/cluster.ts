@@ -1,0 +1,177 @@
+/**
+ * Cluster benchmark (npm run bench:cluster): what a pull across nodes costs
+ * against a pull on the publisher's own node, in the same run.
+ *
+ * Two nodes (WORKERS=1 each) on one redis-server (started here), a libwebrtc
+ * publisher on node A sending a 320x240 camera at 30 fps whose frames carry
+ * their capture time (32 black or white blocks in the top rows, read back at
+ * the subscriber from the decoded picture). Then:
+ * 1. pull to first frame: RUNS fresh subscribers on A (same node) and on B
+ *    (across nodes: the first one opens the pipe, later ones reuse it);
+ * 2. frame latency: one subscriber on A and one on B decode for SECONDS;
+ *    capture to decoded frame, median and p95, for each;
+ * 3. worker CPU: each node's mediasoup worker, over SECONDS, with only the
+ *    same-node subscriber, then with a subscriber on B (pipe out of A, pipe
+ *    into B).
+ */
+import wrtc from '@roamhq/wrtc';
+import type { Switchyard } from '../src/app.js';
+import { startSwitchyard } from '../src/app.js';
+import { loadConfig } from '../src/config/config.js';
+import { TestPeer } from '../test/helpers/peer.js';
+import { freeRtcPortRange } from '../test/helpers/ports.js';
+import { startRedis } from '../test/helpers/redis.js';
+
+const { RTCVideoSource, RTCVideoSink } = wrtc.nonstandard;
+const RUNS = Number(process.env.RUNS ?? 10);
+const SECONDS = Number(process.env.SECONDS ?? 10);
+const WIDTH = 320;
+const HEIGHT = 240;
+const BITS = 32;
+const BLOCK = WIDTH / BITS;
+
+/** A camera whose every frame carries the low 32 bits of its capture time (ms) as black/white blocks. */
+function timestampCamera(fps = 30) {
+  const source = new RTCVideoSource();
+  const track = source.createTrack();
+  const data = new Uint8Array((WIDTH * HEIGHT * 3) / 2);
+  const timer = setInterval(() => {
+    const now = Date.now() >>> 0;
+    for (let y = 0; y < HEIGHT; y += 1) {
+      for (let x = 0; x < WIDTH; x += 1) {
+        const bit = y < 16 ? (now >>> (BITS - 1 - Math.floor(x / BLOCK))) & 1 : (x + y) & 1;
+        data[y * WIDTH + x] = y < 16 ? (bit ? 235 : 16) : 128 + (bit ? 10 : -10);
+      }
+    }
+    data.fill(128, WIDTH * HEIGHT);
+    source.onFrame({ width: WIDTH, height: HEIGHT, data });
+  }, Math.round(1000 / fps));
+  return { track, stop: () => { clearInterval(timer); track.stop(); } };
+}
+
+/** Reads the capture time back from a decoded frame and records capture-to-decode latency. */
+function latencyProbe(track: MediaStreamTrack) {
+  const sink = new RTCVideoSink(track);
+  const samples: number[] = [];
+  let frames = 0;
+  let firstFrameAt = 0;
+  sink.onframe = ({ frame }: { frame: { width: number; height: number; data: Uint8Array } }) => {
+    frames += 1;
+    firstFrameAt ||= performance.now();
+    if (frame.width !== WIDTH) return;
+    let stamp = 0;
+    for (let i = 0; i < BITS; i += 1) stamp = (stamp * 2) + (frame.data[8 * WIDTH + i * BLOCK + BLOCK / 2]! > 128 ? 1 : 0);
+    const latency = ((Date.now() >>> 0) - stamp) >>> 0;
+    if (latency < 5000) samples.push(latency);
+  };
+  return { samples, frames: () => frames, firstFrameAt: () => firstFrameAt, stop: () => sink.stop() };
+}
+
+async function node(redisUrl: string): Promise<Switchyard> {
+  return startSwitchyard(
+    loadConfig({ PORT: '0', HOST: '127.0.0.1', WORKERS: '1', RTC_PORT: String(await freeRtcPortRange(1)), LOG_LEVEL: 'silent', REDIS_URL: redisUrl }),
+  );
+}
+
+/** A fresh subscriber on `on` pulls the camera; resolves with the time from the pull to its first decoded frame. */
+async function pullToFirstFrame(on: Switchyard, publisherId: string) {
+  const peer = new TestPeer(on.url);
+  await peer.createSession();
+  const started = performance.now();
+  const [pulled] = await peer.pull([{ sessionId: publisherId, trackName: 'camera' }]);
+  if (pulled?.error) throw new Error(`pull failed: ${pulled.error.message}`);
+  while (!peer.received.has(pulled!.mid!)) await new Promise((resolve) => setTimeout(resolve, 5));
+  const probe = latencyProbe(peer.received.get(pulled!.mid!)!);
+  while (!probe.firstFrameAt()) await new Promise((resolve) => setTimeout(resolve, 2));
+  return { peer, probe, ms: probe.firstFrameAt() - started };
+}
+
+/** CPU time (user + system, ms) of each node's worker. */
+async function workerCpu(nodes: Switchyard[]): Promise<number[]> {
+  return Promise.all(
+    nodes.map(async (n) => {
+      const usage = await n.pool.workers[0]!.worker.getResourceUsage();
+      return usage.ru_utime + usage.ru_stime;
+    }),
+  );
+}
+
+async function cpuOver(nodes: Switchyard[], seconds: number): Promise<number[]> {
+  const before = await workerCpu(nodes);
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  const after = await workerCpu(nodes);
+  return after.map((value, i) => (value - before[i]!) / seconds);
+}
+
+const quantile = (values: number[], q: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+};
+const fmt = (n: number) => n.toFixed(1);
+
+const redis = await startRedis();
+const [a, b] = [await node(redis.url), await node(redis.url)];
+const camera = timestampCamera();
+const publisher = new TestPeer(a.url);
+await publisher.createSession();
+await publisher.push([{ track: camera.track, name: 'camera' }]);
+await new Promise((resolve) => setTimeout(resolve, 1000));
+
+// 1. Pull to first frame.
+const same: number[] = [];
+const across: number[] = [];
+let firstAcross = NaN;
+for (let i = 0; i < RUNS; i += 1) {
+  for (const [target, list] of [[a, same], [b, across]] as const) {
+    const { peer, probe, ms } = await pullToFirstFrame(target, publisher.sessionId);
+    if (target === b && i === 0) firstAcross = ms;
+    else list.push(ms);
+    probe.stop();
+    peer.stop();
+  }
+}
+
+// 2 and 3. Latency and CPU: a same-node subscriber alone, then with a subscriber across nodes.
+const local = await pullToFirstFrame(a, publisher.sessionId);
+await new Promise((resolve) => setTimeout(resolve, 1000));
+const cpuSameOnly = await cpuOver([a, b], SECONDS);
+local.probe.samples.length = 0;
+const remote = await pullToFirstFrame(b, publisher.sessionId);
+await new Promise((resolve) => setTimeout(resolve, 1000));
+local.probe.samples.length = 0;
+const cpuWithPipe = await cpuOver([a, b], SECONDS);
+const latencyLocal = [...local.probe.samples];
+const latencyRemote = [...remote.probe.samples];
+
+console.log(`\nSwitchyard cluster benchmark, ${new Date().toISOString().slice(0, 10)}, two nodes (1 worker each) and redis-server on one machine, libwebrtc peers, ${WIDTH}x${HEIGHT} VP8 at 30 fps\n`);
+console.table({
+  'pull -> first frame, same node (median, ms)': fmt(quantile(same, 0.5)),
+  'pull -> first frame, same node (p95, ms)': fmt(quantile(same, 0.95)),
+  'pull -> first frame, across nodes, first pull (opens the pipe, ms)': fmt(firstAcross),
+  'pull -> first frame, across nodes, pipe reused (median, ms)': fmt(quantile(across, 0.5)),
+  'pull -> first frame, across nodes, pipe reused (p95, ms)': fmt(quantile(across, 0.95)),
+});
+console.table({
+  'capture -> decoded, same node (median, ms)': fmt(quantile(latencyLocal, 0.5)),
+  'capture -> decoded, same node (p95, ms)': fmt(quantile(latencyLocal, 0.95)),
+  'capture -> decoded, across nodes (median, ms)': fmt(quantile(latencyRemote, 0.5)),
+  'capture -> decoded, across nodes (p95, ms)': fmt(quantile(latencyRemote, 0.95)),
+  'frames measured (same node / across)': `${latencyLocal.length} / ${latencyRemote.length}`,
+});
+console.table({
+  'worker A CPU, same-node subscriber only (ms/s)': fmt(cpuSameOnly[0]!),
+  'worker B CPU, idle (ms/s)': fmt(cpuSameOnly[1]!),
+  'worker A CPU, + a subscriber on B: pipe out (ms/s)': fmt(cpuWithPipe[0]!),
+  'worker B CPU, pipe in + its subscriber (ms/s)': fmt(cpuWithPipe[1]!),
+});
+
+local.probe.stop();
+remote.probe.stop();
+local.peer.stop();
+remote.peer.stop();
+publisher.stop();
+camera.stop();
+await a.stop();
+await b.stop();
+await redis.close();
+process.exit(0);

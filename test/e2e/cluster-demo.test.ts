@@ -1,0 +1,49 @@
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Switchyard } from '../../src/app.js';
+// @ts-expect-error: a plain ESM build script without type declarations
+import { buildClient } from '../../scripts/build-client.mjs';
+import { launchChromium } from '../helpers/browser.js';
+import { enterDemo, everyRemoteVideoPlays, remoteNames } from '../helpers/demoPage.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { startTestServer } from '../helpers/server.js';
+
+/**
+ * The room demo with its participants on different nodes of a cluster: each
+ * page is served by, and talks only to, its own node; the room, the tracks
+ * and the media cross between the nodes by themselves.
+ */
+let redis: TestRedis;
+let nodes: Switchyard[] = [];
+let browser: Browser;
+
+beforeAll(async () => {
+  await (buildClient as (options: { quiet: boolean }) => Promise<string>)({ quiet: true });
+  redis = await startRedis();
+  nodes = [];
+  for (let i = 0; i < 3; i += 1) nodes.push(await startTestServer({ WORKERS: '1', DEMO: 'true', REDIS_URL: redis.url }));
+  browser = await launchChromium();
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  for (const node of nodes) await node.stop();
+  await redis?.close();
+});
+
+describe('the room demo on a cluster', () => {
+  it('three people on three nodes see and play each other', { timeout: 90_000 }, async () => {
+    const names = ['Ada Lovelace', 'Grace Hopper', 'Alan Turing'];
+    const pages = [];
+    for (const [i, name] of names.entries()) pages.push(await enterDemo(browser, nodes[i]!.url, 'distributed', name));
+    for (const [i, page] of pages.entries()) {
+      await expect.poll(() => remoteNames(page), { timeout: 20_000 }).toEqual(names.filter((_, j) => j !== i).sort());
+      await everyRemoteVideoPlays(page, 2);
+    }
+    // Each node holds its own participant's session, and pipes in the others' tracks.
+    for (const node of nodes) {
+      expect(node.sessions.sessionCount).toBe(1);
+      expect(node.pipes!.remote.size).toBe(4);
+    }
+  });
+});
