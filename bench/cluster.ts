@@ -8,11 +8,14 @@
  * the subscriber from the decoded picture). Then:
  * 1. pull to first frame: RUNS fresh subscribers on A (same node) and on B
  *    (across nodes: the first one opens the pipe, later ones reuse it);
- * 2. frame latency: one subscriber on A and one on B decode for SECONDS;
- *    capture to decoded frame, median and p95, for each;
- * 3. worker CPU: each node's mediasoup worker, over SECONDS, with only the
- *    same-node subscriber, then with a subscriber on B (pipe out of A, pipe
- *    into B).
+ * 2. frame latency: a fresh subscriber on A and one on B, started together,
+ *    decode for SECONDS; capture to decoded frame, median and p95, for each
+ *    (it includes encoding, the receivers' jitter buffers and decoding);
+ * 3. worker CPU: each node's mediasoup worker, over SECONDS, with one
+ *    same-node subscriber; with a second same-node subscriber; and with the
+ *    second one on B instead (pipe out of A, pipe into B).
+ * KEY_FRAME_REQUEST_DELAY_MS is passed to the nodes (0 unless set): with the
+ * default 1000 each pull waits for the key-frame window of the one before.
  */
 import wrtc from '@roamhq/wrtc';
 import type { Switchyard } from '../src/app.js';
@@ -25,6 +28,7 @@ import { startRedis } from '../test/helpers/redis.js';
 const { RTCVideoSource, RTCVideoSink } = wrtc.nonstandard;
 const RUNS = Number(process.env.RUNS ?? 10);
 const SECONDS = Number(process.env.SECONDS ?? 10);
+const KEY_FRAME_DELAY = process.env.KEY_FRAME_REQUEST_DELAY_MS ?? '0';
 const WIDTH = 320;
 const HEIGHT = 240;
 const BITS = 32;
@@ -69,7 +73,15 @@ function latencyProbe(track: MediaStreamTrack) {
 
 async function node(redisUrl: string): Promise<Switchyard> {
   return startSwitchyard(
-    loadConfig({ PORT: '0', HOST: '127.0.0.1', WORKERS: '1', RTC_PORT: String(await freeRtcPortRange(1)), LOG_LEVEL: 'silent', REDIS_URL: redisUrl }),
+    loadConfig({
+      PORT: '0',
+      HOST: '127.0.0.1',
+      WORKERS: '1',
+      RTC_PORT: String(await freeRtcPortRange(1)),
+      LOG_LEVEL: 'silent',
+      REDIS_URL: redisUrl,
+      KEY_FRAME_REQUEST_DELAY_MS: KEY_FRAME_DELAY,
+    }),
   );
 }
 
@@ -131,19 +143,30 @@ for (let i = 0; i < RUNS; i += 1) {
   }
 }
 
-// 2 and 3. Latency and CPU: a same-node subscriber alone, then with a subscriber across nodes.
-const local = await pullToFirstFrame(a, publisher.sessionId);
-await new Promise((resolve) => setTimeout(resolve, 1000));
-const cpuSameOnly = await cpuOver([a, b], SECONDS);
+// 2. Latency: a fresh subscriber on each node, started together.
+const [local, remote] = await Promise.all([pullToFirstFrame(a, publisher.sessionId), pullToFirstFrame(b, publisher.sessionId)]);
+await new Promise((resolve) => setTimeout(resolve, 2000));
 local.probe.samples.length = 0;
-const remote = await pullToFirstFrame(b, publisher.sessionId);
-await new Promise((resolve) => setTimeout(resolve, 1000));
-local.probe.samples.length = 0;
-const cpuWithPipe = await cpuOver([a, b], SECONDS);
+remote.probe.samples.length = 0;
+await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000));
 const latencyLocal = [...local.probe.samples];
 const latencyRemote = [...remote.probe.samples];
 
-console.log(`\nSwitchyard cluster benchmark, ${new Date().toISOString().slice(0, 10)}, two nodes (1 worker each) and redis-server on one machine, libwebrtc peers, ${WIDTH}x${HEIGHT} VP8 at 30 fps\n`);
+// 3. CPU: one local subscriber; two local ones; one local and one on B.
+remote.probe.stop();
+remote.peer.stop();
+const second = await pullToFirstFrame(a, publisher.sessionId);
+await new Promise((resolve) => setTimeout(resolve, 1000));
+const cpuTwoLocal = await cpuOver([a, b], SECONDS);
+second.probe.stop();
+second.peer.stop();
+await new Promise((resolve) => setTimeout(resolve, 1000));
+const cpuOneLocal = await cpuOver([a, b], SECONDS);
+const piped = await pullToFirstFrame(b, publisher.sessionId);
+await new Promise((resolve) => setTimeout(resolve, 1000));
+const cpuWithPipe = await cpuOver([a, b], SECONDS);
+
+console.log(`\nSwitchyard cluster benchmark, ${new Date().toISOString().slice(0, 10)}, two nodes (1 worker each) and redis-server on one machine, libwebrtc peers, ${WIDTH}x${HEIGHT} VP8 at 30 fps, KEY_FRAME_REQUEST_DELAY_MS=${KEY_FRAME_DELAY}, ${RUNS} runs\n`);
 console.table({
   'pull -> first frame, same node (median, ms)': fmt(quantile(same, 0.5)),
   'pull -> first frame, same node (p95, ms)': fmt(quantile(same, 0.95)),
@@ -159,16 +182,17 @@ console.table({
   'frames measured (same node / across)': `${latencyLocal.length} / ${latencyRemote.length}`,
 });
 console.table({
-  'worker A CPU, same-node subscriber only (ms/s)': fmt(cpuSameOnly[0]!),
-  'worker B CPU, idle (ms/s)': fmt(cpuSameOnly[1]!),
-  'worker A CPU, + a subscriber on B: pipe out (ms/s)': fmt(cpuWithPipe[0]!),
-  'worker B CPU, pipe in + its subscriber (ms/s)': fmt(cpuWithPipe[1]!),
+  'worker A, publisher + 1 subscriber on A (CPU ms/s)': fmt(cpuOneLocal[0]!),
+  'worker A, publisher + 2 subscribers on A (CPU ms/s)': fmt(cpuTwoLocal[0]!),
+  'worker A, publisher + 1 on A + pipe out to B (CPU ms/s)': fmt(cpuWithPipe[0]!),
+  'worker B, idle (CPU ms/s)': fmt(cpuOneLocal[1]!),
+  'worker B, pipe in + 1 subscriber on B (CPU ms/s)': fmt(cpuWithPipe[1]!),
 });
 
 local.probe.stop();
-remote.probe.stop();
 local.peer.stop();
-remote.peer.stop();
+piped.probe.stop();
+piped.peer.stop();
 publisher.stop();
 camera.stop();
 await a.stop();
