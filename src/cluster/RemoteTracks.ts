@@ -2,6 +2,7 @@ import type { types } from 'mediasoup';
 import type { TrackEvent, TrackEventBus } from '../events/TrackEventBus.js';
 import { trackKey } from '../events/TrackEventBus.js';
 import type { Logger } from '../logger.js';
+import type { TrackRefusal } from '../session/types.js';
 import type { TrackStatus, TrackView } from '../tracks/PublishedTrack.js';
 import type { Cluster } from './Cluster.js';
 import { callNode } from './internalCalls.js';
@@ -16,8 +17,11 @@ export interface RemoteSource {
 
 /** What the session engine asks of the cluster when a pulled track is not on this node. */
 export interface RemoteTrackSource {
-  /** The track (on another live node) piped onto `router`, or null when no node holds it. */
-  find(sessionId: string, trackName: string, router: types.Router): Promise<RemoteSource | null>;
+  /**
+   * The track (on another live node) piped onto `router`; null when no node
+   * holds it. `check` sees the track's view first: a refusal opens no pipe.
+   */
+  find(sessionId: string, trackName: string, router: types.Router, check: (view: TrackView) => TrackRefusal | null): Promise<RemoteSource | TrackRefusal | null>;
 }
 
 /**
@@ -35,6 +39,7 @@ export class RemoteTracks implements RemoteTrackSource {
   /** Current views of remote tracks being piped here, by trackKey. */
   private readonly views = new Map<string, RemoteSource['view']>();
   private following: AsyncIterator<TrackEvent> | undefined;
+  private directory: TrackEventBus | undefined;
 
   constructor(
     private readonly cluster: Cluster,
@@ -44,6 +49,7 @@ export class RemoteTracks implements RemoteTrackSource {
 
   /** Follows the cluster's track events: status changes update views, UNPUBLISHED closes pipes. */
   async follow(events: TrackEventBus): Promise<void> {
+    this.directory = events;
     const stream = await events.subscribe(null, (event) => this.views.has(trackKey(event.track.sessionId, event.track.name)));
     this.following = stream;
     void (async () => {
@@ -56,9 +62,13 @@ export class RemoteTracks implements RemoteTrackSource {
     })();
   }
 
-  async find(sessionId: string, trackName: string, router: types.Router): Promise<RemoteSource | null> {
+  async find(sessionId: string, trackName: string, router: types.Router, check: (view: TrackView) => TrackRefusal | null): Promise<RemoteSource | TrackRefusal | null> {
     const route = await this.cluster.route(sessionId);
     if (route.kind !== 'remote') return null;
+    const view = await this.directory?.track(sessionId, trackName);
+    if (!view) return null;
+    const refusal = check(view);
+    if (refusal) return refusal;
     const key = `${trackKey(sessionId, trackName)}|${router.id}`;
     let pipe = this.pipes.get(key);
     if (!pipe) {

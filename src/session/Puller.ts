@@ -126,16 +126,16 @@ export class Puller {
       return { view: local.track, producerId, origin: local.track.producer };
     }
     if (!this.remote || local.refusal.code !== ErrorCode.TRACK_NOT_FOUND) return { refusal: local.refusal };
-    let remote: RemoteSource | null;
+    let remote: RemoteSource | TrackRefusal | null;
     try {
-      remote = await this.remote.find(request.sessionId, request.trackName, session.router);
+      // The caller's access is checked on the track's view before any pipe is opened.
+      remote = await this.remote.find(request.sessionId, request.trackName, session.router, (view) => request.allow?.(view) ?? null);
     } catch (error) {
       if (!(error instanceof SwitchyardError)) throw error;
       return { refusal: { code: error.code, message: error.message } };
     }
     if (!remote) return { refusal: local.refusal };
-    const refusal = request.allow?.(remote.view);
-    if (refusal) return { refusal };
+    if ('code' in remote) return { refusal: remote };
     return { view: remote.view, producerId: remote.producer.id, origin: remote.producer };
   }
 

@@ -20,7 +20,8 @@ const cleanups: (() => void)[] = [];
 const [A, B, C] = [0, 1, 2];
 
 const SECRET = 'cluster-test-app-secret-0123456789abcdef';
-const APPS = `acme:${SECRET}`;
+const OTHER_SECRET = 'another-app-secret-0123456789abcdefghij';
+const APPS = `acme:${SECRET},other:${OTHER_SECRET}`;
 
 beforeAll(async () => {
   redis = await startRedis();
@@ -125,6 +126,30 @@ describe('three nodes, one Redis', () => {
   });
 });
 
+describe('access across nodes', () => {
+  it('another app sees nothing of a session or its tracks on any node, exactly as on the owner', { timeout: 30_000 }, async () => {
+    const camera = fakeCamera(160, 120, 15);
+    cleanups.push(camera.stop);
+    const publisher = peerOn(A);
+    await publisher.createSession();
+    await publisher.push([{ track: camera.track, name: 'secret-cam' }]);
+    for (const i of [A, B, C]) {
+      expect((await gqlOk(url(i), SESSION, { id: publisher.sessionId }, OTHER_SECRET)).session).toBeNull();
+      const listed = await gqlOk(url(i), 'query($ids: [ID!]) { tracks(filter: { sessionIds: $ids }) { name } }', { ids: [publisher.sessionId] }, OTHER_SECRET);
+      expect(listed.tracks).toEqual([]);
+      expect(errorCode(await gql(url(i), FORCE_CLOSE, { id: publisher.sessionId }, OTHER_SECRET))).toBe('SESSION_NOT_FOUND');
+    }
+    // And pulling it from a session of the other app, on another node, is TRACK_NOT_FOUND as for a track that does not exist.
+    const stranger = new TestPeer(url(B), OTHER_SECRET);
+    cleanups.push(() => stranger.stop());
+    await stranger.createSession();
+    const [refused] = await stranger.pull([{ sessionId: publisher.sessionId, trackName: 'secret-cam' }]);
+    const [missing] = await stranger.pull([{ sessionId: publisher.sessionId, trackName: 'no-such-track' }]);
+    expect(refused?.error?.code).toBe('TRACK_NOT_FOUND');
+    expect(refused?.error?.message.replace('secret-cam', 'X')).toBe(missing?.error?.message.replace('no-such-track', 'X'));
+  });
+});
+
 describe('session events from any node', () => {
   it('delivers a session\'s events to a subscriber on another node, resolved by the owner', { timeout: 30_000 }, async () => {
     const peer = peerOn(A);
@@ -154,7 +179,7 @@ describe('media between nodes', () => {
     expect(pushed?.error).toBeNull();
 
     const subscribers = [peerOn(B), peerOn(B)];
-    const videos = [];
+    const videos: { video: ReturnType<typeof watchVideo>; mid: string; subscriber: TestPeer }[] = [];
     for (const [i, subscriber] of subscribers.entries()) {
       await subscriber.createSession();
       // The first pulls through its own node, the second through C.
@@ -172,6 +197,15 @@ describe('media between nodes', () => {
     }
     expect(nodes[B]!.pipes!.remote.size).toBe(1);
     expect(nodes[A]!.pipes!.server.size).toBe(1);
+
+    // A key-frame request of a subscriber on B reaches the publisher on A through the pipe.
+    const producer = nodes[A]!.sessions.tracks.get(publisher.sessionId, 'camera')!.producer;
+    const requests = async () => (await producer.getStats()).reduce((sum, s) => sum + (s.pliCount ?? 0) + (s.firCount ?? 0), 0);
+    const before = await requests();
+    const consumer = nodes[B]!.sessions.get(videos[0]!.subscriber.sessionId)!.transceivers.find((t) => t.section.mid === videos[0]!.mid)!.pulled!.consumer;
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // past the key-frame window of the pulls' own requests
+    await consumer.requestKeyFrame();
+    await expect.poll(requests, { timeout: 3000 }).toBeGreaterThan(before);
 
     // The publisher leaves: both subscribers on B hear TRACK_ENDED for their transceivers, and the pipes close.
     const ended = Date.now();
