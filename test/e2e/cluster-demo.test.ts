@@ -45,5 +45,13 @@ describe('the room demo on a cluster', () => {
       expect(node.sessions.sessionCount).toBe(1);
       expect(node.pipes!.remote.size).toBe(4);
     }
+    // Simulcast layers are chosen on the subscriber's node: thumbnails get the lowest layer through the pipe,
+    // and a clicked tile the top one.
+    const [ada] = pages;
+    const overlay = (name: string) => ada!.$eval(`.tile[data-name="${name}"] .layers`, (e) => (e as HTMLElement).textContent ?? '');
+    await expect.poll(() => overlay('Grace Hopper'), { timeout: 20_000 }).toMatch(/^l T\d 320x180/);
+    await ada!.click('.tile[data-name="Grace Hopper"]');
+    await expect.poll(() => overlay('Grace Hopper'), { timeout: 60_000, interval: 500 }).toMatch(/^h T\d 1280x720/);
+    expect((await overlay('Alan Turing')).split(' ')[0]).toBe('l');
   });
 });
