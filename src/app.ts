@@ -75,6 +75,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     sessionEvents: new SessionEventBus(),
   });
   const pipeServer = shared.cluster ? new PipeServer(sessions.tracks, sessions.layerDemand, pipeAddress, logger) : undefined;
+  remoteTracks?.useDemand(sessions.layerDemand);
   const authenticator = new Authenticator(config.apps);
   if (authenticator.open) {
     logger.warn(
@@ -170,5 +171,6 @@ export function startedMessage(url: string, config: Pick<Config, 'graphiql' | 'd
 function internalCalls(pipes: PipeServer) {
   return {
     pipe: (body: Record<string, unknown>) => pipes.open(body as unknown as PipeRequest),
+    demand: async (body: Record<string, unknown>) => pipes.setDemand(body as { producerId: string; fromNode: string; layer: number }),
   };
 }

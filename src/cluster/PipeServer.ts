@@ -43,6 +43,8 @@ export interface PipeAnswer {
 export class PipeServer {
   /** Pipe transports by the node they send to, so that a dead node's can be closed. */
   private readonly towards = new Map<string, Set<types.PipeTransport>>();
+  /** Pipe consumers by producer id and node: where another node's layer demand for a track is counted. */
+  private readonly consumers = new Map<string, types.Consumer>();
 
   constructor(
     private readonly tracks: TrackRegistry,
@@ -66,10 +68,13 @@ export class PipeServer {
       await transport.connect({ ip: request.ip, port: request.port, ...(request.srtpParameters ? { srtpParameters: request.srtpParameters } : {}) });
       const consumer = await transport.consume({ producerId: track.producer.id });
       const layers = track.simulcastRids.length;
-      // Its subscribers' preferences are the other node's to know: a pull from another node keeps every layer on.
+      // Every layer counts as wanted until the other node says what its subscribers prefer (demand()).
       if (layers > 1) this.demand.want(track.producer.id, consumer.id, layers - 1);
+      const key = `${track.producer.id}|${request.fromNode}`;
+      this.consumers.set(key, consumer);
       consumer.observer.once('close', () => {
         this.demand.release(track.producer.id, consumer.id);
+        if (this.consumers.get(key) === consumer) this.consumers.delete(key);
         transport.close();
       });
       this.remember(request.fromNode, transport);
@@ -89,6 +94,21 @@ export class PipeServer {
       transport.close();
       throw error;
     }
+  }
+
+  /**
+   * Another node's subscribers of a track want layers up to `layer`: that
+   * node's pipe counts as one consumer preferring it, so the publisher here
+   * keeps sending what subscribers anywhere watch, and no more.
+   */
+  setDemand(request: { producerId: string; fromNode: string; layer: number }): { counted: boolean } {
+    if (typeof request.producerId !== 'string' || typeof request.fromNode !== 'string' || !Number.isInteger(request.layer)) {
+      throw badRequest('a demand needs producerId, fromNode and layer');
+    }
+    const consumer = this.consumers.get(`${request.producerId}|${request.fromNode}`);
+    if (!consumer) return { counted: false };
+    this.demand.want(request.producerId, consumer.id, request.layer);
+    return { counted: true };
   }
 
   /** Closes every pipe towards a node that is gone. */

@@ -2,6 +2,7 @@ import type { types } from 'mediasoup';
 import type { TrackEvent, TrackEventBus } from '../events/TrackEventBus.js';
 import { trackKey } from '../events/TrackEventBus.js';
 import type { Logger } from '../logger.js';
+import type { LayerDemand } from '../media/layerDemand.js';
 import type { TrackRefusal } from '../session/types.js';
 import type { TrackStatus, TrackView } from '../tracks/PublishedTrack.js';
 import type { Cluster } from './Cluster.js';
@@ -40,12 +41,31 @@ export class RemoteTracks implements RemoteTrackSource {
   private readonly views = new Map<string, RemoteSource['view']>();
   private following: AsyncIterator<TrackEvent> | undefined;
   private directory: TrackEventBus | undefined;
+  private demand: LayerDemand | undefined;
+  /** Owner URL of each simulcast track piped here, by producer id: where this node's layer demand goes. */
+  private readonly owners = new Map<string, string>();
 
   constructor(
     private readonly cluster: Cluster,
     private readonly address: PipeAddress,
     private readonly logger: Logger,
   ) {}
+
+  /**
+   * Passes this node's layer demand for piped simulcast tracks to their
+   * owners: what the subscribers here prefer (LayerDemand, with its delay for
+   * less) is what this node's pipe asks the publisher for.
+   */
+  useDemand(demand: LayerDemand): void {
+    this.demand = demand;
+    demand.on('change', (producerId, highest) => {
+      const owner = this.owners.get(producerId);
+      if (!owner) return;
+      callNode(this.cluster, owner, 'demand', { producerId, fromNode: this.cluster.nodeId, layer: highest }).catch((error: unknown) =>
+        this.logger.debug({ err: error, producer: producerId }, 'could not tell the owner of a piped track which layers are watched here'),
+      );
+    });
+  }
 
   /** Follows the cluster's track events: status changes update views, UNPUBLISHED closes pipes. */
   async follow(events: TrackEventBus): Promise<void> {
@@ -119,9 +139,18 @@ export class RemoteTracks implements RemoteTrackSource {
       const viewKey = trackKey(sessionId, trackName);
       const view = this.views.get(viewKey) ?? { ...answer.view, publishedAt: new Date(answer.view.publishedAt) };
       this.views.set(viewKey, view);
+      const layers = answer.view.simulcastRids.length;
+      if (layers > 1 && this.demand) {
+        this.owners.set(producer.id, ownerUrl);
+        this.demand.track(producer.id, layers);
+      }
       producer.observer.once('close', () => {
         transport.close();
         this.pipes.delete(key);
+        if (![...this.pipes.keys()].some((k) => k.startsWith(`${trackKey(sessionId, trackName)}|`))) {
+          this.owners.delete(producer.id);
+          this.demand?.forget(producer.id);
+        }
         if (![...this.pipes.keys()].some((k) => k.startsWith(`${viewKey}|`))) this.views.delete(viewKey);
       });
       return { view, producer };

@@ -99,6 +99,27 @@ async function waitForPreferredLayers(timeoutMs: number): Promise<void> {
     .toEqual([...pulled].map(([mid, rid]) => `${mid}:${rid}`));
 }
 
+/**
+ * Right after a switch up, mediasoup forwards fewer temporal layers until the
+ * subscriber's bandwidth estimate allows the new layer's full rate (the rule
+ * under test: temporal layers go only when bandwidth requires it). Waits for
+ * every transceiver to reach temporal layer 2, up to `timeoutMs`; the frame
+ * rates measured next decide either way (with one temporal layer declared, as
+ * before the fix, it never comes and the rates show a quarter).
+ */
+async function settleTemporalLayers(label: string, timeoutMs: number): Promise<void> {
+  const started = Date.now();
+  while (Date.now() - started < timeoutMs) {
+    const { session } = await gqlOk(server.url, LAYERS, { id: subscriberId });
+    if (session.tracks.every((t: { receivingLayers: { temporalLayer: number | null } | null }) => t.receivingLayers?.temporalLayer === 2)) {
+      console.log(`${label}: every transceiver at temporal layer 2 after ${Date.now() - started} ms`);
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  console.log(`${label}: not every transceiver reached temporal layer 2 within ${timeoutMs} ms`);
+}
+
 function report(label: string, rates: Awaited<ReturnType<typeof measureRates>>): void {
   for (const r of rates) {
     console.log(`${label}: mid ${r.mid} pulls ${r.rid}: publisher ${r.sentFps.toFixed(1)} fps, subscriber ${r.receivedFps.toFixed(1)} fps (${((100 * r.receivedFps) / r.sentFps).toFixed(0)}%)`);
@@ -132,6 +153,7 @@ describe('simulcast frame rate in Chromium', () => {
 
     // The top layer starts once the publisher's bandwidth estimate allows it.
     await waitForPreferredLayers(60_000);
+    await settleTemporalLayers('before switching', 20_000);
     const before = await measureRates(4);
     report('before switching', before);
 
@@ -145,6 +167,7 @@ describe('simulcast frame rate in Chromium', () => {
       pulled.set(mid, rid);
     }
     await waitForPreferredLayers(30_000);
+    await settleTemporalLayers('after switching', 20_000);
     const after = await measureRates(4);
     report('after switching', after);
 

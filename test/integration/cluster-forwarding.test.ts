@@ -26,7 +26,7 @@ const APPS = `acme:${SECRET},other:${OTHER_SECRET}`;
 beforeAll(async () => {
   redis = await startRedis();
   for (let i = 0; i < 3; i += 1) {
-    nodes.push(await startTestServer({ WORKERS: '1', REDIS_URL: redis.url, APPS, MAX_SESSIONS_PER_SUBJECT: '2' }));
+    nodes.push(await startTestServer({ WORKERS: '1', REDIS_URL: redis.url, APPS, MAX_SESSIONS_PER_SUBJECT: '2', LAYER_OFF_DELAY_MS: '500' }));
   }
 });
 
@@ -38,6 +38,7 @@ afterAll(async () => {
 
 const url = (i: number) => nodes[i]!.url;
 const SESSION = 'query($id: ID!) { session(id: $id) { id connectionState tracks { mid location status track { name } } } }';
+const PULL_SIMULCAST = 'mutation($input: PullTracksInput!) { pullTracks(input: $input) { sessionDescription { sdp } tracks { mid error { code } } } }';
 const FORCE_CLOSE = `mutation($id: ID!) { closeTracks(input: { sessionId: $id, mids: ["9"], force: true }) { tracks { error { code } } } }`;
 
 function peerOn(i: number): TestPeer {
@@ -218,5 +219,38 @@ describe('media between nodes', () => {
     console.log(`cluster: publisher on A closed -> its piped transceivers on B inactive after ${Date.now() - ended} ms`);
     await expect.poll(() => nodes[B]!.pipes!.remote.size, { timeout: 5000 }).toBe(0);
     await expect.poll(() => nodes[A]!.pipes!.server.size, { timeout: 5000 }).toBe(0);
+  });
+
+  it('tells a publisher on A which layers its subscribers on B watch, through the pipe\'s owner', { timeout: 60_000 }, async () => {
+    const camera = fakeCamera(320, 180, 15);
+    cleanups.push(camera.stop);
+    const publisher = peerOn(A);
+    await publisher.createSession();
+    const events = collect(wsClient(url(A), SECRET), 'subscription($id: ID!) { sessionEvents(sessionId: $id) { type layersInDemand } }', { id: publisher.sessionId }, (d) => d.sessionEvents);
+    cleanups.push(() => void events.close());
+    const transceiver = publisher.pc.addTransceiver(camera.track, {
+      direction: 'sendonly',
+      sendEncodings: [{ rid: 'q', scaleResolutionDownBy: 4 }, { rid: 'h', scaleResolutionDownBy: 2 }, { rid: 'f' }],
+    });
+    await publisher.setLocal(await publisher.pc.createOffer());
+    const pushed = await gqlOk(url(A), 'mutation($input: PushTracksInput!) { pushTracks(input: $input) { sessionDescription { sdp } } }', {
+      input: { sessionId: publisher.sessionId, sessionDescription: { type: 'OFFER', sdp: publisher.localSdp }, tracks: [{ mid: transceiver.mid, trackName: 'sim' }] },
+    }, SECRET);
+    await publisher.pc.setRemoteDescription({ type: 'answer', sdp: pushed.pushTracks.sessionDescription.sdp });
+    const demand = () => events.items.filter((e: { type: string }) => e.type === 'LAYERS_IN_DEMAND').map((e: { layersInDemand: string[] }) => e.layersInDemand.join(','));
+
+    const subscriber = peerOn(B);
+    await subscriber.createSession();
+    const data = await gqlOk(url(B), PULL_SIMULCAST, { input: { sessionId: subscriber.sessionId, tracks: [{ sessionId: publisher.sessionId, trackName: 'sim', simulcast: { preferredRid: 'q' } }] } }, SECRET);
+    const mid = data.pullTracks.tracks[0].mid;
+    await subscriber.applyOffer(data.pullTracks.sessionDescription.sdp);
+    // Only q is watched (on B): after the delays on B and on A, the publisher hears so.
+    await expect.poll(() => demand().at(-1), { timeout: 10_000 }).toBe('q');
+    const asked = Date.now();
+    await gqlOk(url(B), 'mutation($input: UpdateTracksInput!) { updateTracks(input: $input) { tracks { error { code } } } }', {
+      input: { sessionId: subscriber.sessionId, tracks: [{ mid, sessionId: publisher.sessionId, trackName: 'sim', simulcast: { preferredRid: 'f' } }] },
+    }, SECRET);
+    await expect.poll(() => demand().at(-1), { timeout: 3000, interval: 20 }).toBe('q,h,f');
+    console.log(`cluster: a subscriber on B asks for f -> the publisher on A hears it after ${Date.now() - asked} ms`);
   });
 });
