@@ -33,13 +33,22 @@ export interface NodeProcess {
  * `npm start` execs), on 127.0.0.1 with its own PORT and RTC_PORT, resolved
  * once its "Switchyard is up" line is out.
  */
-export async function startNodeProcess(name: string, env: Record<string, string>): Promise<NodeProcess> {
+export async function startNodeProcess(
+  name: string,
+  env: Record<string, string>,
+  /** Run it in this network namespace (`ip netns exec`), serving on `host` there. */
+  where: { netns: string; host: string } | undefined = undefined,
+): Promise<NodeProcess> {
   const workers = Number(env.WORKERS ?? 1);
-  const port = await freeTcpPort();
-  const child = spawn(process.execPath, ['dist/src/main.js'], {
+  const host = where?.host ?? '127.0.0.1';
+  // A namespace of its own has every port free.
+  const port = where ? 4000 : await freeTcpPort();
+  const rtcPort = where ? 40000 : await freeRtcPortRange(workers);
+  const command = where ? ['ip', ['netns', 'exec', where.netns, process.execPath, 'dist/src/main.js']] as const : [process.execPath, ['dist/src/main.js']] as const;
+  const child = spawn(command[0], [...command[1]], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', WORKERS: String(workers), RTC_PORT: String(await freeRtcPortRange(workers)), LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, PORT: String(port), HOST: host, WORKERS: String(workers), RTC_PORT: String(rtcPort), LOG_LEVEL: 'info', ...env },
   });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -53,7 +62,7 @@ export async function startNodeProcess(name: string, env: Record<string, string>
   if (child.exitCode !== null) throw new Error(`node ${name} exited with ${child.exitCode}:\n${output}`);
   return {
     name,
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
     child,
     output: () => output,
     signal: (signal) => void child.kill(signal),

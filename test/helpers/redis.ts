@@ -31,7 +31,8 @@ export interface TestRedis {
  * Debian's redis-server, started for one test file on a free loopback port:
  * no persistence, nothing shared with any other test or Redis on the machine.
  */
-export async function startRedis(): Promise<TestRedis> {
+export async function startRedis(options: { bind?: string } = {}): Promise<TestRedis> {
+  const host = options.bind ?? '127.0.0.1';
   const binary = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
   if (!existsSync(binary)) throw new Error(`no redis-server at ${binary}: apt-get install redis-server (or set REDIS_SERVER)`);
   const port = await freeTcpPort();
@@ -39,10 +40,11 @@ export async function startRedis(): Promise<TestRedis> {
   let child: ChildProcess | undefined;
 
   const start = async () => {
-    child = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], {
+    // Bound to one address (loopback, or a test bridge's), so protected mode has nothing to protect.
+    child = spawn(binary, ['--port', String(port), '--bind', host, '--protected-mode', 'no', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], {
       stdio: ['ignore', 'ignore', 'inherit'],
     });
-    const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    const probe = new Redis({ port, host, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
     probe.on('error', () => undefined);
     const deadline = Date.now() + 10_000;
     for (;;) {
@@ -70,11 +72,11 @@ export async function startRedis(): Promise<TestRedis> {
 
   await start();
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: `redis://${host}:${port}`,
     port,
     async client() {
       // Connection errors are expected while a test has stopped the server.
-      const redis = await connectRedis(`redis://127.0.0.1:${port}`, () => undefined);
+      const redis = await connectRedis(`redis://${host}:${port}`, () => undefined);
       clients.push(redis);
       return redis;
     },
