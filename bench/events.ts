@@ -51,7 +51,7 @@ for (let i = 0; i < SUBSCRIPTIONS; i += 1) {
 await new Promise((resolve) => setTimeout(resolve, 1500));
 
 // --- throughput ---
-const view: TrackView = { appId: DEVELOPMENT_APP.id, sessionId: 'bench', name: 'x', kind: 'audio', status: 'ACTIVE', tags: ['bench'], simulcastRids: [], publishedAt: new Date(), muted: false };
+const view: TrackView = { appId: DEVELOPMENT_APP.id, owner: null, sessionId: 'bench', name: 'x', kind: 'audio', status: 'ACTIVE', tags: ['bench'], simulcastRids: [], publishedAt: new Date(), muted: false };
 received = 0;
 const started = performance.now();
 for (let i = 0; i < EVENTS; i += 1) node.sessions.trackEvents.publish(i % 2 ? 'ACTIVE' : 'INACTIVE', { ...view, name: `t${i}` });

@@ -109,7 +109,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
   const { cluster } = shared;
   if (cluster && shared.watch && pipeServer && remoteTracks) {
-    await joinCluster({ shared: { ...shared, cluster, watch: shared.watch }, sessions, pipeServer, remoteTracks, url: config.clusterAdvertiseUrl ?? url, logger });
+    await joinCluster({ shared, cluster, watch: shared.watch, sessions, pipeServer, remoteTracks, url: config.clusterAdvertiseUrl ?? url, logger });
   }
   logger.info(
     {

@@ -1,7 +1,10 @@
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { ErrorCode, SwitchyardError, unavailable } from '../errors.js';
-import { EventStream } from '../events/EventStream.js';
+import { EventStream, type Outbox } from '../events/EventStream.js';
+
+/** How often a forwarded subscription checks that the owner is still alive. */
+const OWNER_CHECK_MS = 3000;
 
 /**
  * A subscription about a session of another node, served by that node: one
@@ -15,10 +18,27 @@ export function forwardSubscription<T>(options: {
   query: string;
   variables: Record<string, unknown>;
   authorization: string | null;
+  /** The caller's connection cap on queued events. */
+  outbox?: Outbox | undefined;
+  /**
+   * Whether the owner still counts as alive (its heartbeat): a node that lost
+   * power or its network never closes the WebSocket, so this is checked every
+   * few seconds and the stream fails when it no longer holds.
+   */
+  stillThere: () => Promise<boolean>;
   /** Wraps one result's data as the event the field resolves. */
   toEvent: (data: Record<string, unknown>) => T;
 }): EventStream<T> {
-  const stream = new EventStream<T>();
+  const stream = new EventStream<T>(options.outbox);
+  const watch = setInterval(() => {
+    options
+      .stillThere()
+      .then((alive) => {
+        if (!alive) stream.fail(unavailable('the node that held this session is gone; the session ended with it'));
+      })
+      .catch(() => undefined);
+  }, OWNER_CHECK_MS);
+  watch.unref();
   const client: Client = createClient({
     url: `${options.ownerUrl.replace(/^http/, 'ws')}/graphql`,
     webSocketImpl: WebSocket,
@@ -43,6 +63,7 @@ export function forwardSubscription<T>(options: {
     },
   );
   stream.onClose(() => {
+    clearInterval(watch);
     stop();
     void client.dispose();
   });

@@ -21,6 +21,7 @@ import {
 import type { Cluster } from '../cluster/Cluster.js';
 import { INTERNAL_HEADER } from '../cluster/internalCalls.js';
 import { ErrorCode, SwitchyardError, unavailable } from '../errors.js';
+import type { Outbox } from '../events/EventStream.js';
 import type { ApiContext } from './context.js';
 import { forwardSubscription } from './forwardedSubscriptions.js';
 
@@ -60,6 +61,8 @@ export interface ForwardingContext {
   internal: boolean;
   /** The request's variables as the client sent them (info.variableValues holds them coerced to internal values). */
   variables: Record<string, unknown>;
+  /** The caller's connection cap on queued events (forwarded subscriptions count against it too). */
+  outbox?: Outbox | undefined;
 }
 
 
@@ -95,11 +98,13 @@ function forwardedReader(resolve: GraphQLFieldResolver<unknown, ApiContext>): Gr
 }
 
 /** The owner's URL when the session a routed field names lives on another node (and this request was not forwarded already). */
-async function remoteOwner(context: ApiContext, sessionId: unknown): Promise<{ url: string; forwarding: ForwardingContext } | null> {
+async function remoteOwner(context: ApiContext, sessionId: unknown): Promise<{ url: string; nodeId: string; forwarding: ForwardingContext } | null> {
   const forwarding = context.forwarding;
   if (!forwarding || forwarding.internal || typeof sessionId !== 'string') return null;
+  // This node's own sessions are served here without asking Redis: they work while Redis is away.
+  if (context.sessions.get(sessionId)) return null;
   const route = await forwarding.cluster.route(sessionId);
-  return route.kind === 'remote' ? { url: route.url, forwarding } : null;
+  return route.kind === 'remote' ? { url: route.url, nodeId: route.nodeId, forwarding } : null;
 }
 
 function routedResolver(
@@ -124,6 +129,8 @@ function routedSubscription(
       query: documentFor(info),
       variables: owner.forwarding.variables,
       authorization: owner.forwarding.authorization,
+      outbox: owner.forwarding.outbox,
+      stillThere: () => owner.forwarding.cluster.nodes.alive(owner.nodeId),
       // The event resolves as a Forwarded root: the field reads its own response key from it.
       toEvent: (data) => new Forwarded(data),
     });

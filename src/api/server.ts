@@ -124,6 +124,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
               authorization,
               internal: cluster.isInternal(initial.request?.headers.get(INTERNAL_HEADER)),
               variables: initial.params?.variables ?? {},
+              outbox,
             },
           }
         : {}),

@@ -66,8 +66,9 @@ export class AccessPolicy {
     const p = this.principal;
     if (track.appId !== p.appId) return 'hidden';
     if (p.kind === 'app') return 'allowed';
-    const publisher = this.sessionById(track.sessionId);
-    if (publisher && this.session(publisher) === 'allowed') return 'allowed';
+    // The publishing session: this node's, or, for a track of another node, as the track's view records it.
+    const publisher = this.sessionById(track.sessionId) ?? { id: track.sessionId, ownership: { appId: track.appId, owner: track.owner } };
+    if (this.session(publisher) === 'allowed') return 'allowed';
     const grant = p.grant.pull;
     if (grant && (grant.sessions.includes(track.sessionId) || track.tags.some((tag) => matchesAny(grant.tags, tag)))) {
       return 'allowed';

@@ -25,6 +25,10 @@ export class NodeRegistry {
   private self: NodeInfo | undefined;
   /** Called when this node finds that its heartbeat had expired: the cluster has forgotten it. */
   onExpired: (() => void) | undefined;
+  /** Whether the first beat of this id went through (it creates the key; later beats only refresh it). */
+  private joined = false;
+  /** Since when this node's beats have been going through without a failure (0 while they fail). */
+  private beatingSince = 0;
 
   constructor(
     private readonly redis: Redis,
@@ -35,9 +39,26 @@ export class NodeRegistry {
   /** Joins the cluster: announces this node at `url` and keeps announcing it. */
   async join(url: string): Promise<void> {
     this.self = { id: this.selfId, url, startedAt: new Date().toISOString() };
-    await this.redis.multi().set(this.key(this.selfId), JSON.stringify(this.self), 'PX', HEARTBEAT_TTL_MS).sadd(this.membersKey, this.selfId).exec();
-    this.timer = setInterval(() => void this.beat().catch(this.onError), HEARTBEAT_MS);
+    this.joined = false;
+    // The timer first: a first beat that fails (Redis flapping) is retried by the next one.
+    clearInterval(this.timer);
+    this.timer = setInterval(() => void this.beat().catch((error: unknown) => this.failed(error)), HEARTBEAT_MS);
     this.timer.unref();
+    await this.beat().catch((error: unknown) => this.failed(error));
+  }
+
+  /**
+   * Whether this node's own heartbeat has gone through for long enough that
+   * other nodes' missing keys mean something: just after Redis came back,
+   * every key has expired and every node is about to beat again.
+   */
+  get settled(): boolean {
+    return this.beatingSince > 0 && Date.now() - this.beatingSince >= HEARTBEAT_TTL_MS + HEARTBEAT_MS;
+  }
+
+  private failed(error: unknown): void {
+    this.beatingSince = 0;
+    this.onError(error);
   }
 
   /** Joins again: under a new id after the cluster declared this node gone, under the same one after Redis lost its data. */
@@ -97,8 +118,13 @@ export class NodeRegistry {
    */
   private async beat(): Promise<void> {
     if (!this.self) return;
-    const refreshed = await this.redis.set(this.key(this.selfId), JSON.stringify(this.self), 'PX', HEARTBEAT_TTL_MS, 'XX');
-    if (refreshed === null) this.onExpired?.();
+    if (!this.joined) {
+      await this.redis.multi().set(this.key(this.selfId), JSON.stringify(this.self), 'PX', HEARTBEAT_TTL_MS).sadd(this.membersKey, this.selfId).exec();
+      this.joined = true;
+    } else if ((await this.redis.set(this.key(this.selfId), JSON.stringify(this.self), 'PX', HEARTBEAT_TTL_MS, 'XX')) === null) {
+      this.onExpired?.();
+    }
+    this.beatingSince ||= Date.now();
   }
 
   private key(id: string): string {

@@ -4,12 +4,14 @@ import { HEARTBEAT_MS, type NodeRegistry } from './NodeRegistry.js';
 import type { RedisTrackEventBus } from './RedisTrackEventBus.js';
 import type { SessionDirectory } from './SessionDirectory.js';
 
+/** How often each node looks for dead members: twice per heartbeat, so a death is noticed at most half a beat after the key expires. */
+const CHECK_MS = HEARTBEAT_MS / 2;
 /** How long one node holds the claim to clean up after a dead node before another may try. */
 const CLAIM_MS = 30_000;
 
 /**
  * Notices nodes that die without a goodbye (SIGKILL, power, network): every
- * HEARTBEAT_MS each node looks for members whose heartbeat key expired.
+ * CHECK_MS each node looks for members whose heartbeat key expired.
  * Each node then drops its own links to the dead one (`onNodeGone`: pipes it
  * was sending there); one node, chosen by `SET NX` on a claim key, unpublishes
  * the dead node's tracks in the cluster's log (subscribers everywhere get
@@ -33,7 +35,7 @@ export class NodeWatch {
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => void this.check(), HEARTBEAT_MS);
+    this.timer = setInterval(() => void this.check(), CHECK_MS);
     this.timer.unref();
   }
 
@@ -44,11 +46,18 @@ export class NodeWatch {
 
   /** One look at the members (exposed for tests). */
   async check(): Promise<void> {
-    if (this.checking) return;
+    // Until this node's own heartbeat has gone through for a full TTL (after a
+    // start, or after Redis was away), others' missing keys may just mean they
+    // have not beaten again yet.
+    if (this.checking || !this.nodes.settled) return;
     this.checking = true;
     try {
       for (const id of await this.nodes.members()) {
-        if (id === this.nodes.selfId || (await this.nodes.alive(id))) continue;
+        if (id === this.nodes.selfId) continue;
+        if (await this.nodes.alive(id)) {
+          this.gone.delete(id);
+          continue;
+        }
         if (!this.gone.has(id)) {
           this.gone.add(id);
           this.logger.warn({ node: id }, 'a node of the cluster stopped answering its heartbeat: dropping what this node sent it');
@@ -63,8 +72,13 @@ export class NodeWatch {
     }
   }
 
+  /** The right to clean up after `id`: one node at a time, and only while `id` is still gone. */
   private async claim(id: string): Promise<boolean> {
-    return (await this.redis.set(`${this.prefix}cleanup:${id}`, this.nodes.selfId, 'PX', CLAIM_MS, 'NX')) === 'OK';
+    const key = `${this.prefix}cleanup:${id}`;
+    if ((await this.redis.set(key, this.nodes.selfId, 'PX', CLAIM_MS, 'NX')) !== 'OK') return false;
+    if (!(await this.nodes.alive(id))) return true;
+    await this.redis.del(key);
+    return false;
   }
 
   private async cleanUp(id: string): Promise<void> {

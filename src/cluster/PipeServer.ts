@@ -43,8 +43,10 @@ export interface PipeAnswer {
 export class PipeServer {
   /** Pipe transports by the node they send to, so that a dead node's can be closed. */
   private readonly towards = new Map<string, Set<types.PipeTransport>>();
-  /** Pipe consumers by producer id and node: where another node's layer demand for a track is counted. */
-  private readonly consumers = new Map<string, types.Consumer>();
+  /** Pipe consumers by producer id and node (one per router of that node): where its layer demand is counted. */
+  private readonly consumers = new Map<string, Set<types.Consumer>>();
+  /** The layer each node last said its subscribers of a track want, for the pipes it opens after saying so. */
+  private readonly reported = new Map<string, number>();
 
   constructor(
     private readonly tracks: TrackRegistry,
@@ -57,24 +59,32 @@ export class PipeServer {
     if (typeof request.sessionId !== 'string' || typeof request.trackName !== 'string' || typeof request.ip !== 'string' || !Number.isInteger(request.port)) {
       throw badRequest('a pipe request needs sessionId, trackName, ip and port');
     }
+    // Media between nodes is always encrypted: a request without SRTP keys gets no pipe.
+    if (!request.srtpParameters) throw badRequest('a pipe needs SRTP parameters');
     const track = this.tracks.get(request.sessionId, request.trackName);
     if (!track) throw trackNotFound(request.sessionId, request.trackName);
     const transport = await track.router.createPipeTransport({
       listenInfo: { protocol: 'udp', ip: this.address.ip, ...(this.address.announcedAddress ? { announcedAddress: this.address.announcedAddress } : {}) },
-      enableSrtp: Boolean(request.srtpParameters),
+      enableSrtp: true,
       enableRtx: true,
     });
     try {
-      await transport.connect({ ip: request.ip, port: request.port, ...(request.srtpParameters ? { srtpParameters: request.srtpParameters } : {}) });
+      await transport.connect({ ip: request.ip, port: request.port, srtpParameters: request.srtpParameters });
       const consumer = await transport.consume({ producerId: track.producer.id });
       const layers = track.simulcastRids.length;
-      // Every layer counts as wanted until the other node says what its subscribers prefer (demand()).
-      if (layers > 1) this.demand.want(track.producer.id, consumer.id, layers - 1);
       const key = `${track.producer.id}|${request.fromNode}`;
-      this.consumers.set(key, consumer);
+      // Every layer counts as wanted until the other node says what its subscribers prefer (setDemand()).
+      if (layers > 1) this.demand.want(track.producer.id, consumer.id, this.reported.get(key) ?? layers - 1);
+      const ofNode = this.consumers.get(key) ?? new Set();
+      this.consumers.set(key, ofNode);
+      ofNode.add(consumer);
       consumer.observer.once('close', () => {
         this.demand.release(track.producer.id, consumer.id);
-        if (this.consumers.get(key) === consumer) this.consumers.delete(key);
+        ofNode.delete(consumer);
+        if (ofNode.size === 0 && this.consumers.get(key) === ofNode) {
+          this.consumers.delete(key);
+          this.reported.delete(key);
+        }
         transport.close();
       });
       this.remember(request.fromNode, transport);
@@ -105,9 +115,11 @@ export class PipeServer {
     if (typeof request.producerId !== 'string' || typeof request.fromNode !== 'string' || !Number.isInteger(request.layer)) {
       throw badRequest('a demand needs producerId, fromNode and layer');
     }
-    const consumer = this.consumers.get(`${request.producerId}|${request.fromNode}`);
-    if (!consumer) return { counted: false };
-    this.demand.want(request.producerId, consumer.id, request.layer);
+    const key = `${request.producerId}|${request.fromNode}`;
+    const ofNode = this.consumers.get(key);
+    if (!ofNode) return { counted: false };
+    this.reported.set(key, request.layer);
+    for (const consumer of ofNode) this.demand.want(request.producerId, consumer.id, request.layer);
     return { counted: true };
   }
 

@@ -136,10 +136,10 @@ export class RedisTrackEventBus implements TrackEventBus {
   }
 
   async cursor(): Promise<string> {
-    const [seq, latest] = await this.call(() =>
-      Promise.all([this.redis.get(this.keys.seq), this.redis.xrevrange(this.keys.stream, '+', '-', 'COUNT', 1)]),
-    );
-    return this.encode(Number(seq ?? 0), latest[0]?.[0] ?? '0-0');
+    // The latest entry carries its own seq: one read, so the seq and the stream id always belong together.
+    const [latest] = await this.call(() => this.redis.xrevrange(this.keys.stream, '+', '-', 'COUNT', 1));
+    if (latest) return this.encode(Number(fieldOf(latest[1], 'seq')), latest[0]);
+    return this.encode(Number((await this.call(() => this.redis.get(this.keys.seq))) ?? 0), '0-0');
   }
 
   async snapshot(): Promise<{ cursor: string; tracks: TrackView[] }> {

@@ -6,7 +6,11 @@ import type { LayerDemand } from '../media/layerDemand.js';
 import type { TrackRefusal } from '../session/types.js';
 import type { TrackStatus, TrackView } from '../tracks/PublishedTrack.js';
 import type { Cluster } from './Cluster.js';
+import { SwitchyardError, trackNotFound, unavailable } from '../errors.js';
 import { callNode } from './internalCalls.js';
+
+/** How long an UNPUBLISHED is remembered for pipes still opening. */
+const UNPUBLISHED_MEMORY_MS = 30_000;
 import type { PipeAddress, PipeAnswer } from './PipeServer.js';
 
 /** A track of another node, as a puller on this node uses it: its view (kept current from events) and its pipe producer here. */
@@ -44,6 +48,10 @@ export class RemoteTracks implements RemoteTrackSource {
   private demand: LayerDemand | undefined;
   /** Owner URL of each simulcast track piped here, by producer id: where this node's layer demand goes. */
   private readonly owners = new Map<string, string>();
+  /** Tracks unpublished lately, so that a pipe that finishes opening after the event closes at once. */
+  private readonly unpublished = new Set<string>();
+  /** Per producer: the demand report on its way and the latest one waiting (sent in order, only the newest). */
+  private readonly demandReports = new Map<string, { sending: boolean; next: number | undefined }>();
 
   constructor(
     private readonly cluster: Cluster,
@@ -59,12 +67,33 @@ export class RemoteTracks implements RemoteTrackSource {
   useDemand(demand: LayerDemand): void {
     this.demand = demand;
     demand.on('change', (producerId, highest) => {
-      const owner = this.owners.get(producerId);
-      if (!owner) return;
-      callNode(this.cluster, owner, 'demand', { producerId, fromNode: this.cluster.nodeId, layer: highest }).catch((error: unknown) =>
-        this.logger.debug({ err: error, producer: producerId }, 'could not tell the owner of a piped track which layers are watched here'),
-      );
+      if (this.owners.has(producerId)) this.reportDemand(producerId, highest);
     });
+  }
+
+  /** Reports per producer go one at a time, in order, and only the newest waits: the owner always ends with the latest. */
+  private reportDemand(producerId: string, layer: number): void {
+    const state = this.demandReports.get(producerId) ?? { sending: false, next: undefined };
+    this.demandReports.set(producerId, state);
+    state.next = layer;
+    if (state.sending) return;
+    const send = async () => {
+      while (state.next !== undefined) {
+        const owner = this.owners.get(producerId);
+        const next = state.next;
+        state.next = undefined;
+        if (!owner) break;
+        try {
+          await callNode(this.cluster, owner, 'demand', { producerId, fromNode: this.cluster.nodeId, layer: next });
+        } catch (error) {
+          this.logger.debug({ err: error, producer: producerId }, 'could not tell the owner of a piped track which layers are watched here');
+        }
+      }
+      state.sending = false;
+      if (!this.owners.has(producerId)) this.demandReports.delete(producerId);
+    };
+    state.sending = true;
+    void send();
   }
 
   /** Follows the cluster's track events: status changes update views, UNPUBLISHED closes pipes. */
@@ -92,7 +121,16 @@ export class RemoteTracks implements RemoteTrackSource {
     const key = `${trackKey(sessionId, trackName)}|${router.id}`;
     let pipe = this.pipes.get(key);
     if (!pipe) {
-      pipe = this.open(route.url, sessionId, trackName, router, key);
+      // The view is followed before the pipe opens: an UNPUBLISHED that comes while it opens is not missed.
+      const viewKey = trackKey(sessionId, trackName);
+      // The directory says it is published now; only an UNPUBLISHED from here on counts.
+      this.unpublished.delete(viewKey);
+      if (!this.views.has(viewKey)) this.views.set(viewKey, { ...view, publishedAt: new Date(view.publishedAt) });
+      pipe = this.open(route.url, sessionId, trackName, router, key).catch((error: unknown) => {
+        if (![...this.pipes.keys()].some((k) => k !== key && k.startsWith(`${viewKey}|`))) this.views.delete(viewKey);
+        if (error instanceof SwitchyardError) throw error;
+        throw unavailable(`could not open a pipe from the node that publishes ${trackName}: ${(error as Error).message}`);
+      });
       this.pipes.set(key, pipe);
       pipe.catch(() => this.pipes.delete(key));
     }
@@ -139,6 +177,11 @@ export class RemoteTracks implements RemoteTrackSource {
       const viewKey = trackKey(sessionId, trackName);
       const view = this.views.get(viewKey) ?? { ...answer.view, publishedAt: new Date(answer.view.publishedAt) };
       this.views.set(viewKey, view);
+      if (this.unpublished.has(viewKey)) {
+        // Unpublished while the pipe was opening.
+        producer.close();
+        throw trackNotFound(sessionId, trackName);
+      }
       const layers = answer.view.simulcastRids.length;
       if (layers > 1 && this.demand) {
         this.owners.set(producer.id, ownerUrl);
@@ -166,6 +209,8 @@ export class RemoteTracks implements RemoteTrackSource {
     if (!view) return;
     if (event.type === 'UNPUBLISHED') {
       view.status = 'INACTIVE';
+      this.unpublished.add(viewKey);
+      setTimeout(() => this.unpublished.delete(viewKey), UNPUBLISHED_MEMORY_MS).unref();
       for (const [key, pipe] of [...this.pipes]) {
         if (key.startsWith(`${viewKey}|`)) void pipe.then((source) => source.producer.close()).catch(() => undefined);
       }

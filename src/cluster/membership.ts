@@ -1,12 +1,18 @@
 import type { Logger } from '../logger.js';
+import type { Cluster } from './Cluster.js';
+import type { NodeWatch } from './NodeWatch.js';
 import type { SessionService } from '../session/SessionService.js';
 import { trackView } from '../tracks/PublishedTrack.js';
 import type { PipeServer } from './PipeServer.js';
 import type { RemoteTracks } from './RemoteTracks.js';
 import type { RedisTrackEventBus } from './RedisTrackEventBus.js';
 import type { SharedState } from './sharedState.js';
+import type { TrackEventType, TrackView } from '../events/TrackEventBus.js';
 
-type ClusterState = SharedState & { cluster: NonNullable<SharedState['cluster']>; watch: NonNullable<SharedState['watch']> };
+async function publish(log: RedisTrackEventBus, type: TrackEventType, view: TrackView): Promise<number> {
+  await log.publish(type, view);
+  return 1;
+}
 
 /** A restore this recent explains a missing heartbeat key: it is not a sign of having been declared dead. */
 const RESTORE_GRACE_MS = 10_000;
@@ -17,13 +23,17 @@ const RESTORE_GRACE_MS = 10_000;
  * - the heartbeat starts, and the watch for nodes that die;
  * - Redis that lost its data (a new log epoch): this node restores what it
  *   owns (its heartbeat, its sessions in the directory, its tracks in the log)
- *   without a restart;
+ *   without a restart; after an outage with the data kept, it repairs what
+ *   failed to be written meanwhile (sessions closed, tracks unpublished,
+ *   status changes);
  * - a heartbeat found expired: if the cluster declared this node dead (it
  *   stalled), it closes its old sessions and joins under a new id; if the key
  *   merely lapsed while Redis was away for everyone, it joins again as it was.
  */
 export async function joinCluster(options: {
-  shared: ClusterState;
+  shared: SharedState;
+  cluster: Cluster;
+  watch: NodeWatch;
   sessions: SessionService;
   pipeServer: PipeServer;
   remoteTracks: RemoteTracks;
@@ -31,8 +41,7 @@ export async function joinCluster(options: {
   url: string;
   logger: Logger;
 }): Promise<void> {
-  const { shared, sessions, pipeServer, remoteTracks, url, logger } = options;
-  const { cluster, watch } = shared;
+  const { shared, cluster, watch, sessions, pipeServer, remoteTracks, url, logger } = options;
   const log = shared.trackEvents as RedisTrackEventBus;
   let lastRestore = 0;
   let handling = false;
@@ -41,18 +50,51 @@ export async function joinCluster(options: {
     if (event.type === 'CLOSED') cluster.forgetSession(event.session.id);
   });
 
-  const restore = async () => {
-    lastRestore = Date.now();
-    await cluster.nodes.rejoin({ newId: false });
-    for (const id of sessions.sessionIds()) {
-      const session = sessions.get(id);
-      if (session) await cluster.registerSession(id, { appId: session.ownership.appId, owner: session.ownership.owner });
+  /**
+   * Brings the cluster's view of this node back in line with what it holds:
+   * after Redis lost its data (restore everything), or after an outage during
+   * which writes failed (a closed session still listed, a status change lost).
+   */
+  const reconcile = async (reason: 'reset' | 'reconnected') => {
+    if (reason === 'reset') {
+      lastRestore = Date.now();
+      await cluster.nodes.rejoin({ newId: false });
     }
-    const tracks = sessions.tracks.list();
-    for (const track of tracks) await log.publish('PUBLISHED', trackView(track));
-    logger.warn({ sessions: sessions.sessionCount, tracks: tracks.length }, 'Redis had lost the cluster\'s state: restored this node\'s sessions and tracks');
+    const local = new Set(sessions.sessionIds());
+    for (const id of local) {
+      const session = sessions.get(id);
+      // A cap no one reaches: the subject's set is refilled, nothing is refused.
+      if (session) await cluster.registerSession(id, { appId: session.ownership.appId, owner: session.ownership.owner }, Number.MAX_SAFE_INTEGER);
+    }
+    let changed = 0;
+    for (const id of await cluster.directory.sessionsOf(cluster.nodeId)) {
+      if (local.has(id)) continue;
+      for (const view of await log.tracksOfSession(id)) changed += await publish(log, 'UNPUBLISHED', { ...view, status: 'INACTIVE' });
+      await cluster.directory.forget(id);
+    }
+    for (const id of local) {
+      for (const view of await log.tracksOfSession(id)) {
+        if (!sessions.tracks.get(id, view.name)) changed += await publish(log, 'UNPUBLISHED', { ...view, status: 'INACTIVE' });
+      }
+    }
+    for (const track of sessions.tracks.list()) {
+      const shared = await log.track(track.sessionId, track.name);
+      const view = trackView(track);
+      if (!shared) changed += await publish(log, 'PUBLISHED', view);
+      else if (shared.status !== track.status && track.status !== 'WAITING') changed += await publish(log, track.status, view);
+      else if (shared.muted !== track.muted) changed += await publish(log, track.muted ? 'MUTED' : 'UNMUTED', view);
+    }
+    logger.warn({ reason, sessions: local.size, changes: changed }, 'brought the cluster\'s view of this node\'s sessions and tracks up to date');
   };
-  log.onReset = () => void restore().catch((error: unknown) => logger.error({ err: error }, 'could not restore this node\'s state in Redis; will try again'));
+  // One at a time: a reconnection to an emptied Redis brings both reasons at once, and the second finds nothing left to do.
+  let reconciling: Promise<void> = Promise.resolve();
+  const reconcileLogged = (reason: 'reset' | 'reconnected') => {
+    reconciling = reconciling
+      .then(() => reconcile(reason))
+      .catch((error: unknown) => logger.error({ err: error, reason }, 'could not bring the cluster\'s view of this node up to date; it will be tried at the next reconnection'));
+  };
+  log.onReset = () => reconcileLogged('reset');
+  shared.onReconnect = () => reconcileLogged('reconnected');
 
   cluster.nodes.onExpired = () => {
     if (handling) return;

@@ -23,6 +23,8 @@ export interface SharedState {
   readonly cluster: Cluster | undefined;
   /** Notices nodes that die; undefined when embedded. */
   readonly watch: NodeWatch | undefined;
+  /** Called when the connection to Redis is back after it was lost (cluster mode). */
+  onReconnect?: (() => void) | undefined;
   close(): Promise<void>;
 }
 
@@ -43,9 +45,12 @@ export async function openSharedState(config: Config, logger: Logger): Promise<S
     down = true;
   });
   redis.on('ready', () => {
-    if (down) log.info('the connection to Redis is back');
+    if (!down) return;
     down = false;
+    log.info('the connection to Redis is back');
+    state?.onReconnect?.();
   });
+  let state: SharedState | undefined;
   try {
     const prefix = `${KEY_PREFIX}${config.clusterName}:`;
     const cluster = new Cluster(redis, prefix, config.clusterSecret, logger);
@@ -55,7 +60,7 @@ export async function openSharedState(config: Config, logger: Logger): Promise<S
       onReadError: (error) => log.debug({ err: error }, 'reading the track event log failed; retrying'),
     });
     const watch = new NodeWatch(redis, prefix, cluster.nodes, cluster.directory, trackEvents, logger);
-    return {
+    state = {
       mode: 'cluster',
       trackEvents,
       redis,
@@ -68,6 +73,7 @@ export async function openSharedState(config: Config, logger: Logger): Promise<S
         redis.disconnect();
       },
     };
+    return state;
   } catch (error) {
     redis.disconnect();
     throw error;

@@ -190,7 +190,10 @@ export const DEVELOPMENT_CLUSTER_SECRET = 'switchyard-development-cluster-secret
 function clusterSecret(env: Env, runMode: Config['mode']): string {
   const raw = env.CLUSTER_SECRET ?? '';
   if (raw === '') {
-    if (runMode === 'production' && env.REDIS_URL) throw new ConfigError('production cluster mode (REDIS_URL) needs CLUSTER_SECRET: 32 or more characters, the same on every node');
+    // The development secret is public: a cluster that guards anything (production, or apps configured) needs its own.
+    if (env.REDIS_URL && (runMode === 'production' || env.APPS || env.APPS_FILE)) {
+      throw new ConfigError('cluster mode (REDIS_URL) with apps or in production needs CLUSTER_SECRET: 32 or more characters, the same on every node');
+    }
     return DEVELOPMENT_CLUSTER_SECRET;
   }
   if (raw.length < 32) throw new ConfigError('CLUSTER_SECRET must be at least 32 characters');

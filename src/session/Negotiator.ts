@@ -242,6 +242,7 @@ export class Negotiator {
   ): PublishedTrack {
     return {
       appId: session.ownership.appId,
+      owner: session.ownership.owner,
       sessionId: session.id,
       name,
       kind: mapping.kind,

@@ -195,11 +195,13 @@ export class Puller {
       }
       return false;
     }
-    const { track: source, refusal } = this.source(request);
-    if (!source) {
-      results.fail(index, refusal.code, refusal.message);
+    // Checked before the old consumer goes: a refused retarget leaves the transceiver as it was.
+    const found = await this.findSource(session, request);
+    if ('refusal' in found) {
+      results.fail(index, found.refusal.code, found.refusal.message);
       return false;
     }
+    const source = found.view;
     if (source.kind !== transceiver.section.kind) {
       results.fail(index, ErrorCode.BAD_REQUEST, `mid ${request.mid} carries ${transceiver.section.kind}, ${request.trackName} is ${source.kind}`);
       return false;
@@ -235,6 +237,11 @@ export class Puller {
       return undefined;
     }
     const { view: source, producerId, origin } = found;
+    const reused = reuseMid === undefined ? undefined : session.transceivers.find((t) => t.section.mid === reuseMid);
+    if (reused && reused.section.kind !== source.kind) {
+      results.fail(index, ErrorCode.BAD_REQUEST, `mid ${reuseMid} carries ${reused.section.kind}, ${request.trackName} is ${source.kind}`);
+      return undefined;
+    }
     const rids = source.simulcastRids;
     const preferredRid = request.simulcast?.preferredRid;
     if (preferredRid != null && !rids.includes(preferredRid)) {

@@ -7,6 +7,8 @@ export type TrackStatus = 'ACTIVE' | 'INACTIVE' | 'WAITING';
 export interface TrackView {
   /** The app of the publishing session: nothing of one app is visible to another. */
   readonly appId: string;
+  /** The client-token subject that owns the publishing session (null for an app backend's), for access rules on any node. */
+  readonly owner: string | null;
   readonly sessionId: string;
   readonly name: string;
   readonly kind: MediaKind;
@@ -31,6 +33,7 @@ export interface PublishedTrack extends TrackView {
 export function trackView(track: PublishedTrack): TrackView {
   return {
     appId: track.appId,
+    owner: track.owner,
     sessionId: track.sessionId,
     name: track.name,
     kind: track.kind,

@@ -25,6 +25,8 @@ export interface TestRedis {
   start(): Promise<void>;
   /** Disconnects the clients and stops the server, for good. */
   close(): Promise<void>;
+  /** Sends the server a signal (SIGSTOP and SIGCONT: Redis stalls and comes back with its data). */
+  signal(signal: NodeJS.Signals): void;
 }
 
 /**
@@ -82,6 +84,7 @@ export async function startRedis(options: { bind?: string } = {}): Promise<TestR
     },
     stop,
     start,
+    signal: (signal) => void child?.kill(signal),
     async close() {
       for (const client of clients.splice(0)) client.disconnect();
       await stop();

@@ -26,7 +26,7 @@ const APPS = `acme:${SECRET},other:${OTHER_SECRET}`;
 beforeAll(async () => {
   redis = await startRedis();
   for (let i = 0; i < 3; i += 1) {
-    nodes.push(await startTestServer({ WORKERS: '1', REDIS_URL: redis.url, APPS, MAX_SESSIONS_PER_SUBJECT: '2', LAYER_OFF_DELAY_MS: '500' }));
+    nodes.push(await startTestServer({ WORKERS: '1', REDIS_URL: redis.url, APPS, CLUSTER_SECRET: 'cluster-forwarding-test-secret-0123456789', MAX_SESSIONS_PER_SUBJECT: '2', LAYER_OFF_DELAY_MS: '500' }));
   }
 });
 

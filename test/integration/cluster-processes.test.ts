@@ -172,6 +172,28 @@ describe('a cluster of three node processes', () => {
     await waitFor('media still flowing after Redis came back', () => video.stats.frames > frames + 10, 5000);
   });
 
+  it('Redis stalled for 5 s (SIGSTOP) and back with its data: no node declares another dead, sessions and tracks stay', { timeout: 60_000 }, async () => {
+    const gone = () => [B, C].map((node) => node.output().split('the cluster declared this node gone').length - 1);
+    const before = gone();
+    const watcher = new TestPeer(C.url);
+    cleanups.push(() => watcher.stop());
+    await watcher.createSession();
+    const { video } = await pullAndDecode(watcher, onB.sessionId, C, C);
+    redis.signal('SIGSTOP');
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 5000));
+    } finally {
+      redis.signal('SIGCONT');
+    }
+    // Every heartbeat key expired meanwhile; the nodes beat again before judging each other.
+    await new Promise((resolve) => setTimeout(resolve, 6000));
+    expect(gone()).toEqual(before);
+    expect((await gqlOk(C.url, TRACKS, { ids: [onB.sessionId] })).tracks).toEqual([{ sessionId: onB.sessionId, name: 'camera' }]);
+    expect((await gqlOk(C.url, SESSION, { id: onB.sessionId })).session.id).toBe(onB.sessionId);
+    const frames = video.stats.frames;
+    await waitFor('the piped media still flowing', () => video.stats.frames > frames + 10, 5000);
+  });
+
   it('SIGTERM drains: no new sessions (health 503 draining), live ones served until they end, then the node exits', { timeout: 60_000 }, async () => {
     const D = await startNodeProcess('D', { REDIS_URL: redis.url, DRAIN_TIMEOUT_MS: '20000' });
     cleanups.push(() => void D.stop());

@@ -95,7 +95,7 @@ describe('graphql-ws connections', () => {
     // The client stops reading: the kernel buffers fill, then the server's sends wait.
     (stalled.socket as unknown as { _socket: { pause(): void } })._socket.pause();
 
-    const view: TrackView = { appId: APP.id, sessionId: 'load', name: 'x', kind: 'audio', status: 'ACTIVE', tags: ['room:lobby'], simulcastRids: [], publishedAt: new Date(), muted: false };
+    const view: TrackView = { appId: APP.id, owner: null, sessionId: 'load', name: 'x', kind: 'audio', status: 'ACTIVE', tags: ['room:lobby'], simulcastRids: [], publishedAt: new Date(), muted: false };
     const heapBefore = process.memoryUsage().heapUsed;
     let published = 0;
     let peakQueued = 0;

@@ -50,6 +50,7 @@ const onRedis: LogFactory = (retention = RETENTION) => {
 
 const view = (name: string, sessionId = 's1'): TrackView => ({
   appId: 'dev',
+  owner: null,
   sessionId,
   name,
   kind: 'video',

@@ -143,6 +143,7 @@ describe('AccessPolicy', () => {
   const policy = (principal: Principal) => new AccessPolicy(principal, (id) => sessions.get(id));
   const track = (sessionId: string, tags: string[], appId = 'acme'): TrackView => ({
     appId,
+    owner: sessions.get(sessionId)?.ownership.owner ?? null,
     sessionId,
     name: 'cam',
     kind: 'video',
@@ -192,5 +193,13 @@ describe('AccessPolicy', () => {
     expect(client.track(track('bobs', ['room:other']))).toBe('forbidden');
     expect(client.track(track('foreign', ['room:lobby'], 'beta'))).toBe('hidden');
     expect(alice({}).track(track('bobs', ['room:lobby']))).toBe('forbidden');
+  });
+
+  it('a track of a session on another node (not in this node\'s sessions) follows the owner its view records', () => {
+    const remote = (owner: string | null): TrackView => ({ ...track('elsewhere', []), owner });
+    expect(alice({}).track(remote('alice'))).toBe('allowed');
+    expect(alice({}).track(remote('bob'))).toBe('forbidden');
+    expect(alice({}).track(remote(null))).toBe('forbidden');
+    expect(alice({ pull: { sessions: ['elsewhere'], tags: [] } }).track(remote('bob'))).toBe('allowed');
   });
 });

@@ -63,8 +63,9 @@ describe('loadConfig: cluster and media quality settings', () => {
     expect(() => loadConfig({ REDIS_URL: 'not a url' })).toThrow(ConfigError);
   });
 
-  it('needs CLUSTER_SECRET in production cluster mode, of 32 characters at least; development has a default', () => {
+  it('needs CLUSTER_SECRET in a cluster in production or with apps, of 32 characters at least; development has a default', () => {
     expect(() => loadConfig({ ...PRODUCTION, REDIS_URL: 'redis://127.0.0.1:6379' })).toThrow(/needs CLUSTER_SECRET/);
+    expect(() => loadConfig({ APPS: PRODUCTION.APPS, REDIS_URL: 'redis://127.0.0.1:6379' })).toThrow(/needs CLUSTER_SECRET/);
     expect(loadConfig({ ...PRODUCTION, REDIS_URL: 'redis://127.0.0.1:6379', CLUSTER_SECRET: 's'.repeat(32) }).clusterSecret).toBe('s'.repeat(32));
     expect(() => loadConfig({ CLUSTER_SECRET: 'short' })).toThrow(/at least 32/);
     expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' }).clusterSecret.length).toBeGreaterThanOrEqual(32);
