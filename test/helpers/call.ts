@@ -41,9 +41,11 @@ export async function publishCamera(url: string, credential: string | undefined,
   const peer = new TestPeer(url, credential);
   const camera = fakeCamera(160, 120);
   await peer.createSession();
-  await peer.push([{ track: camera.track, name: trackName, tags }]);
+  const [pushed] = await peer.push([{ track: camera.track, name: trackName, tags }]);
   return {
     peer,
+    /** What pushTracks answered for the camera. */
+    pushed,
     stop() {
       camera.stop();
       peer.stop();

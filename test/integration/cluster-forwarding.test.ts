@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Switchyard } from '../../src/app.js';
 import { mintClientToken } from '../../src/auth/tokens.js';
 import { errorCode, gql, gqlOk } from '../helpers/graphql.js';
+import { publishCamera } from '../helpers/call.js';
 import { fakeCamera, waitFor, watchVideo } from '../helpers/media.js';
 import { TestPeer } from '../helpers/peer.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
@@ -129,11 +130,9 @@ describe('three nodes, one Redis', () => {
 
 describe('access across nodes', () => {
   it('another app sees nothing of a session or its tracks on any node, exactly as on the owner', { timeout: 30_000 }, async () => {
-    const camera = fakeCamera(160, 120, 15);
-    cleanups.push(camera.stop);
-    const publisher = peerOn(A);
-    await publisher.createSession();
-    await publisher.push([{ track: camera.track, name: 'secret-cam' }]);
+    const published = await publishCamera(url(A), SECRET, 'secret-cam', []);
+    cleanups.push(published.stop);
+    const publisher = published.peer;
     for (const i of [A, B, C]) {
       expect((await gqlOk(url(i), SESSION, { id: publisher.sessionId }, OTHER_SECRET)).session).toBeNull();
       const listed = await gqlOk(url(i), 'query($ids: [ID!]) { tracks(filter: { sessionIds: $ids }) { name } }', { ids: [publisher.sessionId] }, OTHER_SECRET);
@@ -172,12 +171,10 @@ describe('session events from any node', () => {
 
 describe('media between nodes', () => {
   it('pipes a track published on A to subscribers on B, once for both, and ends their transceivers when it is unpublished', { timeout: 60_000 }, async () => {
-    const camera = fakeCamera(160, 120, 15);
-    cleanups.push(camera.stop);
-    const publisher = peerOn(A);
-    await publisher.createSession();
-    const [pushed] = await publisher.push([{ track: camera.track, name: 'camera' }]);
-    expect(pushed?.error).toBeNull();
+    const published = await publishCamera(url(A), SECRET, 'camera', []);
+    cleanups.push(published.stop);
+    expect(published.pushed?.error).toBeNull();
+    const publisher = published.peer;
 
     const subscribers = [peerOn(B), peerOn(B)];
     const videos: { video: ReturnType<typeof watchVideo>; mid: string; subscriber: TestPeer }[] = [];

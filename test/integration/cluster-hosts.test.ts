@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gqlOk } from '../helpers/graphql.js';
-import { fakeCamera, waitFor, watchVideo } from '../helpers/media.js';
+import { publishCamera } from '../helpers/call.js';
+import { waitFor, watchVideo } from '../helpers/media.js';
 import { makeTestHosts, type TestHosts } from '../helpers/netns.js';
 import { buildOnce, startNodeProcess, type NodeProcess } from '../helpers/nodeProcess.js';
 import { TestPeer } from '../helpers/peer.js';
@@ -44,13 +45,10 @@ describe('two nodes on two test hosts', () => {
   it('pipe a track published on one host to a subscriber on the other, and answer each other\'s calls', { timeout: 60_000 }, async () => {
     const [a, b] = nodes as [NodeProcess, NodeProcess];
     expect(a.url).not.toContain('127.0.0.1');
-    const camera = fakeCamera(160, 120, 15);
-    cleanups.push(camera.stop);
-    const publisher = new TestPeer(a.url);
-    cleanups.push(() => publisher.stop());
-    await publisher.createSession();
-    const [pushed] = await publisher.push([{ track: camera.track, name: 'camera' }]);
-    expect(pushed?.error).toBeNull();
+    const published = await publishCamera(a.url, undefined, 'camera', []);
+    cleanups.push(published.stop);
+    expect(published.pushed?.error).toBeNull();
+    const publisher = published.peer;
 
     const subscriber = new TestPeer(b.url);
     cleanups.push(() => subscriber.stop());

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCode, gql, gqlOk } from '../helpers/graphql.js';
-import { fakeCamera, waitFor, watchVideo } from '../helpers/media.js';
+import { publishCamera } from '../helpers/call.js';
+import { waitFor, watchVideo } from '../helpers/media.js';
 import { buildOnce, startNodeProcess, type NodeProcess } from '../helpers/nodeProcess.js';
 import { TestPeer } from '../helpers/peer.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
@@ -37,14 +38,10 @@ const PULL = 'mutation($input: PullTracksInput!) { pullTracks(input: $input) { s
 
 /** A connected session on `node` that publishes a fake camera as `camera`. */
 async function publisherOn(node: NodeProcess) {
-  const camera = fakeCamera(160, 120, 15);
-  cleanups.push(camera.stop);
-  const peer = new TestPeer(node.url);
-  cleanups.push(() => peer.stop());
-  await peer.createSession();
-  const [pushed] = await peer.push([{ track: camera.track, name: 'camera' }]);
-  expect(pushed?.error).toBeNull();
-  return peer;
+  const call = await publishCamera(node.url, undefined, 'camera', []);
+  cleanups.push(call.stop);
+  expect(call.pushed?.error).toBeNull();
+  return call.peer;
 }
 
 /** `peer` pulls `trackName` of `source` through `via` and answers through `answerVia`; resolves once frames are decoded. */

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Switchyard } from '../../src/app.js';
 import { gqlOk } from '../helpers/graphql.js';
-import { fakeCamera, waitFor } from '../helpers/media.js';
-import { TestPeer } from '../helpers/peer.js';
+import { publishCamera } from '../helpers/call.js';
+import { waitFor } from '../helpers/media.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startTestServer } from '../helpers/server.js';
 import { collect, wsClient } from '../helpers/subscriptions.js';
@@ -36,14 +36,10 @@ const SNAPSHOT = 'query($tags: [String!]) { trackSnapshot(filter: { tags: $tags 
 const EVENTS = 'subscription($tags: [String!], $after: String) { trackEvents(filter: { tags: $tags }, after: $after) { type track { sessionId name } } }';
 
 async function publisherOn(node: Switchyard, tags: string[]) {
-  const camera = fakeCamera(160, 120, 15);
-  cleanups.push(camera.stop);
-  const peer = new TestPeer(node.url);
-  cleanups.push(() => peer.stop());
-  await peer.createSession();
-  const [pushed] = await peer.push([{ track: camera.track, name: 'camera', tags }]);
-  expect(pushed?.error).toBeNull();
-  return peer;
+  const call = await publishCamera(node.url, undefined, 'camera', tags);
+  cleanups.push(call.stop);
+  expect(call.pushed?.error).toBeNull();
+  return call.peer;
 }
 
 describe('two nodes on one Redis', () => {
