@@ -65,7 +65,6 @@ export interface ForwardingContext {
   outbox?: Outbox | undefined;
 }
 
-
 /** How long a forwarded call may take (a pull may wait MEDIA_WAIT_MS for a publisher). */
 const FORWARD_TIMEOUT_MS = 20_000;
 
