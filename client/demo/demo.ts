@@ -253,8 +253,21 @@ function setOverlay(tile: HTMLElement, text: string): void {
   overlay.dataset.rid = text.split(' ')[0] ?? '';
 }
 
+/**
+ * Keeps the tile's stream holding exactly the participant's pulled tracks.
+ * Tracks are added to and removed from the one stream the <video> plays:
+ * a new stream would restart playback (a flicker when the microphone
+ * arrives after the camera).
+ */
 function attach(participant: Participant): void {
-  participant.video.srcObject = new MediaStream([...participant.pulled.values()]);
+  const wanted = new Set(participant.pulled.values());
+  let stream = participant.video.srcObject as MediaStream | null;
+  if (!stream) {
+    stream = new MediaStream();
+    participant.video.srcObject = stream;
+  }
+  for (const track of stream.getTracks()) if (!wanted.has(track)) stream.removeTrack(track);
+  for (const track of wanted) if (!stream.getTracks().includes(track)) stream.addTrack(track);
   void participant.video.play().catch(() => undefined);
 }
 

@@ -100,8 +100,10 @@ export async function joinCluster(options: {
     if (handling) return;
     handling = true;
     void (async () => {
-      if ((await log.checkEpoch()) || Date.now() - lastRestore < RESTORE_GRACE_MS) return;
-      if ((await cluster.nodes.expiry()) === 'lapsed') {
+      // An emptied Redis: the reset handler restores everything.
+      if (await log.checkEpoch()) return;
+      // Just after a restore, a missing key is the restore's own doing; otherwise ask whether the others gave this node up.
+      if (Date.now() - lastRestore < RESTORE_GRACE_MS || (await cluster.nodes.expiry()) === 'lapsed') {
         await cluster.nodes.rejoin({ newId: false });
         return;
       }

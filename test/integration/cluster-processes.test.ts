@@ -184,6 +184,8 @@ describe('a cluster of three node processes', () => {
     }
     // Every heartbeat key expired meanwhile; the nodes beat again before judging each other.
     await new Promise((resolve) => setTimeout(resolve, 6000));
+    const judged = [B, C].flatMap((node) => node.output().split('\n').filter((line) => /declared this node gone|cleaned up after a node|stopped answering its heartbeat/.test(line)).map((line) => `${node.name}: ${line.slice(0, 240)}`));
+    if (gone().some((count, i) => count !== before[i])) console.log(`cluster: what the nodes logged about each other:\n${judged.join('\n')}`);
     expect(gone()).toEqual(before);
     expect((await gqlOk(C.url, TRACKS, { ids: [onB.sessionId] })).tracks).toEqual([{ sessionId: onB.sessionId, name: 'camera' }]);
     expect((await gqlOk(C.url, SESSION, { id: onB.sessionId })).session.id).toBe(onB.sessionId);
