@@ -11,6 +11,11 @@ export interface PipeAddress {
   announcedAddress?: string | undefined;
 }
 
+/** Both ends of a pipe listen the same way: UDP on the node's media address, announced as other nodes reach it. */
+export function pipeListenInfo(address: PipeAddress): types.TransportListenInfo {
+  return { protocol: 'udp', ip: address.ip, ...(address.announcedAddress ? { announcedAddress: address.announcedAddress } : {}) };
+}
+
 /** What the pulling node sends: the track, and its own end of the pipe. */
 export interface PipeRequest {
   sessionId: string;
@@ -64,7 +69,7 @@ export class PipeServer {
     const track = this.tracks.get(request.sessionId, request.trackName);
     if (!track) throw trackNotFound(request.sessionId, request.trackName);
     const transport = await track.router.createPipeTransport({
-      listenInfo: { protocol: 'udp', ip: this.address.ip, ...(this.address.announcedAddress ? { announcedAddress: this.address.announcedAddress } : {}) },
+      listenInfo: pipeListenInfo(this.address),
       enableSrtp: true,
       enableRtx: true,
     });

@@ -11,7 +11,7 @@ import { callNode } from './internalCalls.js';
 
 /** How long an UNPUBLISHED is remembered for pipes still opening. */
 const UNPUBLISHED_MEMORY_MS = 30_000;
-import type { PipeAddress, PipeAnswer } from './PipeServer.js';
+import { pipeListenInfo, type PipeAddress, type PipeAnswer } from './PipeServer.js';
 
 /** A track of another node, as a puller on this node uses it: its view (kept current from events) and its pipe producer here. */
 export interface RemoteSource {
@@ -127,7 +127,7 @@ export class RemoteTracks implements RemoteTrackSource {
       this.unpublished.delete(viewKey);
       if (!this.views.has(viewKey)) this.views.set(viewKey, { ...view, publishedAt: new Date(view.publishedAt) });
       pipe = this.open(route.url, sessionId, trackName, router, key).catch((error: unknown) => {
-        if (![...this.pipes.keys()].some((k) => k !== key && k.startsWith(`${viewKey}|`))) this.views.delete(viewKey);
+        if (!this.hasPipesOf(viewKey, key)) this.views.delete(viewKey);
         if (error instanceof SwitchyardError) throw error;
         throw unavailable(`could not open a pipe from the node that publishes ${trackName}: ${(error as Error).message}`);
       });
@@ -157,9 +157,14 @@ export class RemoteTracks implements RemoteTrackSource {
     this.following = undefined;
   }
 
+  /** Whether any pipe of the track (on any router; `except` one of them) is open or opening here. */
+  private hasPipesOf(viewKey: string, except?: string): boolean {
+    return [...this.pipes.keys()].some((k) => k !== except && k.startsWith(`${viewKey}|`));
+  }
+
   private async open(ownerUrl: string, sessionId: string, trackName: string, router: types.Router, key: string): Promise<RemoteSource> {
     const transport = await router.createPipeTransport({
-      listenInfo: { protocol: 'udp', ip: this.address.ip, ...(this.address.announcedAddress ? { announcedAddress: this.address.announcedAddress } : {}) },
+      listenInfo: pipeListenInfo(this.address),
       enableSrtp: true,
       enableRtx: true,
     });
@@ -190,11 +195,12 @@ export class RemoteTracks implements RemoteTrackSource {
       producer.observer.once('close', () => {
         transport.close();
         this.pipes.delete(key);
-        if (![...this.pipes.keys()].some((k) => k.startsWith(`${trackKey(sessionId, trackName)}|`))) {
+        // The track's last pipe on this node: nothing here follows it any more.
+        if (!this.hasPipesOf(viewKey)) {
           this.owners.delete(producer.id);
           this.demand?.forget(producer.id);
+          this.views.delete(viewKey);
         }
-        if (![...this.pipes.keys()].some((k) => k.startsWith(`${viewKey}|`))) this.views.delete(viewKey);
       });
       return { view, producer };
     } catch (error) {
