@@ -70,11 +70,13 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     reconnectGraceMs: config.reconnectGraceMs,
     keyFrameRequestDelayMs: config.keyFrameRequestDelayMs,
     layerOffDelayMs: config.layerOffDelayMs,
+    maxDataChannelsPerSession: config.maxDataChannelsPerSession,
+    dataMaxMessageBytes: config.dataMaxMessageBytes,
     trackEvents: shared.trackEvents,
     remoteTracks,
     sessionEvents: new SessionEventBus(),
   });
-  const pipeServer = shared.cluster ? new PipeServer(sessions.tracks, sessions.layerDemand, pipeAddress, logger) : undefined;
+  const pipeServer = shared.cluster ? new PipeServer(sessions.tracks, sessions.data.registry, sessions.layerDemand, pipeAddress, logger) : undefined;
   remoteTracks?.useDemand(sessions.layerDemand);
   const authenticator = new Authenticator(config.apps);
   if (authenticator.open) {
@@ -171,6 +173,7 @@ export function startedMessage(url: string, config: Pick<Config, 'graphiql' | 'd
 function internalCalls(pipes: PipeServer) {
   return {
     pipe: (body: Record<string, unknown>) => pipes.open(body as unknown as PipeRequest),
+    pipeData: (body: Record<string, unknown>) => pipes.openData(body as unknown as PipeRequest),
     demand: async (body: Record<string, unknown>) => pipes.setDemand(body as { producerId: string; fromNode: string; layer: number }),
   };
 }

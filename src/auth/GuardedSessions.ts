@@ -2,11 +2,12 @@ import type { Outbox } from '../events/EventStream.js';
 import type { TrackEvent } from '../events/TrackEventBus.js';
 import type { SessionEvent } from '../events/SessionEventBus.js';
 import { ErrorCode, SwitchyardError, sessionNotFound, trackNotFound, unavailable } from '../errors.js';
-import type { MediaKind } from '../sdp/types.js';
 import type { Session } from '../session/Session.js';
 import type { DescriptionInput, PullRequest, SessionService, TracksOutcome } from '../session/SessionService.js';
 import type { SourceCheck } from '../session/types.js';
-import type { TrackView } from '../tracks/PublishedTrack.js';
+import type { TrackKind, TrackView } from '../tracks/PublishedTrack.js';
+import type { LocalDataChannelRequest, RemoteDataChannelRequest } from '../session/dataChannelRequests.js';
+import type { DataChannelsOutcome } from '../session/DataChannels.js';
 import { matchesFilter, type TrackFilter } from '../tracks/TrackRegistry.js';
 import type { Cluster } from '../cluster/Cluster.js';
 import type { AccessPolicy } from './access.js';
@@ -15,7 +16,7 @@ import type { SessionQuotas } from './SessionQuotas.js';
 
 export const forbidden = (message: string) => new SwitchyardError(ErrorCode.FORBIDDEN, message);
 
-type LocalTrack = { mid?: string | null; trackName: string; kind?: MediaKind | null; tags?: string[] | null };
+type LocalTrack = { mid?: string | null; trackName: string; kind?: TrackKind | null; tags?: string[] | null };
 
 /**
  * The session engine as one caller may use it: every operation checks the
@@ -179,6 +180,26 @@ export class GuardedSessions {
   async setTrackMuted(input: { sessionId: string; trackName: string; muted: boolean }): Promise<TrackView> {
     await this.mutating(input.sessionId);
     return this.sessions.setTrackMuted(input);
+  }
+
+  async publishDataChannels(input: { sessionId: string; dataChannels: LocalDataChannelRequest[] }): Promise<DataChannelsOutcome> {
+    await this.mutating(input.sessionId);
+    for (const channel of input.dataChannels) {
+      const refusal = this.access.publishRefusal(channel.name, channel.tags ?? []);
+      if (refusal) throw forbidden(refusal.replace('a track named', 'a data channel named'));
+    }
+    return this.sessions.withSession(input.sessionId, (session) => this.sessions.data.publish(session, input.dataChannels));
+  }
+
+  async subscribeDataChannels(input: { sessionId: string; dataChannels: RemoteDataChannelRequest[] }): Promise<DataChannelsOutcome> {
+    await this.mutating(input.sessionId);
+    const requests = input.dataChannels.map((request) => ({ ...request, allow: this.sourceCheck }));
+    return this.sessions.withSession(input.sessionId, (session) => this.sessions.data.subscribe(session, requests));
+  }
+
+  async closeDataChannels(input: { sessionId: string; ids: number[] }): Promise<DataChannelsOutcome> {
+    await this.mutating(input.sessionId);
+    return this.sessions.withSession(input.sessionId, (session) => this.sessions.data.close(session, input.ids));
   }
 
   async closeSession(sessionId: string): Promise<void> {

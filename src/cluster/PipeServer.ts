@@ -4,6 +4,10 @@ import type { Logger } from '../logger.js';
 import type { LayerDemand } from '../media/layerDemand.js';
 import { trackView, type TrackView } from '../tracks/PublishedTrack.js';
 import type { TrackRegistry } from '../tracks/TrackRegistry.js';
+import type { PublishedDataChannel } from '../tracks/PublishedDataChannel.js';
+
+/** SCTP streams of a data pipe between nodes (one stream per piped channel; as mediasoup's pipeToRouter). */
+export const PIPE_SCTP_STREAMS = { OS: 1024, MIS: 1024 };
 
 /** Where a node's pipe transports listen, and the address other nodes send to. */
 export interface PipeAddress {
@@ -38,6 +42,17 @@ export interface PipeAnswer {
   view: TrackView;
 }
 
+/** What the owner answers for a data channel: its end of the pipe and what the pulling node's pipe data producer must be. */
+export interface DataPipeAnswer {
+  ip: string;
+  port: number;
+  dataProducerId: string;
+  sctpStreamParameters: types.SctpStreamParameters;
+  label: string;
+  protocol: string;
+  view: TrackView;
+}
+
 /**
  * The owning side of media between nodes: for another node that pulls one of
  * this node's tracks, a PipeTransport on the track's router (SRTP, RTX) whose
@@ -55,6 +70,7 @@ export class PipeServer {
 
   constructor(
     private readonly tracks: TrackRegistry,
+    private readonly dataChannels: TrackRegistry<PublishedDataChannel>,
     private readonly demand: LayerDemand,
     private readonly address: PipeAddress,
     private readonly logger: Logger,
@@ -104,6 +120,41 @@ export class PipeServer {
         rtpParameters: consumer.rtpParameters,
         paused: consumer.producerPaused,
         view: trackView(track),
+      };
+    } catch (error) {
+      transport.close();
+      throw error;
+    }
+  }
+
+  /**
+   * A data channel for another node's subscribers: a PipeTransport with SCTP
+   * on the channel's router and a DataConsumer of it. mediasoup's pipes carry
+   * SCTP in the clear (no DTLS, unlike the SRTP of media pipes), which
+   * docs/cluster.md says: nodes belong on a private network.
+   */
+  async openData(request: PipeRequest): Promise<DataPipeAnswer> {
+    if (typeof request.sessionId !== 'string' || typeof request.trackName !== 'string' || typeof request.ip !== 'string' || !Number.isInteger(request.port)) {
+      throw badRequest('a pipe request needs sessionId, trackName, ip and port');
+    }
+    const channel = this.dataChannels.get(request.sessionId, request.trackName);
+    if (!channel) throw trackNotFound(request.sessionId, request.trackName);
+    const transport = await channel.router.createPipeTransport({ listenInfo: pipeListenInfo(this.address), enableSctp: true, numSctpStreams: PIPE_SCTP_STREAMS });
+    try {
+      await transport.connect({ ip: request.ip, port: request.port });
+      const consumer = await transport.consumeData({ dataProducerId: channel.dataProducer.id });
+      if (!consumer.sctpStreamParameters) throw new Error('a piped data consumer has no SCTP stream');
+      consumer.observer.once('close', () => transport.close());
+      this.remember(request.fromNode, transport);
+      this.logger.info({ session: request.sessionId, dataChannel: request.trackName, toNode: request.fromNode }, 'piping a data channel to another node');
+      return {
+        ip: transport.tuple.localAddress,
+        port: transport.tuple.localPort,
+        dataProducerId: channel.dataProducer.id,
+        sctpStreamParameters: consumer.sctpStreamParameters,
+        label: consumer.label,
+        protocol: consumer.protocol,
+        view: trackView(channel),
       };
     } catch (error) {
       transport.close();

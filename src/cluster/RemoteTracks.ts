@@ -11,7 +11,10 @@ import { callNode } from './internalCalls.js';
 
 /** How long an UNPUBLISHED is remembered for pipes still opening. */
 const UNPUBLISHED_MEMORY_MS = 30_000;
-import { pipeListenInfo, type PipeAddress, type PipeAnswer } from './PipeServer.js';
+import { PIPE_SCTP_STREAMS, pipeListenInfo, type DataPipeAnswer, type PipeAddress, type PipeAnswer } from './PipeServer.js';
+
+type Piped = RemoteSource | RemoteDataSource;
+const closePiped = (piped: Piped) => ('producer' in piped ? piped.producer.close() : piped.dataProducer.close());
 
 /** A track of another node, as a puller on this node uses it: its view (kept current from events) and its pipe producer here. */
 export interface RemoteSource {
@@ -27,6 +30,14 @@ export interface RemoteTrackSource {
    * holds it. `check` sees the track's view first: a refusal opens no pipe.
    */
   find(sessionId: string, trackName: string, router: types.Router, check: (view: TrackView) => TrackRefusal | null): Promise<RemoteSource | TrackRefusal | null>;
+  /** The same for a data channel: its data producer piped onto `router`. */
+  findData(sessionId: string, name: string, router: types.Router, check: (view: TrackView) => TrackRefusal | null): Promise<RemoteDataSource | TrackRefusal | null>;
+}
+
+/** A data channel of another node, piped here for the subscribers of this node. */
+export interface RemoteDataSource {
+  readonly view: TrackView & { status: TrackStatus; muted: boolean };
+  readonly dataProducer: types.DataProducer;
 }
 
 /**
@@ -40,7 +51,7 @@ export interface RemoteTrackSource {
  */
 export class RemoteTracks implements RemoteTrackSource {
   /** trackKey + router id -> the pipe (or the pipe being made). */
-  private readonly pipes = new Map<string, Promise<RemoteSource>>();
+  private readonly pipes = new Map<string, Promise<Piped>>();
   /** Current views of remote tracks being piped here, by trackKey. */
   private readonly views = new Map<string, RemoteSource['view']>();
   private following: AsyncIterator<TrackEvent> | undefined;
@@ -112,6 +123,21 @@ export class RemoteTracks implements RemoteTrackSource {
   }
 
   async find(sessionId: string, trackName: string, router: types.Router, check: (view: TrackView) => TrackRefusal | null): Promise<RemoteSource | TrackRefusal | null> {
+    return this.findPiped(sessionId, trackName, router, check, (url, key) => this.open(url, sessionId, trackName, router, key)) as Promise<RemoteSource | TrackRefusal | null>;
+  }
+
+  async findData(sessionId: string, name: string, router: types.Router, check: (view: TrackView) => TrackRefusal | null): Promise<RemoteDataSource | TrackRefusal | null> {
+    return this.findPiped(sessionId, name, router, check, (url, key) => this.openData(url, sessionId, name, router, key)) as Promise<RemoteDataSource | TrackRefusal | null>;
+  }
+
+  /** A track or data channel of another node piped onto `router`: the pipe of an earlier pull, or a new one. */
+  private async findPiped(
+    sessionId: string,
+    trackName: string,
+    router: types.Router,
+    check: (view: TrackView) => TrackRefusal | null,
+    open: (ownerUrl: string, key: string) => Promise<Piped>,
+  ): Promise<Piped | TrackRefusal | null> {
     const route = await this.cluster.route(sessionId);
     if (route.kind !== 'remote') return null;
     const view = await this.directory?.track(sessionId, trackName);
@@ -126,7 +152,7 @@ export class RemoteTracks implements RemoteTrackSource {
       // The directory says it is published now; only an UNPUBLISHED from here on counts.
       this.unpublished.delete(viewKey);
       if (!this.views.has(viewKey)) this.views.set(viewKey, { ...view, publishedAt: new Date(view.publishedAt) });
-      pipe = this.open(route.url, sessionId, trackName, router, key).catch((error: unknown) => {
+      pipe = open(route.url, key).catch((error: unknown) => {
         if (!this.hasPipesOf(viewKey, key)) this.views.delete(viewKey);
         if (error instanceof SwitchyardError) throw error;
         throw unavailable(`could not open a pipe from the node that publishes ${trackName}: ${(error as Error).message}`);
@@ -148,7 +174,7 @@ export class RemoteTracks implements RemoteTrackSource {
    * kept here would carry nothing.
    */
   closePipes(): void {
-    for (const pipe of this.pipes.values()) void pipe.then((source) => source.producer.close()).catch(() => undefined);
+    for (const pipe of this.pipes.values()) void pipe.then(closePiped).catch(() => undefined);
     this.pipes.clear();
   }
 
@@ -209,6 +235,43 @@ export class RemoteTracks implements RemoteTrackSource {
     }
   }
 
+  /** A data channel's pipe: a PipeTransport with SCTP (in the clear, see PipeServer.openData) and a pipe data producer. */
+  private async openData(ownerUrl: string, sessionId: string, name: string, router: types.Router, key: string): Promise<RemoteDataSource> {
+    const transport = await router.createPipeTransport({ listenInfo: pipeListenInfo(this.address), enableSctp: true, numSctpStreams: PIPE_SCTP_STREAMS });
+    try {
+      const answer = (await callNode(this.cluster, ownerUrl, 'pipeData', {
+        sessionId,
+        trackName: name,
+        fromNode: this.cluster.nodeId,
+        ip: transport.tuple.localAddress,
+        port: transport.tuple.localPort,
+      })) as unknown as DataPipeAnswer;
+      await transport.connect({ ip: answer.ip, port: answer.port });
+      const dataProducer = await transport.produceData({
+        id: answer.dataProducerId,
+        sctpStreamParameters: answer.sctpStreamParameters,
+        label: answer.label,
+        protocol: answer.protocol,
+      });
+      const viewKey = trackKey(sessionId, name);
+      const view = this.views.get(viewKey) ?? { ...answer.view, publishedAt: new Date(answer.view.publishedAt) };
+      this.views.set(viewKey, view);
+      if (this.unpublished.has(viewKey)) {
+        dataProducer.close();
+        throw trackNotFound(sessionId, name);
+      }
+      dataProducer.observer.once('close', () => {
+        transport.close();
+        this.pipes.delete(key);
+        if (!this.hasPipesOf(viewKey)) this.views.delete(viewKey);
+      });
+      return { view, dataProducer };
+    } catch (error) {
+      transport.close();
+      throw error;
+    }
+  }
+
   private onEvent(event: TrackEvent): void {
     const viewKey = trackKey(event.track.sessionId, event.track.name);
     const view = this.views.get(viewKey);
@@ -218,7 +281,7 @@ export class RemoteTracks implements RemoteTrackSource {
       this.unpublished.add(viewKey);
       setTimeout(() => this.unpublished.delete(viewKey), UNPUBLISHED_MEMORY_MS).unref();
       for (const [key, pipe] of [...this.pipes]) {
-        if (key.startsWith(`${viewKey}|`)) void pipe.then((source) => source.producer.close()).catch(() => undefined);
+        if (key.startsWith(`${viewKey}|`)) void pipe.then(closePiped).catch(() => undefined);
       }
       return;
     }

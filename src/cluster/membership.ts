@@ -74,10 +74,10 @@ export async function joinCluster(options: {
     }
     for (const id of local) {
       for (const view of await log.tracksOfSession(id)) {
-        if (!sessions.tracks.get(id, view.name)) changed += await publish(log, 'UNPUBLISHED', { ...view, status: 'INACTIVE' });
+        if (!sessions.tracks.get(id, view.name) && !sessions.data.registry.get(id, view.name)) changed += await publish(log, 'UNPUBLISHED', { ...view, status: 'INACTIVE' });
       }
     }
-    for (const track of sessions.tracks.list()) {
+    for (const track of [...sessions.tracks.list(), ...sessions.data.registry.list()]) {
       const shared = await log.track(track.sessionId, track.name);
       const view = trackView(track);
       if (!shared) changed += await publish(log, 'PUBLISHED', view);

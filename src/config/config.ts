@@ -36,6 +36,10 @@ export interface Config {
   keyFrameRequestDelayMs: number;
   /** A simulcast layer nobody watches for this long is reported out of demand, so the publisher can stop sending it. */
   layerOffDelayMs: number;
+  /** Data channels (published and subscribed) one session may hold at once. */
+  maxDataChannelsPerSession: number;
+  /** Largest data channel message, in bytes: the SCTP max-message-size the SFU announces and enforces. */
+  dataMaxMessageBytes: number;
   /** Track events kept for replay (trackEvents with after). */
   eventRetentionCount: number;
   eventRetentionMs: number;
@@ -256,6 +260,8 @@ export function loadConfig(env: Env = process.env): Config {
     // whose decoder keeps failing cannot make the publisher send more (each key frame is a burst of bandwidth).
     keyFrameRequestDelayMs: integer(env, 'KEY_FRAME_REQUEST_DELAY_MS', 1_000, 0, 60_000),
     layerOffDelayMs: integer(env, 'LAYER_OFF_DELAY_MS', 2_000, 0, 600_000),
+    maxDataChannelsPerSession: integer(env, 'MAX_DATA_CHANNELS_PER_SESSION', 64, 1, 512),
+    dataMaxMessageBytes: integer(env, 'DATA_MAX_MESSAGE_BYTES', 65_536, 1_024, 262_144),
     eventRetentionCount: integer(env, 'EVENT_RETENTION_COUNT', 10_000, 1, 10_000_000),
     eventRetentionMs: integer(env, 'EVENT_RETENTION_MS', 600_000, 1_000, 86_400_000),
     mode: runMode,

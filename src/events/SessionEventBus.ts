@@ -1,7 +1,7 @@
 import { EventStream, type Outbox } from './EventStream.js';
 import type { Session } from '../session/Session.js';
 
-export type SessionEventType = 'CONNECTION_STATE_CHANGED' | 'TRACK_ENDED' | 'RENEGOTIATION_NEEDED' | 'LAYERS_IN_DEMAND' | 'CLOSED';
+export type SessionEventType = 'CONNECTION_STATE_CHANGED' | 'TRACK_ENDED' | 'RENEGOTIATION_NEEDED' | 'LAYERS_IN_DEMAND' | 'DATA_CHANNEL_ENDED' | 'CLOSED';
 
 export interface SessionEvent {
   readonly type: SessionEventType;
@@ -11,6 +11,8 @@ export interface SessionEvent {
   readonly mid: string | null;
   /** LAYERS_IN_DEMAND: RIDs of the simulcast layers someone watches, lowest first. */
   readonly layersInDemand?: readonly string[] | null;
+  /** DATA_CHANNEL_ENDED: the id of the subscribed data channel whose source went away. */
+  readonly dataChannelId?: number | null;
   readonly at: Date;
 }
 

@@ -11,6 +11,13 @@ import { TrackResults } from './trackResults.js';
 import type { PullRequest, TrackRefusal, TracksOutcome } from './types.js';
 import type { SfuOffers } from './SfuOffers.js';
 import type { PublishedTrack } from '../tracks/PublishedTrack.js';
+import type { PublishedDataChannel } from '../tracks/PublishedDataChannel.js';
+import type { MediaKind } from '../sdp/types.js';
+
+const notMediaTrack = (name: string): TrackRefusal => ({
+  code: ErrorCode.BAD_REQUEST,
+  message: `${name} is a data channel, not a media track: subscribe to it with subscribeDataChannels`,
+});
 
 /**
  * The pulling side of sessions: consumers for published tracks (piped from
@@ -27,6 +34,8 @@ export interface PullerParts {
   remote?: RemoteTrackSource | undefined;
   /** How long a pull waits for the publishing session to connect. */
   mediaWaitMs: number;
+  /** This node's published data channels: a name there is not a media track. */
+  dataChannels?: TrackRegistry<PublishedDataChannel>;
 }
 
 export class Puller {
@@ -36,6 +45,7 @@ export class Puller {
   private readonly demand: LayerDemand;
   private readonly mediaWaitMs: number;
   private readonly remote: RemoteTrackSource | undefined;
+  private readonly dataChannels: TrackRegistry<PublishedDataChannel> | undefined;
 
   constructor(
     parts: PullerParts,
@@ -43,7 +53,7 @@ export class Puller {
     /** A pulled source went away: the session's transceiver on `mid` is now inactive. */
     private readonly onTrackEnded: (session: Session, mid: string) => void,
   ) {
-    ({ tracks: this.tracks, pipes: this.pipes, offers: this.offers, demand: this.demand, mediaWaitMs: this.mediaWaitMs, remote: this.remote } = parts);
+    ({ tracks: this.tracks, pipes: this.pipes, offers: this.offers, demand: this.demand, mediaWaitMs: this.mediaWaitMs, remote: this.remote, dataChannels: this.dataChannels } = parts);
   }
 
   /** pullTracks on the session's queue: a consumer and m-section per track, then the SFU's offer. */
@@ -105,6 +115,8 @@ export class Puller {
     const track = this.tracks.get(request.sessionId, request.trackName);
     const refusal = track ? request.allow?.(track) : null;
     if (track && !refusal) return { track };
+    const channel = track ? undefined : this.dataChannels?.get(request.sessionId, request.trackName);
+    if (channel) return { refusal: request.allow?.(channel) ?? notMediaTrack(request.trackName) };
     // The access layer refuses hidden tracks with this same error (trackNotFound), so the answers cannot differ.
     const missing = trackNotFound(request.sessionId, request.trackName);
     return { refusal: refusal ?? { code: missing.code, message: missing.message } };
@@ -129,7 +141,7 @@ export class Puller {
     let remote: RemoteSource | TrackRefusal | null;
     try {
       // The caller's access is checked on the track's view before any pipe is opened.
-      remote = await this.remote.find(request.sessionId, request.trackName, session.router, (view) => request.allow?.(view) ?? null);
+      remote = await this.remote.find(request.sessionId, request.trackName, session.router, (view) => request.allow?.(view) ?? (view.kind === 'data' ? notMediaTrack(request.trackName) : null));
     } catch (error) {
       if (!(error instanceof SwitchyardError)) throw error;
       return { refusal: { code: error.code, message: error.message } };
@@ -290,7 +302,8 @@ export class Puller {
     const transceiver: Transceiver = {
       section: {
         mid,
-        kind: source.kind,
+        // findSource refuses data channels.
+        kind: source.kind as MediaKind,
         direction: 'sendonly',
         rejected: false,
         codecs: rtpParameters.codecs.map(fromMediasoupCodec),

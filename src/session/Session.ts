@@ -41,6 +41,23 @@ export interface Transceiver {
 }
 
 
+/** One data channel of the session: one SCTP stream id, the same in both directions. */
+export interface SessionDataChannel {
+  /** The SCTP stream id (the client's channel is negotiated with this id). */
+  readonly id: number;
+  readonly location: 'LOCAL' | 'REMOTE';
+  /** LOCAL: the channel this session publishes. REMOTE: the source channel it subscribes to. */
+  readonly source: PulledSource;
+  /** LOCAL: the DataProducer the client's messages arrive on. */
+  readonly dataProducer?: types.DataProducer;
+  /** LOCAL: what keeps mediasoup from giving this stream id to a channel the SFU sends on (SctpStreamIds). */
+  readonly reservation?: types.DataConsumer;
+  /** REMOTE: the DataConsumer that sends the source's messages. */
+  readonly consumer?: types.DataConsumer;
+  /** Closed on request (closeDataChannels): no DATA_CHANNEL_ENDED for it. */
+  closing?: boolean;
+}
+
 /** Our DTLS role once the transport is connected (mediasoup's terms). */
 export type DtlsRole = 'client' | 'server';
 
@@ -62,6 +79,14 @@ export class Session {
   readonly createdAt = new Date();
   readonly queue = new SerialQueue();
   transceivers: Transceiver[] = [];
+  /** Data channels published and subscribed over the session's SCTP association. */
+  dataChannels: SessionDataChannel[] = [];
+  /**
+   * Stream ids 0 and 1, held from mediasoup's allocator once the session uses
+   * data channels: a client's first non-negotiated channel (the bootstrap
+   * that brings up SCTP) takes one of them.
+   */
+  bootstrapStreams: types.DataConsumer[] | undefined;
   negotiation: NegotiationState = 'stable';
   /** The client's DTLS fingerprint, fixed by its first description. */
   remoteFingerprint: DtlsFingerprint | undefined;

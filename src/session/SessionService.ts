@@ -1,19 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { badRequest, ErrorCode, sessionNotFound, trackNotFound } from '../errors.js';
+import { badRequest, sessionNotFound, trackNotFound } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { ProducerPipes } from '../media/producerPipes.js';
 import { createSessionTransport } from '../media/sessionTransport.js';
 import type { MediaWorker, WorkerPool } from '../media/workerPool.js';
 import { parseDescription } from '../sdp/parse.js';
-import type { MediaKind, RemoteDescription } from '../sdp/types.js';
+import type { RemoteDescription } from '../sdp/types.js';
+import type { TrackKind } from '../tracks/PublishedTrack.js';
 import type { PublishedTrack } from '../tracks/PublishedTrack.js';
 import { publishTrackChanges } from './publishTrackChanges.js';
-import { forceCloseTracks } from './forceClose.js';
+import { closeTracksWithOffer, forceCloseTracks } from './closeTracks.js';
 import { TrackActivityMonitor, type TrackActivityOptions } from '../tracks/TrackActivityMonitor.js';
 import { TrackRegistry } from '../tracks/TrackRegistry.js';
-import { checkRemoteTracks, checkTrackCount, validateTags, validateTrackName } from './limits.js';
+import { checkRemoteTracks, checkTrackCount, toPushRequests } from './limits.js';
 import { Negotiator } from './Negotiator.js';
-import type { PushRequest } from './offerPlan.js';
 import { SessionLiveness } from './SessionLiveness.js';
 import { SfuOffers, type RollbackOutcome } from './SfuOffers.js';
 import { Puller } from './Puller.js';
@@ -24,6 +24,8 @@ import { LayerDemand } from '../media/layerDemand.js';
 import { PublisherLayers } from './PublisherLayers.js';
 import type { RemoteTrackSource } from '../cluster/RemoteTracks.js';
 import type { TrackEventBus } from '../events/TrackEventBus.js';
+import { DataChannels } from './DataChannels.js';
+import { SctpStreamIds } from '../media/sctpStreamIds.js';
 
 export type { DescriptionInput, PullRequest, TracksOutcome } from './types.js';
 
@@ -48,6 +50,10 @@ export interface SessionServiceOptions {
   sessionEvents: SessionEventBus;
   /** In a cluster: tracks of other nodes, piped here when pulled. */
   remoteTracks?: RemoteTrackSource | undefined;
+  /** Data channels (published and subscribed) one session may hold. */
+  maxDataChannelsPerSession: number;
+  /** Largest data channel message (SCTP max-message-size). */
+  dataMaxMessageBytes: number;
 }
 
 /**
@@ -77,14 +83,17 @@ export class SessionService {
   private readonly puller: Puller;
   private readonly liveness: SessionLiveness;
   private readonly sfuOffers: SfuOffers;
-  private readonly iceConsentTimeoutS: number;
-  private readonly published: { flushed(): Promise<unknown> };
+  /** How each session's WebRtcTransport is made (createSessionTransport). */
+  private readonly transportOptions: { iceConsentTimeoutS: number; maxMessageBytes: number };
+  private readonly published: { flushed(): Promise<unknown> }[];
+  /** Published and subscribed data channels (DataChannels): run them through withSession. */
+  readonly data: DataChannels;
 
   constructor(options: SessionServiceOptions) {
     this.pool = options.pool;
     this.logger = options.logger;
     this.maxSdpBytes = options.maxSdpBytes;
-    this.iceConsentTimeoutS = options.iceConsentTimeoutS;
+    this.transportOptions = { iceConsentTimeoutS: options.iceConsentTimeoutS, maxMessageBytes: options.dataMaxMessageBytes };
     this.liveness = new SessionLiveness(
       { idleTimeoutMs: options.idleTimeoutMs, reconnectGraceMs: options.reconnectGraceMs },
       { gone: (session, reason) => this.closeGone(session, reason), lost: (session) => this.connectionLost(session) },
@@ -92,7 +101,16 @@ export class SessionService {
     this.sfuOffers = new SfuOffers((session, type, mid) => this.emit(session, type, mid ?? null));
     this.trackEvents = options.trackEvents;
     this.sessionEvents = options.sessionEvents;
-    this.published = publishTrackChanges(this.tracks, this.trackEvents, this.logger);
+    this.data = new DataChannels({
+      media: this.tracks,
+      pipes: this.pipes,
+      streamIds: new SctpStreamIds(),
+      sessionEvents: this.sessionEvents,
+      logger: this.logger,
+      maxPerSession: options.maxDataChannelsPerSession,
+      remote: options.remoteTracks,
+    });
+    this.published = [publishTrackChanges(this.tracks, this.trackEvents, this.logger), publishTrackChanges(this.data.registry, this.trackEvents, this.logger)];
     this.negotiator = new Negotiator(
       this.tracks,
       this.logger,
@@ -105,7 +123,7 @@ export class SessionService {
       this.emit(session, 'LAYERS_IN_DEMAND', mid, rids),
     );
     this.puller = new Puller(
-      { tracks: this.tracks, pipes: this.pipes, offers: this.sfuOffers, demand: this.layerDemand, mediaWaitMs: options.mediaWaitMs, remote: options.remoteTracks },
+      { tracks: this.tracks, pipes: this.pipes, offers: this.sfuOffers, demand: this.layerDemand, mediaWaitMs: options.mediaWaitMs, remote: options.remoteTracks, dataChannels: this.data.registry },
       (id) => this.sessions.get(id),
       (session, mid) => this.emit(session, 'TRACK_ENDED', mid),
     );
@@ -144,7 +162,7 @@ export class SessionService {
     const offer = input.description ? this.parse(input.description, 'offer') : undefined;
     if (input.correlationId != null && input.correlationId.length > 256) throw badRequest('correlationId is longer than 256 characters');
     const worker = this.pool.pick();
-    const transport = await createSessionTransport(worker, { enableTcp: this.pool.rtcTcp, iceConsentTimeoutS: this.iceConsentTimeoutS });
+    const transport = await createSessionTransport(worker, { enableTcp: this.pool.rtcTcp, ...this.transportOptions });
     const session = new Session(randomUUID(), input.correlationId ?? null, worker, transport, input.ownership);
     session.onConnectionStateChange = () => {
       this.emit(session, 'CONNECTION_STATE_CHANGED');
@@ -176,23 +194,17 @@ export class SessionService {
   pushTracks(input: {
     sessionId: string;
     description?: DescriptionInput | null;
-    tracks?: { mid?: string | null; trackName: string; kind?: MediaKind | null; tags?: string[] | null }[] | null;
+    tracks?: { mid?: string | null; trackName: string; kind?: TrackKind | null; tags?: string[] | null }[] | null;
     autoDiscover?: boolean | null;
   }): Promise<TracksOutcome> {
     const session = this.require(input.sessionId);
     const requested = input.tracks ?? [];
-    checkTrackCount(requested.length);
-    const push: PushRequest[] = requested.map((t) => {
-      validateTrackName(t.trackName);
-      const request: PushRequest = { trackName: t.trackName, tags: validateTags(t.tags ?? []) };
-      if (t.mid != null) request.mid = t.mid;
-      return request;
-    });
+    const push = toPushRequests(requested);
     if (!input.description) {
       if (input.autoDiscover) throw badRequest('autoDiscover needs the client\'s offer');
       if (requested.length === 0) throw badRequest('pushTracks needs tracks');
       const kinds = requested.map((t) => {
-        if (!t.kind) throw badRequest(`track ${t.trackName} needs a kind when there is no offer`);
+        if (!t.kind || t.kind === 'data') throw badRequest(`track ${t.trackName} needs a kind when there is no offer`);
         return t.kind;
       });
       return session.queue.run(async () => {
@@ -215,12 +227,8 @@ export class SessionService {
 
   /** Pulls other sessions' tracks into new transceivers; returns the SFU's offer. */
   pullTracks(input: { sessionId: string; tracks: PullRequest[] }): Promise<TracksOutcome> {
-    const session = this.require(input.sessionId);
     checkRemoteTracks('pullTracks', input.tracks);
-    return session.queue.run(async () => {
-      this.ensureOpen(session);
-      return this.puller.pull(session, input.tracks);
-    });
+    return this.withSession(input.sessionId, (session) => this.puller.pull(session, input.tracks));
   }
 
   /**
@@ -229,12 +237,8 @@ export class SessionService {
    * consumer on the same mid; the SFU offers the new stream).
    */
   updateTracks(input: { sessionId: string; tracks: PullRequest[] }): Promise<TracksOutcome> {
-    const session = this.require(input.sessionId);
     checkRemoteTracks('updateTracks', input.tracks);
-    return session.queue.run(async () => {
-      this.ensureOpen(session);
-      return this.puller.update(session, input.tracks);
-    });
+    return this.withSession(input.sessionId, (session) => this.puller.update(session, input.tracks));
   }
 
   /** The client's answer to the SFU's pending offer, or a new offer of the client's own. */
@@ -270,38 +274,31 @@ export class SessionService {
     return session.queue.run(async () => {
       this.ensureOpen(session);
       if (!offer) return forceCloseTracks(session, input.mids, (t) => this.stopTransceiverMedia(t));
-      const known = new Set(session.transceivers.filter((t) => t.pushed || t.pulled).map((t) => t.section.mid));
-      const { answer, results } = await this.negotiator.applyClientOffer(session, offer, {
-        push: [],
-        close: input.mids.filter((mid) => known.has(mid)),
-        autoDiscover: false,
-      });
-      for (const mid of input.mids) {
-        const index = results.add({ mid, sessionId: session.id, trackName: null });
-        if (!known.has(mid)) results.fail(index, ErrorCode.TRACK_NOT_FOUND, `no track on mid ${mid}`);
-      }
-      return { session, description: answer, requiresImmediateRenegotiation: false, tracks: results.items };
+      return closeTracksWithOffer(session, input.mids, (close) => this.negotiator.applyClientOffer(session, offer, { push: [], close, autoDiscover: false }));
     });
   }
 
   /** Withdraws the SFU's pending offer, for a client that could not apply it (SfuOffers.rollback). */
   rollbackOffer(sessionId: string): Promise<RollbackOutcome> {
-    const session = this.require(sessionId);
-    return session.queue.run(async () => {
-      this.ensureOpen(session);
-      return this.sfuOffers.rollback(session);
-    });
+    return this.withSession(sessionId, async (session) => this.sfuOffers.rollback(session));
   }
 
   /** The publisher says a track is muted or not; subscribers see it at once in the track's state and events. */
   setTrackMuted(input: { sessionId: string; trackName: string; muted: boolean }): Promise<PublishedTrack> {
-    const session = this.require(input.sessionId);
-    return session.queue.run(async () => {
-      this.ensureOpen(session);
+    return this.withSession(input.sessionId, async (session) => {
       const track = session.transceivers.find((t) => t.pushed?.name === input.trackName)?.pushed;
       if (!track) throw trackNotFound(session.id, input.trackName);
       this.tracks.setMuted(track, input.muted);
       return track;
+    });
+  }
+
+  /** Runs `work` on an open session's queue: for the session's parts outside this class (data channels). */
+  withSession<T>(sessionId: string, work: (session: Session) => Promise<T>): Promise<T> {
+    const session = this.require(sessionId);
+    return session.queue.run(async () => {
+      this.ensureOpen(session);
+      return work(session);
     });
   }
 
@@ -323,7 +320,7 @@ export class SessionService {
       this.forget(session);
     }
     // The other nodes hear that this node's tracks are gone.
-    await this.published.flushed();
+    await Promise.all(this.published.map((p) => p.flushed()));
   }
 
   // ---------------------------------------------------------------------------
@@ -371,6 +368,7 @@ export class SessionService {
     for (const t of session.transceivers) {
       if (t.pushed) this.unpublish(t.pushed);
     }
+    this.data.forget(session);
     this.logger.info({ session: session.id }, 'session closed');
   }
 

@@ -1,4 +1,6 @@
 import { badRequest, ErrorCode, SwitchyardError } from '../errors.js';
+import type { PushRequest } from './offerPlan.js';
+import type { TrackKind } from '../tracks/PublishedTrack.js';
 
 /** Tracks in one push/pull/update/close call (as in Cloudflare Calls). */
 export const MAX_TRACKS_PER_CALL = 64;
@@ -40,4 +42,18 @@ export function validateTags(tags: readonly string[]): string[] {
     }
   }
   return [...new Set(tags)];
+}
+
+/** The tracks a pushTracks call names, validated: at most the limit, valid names and tags. */
+export function toPushRequests(
+  tracks: readonly { mid?: string | null; trackName: string; kind?: TrackKind | null; tags?: readonly string[] | null }[],
+): PushRequest[] {
+  checkTrackCount(tracks.length);
+  return tracks.map((t) => {
+    validateTrackName(t.trackName);
+    if (t.kind === 'data') throw badRequest(`track ${t.trackName}: DATA is not a media kind; publish data channels with publishDataChannels`);
+    const request: PushRequest = { trackName: t.trackName, tags: validateTags(t.tags ?? []) };
+    if (t.mid != null) request.mid = t.mid;
+    return request;
+  });
 }

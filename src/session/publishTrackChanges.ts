@@ -1,7 +1,7 @@
 import type { TrackEventBus } from '../events/TrackEventBus.js';
 import type { Logger } from '../logger.js';
 import { trackView } from '../tracks/PublishedTrack.js';
-import type { TrackRegistry } from '../tracks/TrackRegistry.js';
+import type { Publication, TrackRegistry } from '../tracks/TrackRegistry.js';
 
 /**
  * Every change of this node's registry goes to the track event log, in
@@ -9,7 +9,7 @@ import type { TrackRegistry } from '../tracks/TrackRegistry.js';
  * Returns `flushed()`: resolves once everything published so far is in the
  * log, so that a node that stops has told the cluster its tracks are gone.
  */
-export function publishTrackChanges(tracks: TrackRegistry, log: TrackEventBus, logger: Logger): { flushed(): Promise<unknown> } {
+export function publishTrackChanges<T extends Publication>(tracks: TrackRegistry<T>, log: TrackEventBus, logger: Logger): { flushed(): Promise<unknown> } {
   let last: Promise<unknown> = Promise.resolve();
   tracks.on('change', (type, track) => {
     last = log.publish(type, trackView(track)).catch((error: unknown) =>

@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { MediaKind } from '../sdp/types.js';
-import type { PublishedTrack, TrackStatus } from './PublishedTrack.js';
+import type { PublishedTrack, TrackKind, TrackStatus, TrackView } from './PublishedTrack.js';
 
 export type TrackChange = 'PUBLISHED' | 'UNPUBLISHED' | 'ACTIVE' | 'INACTIVE' | 'MUTED' | 'UNMUTED';
 
@@ -8,30 +7,34 @@ export interface TrackFilter {
   sessionIds?: readonly string[] | null;
   /** A track matches when it carries every tag listed. */
   tags?: readonly string[] | null;
-  kind?: MediaKind | null;
+  kind?: TrackKind | null;
 }
 
 const key = (sessionId: string, name: string) => `${sessionId}\u0000${name}`;
 
 /** A track matches when every condition the filter gives holds. */
-export function matchesFilter(filter: TrackFilter, track: { sessionId: string; kind: MediaKind; tags: readonly string[] }): boolean {
+export function matchesFilter(filter: TrackFilter, track: { sessionId: string; kind: TrackKind; tags: readonly string[] }): boolean {
   if (filter.sessionIds && !filter.sessionIds.includes(track.sessionId)) return false;
   if (filter.kind && track.kind !== filter.kind) return false;
   return (filter.tags ?? []).every((tag) => track.tags.includes(tag));
 }
 
-/**
- * Every published track of this node, by (sessionId, trackName). Every change
- * of the set or of a track's status is emitted as `change`, in order.
- */
-export class TrackRegistry extends EventEmitter<{ change: [type: TrackChange, track: PublishedTrack] }> {
-  private readonly tracks = new Map<string, PublishedTrack>();
+/** What a registry holds: a publication whose status and muting change in place. */
+export type Publication = TrackView & { status: TrackStatus; muted: boolean };
 
-  get(sessionId: string, name: string): PublishedTrack | undefined {
+/**
+ * Every published track of this node (or every data channel: one registry
+ * each), by (sessionId, trackName). Every change of the set or of a track's
+ * status is emitted as `change`, in order.
+ */
+export class TrackRegistry<T extends Publication = PublishedTrack> extends EventEmitter<{ change: [type: TrackChange, track: T] }> {
+  private readonly tracks = new Map<string, T>();
+
+  get(sessionId: string, name: string): T | undefined {
     return this.tracks.get(key(sessionId, name));
   }
 
-  publish(track: PublishedTrack): void {
+  publish(track: T): void {
     const k = key(track.sessionId, track.name);
     if (this.tracks.has(k)) throw new Error(`track ${track.name} of session ${track.sessionId} is already published`);
     this.tracks.set(k, track);
@@ -39,20 +42,20 @@ export class TrackRegistry extends EventEmitter<{ change: [type: TrackChange, tr
   }
 
   /** WAITING, ACTIVE or INACTIVE, as media comes and goes; ACTIVE and INACTIVE are announced. */
-  setStatus(track: PublishedTrack, status: TrackStatus): void {
+  setStatus(track: T, status: TrackStatus): void {
     if (track.status === status) return;
     track.status = status;
     if (this.get(track.sessionId, track.name) === track && status !== 'WAITING') this.emit('change', status, track);
   }
 
   /** The publisher says it mutes or unmutes the track: announced at once, whatever media does. */
-  setMuted(track: PublishedTrack, muted: boolean): void {
+  setMuted(track: T, muted: boolean): void {
     if (track.muted === muted) return;
     track.muted = muted;
     if (this.get(track.sessionId, track.name) === track) this.emit('change', muted ? 'MUTED' : 'UNMUTED', track);
   }
 
-  unpublish(track: PublishedTrack): boolean {
+  unpublish(track: T): boolean {
     const k = key(track.sessionId, track.name);
     if (this.tracks.get(k) !== track) return false;
     this.tracks.delete(k);
@@ -62,7 +65,7 @@ export class TrackRegistry extends EventEmitter<{ change: [type: TrackChange, tr
   }
 
   /** Published tracks matching the filter, oldest first. */
-  list(filter: TrackFilter = {}): PublishedTrack[] {
+  list(filter: TrackFilter = {}): T[] {
     return [...this.tracks.values()].filter((track) => matchesFilter(filter, track));
   }
 

@@ -9,9 +9,14 @@ export const SdpTypeEnum = builder.enumType('SdpType', {
 });
 
 export const MediaKindEnum = builder.enumType('MediaKind', {
+  description: 'What a track carries. DATA marks a published data channel (see Track.dataChannel); it cannot be pushed or pulled as media.',
   values: {
     AUDIO: { value: 'audio' as const },
     VIDEO: { value: 'video' as const },
+    DATA: {
+      value: 'data' as const,
+      description: 'A data channel, published with publishDataChannels and subscribed with subscribeDataChannels.',
+    },
   },
 });
 
@@ -77,6 +82,11 @@ export const SessionEventTypeEnum = builder.enumType('SessionEventType', {
       value: 'LAYERS_IN_DEMAND' as const,
       description:
         'For a publisher: which simulcast layers of its track on `mid` someone watches changed (`layersInDemand`). Turn the other encodings off (RTCRtpSender.setParameters, active: false) to save upload; the SDK does.',
+    },
+    DATA_CHANNEL_ENDED: {
+      value: 'DATA_CHANNEL_ENDED' as const,
+      description:
+        'A subscribed data channel\'s source went away (unpublished, or its session ended): the SFU closed the channel `dataChannelId` (the client\'s RTCDataChannel gets its close event too).',
     },
     CLOSED: { value: 'CLOSED' as const, description: 'The session is closed; nothing more will come.' },
   },

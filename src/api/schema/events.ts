@@ -31,6 +31,11 @@ export const SessionEventRef = builder.objectRef<SessionEvent>('SessionEvent').i
         'LAYERS_IN_DEMAND: RIDs of the simulcast layers someone watches, lowest first. The lowest layer is always included; layers between it and the highest watched one stay on as fallbacks.',
       resolve: (e) => (e.layersInDemand ? [...e.layersInDemand] : null),
     }),
+    dataChannelId: t.int({
+      nullable: true,
+      description: 'DATA_CHANNEL_ENDED: the id of the subscribed data channel that ended.',
+      resolve: (e) => e.dataChannelId ?? null,
+    }),
     at: t.expose('at', { type: 'DateTime' }),
   }),
 });
@@ -45,7 +50,7 @@ export const TrackSnapshotRef = builder
     }),
   });
 
-type FilterInput = { sessionIds?: readonly (string | number)[] | null; tags?: readonly string[] | null; kind?: 'audio' | 'video' | null } | null | undefined;
+type FilterInput = { sessionIds?: readonly (string | number)[] | null; tags?: readonly string[] | null; kind?: 'audio' | 'video' | 'data' | null } | null | undefined;
 
 export function toTrackFilter(filter: FilterInput): TrackFilter {
   return { sessionIds: filter?.sessionIds?.map(String) ?? null, tags: filter?.tags ?? null, kind: filter?.kind ?? null };

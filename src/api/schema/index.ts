@@ -6,6 +6,7 @@ import './inputs.js';
 import './queries.js';
 import './mutations.js';
 import './events.js';
+import './dataChannels.js';
 
 let schema: GraphQLSchema | undefined;
 
