@@ -33,6 +33,8 @@ export interface DataChannelResult {
 
 /** SCTP's limit for a partial-reliability parameter (a 16-bit field in DCEP and in usrsctp's API). */
 const MAX_RELIABILITY_PARAMETER = 65535;
+/** mediasoup stores 0 as "not set", which would make the channel reliable: 0 is refused rather than silently ignored. */
+const MIN_RELIABILITY_PARAMETER = 1;
 
 /**
  * How a channel delivers, from the request: reliable and ordered by default;
@@ -44,8 +46,10 @@ export function dataChannelOptions(request: LocalDataChannelRequest): DataChanne
   validateTrackName(request.name);
   const limit = (value: number | null | undefined, field: string): number | null => {
     if (value == null) return null;
-    if (!Number.isInteger(value) || value < 0 || value > MAX_RELIABILITY_PARAMETER) {
-      throw badRequest(`${field} of data channel ${request.name} must be an integer from 0 to ${MAX_RELIABILITY_PARAMETER}`);
+    if (!Number.isInteger(value) || value < MIN_RELIABILITY_PARAMETER || value > MAX_RELIABILITY_PARAMETER) {
+      throw badRequest(
+        `${field} of data channel ${request.name} must be an integer from ${MIN_RELIABILITY_PARAMETER} to ${MAX_RELIABILITY_PARAMETER} (mediasoup cannot express 0: it would be reliable)`,
+      );
     }
     return value;
   };

@@ -87,8 +87,8 @@ const LocalDataChannelInput = builder.inputType('LocalDataChannelInput', {
     name: t.string({ required: true, description: 'Name others subscribe by; unique among the session\'s tracks and data channels.' }),
     tags: t.stringList({ description: 'Free-form labels, as for tracks: filters, subscriptions and grants match on them.' }),
     ordered: t.boolean({ description: 'Default true; false with partial reliability (which must be unordered).' }),
-    maxRetransmits: t.int({ description: 'Partial reliability: give a message up after this many retransmissions (0 to 65535).' }),
-    maxPacketLifeTime: t.int({ description: 'Partial reliability: give a message up after this many milliseconds (0 to 65535). Not with maxRetransmits.' }),
+    maxRetransmits: t.int({ description: 'Partial reliability: give a message up after this many retransmissions (1 to 65535; mediasoup cannot express 0).' }),
+    maxPacketLifeTime: t.int({ description: 'Partial reliability: give a message up after this many milliseconds (1 to 65535). Not with maxRetransmits.' }),
   }),
 });
 
