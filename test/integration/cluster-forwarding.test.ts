@@ -8,6 +8,7 @@ import { TestPeer } from '../helpers/peer.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startTestServer } from '../helpers/server.js';
 import { collect, wsClient } from '../helpers/subscriptions.js';
+import { closed, inbox, openNegotiated, opened, publishData, subscribeData } from '../helpers/dataChannels.js';
 
 /**
  * Any node answers any call: three nodes on one real redis-server. A
@@ -249,5 +250,59 @@ describe('media between nodes', () => {
     }, SECRET);
     await expect.poll(() => demand().at(-1), { timeout: 3000, interval: 20 }).toBe('q,h,f');
     console.log(`cluster: a subscriber on B asks for f -> the publisher on A hears it after ${Date.now() - asked} ms`);
+  });
+});
+
+describe('data channels between nodes', () => {
+  it('pipes a data channel published on A to subscribers on B, in order and complete, and ends their channels when its session closes', { timeout: 60_000 }, async () => {
+    const publisher = peerOn(A);
+    await publisher.createSession();
+    // Published through C: forwarded to A like every session mutation.
+    publisher.url = url(C);
+    const [published] = await publishData(publisher, [{ name: 'chat', tags: ['room:nodes'] }], SECRET);
+    expect(published!.error).toBeNull();
+    const sending = openNegotiated(publisher, published!);
+
+    const subscribers: { peer: TestPeer; channel: RTCDataChannel; messages: (string | Uint8Array)[]; id: number }[] = [];
+    for (let i = 0; i < 2; i += 1) {
+      const peer = peerOn(B);
+      await peer.createSession();
+      if (i === 1) peer.url = url(C);
+      const [result] = await subscribeData(peer, [{ sessionId: publisher.sessionId, name: 'chat' }], SECRET);
+      expect(result!.error).toBeNull();
+      const channel = openNegotiated(peer, result!);
+      const messages = inbox(channel);
+      await opened(channel);
+      subscribers.push({ peer, channel, messages, id: result!.id! });
+    }
+    await opened(sending);
+    // One pipe from A to B for both subscribers.
+    expect(nodes[B]!.pipes!.remote.size).toBe(1);
+    expect(nodes[A]!.pipes!.server.size).toBe(1);
+
+    const COUNT = 300;
+    const started = Date.now();
+    for (let i = 0; i < COUNT; i += 1) sending.send(i % 3 === 0 ? new Uint8Array([i & 0xff, i >> 8]) : `m${i}`);
+    await waitFor('every message on B', () => subscribers.every((s) => s.messages.length >= COUNT), 20_000);
+    console.log(`cluster: ${COUNT} data channel messages from A reached both subscribers on B in ${Date.now() - started} ms`);
+    for (const { messages } of subscribers) {
+      expect(messages.map((m) => (typeof m === 'string' ? m : `bin ${m[0]! + m[1]! * 256}`))).toEqual(
+        Array.from({ length: COUNT }, (_, i) => (i % 3 === 0 ? `bin ${i}` : `m${i}`)),
+      );
+    }
+    const state = await gqlOk(url(C), 'query($id: ID!) { session(id: $id) { dataChannels { id location status dataChannel { sessionId name kind } } } }', { id: subscribers[1]!.peer.sessionId }, SECRET);
+    expect(state.session.dataChannels).toEqual([{ id: subscribers[1]!.id, location: 'REMOTE', status: 'ACTIVE', dataChannel: { sessionId: publisher.sessionId, name: 'chat', kind: 'DATA' } }]);
+
+    // The publisher's session closes on A: the subscribers on B get DATA_CHANNEL_ENDED and their channels close; the pipes go.
+    const events = subscribers.map((s) => collect(wsClient(url(B), SECRET), 'subscription($id: ID!) { sessionEvents(sessionId: $id) { type dataChannelId } }', { id: s.peer.sessionId }, (d) => d.sessionEvents));
+    for (const e of events) cleanups.push(() => void e.close());
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const ended = Date.now();
+    await gqlOk(url(A), 'mutation($id: ID!) { closeSession(input: { sessionId: $id }) { sessionId } }', { id: publisher.sessionId }, SECRET);
+    await Promise.all(subscribers.map((s) => closed(s.channel)));
+    for (const [i, e] of events.entries()) await e.waitFor(1).then((items) => expect(items[0]).toEqual({ type: 'DATA_CHANNEL_ENDED', dataChannelId: subscribers[i]!.id }));
+    console.log(`cluster: publisher on A closed -> data channels on B closed after ${Date.now() - ended} ms`);
+    await expect.poll(() => nodes[B]!.pipes!.remote.size, { timeout: 5000 }).toBe(0);
+    await expect.poll(() => nodes[A]!.pipes!.server.size, { timeout: 5000 }).toBe(0);
   });
 });
