@@ -9,6 +9,7 @@ import {
   SET_TRACK_MUTED,
   UPDATE_TRACKS,
 } from './documents.js';
+import { DataChannels } from './DataChannels.js';
 import { Emitter } from './Emitter.js';
 import { SwitchyardError } from './errors.js';
 import { IceRestart } from './IceRestart.js';
@@ -21,9 +22,11 @@ import { httpTransport, type Transport } from './transport.js';
 import type {
   ConnectOptions,
   LocalTrack,
+  PublishDataOptions,
   PullOptions,
   PushOptions,
   SessionDescriptionData,
+  SessionEventData,
   SimulcastPreference,
   SwitchyardEvents,
   TrackFilter,
@@ -31,7 +34,7 @@ import type {
   TracksPayload,
 } from './types.js';
 
-export type { ConnectOptions, LocalTrack, PullOptions, PushOptions, SwitchyardEvents, TrackLayers } from './types.js';
+export type { ConnectOptions, LocalTrack, PublishDataOptions, PullOptions, PushOptions, SwitchyardEvents, TrackLayers } from './types.js';
 
 /** The SDK's own view of a LocalTrack: it changes `muted`. */
 interface PushedTrack extends LocalTrack {
@@ -39,12 +42,6 @@ interface PushedTrack extends LocalTrack {
 }
 
 const EVENTS_RETRY_MS = 1000;
-
-type SessionEvent = {
-  type: 'CONNECTION_STATE_CHANGED' | 'TRACK_ENDED' | 'RENEGOTIATION_NEEDED' | 'LAYERS_IN_DEMAND' | 'CLOSED';
-  mid: string | null;
-  layersInDemand?: string[] | null;
-};
 
 /**
  * One Switchyard session: one RTCPeerConnection with the SFU, over which
@@ -65,6 +62,7 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
   private readonly pulls: PullBatcher;
   private readonly negotiation: Negotiation;
   private readonly iceRestart: IceRestart;
+  private readonly data: DataChannels;
   /** Turns unwatched simulcast encodings off; undefined with adaptiveSimulcast: false. */
   private senderLayers: SenderLayers | undefined;
   private stopEvents: (() => void) | undefined;
@@ -79,6 +77,7 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
     super();
     this.negotiation = new Negotiation(pc, transport, sessionId);
     this.pulls = new PullBatcher({ sessionId, transport, pc, negotiation: this.negotiation, operation: (work) => this.operation(work) });
+    this.data = new DataChannels({ sessionId, transport, pc, isClosed: () => this.closed, ended: (event) => this.emit('datachannelended', event) });
     this.iceRestart = new IceRestart({
       connectionState: () => this.pc.connectionState,
       // Through the queue: a restart offer never overlaps a push's, a pull's or an answer to the SFU.
@@ -246,6 +245,21 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
     });
   }
 
+  /** Publishes a data channel (see DataChannels.ts); resolves to the RTCDataChannel to send on. */
+  publishData(name: string, options: PublishDataOptions = {}): Promise<RTCDataChannel> {
+    return this.data.publish(name, options);
+  }
+
+  /** Subscribes to another session's data channel; resolves to the RTCDataChannel its messages arrive on. */
+  subscribeData(sessionId: string, name: string): Promise<RTCDataChannel> {
+    return this.data.subscribe(sessionId, name);
+  }
+
+  /** Unpublishes a published data channel or ends a subscription, and closes the channel. */
+  closeData(channel: RTCDataChannel): Promise<void> {
+    return this.data.close(channel);
+  }
+
   /** Closes the session at Switchyard and the PeerConnection here; other sessions see its tracks unpublished. */
   async leave(): Promise<void> {
     if (this.closed) return;
@@ -300,7 +314,7 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
 
   /** Subscribes to the session's events, and again after the subscription failed (lost connection, expired token). */
   private followEvents(): void {
-    const stop = this.transport.subscribe<{ sessionEvents: SessionEvent }>(
+    const stop = this.transport.subscribe<{ sessionEvents: SessionEventData }>(
       SESSION_EVENTS,
       { id: this.sessionId },
       {
@@ -319,7 +333,7 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
     this.stopEvents = stop;
   }
 
-  private onSessionEvent(event: SessionEvent): void {
+  private onSessionEvent(event: SessionEventData): void {
     switch (event.type) {
       case 'RENEGOTIATION_NEEDED':
         // Usually the offer of this client's own pull, answered by then; otherwise one the SFU made by itself.
@@ -338,6 +352,9 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
         this.emit('layersindemand', { mid, rids });
         break;
       }
+      case 'DATA_CHANNEL_ENDED':
+        if (event.dataChannelId != null) this.data.ended(event.dataChannelId);
+        break;
       case 'CLOSED':
         if (!this.closed) {
           this.closed = true;

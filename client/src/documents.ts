@@ -44,14 +44,14 @@ export const SESSION_TRACKS = `query SwitchyardSessionTracks($id: ID!) {
 }`;
 
 export const SESSION_EVENTS = `subscription SwitchyardSessionEvents($id: ID!) {
-  sessionEvents(sessionId: $id) { type mid layersInDemand session { connectionState } }
+  sessionEvents(sessionId: $id) { type mid layersInDemand dataChannelId session { connectionState } }
 }`;
 
 export const SESSION_LAYERS = `query SwitchyardSessionLayers($id: ID!) {
   session(id: $id) { tracks { mid location layersInDemand preferredLayer receivingLayers { rid spatialLayer temporalLayer } } }
 }`;
 
-const TRACK_FIELDS = 'sessionId name kind status muted tags simulcastRids';
+const TRACK_FIELDS = 'sessionId name kind status muted tags simulcastRids dataChannel { ordered maxRetransmits maxPacketLifeTime }';
 
 export const TRACK_SNAPSHOT = `query SwitchyardTrackSnapshot($filter: TrackFilter) {
   trackSnapshot(filter: $filter) { cursor tracks { ${TRACK_FIELDS} } }
@@ -63,4 +63,18 @@ export const TRACK_EVENTS = `subscription SwitchyardTrackEvents($filter: TrackFi
 
 export const SET_TRACK_MUTED = `mutation SwitchyardSetTrackMuted($input: SetTrackMutedInput!) {
   setTrackMuted(input: $input) { track { ${TRACK_FIELDS} } }
+}`;
+
+const DATA_CHANNEL_RESULTS = 'dataChannels { id sessionId name options { ordered maxRetransmits maxPacketLifeTime } error { code message } }';
+
+export const PUBLISH_DATA_CHANNELS = `mutation SwitchyardPublishDataChannels($input: PublishDataChannelsInput!) {
+  publishDataChannels(input: $input) { ${DATA_CHANNEL_RESULTS} }
+}`;
+
+export const SUBSCRIBE_DATA_CHANNELS = `mutation SwitchyardSubscribeDataChannels($input: SubscribeDataChannelsInput!) {
+  subscribeDataChannels(input: $input) { ${DATA_CHANNEL_RESULTS} }
+}`;
+
+export const CLOSE_DATA_CHANNELS = `mutation SwitchyardCloseDataChannels($input: CloseDataChannelsInput!) {
+  closeDataChannels(input: $input) { ${DATA_CHANNEL_RESULTS} }
 }`;

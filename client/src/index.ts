@@ -3,6 +3,7 @@
  * push and pull by name, renegotiation handled inside.
  */
 export { Switchyard } from './Switchyard.js';
+export { DataChannels } from './DataChannels.js';
 export { TrackWatch, type TrackChange, type TrackEventType, type TrackWatchListener } from './TrackWatch.js';
 export { httpTransport, type HttpTransportOptions, type SubscriptionSink, type TokenSource, type Transport } from './transport.js';
 export { OfferRefusedError, SwitchyardError, type ErrorCode } from './errors.js';
@@ -10,9 +11,11 @@ export { OperationQueue } from './OperationQueue.js';
 export { SenderLayers } from './SenderLayers.js';
 export type {
   ConnectOptions,
+  DataChannelDelivery,
   LocalTrack,
   MediaKind,
   PeerConnectionState,
+  PublishDataOptions,
   PullOptions,
   PushOptions,
   SimulcastPreference,

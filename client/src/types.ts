@@ -1,7 +1,8 @@
 import type { SwitchyardError } from './errors.js';
 import type { HttpTransportOptions, Transport } from './transport.js';
 
-export type MediaKind = 'AUDIO' | 'VIDEO';
+/** What a track carries; DATA is a published data channel (publishData), which is subscribed to, not pulled. */
+export type MediaKind = 'AUDIO' | 'VIDEO' | 'DATA';
 export type TrackStatus = 'ACTIVE' | 'INACTIVE' | 'WAITING';
 export type PeerConnectionState = 'NEW' | 'CONNECTING' | 'CONNECTED' | 'DISCONNECTED' | 'FAILED' | 'CLOSED';
 
@@ -15,6 +16,25 @@ export interface TrackInfo {
   muted: boolean;
   tags: string[];
   simulcastRids: string[];
+  /** kind DATA: how the channel delivers messages; null for media tracks. */
+  dataChannel?: DataChannelDelivery | null;
+}
+
+/** How a data channel delivers messages, as Switchyard assigned it (the options its RTCDataChannel is opened with). */
+export interface DataChannelDelivery {
+  ordered: boolean;
+  maxRetransmits: number | null;
+  maxPacketLifeTime: number | null;
+}
+
+/** One channel's outcome in publishDataChannels, subscribeDataChannels and closeDataChannels. */
+export interface DataChannelResultData {
+  /** The SCTP stream id: the negotiated RTCDataChannel's id. Null when it failed. */
+  id: number | null;
+  sessionId: string | null;
+  name: string | null;
+  options: DataChannelDelivery | null;
+  error: { code: string; message: string } | null;
 }
 
 export interface SessionDescriptionData {
@@ -33,6 +53,15 @@ export interface TracksPayload {
   requiresImmediateRenegotiation?: boolean;
   sessionDescription: SessionDescriptionData | null;
   tracks: TrackResultData[];
+}
+
+/** A sessionEvents message, as the SDK reads it. */
+export interface SessionEventData {
+  type: 'CONNECTION_STATE_CHANGED' | 'TRACK_ENDED' | 'RENEGOTIATION_NEEDED' | 'LAYERS_IN_DEMAND' | 'DATA_CHANNEL_ENDED' | 'CLOSED';
+  mid: string | null;
+  layersInDemand?: string[] | null;
+  /** DATA_CHANNEL_ENDED: the SCTP stream id of the subscribed channel that ended. */
+  dataChannelId?: number | null;
 }
 
 export interface TrackFilter {
@@ -71,6 +100,17 @@ export interface PushOptions {
   sendEncodings?: RTCRtpEncodingParameters[];
 }
 
+export interface PublishDataOptions {
+  /** Labels others filter on, for example `room:lobby`. */
+  tags?: string[];
+  /** Default true; must be false (the default then) with maxRetransmits or maxPacketLifeTime. */
+  ordered?: boolean;
+  /** Partial reliability: give a message up after this many retransmissions. */
+  maxRetransmits?: number;
+  /** Partial reliability: give a message up after this many milliseconds (not with maxRetransmits). */
+  maxPacketLifeTime?: number;
+}
+
 export interface PullOptions {
   simulcast?: SimulcastPreference;
 }
@@ -106,6 +146,8 @@ export interface SwitchyardEvents extends Record<string, unknown> {
   connectionstatechange: RTCPeerConnectionState;
   /** A pulled track's source went away (its publisher closed it or left). */
   trackended: { mid: string; track: MediaStreamTrack | undefined };
+  /** A subscribed data channel's source went away (its publisher closed it or left); the SDK closed the channel. */
+  datachannelended: { id: number; channel: RTCDataChannel | undefined };
   /** The session is over: leave() was called, or Switchyard closed it. */
   closed: { byServer: boolean };
   /** The SDK restarts ICE after the connection was lost (attempt 1, 2, …, until connected again): show "reconnecting". */
