@@ -161,6 +161,10 @@ export class DataChannels {
       session.dataChannels.push(channel);
       // The source went away (unpublished, its session or node gone): mediasoup closed the consumer and reset the stream.
       channel.consumer?.observer.once('close', () => this.ended(session, channel));
+      // mediasoup drops what does not fit in the session's SCTP send buffer: say so once per subscription.
+      channel.consumer?.once('sctpsendbufferfull', () =>
+        this.parts.logger.warn({ session: session.id, dataChannel: channel.source.name, id: channel.id }, 'a subscriber cannot keep up with a data channel: messages are dropped while its SCTP send buffer is full'),
+      );
     }
     return { session, dataChannels: results };
   }

@@ -284,7 +284,10 @@ describe('data channels between nodes', () => {
 
     const COUNT = 300;
     const started = Date.now();
-    for (let i = 0; i < COUNT; i += 1) sending.send(i % 3 === 0 ? new Uint8Array([i & 0xff, i >> 8]) : `m${i}`);
+    for (let i = 0; i < COUNT; i += 1) {
+      if (i % 3 === 0) sending.send(new Uint8Array([i & 0xff, i >> 8]));
+      else sending.send(`m${i}`);
+    }
     await waitFor('every message on B', () => subscribers.every((s) => s.messages.length >= COUNT), 20_000);
     console.log(`cluster: ${COUNT} data channel messages from A reached both subscribers on B in ${Date.now() - started} ms`);
     for (const { messages } of subscribers) {
