@@ -25,6 +25,19 @@ export class FakeTransceiver {
   }
 }
 
+/** An RTCDataChannel that only records how it was opened and whether it was closed. */
+export class FakeDataChannel {
+  readonly id: number | null;
+  readyState = 'connecting';
+  binaryType = 'blob';
+  constructor(readonly label: string, readonly init: RTCDataChannelInit) {
+    this.id = init.id ?? null;
+  }
+  close() {
+    this.readyState = 'closed';
+  }
+}
+
 /** Offer/answer state only: mids are numbered at setLocalDescription(offer), as browsers do. */
 export class FakePeerConnection {
   signalingState = 'stable';
@@ -42,9 +55,23 @@ export class FakePeerConnection {
   private offered: FakeTransceiver[] = [];
   private readonly stateListeners: (() => void)[] = [];
 
-  createDataChannel() {
-    this.dataChannel = true;
-    return {};
+  /** Every channel created after the bootstrap one, as the SDK opened it. */
+  readonly channels: FakeDataChannel[] = [];
+  /** The next createDataChannel throws this, as a browser refuses an id in use. */
+  refuseNextChannel: Error | undefined;
+  createDataChannel(label: string, init?: RTCDataChannelInit) {
+    if (!this.dataChannel) {
+      this.dataChannel = true;
+      return {};
+    }
+    if (this.refuseNextChannel) {
+      const error = this.refuseNextChannel;
+      this.refuseNextChannel = undefined;
+      throw error;
+    }
+    const channel = new FakeDataChannel(label, init ?? {});
+    this.channels.push(channel);
+    return channel;
   }
   addTransceiver(track: unknown, init: { direction: string }) {
     const transceiver = new FakeTransceiver(track, init.direction);

@@ -125,6 +125,31 @@ describe('data channels', () => {
     }
   });
 
+  it('carries messages up to DATA_MAX_MESSAGE_BYTES, which the SFU announces as max-message-size, and the client refuses to send more', { timeout: 60_000 }, async () => {
+    const { server } = file;
+    const limit = server.config.dataMaxMessageBytes;
+    const { publisher, sending, subscribers } = await fanOut('big', 1);
+    // The SFU's answer announced the limit.
+    const answer = server.sessions.get(publisher.sessionId)!.transport.sctpParameters;
+    expect(answer?.maxMessageSize).toBe(limit);
+    const largest = new Uint8Array(limit).map((_, i) => i % 251);
+    sending.send(largest);
+    sending.send('after the largest');
+    await waitFor('the largest message and the next', () => subscribers[0]!.messages.length === 2);
+    expect((subscribers[0]!.messages[0] as Uint8Array).length).toBe(limit);
+    expect((subscribers[0]!.messages[0] as Uint8Array)[limit - 1]).toBe((limit - 1) % 251);
+    // Beyond the announced size the client refuses: Chromium's send() throws; libwebrtc (here) closes the channel.
+    let threw = false;
+    try {
+      sending.send(new Uint8Array(limit + 1));
+    } catch {
+      threw = true;
+    }
+    expect(threw || sending.readyState !== 'open').toBe(true);
+    await settle(300);
+    expect(subscribers[0]!.messages).toHaveLength(2);
+  });
+
   it('refuses impossible reliability options and bad names with BAD_REQUEST, changing nothing', { timeout: 30_000 }, async () => {
     const { server, cleanups } = file;
     const peer = await connectedPeer(cleanups);
