@@ -6,6 +6,7 @@ import { buildOnce, startNodeProcess, type NodeProcess } from '../helpers/nodePr
 import { TestPeer } from '../helpers/peer.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { collect, wsClient } from '../helpers/subscriptions.js';
+import { closed, inbox, openNegotiated, opened, publishData, subscribeData } from '../helpers/dataChannels.js';
 
 /**
  * A cluster as users run one: three node processes (`node dist/src/main.js`,
@@ -96,8 +97,17 @@ describe('a cluster of three node processes', () => {
   });
 
   it('SIGKILL of A: UNPUBLISHED on C and TRACK_ENDED on B within 5 s, calls about its sessions fail fast; then C pulls from B', { timeout: 60_000 }, async () => {
+    // A data channel of A's session, subscribed on B: it ends with A too.
+    const [chat] = await publishData(onA, [{ name: 'chat' }]);
+    const [subscribed] = await subscribeData(onB, [{ sessionId: onA.sessionId, name: 'chat' }]);
+    const sending = openNegotiated(onA, chat!);
+    const receiving = openNegotiated(onB, subscribed!);
+    const messages = inbox(receiving);
+    await Promise.all([opened(sending), opened(receiving)]);
+    sending.send('before the kill');
+    await waitFor('the message on B', () => messages.length === 1);
     const unpublished = collect(wsClient(C.url), 'subscription($ids: [ID!]) { trackEvents(filter: { sessionIds: $ids }) { type } }', { ids: [onA.sessionId] }, (d) => ({ type: d.trackEvents.type, at: Date.now() }));
-    const ended = collect(wsClient(B.url), 'subscription($id: ID!) { sessionEvents(sessionId: $id) { type mid } }', { id: onB.sessionId }, (d) => ({ ...d.sessionEvents, at: Date.now() }));
+    const ended = collect(wsClient(B.url), 'subscription($id: ID!) { sessionEvents(sessionId: $id) { type mid dataChannelId } }', { id: onB.sessionId }, (d) => ({ ...d.sessionEvents, at: Date.now() }));
     cleanups.push(() => void unpublished.close(), () => void ended.close());
     await new Promise((resolve) => setTimeout(resolve, 300));
     const killed = Date.now();
@@ -106,7 +116,11 @@ describe('a cluster of three node processes', () => {
     await waitFor('TRACK_ENDED on B', () => ended.items.some((e) => e.type === 'TRACK_ENDED' && e.mid === bPulls.mid), 10_000);
     const unpublishedAfter = unpublished.items.find((e) => e.type === 'UNPUBLISHED')!.at - killed;
     const endedAfter = ended.items.find((e) => e.type === 'TRACK_ENDED')!.at - killed;
-    console.log(`cluster: SIGKILL of A -> UNPUBLISHED on C after ${unpublishedAfter} ms, TRACK_ENDED on B after ${endedAfter} ms`);
+    await waitFor('DATA_CHANNEL_ENDED on B', () => ended.items.some((e) => e.type === 'DATA_CHANNEL_ENDED' && e.dataChannelId === subscribed!.id), 10_000);
+    await closed(receiving);
+    const channelEndedAfter = ended.items.find((e) => e.type === 'DATA_CHANNEL_ENDED')!.at - killed;
+    console.log(`cluster: SIGKILL of A -> UNPUBLISHED on C after ${unpublishedAfter} ms, TRACK_ENDED on B after ${endedAfter} ms, DATA_CHANNEL_ENDED on B after ${channelEndedAfter} ms`);
+    expect(channelEndedAfter).toBeLessThan(5000);
     expect(unpublishedAfter).toBeLessThan(5000);
     expect(endedAfter).toBeLessThan(5000);
 
