@@ -9,8 +9,11 @@
  * publisher which layers anyone watches and the SDK stops sending the others,
  * so a room of thumbnails uploads thumbnails. Each tile shows, in a small
  * overlay, the layer it receives (from the session's state).
+ *
+ * Beside the tiles, a chat on data channels (chat.ts).
  */
 import { Switchyard, SwitchyardError, type LocalTrack, type TrackInfo, type TrackWatch } from '@switchyard/client';
+import { Chat } from './chat.js';
 
 interface Participant {
   readonly sessionId: string;
@@ -30,6 +33,7 @@ interface Call {
   readonly mic: LocalTrack;
   readonly self: HTMLElement;
   readonly room: string;
+  readonly chat: Chat;
   watch?: TrackWatch;
   micOn: boolean;
   cameraOn: boolean;
@@ -146,11 +150,13 @@ function reconcile(tracks: TrackInfo[]): void {
   }
   for (const [sessionId, list] of bySession) {
     const participant = participants.get(sessionId) ?? addParticipant(sessionId, nameOf(list));
-    const names = new Set(list.map((t) => t.name));
+    // Data channels (the chat's) are subscribed to by the chat; pullTracks refuses them.
+    const media = list.filter((t) => t.kind !== 'DATA');
+    const names = new Set(media.map((t) => t.name));
     for (const [name, track] of participant.pulled) {
       if (!names.has(name)) dropTrack(participant, name, track);
     }
-    for (const track of list) {
+    for (const track of media) {
       if (!participant.pulled.has(track.name) && !participant.pulling.has(track.name)) void pullInto(participant, track);
     }
     const video = list.find((t) => t.kind === 'VIDEO');
@@ -293,16 +299,22 @@ async function join(room: string, name: string): Promise<void> {
     const { tile: self, video } = newTile(name, true);
     self.dataset.sessionId = sfu.sessionId;
     video.srcObject = new MediaStream([videoTrack]);
-    call = { sfu, media, camera, mic, self, room, micOn: true, cameraOn: true };
+    const chat = new Chat(sfu, name, (track) => nameOf([track]));
+    call = { sfu, media, camera, mic, self, room, chat, micOn: true, cameraOn: true };
+    await chat.start(tags);
     showState(sfu.connectionState);
     form.hidden = true;
     roomView.hidden = false;
     roomTitle.hidden = false;
     history.replaceState(null, '', `?${new URLSearchParams({ room, name, ...(token ? { token } : {}) })}`);
-    call.watch = await sfu.watchTracks({ tags: [tag('room', room)] }, reconcile);
+    call.watch = await sfu.watchTracks({ tags: [tag('room', room)] }, (tracks) => {
+      reconcile(tracks);
+      call?.chat.sync(tracks);
+    });
     layerTimer = setInterval(() => void showLayers(), 1000);
   } catch (error) {
     for (const track of media.getTracks()) track.stop();
+    call?.chat.stop();
     await sfu?.leave().catch(() => undefined);
     call = undefined;
     throw error;
@@ -316,6 +328,7 @@ async function leave(message?: string): Promise<void> {
   clearInterval(layerTimer);
   focused = null;
   current.watch?.stop();
+  current.chat.stop();
   for (const sessionId of [...participants.keys()]) removeParticipant(sessionId);
   tiles.innerHTML = '';
   for (const track of current.media.getTracks()) track.stop();

@@ -243,7 +243,8 @@ export class DataChannels {
   }
 
   private ended(session: Session, channel: SessionDataChannel): void {
-    if (session.closed || channel.closing) return;
+    // The subscriber's own transport closing (its session ends) closes its consumers first: that is no ending to report.
+    if (session.closed || session.transport.closed || channel.closing) return;
     session.dataChannels = session.dataChannels.filter((c) => c !== channel);
     this.parts.sessionEvents.publish({ type: 'DATA_CHANNEL_ENDED', session, mid: null, dataChannelId: channel.id, at: new Date() });
   }
