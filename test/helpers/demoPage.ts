@@ -1,9 +1,13 @@
 import type { Browser, Page } from 'playwright-core';
 import { expect } from 'vitest';
 
-/** A participant of the room demo served by the node at `url`: its own browser context (camera, session), joined to `room`. */
-export async function enterDemo(browser: Browser, url: string, room: string, name: string): Promise<Page> {
+/**
+ * A participant of the room demo served by the node at `url`: its own browser context (camera, session), joined to `room`.
+ * `init` runs in the page before its scripts (to observe what the demo does).
+ */
+export async function enterDemo(browser: Browser, url: string, room: string, name: string, init?: () => void): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 760 } });
+  if (init) await context.addInitScript(init);
   const page = await context.newPage();
   page.on('pageerror', (error) => console.error(`[${name}] page error:`, error));
   await page.goto(`${url}/demo/`);
