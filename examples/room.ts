@@ -13,7 +13,8 @@ import WebSocket from 'ws';
 export interface RoomTrack {
   sessionId: string;
   name: string;
-  kind: 'AUDIO' | 'VIDEO';
+  /** DATA: a data channel (subscribeDataChannels), not media to pull. */
+  kind: 'AUDIO' | 'VIDEO' | 'DATA';
   status: 'ACTIVE' | 'INACTIVE' | 'WAITING';
 }
 
@@ -69,9 +70,12 @@ export class Room {
     this.dispose?.();
   }
 
-  /** What a participant should pull: every track of the others. */
+  /** What a participant should pull: every media track of the others (their data channels are subscribed to, and pullTracks refuses them). */
   toPull(mySessionId: string): RoomTrack[] {
-    return [...this.participants.entries()].filter(([id]) => id !== mySessionId).flatMap(([, tracks]) => [...tracks.values()]);
+    return [...this.participants.entries()]
+      .filter(([id]) => id !== mySessionId)
+      .flatMap(([, tracks]) => [...tracks.values()])
+      .filter((track) => track.kind !== 'DATA');
   }
 
   private apply(event: TrackEventMessage): void {

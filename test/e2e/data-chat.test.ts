@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Switchyard } from '../../src/app.js';
@@ -138,6 +139,8 @@ describe('the room demo\'s chat on data channels, in Chromium', () => {
         );
       }
     }
+    // For a look at the panel (dist/ is not committed).
+    await pages.get(NAMES[0]!)!.screenshot({ path: join(import.meta.dirname, '../../dist/data-chat.png') });
   });
 
   it('one closes her page: the others drop her from the chat, their channel from her ends, and the two go on chatting', { timeout: 60_000 }, async () => {

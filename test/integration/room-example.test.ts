@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Room } from '../../examples/room.js';
 import type { Switchyard } from '../../src/app.js';
+import { publishData } from '../helpers/dataChannels.js';
 import { gqlOk } from '../helpers/graphql.js';
 import { fakeCamera, fakeMicrophone, waitFor } from '../helpers/media.js';
 import { TestPeer } from '../helpers/peer.js';
@@ -46,6 +47,11 @@ describe('the room example (examples/room.ts)', () => {
     const bob = await participant('lobby');
     await waitFor('bob in the room', () => room.participants.get(bob.sessionId)?.size === 2);
     expect(room.toPull(alice.sessionId).map((t) => `${t.sessionId}/${t.name}`).sort()).toEqual([`${bob.sessionId}/camera`, `${bob.sessionId}/mic`]);
+    // A data channel in the room is a participant's track too, but not one to pull (pullTracks refuses it).
+    const [chat] = await publishData(bob, [{ name: 'chat', tags: ['room:lobby'] }]);
+    expect(chat!.error).toBeNull();
+    await waitFor('bob\'s chat in the room', () => room.participants.get(bob.sessionId)?.get('chat')?.kind === 'DATA');
+    expect(room.toPull(alice.sessionId).map((t) => t.name).sort()).toEqual(['camera', 'mic']);
 
     await gqlOk(server.url, 'mutation($id: ID!) { closeSession(input: { sessionId: $id }) { sessionId } }', { id: alice.sessionId });
     await waitFor('alice gone', () => !room.participants.has(alice.sessionId));
