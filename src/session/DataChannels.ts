@@ -61,7 +61,7 @@ export class DataChannels {
     checkDataChannelRoom(session.dataChannels.length, requests.length, this.parts.maxPerSession);
     await this.reserveBootstrapStreams(session);
     this.watchSctp(session);
-    const taken = new Set([...session.publishedNames(), ...session.dataChannels.filter((c) => c.location === 'LOCAL').map((c) => c.source.name)]);
+    const taken = session.publishedNames();
     const results: DataChannelResult[] = [];
     const added: SessionDataChannel[] = [];
     try {

@@ -224,11 +224,12 @@ export class Session {
     return transceiver.pushed?.status ?? 'WAITING';
   }
 
-  /** Track names this session publishes now or has asked to publish. */
+  /** Names this session publishes now or has asked to publish: its tracks' and its data channels' (one name space). */
   publishedNames(): Set<string> {
-    return new Set(
-      this.transceivers.flatMap((t) => (t.pushed ? [t.pushed.name] : t.pendingPush ? [t.pendingPush.trackName] : [])),
-    );
+    return new Set([
+      ...this.transceivers.flatMap((t) => (t.pushed ? [t.pushed.name] : t.pendingPush ? [t.pendingPush.trackName] : [])),
+      ...this.dataChannels.filter((c) => c.location === 'LOCAL').map((c) => c.source.name),
+    ]);
   }
 
   /** A mid that no m-section of this session has used. */

@@ -103,7 +103,7 @@ describe('data channels in Chromium, plain RTCPeerConnection', () => {
     expect(await publisher.page.evaluate(() => window.sy.pc.sctp?.maxMessageSize)).toBe(limit);
 
     const sent = await publisher.page.evaluate((limit) => {
-      const { chat, cursor } = (window as any).dc.channels as Record<string, RTCDataChannel>;
+      const { chat, cursor } = (window as any).dc.channels as { chat: RTCDataChannel; cursor: RTCDataChannel };
       for (let i = 0; i < 100; i += 1) {
         if (i % 4 === 0) chat.send(new Uint8Array([i, 1, 2]));
         else chat.send(`chat ${i}`);

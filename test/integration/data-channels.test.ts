@@ -312,6 +312,10 @@ describe('data channels', () => {
     expect(clash!.error?.code).toBe('BAD_REQUEST');
     expect(fine!.error).toBeNull();
     expect(twice!.error?.code).toBe('BAD_REQUEST');
+    // ... in both directions: a media track may not take a data channel's name either.
+    const [mediaClash] = await peer.push([{ track: camera.track.clone(), name: 'chat' }]);
+    expect(mediaClash!.error?.code).toBe('BAD_REQUEST');
+    expect((await gqlOk(server.url, 'query($id: ID!) { track(sessionId: $id, name: "chat") { kind } }', { id: peer.sessionId })).track).toEqual({ kind: 'DATA' });
     // Pulling a data channel as media, subscribing to media as data, unknown names.
     const other = await connectedPeer(cleanups);
     const [asMedia] = await other.pull([{ sessionId: peer.sessionId, trackName: 'chat' }]);
