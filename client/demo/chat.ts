@@ -24,7 +24,11 @@ interface Member {
   readonly sessionId: string;
   readonly name: string;
   readonly item: HTMLLIElement;
+  /** Its chat channel's track, to subscribe again after an OVERFLOW. */
+  readonly track: TrackInfo;
   channel?: RTCDataChannel;
+  /** The SFU ended the subscription because this page could not keep up: subscribe again. */
+  overflowed?: boolean;
 }
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -73,6 +77,12 @@ export class Chat {
       },
       { signal: this.listeners.signal },
     );
+    // OVERFLOW: this page fell behind and lost messages; its channel closes next, and the chat subscribes again.
+    const unsubscribe = sfu.on('datachannelended', ({ channel, reason }) => {
+      if (reason !== 'OVERFLOW') return;
+      for (const member of this.members.values()) if (member.channel === channel) member.overflowed = true;
+    });
+    this.listeners.signal.addEventListener('abort', unsubscribe);
   }
 
   /** Publishes this participant's chat channel; the chat stays read-only (and says why) if that fails. */
@@ -138,7 +148,7 @@ export class Chat {
 
   private async add(track: TrackInfo, announce: boolean): Promise<void> {
     const item = document.createElement('li');
-    const member: Member = { sessionId: track.sessionId, name: this.nameOf(track), item };
+    const member: Member = { sessionId: track.sessionId, name: this.nameOf(track), item, track };
     item.textContent = member.name;
     Object.assign(item.dataset, { sessionId: member.sessionId, name: member.name, state: 'connecting', status: track.status });
     memberList.append(item);
@@ -161,14 +171,23 @@ export class Chat {
         const message = parseMessage(event.data);
         if (message) this.show(message, member);
       });
-      // Its source went away (DATA_CHANNEL_ENDED resets the stream), perhaps before the track event says so.
-      channel.addEventListener('close', () => this.remove(member));
+      // Its source went away (DATA_CHANNEL_ENDED resets the stream), perhaps before the track event says so, or this page fell behind.
+      channel.addEventListener('close', () => (member.overflowed ? this.resubscribe(member) : this.remove(member)));
     } catch (error) {
       if (this.members.get(member.sessionId) !== member) return;
       // TRACK_NOT_FOUND: unpublished meanwhile, and the next track event removes it.
       item.dataset.state = 'failed';
       if (!(error instanceof SwitchyardError && error.code === 'TRACK_NOT_FOUND')) console.warn('chat subscription failed', member.name, error);
     }
+  }
+
+  /** The SFU ended a subscription this page could not keep up with: say that messages were missed, and subscribe again. */
+  private resubscribe(member: Member): void {
+    if (this.stopped || this.members.get(member.sessionId) !== member) return;
+    this.members.delete(member.sessionId);
+    member.item.remove();
+    this.system(`Some messages from ${member.name} were missed (this page fell behind)`);
+    void this.add(member.track, false);
   }
 
   private remove(member: Member): void {

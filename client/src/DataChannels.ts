@@ -2,7 +2,7 @@ import { CLOSE_DATA_CHANNELS, PUBLISH_DATA_CHANNELS, SUBSCRIBE_DATA_CHANNELS } f
 import { SwitchyardError, type ErrorCode } from './errors.js';
 import { asSwitchyardError } from './negotiation.js';
 import type { Transport } from './transport.js';
-import type { DataChannelResultData, PublishDataOptions } from './types.js';
+import type { DataChannelEndReason, DataChannelResultData, PublishDataOptions } from './types.js';
 
 type DataChannelsPayload = { dataChannels: DataChannelResultData[] };
 
@@ -34,7 +34,7 @@ export class DataChannels {
       pc: RTCPeerConnection;
       isClosed(): boolean;
       /** A subscribed channel's source went away (DATA_CHANNEL_ENDED). */
-      ended(event: { id: number; channel: RTCDataChannel | undefined }): void;
+      ended(event: { id: number; channel: RTCDataChannel | undefined; reason: DataChannelEndReason }): void;
     },
   ) {}
 
@@ -106,12 +106,12 @@ export class DataChannels {
   }
 
   /** DATA_CHANNEL_ENDED: the SFU reset the stream (the channel closes by itself); closing it here too makes sure. */
-  ended(id: number): void {
+  ended(id: number, reason: DataChannelEndReason): void {
     const channel = this.open.get(id);
     this.open.delete(id);
     if (channel) channel.close();
     else if (this.subscribing > 0) this.endedEarly.add(id);
-    this.session.ended({ id, channel });
+    this.session.ended({ id, channel, reason });
   }
 
   // ---------------------------------------------------------------------------

@@ -353,7 +353,7 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
         break;
       }
       case 'DATA_CHANNEL_ENDED':
-        if (event.dataChannelId != null) this.data.ended(event.dataChannelId);
+        if (event.dataChannelId != null) this.data.ended(event.dataChannelId, event.dataChannelEndReason ?? 'SOURCE_ENDED');
         break;
       case 'CLOSED':
         if (!this.closed) {

@@ -12,6 +12,7 @@ export { SenderLayers } from './SenderLayers.js';
 export type {
   ConnectOptions,
   DataChannelDelivery,
+  DataChannelEndReason,
   LocalTrack,
   MediaKind,
   PeerConnectionState,

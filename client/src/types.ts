@@ -62,7 +62,16 @@ export interface SessionEventData {
   layersInDemand?: string[] | null;
   /** DATA_CHANNEL_ENDED: the SCTP stream id of the subscribed channel that ended. */
   dataChannelId?: number | null;
+  /** DATA_CHANNEL_ENDED: why. */
+  dataChannelEndReason?: DataChannelEndReason | null;
 }
+
+/**
+ * Why a subscribed data channel ended: its source went away, or this
+ * subscriber could not keep up with a reliable channel (messages may be
+ * missing from there: subscribe again and resynchronise).
+ */
+export type DataChannelEndReason = 'SOURCE_ENDED' | 'OVERFLOW';
 
 export interface TrackFilter {
   sessionIds?: string[];
@@ -146,8 +155,8 @@ export interface SwitchyardEvents extends Record<string, unknown> {
   connectionstatechange: RTCPeerConnectionState;
   /** A pulled track's source went away (its publisher closed it or left). */
   trackended: { mid: string; track: MediaStreamTrack | undefined };
-  /** A subscribed data channel's source went away (its publisher closed it or left); the SDK closed the channel. */
-  datachannelended: { id: number; channel: RTCDataChannel | undefined };
+  /** A subscribed data channel ended (its publisher closed it or left, or OVERFLOW: this client could not keep up); the SDK closed the channel. */
+  datachannelended: { id: number; channel: RTCDataChannel | undefined; reason: DataChannelEndReason };
   /** The session is over: leave() was called, or Switchyard closed it. */
   closed: { byServer: boolean };
   /** The SDK restarts ICE after the connection was lost (attempt 1, 2, …, until connected again): show "reconnecting". */

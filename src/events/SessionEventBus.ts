@@ -13,6 +13,8 @@ export interface SessionEvent {
   readonly layersInDemand?: readonly string[] | null;
   /** DATA_CHANNEL_ENDED: the id of the subscribed data channel whose source went away. */
   readonly dataChannelId?: number | null;
+  /** DATA_CHANNEL_ENDED: its source went away, or the subscriber could not keep up with a reliable channel. */
+  readonly dataChannelEndReason?: 'SOURCE_ENDED' | 'OVERFLOW' | null;
   readonly at: Date;
 }
 

@@ -161,10 +161,7 @@ export class DataChannels {
       session.dataChannels.push(channel);
       // The source went away (unpublished, its session or node gone): mediasoup closed the consumer and reset the stream.
       channel.consumer?.observer.once('close', () => this.ended(session, channel));
-      // mediasoup drops what does not fit in the session's SCTP send buffer: say so once per subscription.
-      channel.consumer?.once('sctpsendbufferfull', () =>
-        this.parts.logger.warn({ session: session.id, dataChannel: channel.source.name, id: channel.id }, 'a subscriber cannot keep up with a data channel: messages are dropped while its SCTP send buffer is full'),
-      );
+      channel.consumer?.once('sctpsendbufferfull', () => this.overflowed(session, channel));
     }
     return { session, dataChannels: results };
   }
@@ -246,7 +243,37 @@ export class DataChannels {
     // The subscriber's own transport closing (its session ends) closes its consumers first: that is no ending to report.
     if (session.closed || session.transport.closed || channel.closing) return;
     session.dataChannels = session.dataChannels.filter((c) => c !== channel);
-    this.parts.sessionEvents.publish({ type: 'DATA_CHANNEL_ENDED', session, mid: null, dataChannelId: channel.id, at: new Date() });
+    this.parts.sessionEvents.publish({
+      type: 'DATA_CHANNEL_ENDED',
+      session,
+      mid: null,
+      dataChannelId: channel.id,
+      dataChannelEndReason: channel.overflowed ? 'OVERFLOW' : 'SOURCE_ENDED',
+      at: new Date(),
+    });
+  }
+
+  /**
+   * mediasoup dropped a message for this subscriber: its SCTP send buffer
+   * was full (a subscriber that cannot keep up). A partially reliable
+   * channel may lose messages. A reliable one must not have a silent gap, so
+   * it ends here: the subscriber got every message up to the gap, sees the
+   * channel close with DATA_CHANNEL_ENDED (reason OVERFLOW), and may
+   * subscribe again and resynchronise. The publisher is never held back for
+   * its slowest subscriber.
+   */
+  private overflowed(session: Session, channel: SessionDataChannel): void {
+    const options = channel.source.dataChannel;
+    const reliable = !options || (options.maxRetransmits === null && options.maxPacketLifeTime === null);
+    this.parts.logger.warn(
+      { session: session.id, dataChannel: channel.source.name, source: channel.source.sessionId, id: channel.id, reliable },
+      reliable
+        ? 'a subscriber could not keep up with a reliable data channel (its SCTP send buffer was full): its subscription is closed rather than left with a gap'
+        : 'a subscriber cannot keep up with a partially reliable data channel: messages are dropped while its SCTP send buffer is full',
+    );
+    if (!reliable) return;
+    channel.overflowed = true;
+    channel.consumer?.close();
   }
 
   private closeLocal(channel: SessionDataChannel, unpublish: boolean): void {

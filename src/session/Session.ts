@@ -56,6 +56,8 @@ export interface SessionDataChannel {
   readonly consumer?: types.DataConsumer;
   /** Closed on request (closeDataChannels): no DATA_CHANNEL_ENDED for it. */
   closing?: boolean;
+  /** REMOTE, reliable: closed because the subscriber could not keep up (DATA_CHANNEL_ENDED, reason OVERFLOW). */
+  overflowed?: boolean;
 }
 
 /** Our DTLS role once the transport is connected (mediasoup's terms). */

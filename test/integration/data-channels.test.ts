@@ -24,7 +24,7 @@ import {
 const MAX_CHANNELS = 6;
 const file = useTestServer({ WORKERS: '2', MAX_DATA_CHANNELS_PER_SESSION: String(MAX_CHANNELS) });
 
-const SESSION_EVENTS = 'subscription($id: ID!) { sessionEvents(sessionId: $id) { type dataChannelId } }';
+const SESSION_EVENTS = 'subscription($id: ID!) { sessionEvents(sessionId: $id) { type dataChannelId dataChannelEndReason } }';
 const TRACK_EVENTS = 'subscription { trackEvents(filter: { kind: DATA }) { type track { sessionId name kind status } } }';
 const STATE = 'query($id: ID!) { session(id: $id) { dataChannels { id location status dataChannel { sessionId name kind tags dataChannel { ordered maxRetransmits maxPacketLifeTime } } } } }';
 
@@ -259,7 +259,7 @@ describe('data channels', () => {
     expect(closedResult.closeDataChannels.dataChannels).toMatchObject([{ id: published.id, name: 'closing', error: null }]);
     await Promise.all(subscribers.map((s) => closed(s.channel)));
     await waitFor('DATA_CHANNEL_ENDED at both subscribers', () => events.every((e) => e.items.some((i) => i.type === 'DATA_CHANNEL_ENDED')));
-    expect(events[0]!.items.filter((i) => i.type === 'DATA_CHANNEL_ENDED')).toEqual([{ type: 'DATA_CHANNEL_ENDED', dataChannelId: subscribers[0]!.result.id }]);
+    expect(events[0]!.items.filter((i) => i.type === 'DATA_CHANNEL_ENDED')).toEqual([{ type: 'DATA_CHANNEL_ENDED', dataChannelId: subscribers[0]!.result.id, dataChannelEndReason: 'SOURCE_ENDED' }]);
     expect(followerChannel.readyState).toBe('open');
     const state = await gqlOk(server.url, STATE, { id: subscribers[0]!.peer.sessionId });
     expect(state.session.dataChannels.map((c: { dataChannel: { name: string } }) => c.dataChannel.name)).toEqual(['closing-too']);
@@ -268,7 +268,7 @@ describe('data channels', () => {
     publisher.stop();
     await closed(followerChannel);
     await waitFor('the second DATA_CHANNEL_ENDED', () => events[0]!.items.filter((i) => i.type === 'DATA_CHANNEL_ENDED').length === 2);
-    expect(events[0]!.items.filter((i) => i.type === 'DATA_CHANNEL_ENDED').at(-1)).toEqual({ type: 'DATA_CHANNEL_ENDED', dataChannelId: follower!.id });
+    expect(events[0]!.items.filter((i) => i.type === 'DATA_CHANNEL_ENDED').at(-1)).toEqual({ type: 'DATA_CHANNEL_ENDED', dataChannelId: follower!.id, dataChannelEndReason: 'SOURCE_ENDED' });
     await waitFor('both UNPUBLISHED', () => trackEvents.items.filter((e) => e.type === 'UNPUBLISHED' && e.track.sessionId === publisher.sessionId).length === 2);
     // Presence from events alone: each channel PUBLISHED (ACTIVE: the publisher's SCTP association is up), then UNPUBLISHED
     // (the second one may turn INACTIVE first, as its publisher's association closes).

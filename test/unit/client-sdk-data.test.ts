@@ -123,11 +123,11 @@ describe('Switchyard (SDK): data channels', () => {
   it('DATA_CHANNEL_ENDED closes the subscribed channel and is reported; closeData on it afterwards sends nothing', async () => {
     const transport = dataSfu();
     const { client } = await connect(transport);
-    const ended: { id: number; channel: RTCDataChannel | undefined }[] = [];
+    const ended: { id: number; channel: RTCDataChannel | undefined; reason: string }[] = [];
     client.on('datachannelended', (event) => ended.push(event));
     const channel = await client.subscribeData('other', 'chat');
-    transport.sinks.get('SessionEvents')!.next({ sessionEvents: { type: 'DATA_CHANNEL_ENDED', mid: null, dataChannelId: 7 } });
-    expect(ended).toEqual([{ id: 7, channel }]);
+    transport.sinks.get('SessionEvents')!.next({ sessionEvents: { type: 'DATA_CHANNEL_ENDED', mid: null, dataChannelId: 7, dataChannelEndReason: 'OVERFLOW' } });
+    expect(ended).toEqual([{ id: 7, channel, reason: 'OVERFLOW' }]);
     expect(channel.readyState).toBe('closed');
     const count = transport.requests.length;
     await client.closeData(channel);

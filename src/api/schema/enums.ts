@@ -86,8 +86,23 @@ export const SessionEventTypeEnum = builder.enumType('SessionEventType', {
     DATA_CHANNEL_ENDED: {
       value: 'DATA_CHANNEL_ENDED' as const,
       description:
-        'A subscribed data channel\'s source went away (unpublished, or its session ended): the SFU closed the channel `dataChannelId` (the client\'s RTCDataChannel gets its close event too).',
+        'A subscribed data channel ended: its source went away, or this subscriber could not keep up with a reliable channel (`dataChannelEndReason`). The SFU closed the channel `dataChannelId` (the client\'s RTCDataChannel gets its close event too).',
     },
     CLOSED: { value: 'CLOSED' as const, description: 'The session is closed; nothing more will come.' },
+  },
+});
+
+export const DataChannelEndReasonEnum = builder.enumType('DataChannelEndReason', {
+  description: 'Why a subscribed data channel ended (DATA_CHANNEL_ENDED).',
+  values: {
+    SOURCE_ENDED: {
+      value: 'SOURCE_ENDED' as const,
+      description: 'The publisher closed the channel, or its session or node ended.',
+    },
+    OVERFLOW: {
+      value: 'OVERFLOW' as const,
+      description:
+        'This subscriber could not keep up with a reliable channel: the SFU\'s send buffer towards it was full and a message was dropped, so the SFU ended the subscription rather than leave a silent gap. Messages may be missing from the first one the SFU could not buffer (a subscriber that was slow rather than stalled may still get a few later ones before the close); subscribe again and resynchronise.',
+    },
   },
 });

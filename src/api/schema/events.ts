@@ -2,7 +2,7 @@ import type { SessionEvent } from '../../events/SessionEventBus.js';
 import type { TrackEvent, TrackView } from '../../events/TrackEventBus.js';
 import { matchesFilter, type TrackFilter } from '../../tracks/TrackRegistry.js';
 import { builder } from './builder.js';
-import { SessionEventTypeEnum, TrackEventTypeEnum } from './enums.js';
+import { DataChannelEndReasonEnum, SessionEventTypeEnum, TrackEventTypeEnum } from './enums.js';
 import { TrackFilterInput } from './inputs.js';
 import { SessionRef, TrackRef } from './types.js';
 
@@ -35,6 +35,12 @@ export const SessionEventRef = builder.objectRef<SessionEvent>('SessionEvent').i
       nullable: true,
       description: 'DATA_CHANNEL_ENDED: the id of the subscribed data channel that ended.',
       resolve: (e) => e.dataChannelId ?? null,
+    }),
+    dataChannelEndReason: t.field({
+      type: DataChannelEndReasonEnum,
+      nullable: true,
+      description: 'DATA_CHANNEL_ENDED: why the channel ended.',
+      resolve: (e) => e.dataChannelEndReason ?? null,
     }),
     at: t.expose('at', { type: 'DateTime' }),
   }),
