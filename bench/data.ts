@@ -118,12 +118,24 @@ interface PhaseInbox {
 
 const emptyInbox = (): PhaseInbox => ({ count: 0, next: 0, outOfOrder: 0, gaps: 0, duplicates: 0, latencies: [], lastAt: 0, seen: new Uint8Array(1 << 16) });
 
+/** The phase being sent now: a subscription that ends is put down to it. */
+let currentPhase: Phase = Phase.Warmup;
+
 /** Records every message a channel receives, by phase. */
 class Receiver {
   readonly phases = new Map<Phase, PhaseInbox>();
+  /**
+   * The phase during which the SFU ended this subscription, if it did: a
+   * reliable channel whose subscriber cannot keep up ends with
+   * DATA_CHANNEL_ENDED (OVERFLOW) rather than lose messages silently.
+   */
+  endedIn: Phase | undefined;
 
   constructor(channel: RTCDataChannel) {
     channel.binaryType = 'arraybuffer';
+    channel.addEventListener('close', () => {
+      this.endedIn ??= currentPhase;
+    });
     channel.addEventListener('message', (event: MessageEvent) => {
       const now = performance.now();
       const data = event.data;
@@ -245,10 +257,13 @@ function latencies(receivers: Receiver[], phase: Phase): Float64Array {
 }
 
 interface Loss {
+  /** Messages missing at subscribers whose subscription stayed open: a silent loss, which a reliable channel must never have. */
   lost: number;
   gaps: number;
   outOfOrder: number;
   duplicates: number;
+  /** Subscriptions the SFU ended in this phase (OVERFLOW): what they missed is not counted as lost. */
+  ended: number;
 }
 
 function loss(receivers: Receiver[], phase: Phase, sent: number): Loss {
@@ -256,14 +271,18 @@ function loss(receivers: Receiver[], phase: Phase, sent: number): Loss {
   let gaps = 0;
   let outOfOrder = 0;
   let duplicates = 0;
+  let ended = 0;
   for (const r of receivers) {
     const inbox = r.inbox(phase);
-    lost += sent - inbox.count;
+    // Ended in an earlier phase: nothing of this one was due.
+    if (r.endedIn !== undefined && r.endedIn < phase) continue;
+    if (r.endedIn === phase) ended += 1;
+    else lost += sent - inbox.count;
     gaps += inbox.gaps;
     outOfOrder += inbox.outOfOrder;
     duplicates += inbox.duplicates;
   }
-  return { lost, gaps, outOfOrder, duplicates };
+  return { lost, gaps, outOfOrder, duplicates, ended };
 }
 
 /** Messages the SFU dropped because an SCTP send buffer was full, by the transport that dropped them. */
@@ -341,12 +360,14 @@ interface Row {
 async function measure(sending: RTCDataChannel, receivers: Receiver[], drops?: Drops, workerCpu?: () => Promise<number>): Promise<Pick<Row, 'paced' | 'throughput'>> {
   const dropsSince = (before: Drops | undefined) => (drops && before ? { webrtc: drops.webrtc - before.webrtc, pipe: drops.pipe - before.pipe } : undefined);
   // Warm-up: every subscriber gets messages before anything is timed.
+  currentPhase = Phase.Warmup;
   for (let i = 0; i < 20; i += 1) sending.send(message(Phase.Warmup, i));
   await drain(receivers, Phase.Warmup, 20);
 
   let before = drops && { ...drops };
   let udpBefore = udpReceiveBufferErrors();
   let cpu = await cpuReading(workerCpu);
+  currentPhase = Phase.Paced;
   const pacedSent = await sendPaced(sending, PACED_SECONDS);
   const pacedCpu = await cpu.since();
   await drain(receivers, Phase.Paced, pacedSent);
@@ -356,6 +377,7 @@ async function measure(sending: RTCDataChannel, receivers: Receiver[], drops?: D
   before = drops && { ...drops };
   udpBefore = udpReceiveBufferErrors();
   cpu = await cpuReading(workerCpu);
+  currentPhase = Phase.Throughput;
   const started = performance.now();
   const flat = await sendFlatOut(sending, THROUGHPUT_SECONDS);
   const throughputCpu = await cpu.since();
@@ -509,7 +531,15 @@ const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '-');
 const int = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-');
 const dropText = (d: Drops | undefined) => (d ? String(d.webrtc + d.pipe) + (d.pipe ? ` (${d.pipe} at pipes)` : '') : '-');
 const cpuText = (c: Cpu) => `${c.bench.toFixed(0)}% / ${c.workers === undefined ? '-' : `${c.workers.toFixed(0)}%`}`;
-const lossText = (l: Loss) => [l.lost && l.gaps ? `**${l.lost}** in ${l.gaps} gap${l.gaps === 1 ? '' : 's'}` : String(l.lost), l.outOfOrder ? `${l.outOfOrder} out of order` : '', l.duplicates ? `${l.duplicates} duplicates` : ''].filter(Boolean).join(', ');
+const lossText = (l: Loss) =>
+  [
+    l.lost && l.gaps ? `**${l.lost}** in ${l.gaps} gap${l.gaps === 1 ? '' : 's'}` : String(l.lost),
+    l.outOfOrder ? `${l.outOfOrder} out of order` : '',
+    l.duplicates ? `${l.duplicates} duplicates` : '',
+    l.ended ? `${l.ended} subscription${l.ended === 1 ? '' : 's'} ended (OVERFLOW)` : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
 
 const startedAt = performance.now();
 // Whatever happens (a stalled channel, a server that does not stop), the process ends.
@@ -541,7 +571,8 @@ console.log(
     `and @roamhq/wrtc's send() is synchronous, so the publisher's send rate is bounded by this process's CPU, not by the channel.\n\n` +
     `Paced: ${RATE} msg/s for ${PACED_SECONDS} s. Throughput: ${THROUGHPUT_SECONDS} s as fast as send() goes, at most ${BATCH} messages per event-loop turn, bufferedAmount kept under ${HIGH_WATER} bytes and resumed at ${LOW_WATER} (${lowWater}). ` +
     `Latency: performance.now() at send (in the message) to the subscriber's message event, every message at every subscriber. ` +
-    `Lost: messages sent x subscribers - messages received, once all arrived or nothing arrived for ${DRAIN_IDLE_MS} ms. ` +
+    `Lost: messages sent x subscribers - messages received, once all arrived or nothing arrived for ${DRAIN_IDLE_MS} ms, at subscribers whose subscription stayed open; ` +
+    `a subscription the SFU ended because its subscriber could not keep up (DATA_CHANNEL_ENDED, OVERFLOW) is counted apart. ` +
     `CPU: % of one core while sending, this process / the SFU's workers together.\n`,
 );
 if (rows.length === 0) {
@@ -574,6 +605,12 @@ if (rows.length && rows.every((r) => r.throughput.maxBuffered === 0)) {
 }
 for (const row of rows) {
   for (const [phase, { loss: l, sfuDrops: drops, udpDrops }] of [['paced', row.paced], ['throughput', row.throughput]] as const) {
+    if (l.ended) {
+      notes.push(
+        `${row.setup}, N=${row.n}, ${phase}: the SFU ended ${l.ended} subscription${l.ended === 1 ? '' : 's'} with OVERFLOW (its SCTP send buffer toward a subscriber that could not keep up was full)` +
+          `${udpDrops !== undefined ? `; meanwhile the kernel dropped ${udpDrops} UDP datagrams for full socket receive buffers (RcvbufErrors, whole host)` : ''}.`,
+      );
+    }
     if (l.lost || l.outOfOrder || l.duplicates) {
       notes.push(
         `WARNING: ${row.setup}, N=${row.n}, ${phase}: the ordered reliable channel lost ${l.lost} message${l.lost === 1 ? '' : 's'} (${l.gaps} gap${l.gaps === 1 ? '' : 's'})` +
