@@ -40,10 +40,19 @@ describe('the room demo on a cluster', () => {
       await expect.poll(() => remoteNames(page), { timeout: 20_000 }).toEqual(names.filter((_, j) => j !== i).sort());
       await everyRemoteVideoPlays(page, 2);
     }
-    // Each node holds its own participant's session, and pipes in the others' tracks.
+    // Each node holds its own participant's session, and pipes in the others' tracks (camera, microphone) and chat channels.
     for (const node of nodes) {
       expect(node.sessions.sessionCount).toBe(1);
-      expect(node.pipes!.remote.size).toBe(4);
+      await expect.poll(() => node.pipes!.remote.size, { timeout: 10_000 }).toBe(6);
+    }
+    // The chat crosses nodes: what Ada (node 0) says reaches Grace and Alan (nodes 1 and 2).
+    await expect.poll(() => pages[0]!.isEnabled('#chat-send'), { timeout: 10_000 }).toBe(true);
+    await pages[0]!.fill('#chat-input', 'hello from node 0');
+    await pages[0]!.click('#chat-send');
+    for (const page of pages.slice(1)) {
+      await expect
+        .poll(() => page.$$eval('#chat-log [data-testid="chat-message"] .text', (items) => items.map((item) => item.textContent)), { timeout: 10_000 })
+        .toEqual(['hello from node 0']);
     }
     // Simulcast layers are chosen on the subscriber's node: thumbnails get the lowest layer through the pipe,
     // and a clicked tile the top one.
