@@ -1,4 +1,4 @@
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Switchyard } from '../../src/app.js';
 // @ts-expect-error: a plain ESM build script without type declarations
@@ -34,7 +34,7 @@ afterAll(async () => {
 describe('the room demo on a cluster', () => {
   it('three people on three nodes see and play each other', { timeout: 90_000 }, async () => {
     const names = ['Ada Lovelace', 'Grace Hopper', 'Alan Turing'];
-    const pages = [];
+    const pages: Page[] = [];
     for (const [i, name] of names.entries()) pages.push(await enterDemo(browser, nodes[i]!.url, 'distributed', name));
     for (const [i, page] of pages.entries()) {
       await expect.poll(() => remoteNames(page), { timeout: 20_000 }).toEqual(names.filter((_, j) => j !== i).sort());
