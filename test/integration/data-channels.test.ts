@@ -3,6 +3,7 @@ import { errorCode, gql, gqlOk } from '../helpers/graphql.js';
 import { fakeCamera, waitFor } from '../helpers/media.js';
 import { TestPeer } from '../helpers/peer.js';
 import { useTestServer } from '../helpers/server.js';
+import { takeCensus } from '../../src/media/census.js';
 import { collect, wsClient } from '../helpers/subscriptions.js';
 import {
   CLOSE_DATA,
@@ -337,5 +338,47 @@ describe('data channels', () => {
     expect(upTo.every((r) => r.error === null)).toBe(true);
     const atCap = await gql(server.url, SUBSCRIBE_DATA, { input: { sessionId: peer.sessionId, dataChannels: [{ sessionId: other.sessionId, name: 'x' }] } });
     expect(errorCode(atCap)).toBe('LIMIT_EXCEEDED');
+  });
+
+  it('leaves nothing behind in the workers: rounds of publishing, subscribing across workers and closing end where they started', { timeout: 90_000 }, async () => {
+    const { server } = file;
+    const round = async (i: number) => {
+      const peers: TestPeer[] = [];
+      for (let p = 0; p < 3; p += 1) {
+        const peer = new TestPeer(server.url);
+        peers.push(peer);
+        await peer.createSession();
+      }
+      const published = await Promise.all(peers.map((peer) => publishData(peer, [{ name: `a${i}` }, { name: `b${i}`, maxRetransmits: 3 }])));
+      for (const [p, peer] of peers.entries()) {
+        const others = peers.filter((_, q) => q !== p);
+        await subscribeData(peer, others.flatMap((other) => [{ sessionId: other.sessionId, name: `a${i}` }, { sessionId: other.sessionId, name: `b${i}` }]));
+      }
+      // Some closed by the API, the rest with their sessions. The first publisher's transport, as its worker sees it:
+      // 2 published channels; 2 bootstrap ids + 2 reservations + 4 subscriptions held by data consumers.
+      const transport = server.sessions.get(peers[0]!.sessionId)!.transport;
+      const held = async () => {
+        const dump = await transport.dump();
+        return { dataProducers: dump.dataProducerIds.length, dataConsumers: dump.dataConsumerIds.length };
+      };
+      expect(await held()).toEqual({ dataProducers: 2, dataConsumers: 8 });
+      await gqlOk(server.url, CLOSE_DATA, { input: { sessionId: peers[0]!.sessionId, ids: [published[0]![0]!.id] } });
+      // Closing a published channel frees its producer and its reservation.
+      expect(await held()).toEqual({ dataProducers: 1, dataConsumers: 7 });
+      const subscribed = server.sessions.get(peers[1]!.sessionId)!.dataChannels.filter((c) => c.location === 'REMOTE').map((c) => c.id);
+      await gqlOk(server.url, CLOSE_DATA, { input: { sessionId: peers[1]!.sessionId, ids: subscribed.slice(0, 2) } });
+      for (const peer of peers) {
+        await gqlOk(server.url, 'mutation($id: ID!) { closeSession(input: { sessionId: $id }) { sessionId } }', { id: peer.sessionId });
+        peer.stop();
+      }
+    };
+    // The first round makes what stays for good: a silent data producer per router (stream id reservations) and the pipes between workers.
+    await round(0);
+    const sessionsBefore = server.sessions.sessionCount;
+    const before = await takeCensus(server.pool);
+    for (let i = 1; i <= 3; i += 1) await round(i);
+    await expect.poll(() => takeCensus(server.pool), { timeout: 5000 }).toEqual(before);
+    expect(server.sessions.sessionCount).toBe(sessionsBefore);
+    expect(server.sessions.data.registry.size).toBe(0);
   });
 });
