@@ -42,6 +42,13 @@ export interface PipeAnswer {
   view: TrackView;
 }
 
+/** A pipe request from another node names the track and its own end of the pipe. */
+function checkPipeRequest(request: PipeRequest): void {
+  if (typeof request.sessionId !== 'string' || typeof request.trackName !== 'string' || typeof request.ip !== 'string' || !Number.isInteger(request.port)) {
+    throw badRequest('a pipe request needs sessionId, trackName, ip and port');
+  }
+}
+
 /** What the owner answers for a data channel: its end of the pipe and what the pulling node's pipe data producer must be. */
 export interface DataPipeAnswer {
   ip: string;
@@ -77,9 +84,7 @@ export class PipeServer {
   ) {}
 
   async open(request: PipeRequest): Promise<PipeAnswer> {
-    if (typeof request.sessionId !== 'string' || typeof request.trackName !== 'string' || typeof request.ip !== 'string' || !Number.isInteger(request.port)) {
-      throw badRequest('a pipe request needs sessionId, trackName, ip and port');
-    }
+    checkPipeRequest(request);
     // Media between nodes is always encrypted: a request without SRTP keys gets no pipe.
     if (!request.srtpParameters) throw badRequest('a pipe needs SRTP parameters');
     const track = this.tracks.get(request.sessionId, request.trackName);
@@ -134,9 +139,7 @@ export class PipeServer {
    * docs/cluster.md says: nodes belong on a private network.
    */
   async openData(request: PipeRequest): Promise<DataPipeAnswer> {
-    if (typeof request.sessionId !== 'string' || typeof request.trackName !== 'string' || typeof request.ip !== 'string' || !Number.isInteger(request.port)) {
-      throw badRequest('a pipe request needs sessionId, trackName, ip and port');
-    }
+    checkPipeRequest(request);
     const channel = this.dataChannels.get(request.sessionId, request.trackName);
     if (!channel) throw trackNotFound(request.sessionId, request.trackName);
     const transport = await channel.router.createPipeTransport({ listenInfo: pipeListenInfo(this.address), enableSctp: true, numSctpStreams: PIPE_SCTP_STREAMS });
