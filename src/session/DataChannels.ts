@@ -129,6 +129,8 @@ export class DataChannels {
     await this.reserveBootstrapStreams(session);
     const results: DataChannelResult[] = [];
     const added: SessionDataChannel[] = [];
+    /** The result of each added channel, in case its source goes away before the call ends. */
+    const resultOf = new Map<SessionDataChannel, DataChannelResult>();
     try {
       for (const request of requests) {
         const subscribed = [...session.dataChannels, ...added].find(
@@ -151,13 +153,20 @@ export class DataChannels {
         }
         const channel: SessionDataChannel = { id, location: 'REMOTE', source: found.view, consumer };
         added.push(channel);
-        results.push({ id, sessionId: request.sessionId, name: request.name, options: found.view.dataChannel ?? null, error: null });
+        const result: DataChannelResult = { id, sessionId: request.sessionId, name: request.name, options: found.view.dataChannel ?? null, error: null };
+        resultOf.set(channel, result);
+        results.push(result);
       }
     } catch (error) {
       for (const channel of added) channel.consumer?.close();
       throw error;
     }
     for (const channel of added) {
+      if (channel.consumer?.closed) {
+        // Its source went away while this call was still subscribing to others.
+        Object.assign(resultOf.get(channel)!, { id: null, options: null, error: { code: ErrorCode.TRACK_NOT_FOUND, message: trackNotFound(channel.source.sessionId, channel.source.name).message } });
+        continue;
+      }
       session.dataChannels.push(channel);
       // The source went away (unpublished, its session or node gone): mediasoup closed the consumer and reset the stream.
       channel.consumer?.observer.once('close', () => this.ended(session, channel));
