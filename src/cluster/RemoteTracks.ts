@@ -3,6 +3,7 @@ import type { TrackEvent, TrackEventBus } from '../events/TrackEventBus.js';
 import { trackKey } from '../events/TrackEventBus.js';
 import type { Logger } from '../logger.js';
 import type { LayerDemand } from '../media/layerDemand.js';
+import type { Pipeable } from '../media/producerPipes.js';
 import type { TrackRefusal } from '../session/types.js';
 import type { TrackStatus, TrackView } from '../tracks/PublishedTrack.js';
 import type { Cluster } from './Cluster.js';
@@ -205,28 +206,15 @@ export class RemoteTracks implements RemoteTrackSource {
       })) as unknown as PipeAnswer;
       await transport.connect({ ip: answer.ip, port: answer.port, ...(answer.srtpParameters ? { srtpParameters: answer.srtpParameters } : {}) });
       const producer = await transport.produce({ id: answer.producerId, kind: answer.kind, rtpParameters: answer.rtpParameters, paused: answer.paused });
-      const viewKey = trackKey(sessionId, trackName);
-      const view = this.views.get(viewKey) ?? { ...answer.view, publishedAt: new Date(answer.view.publishedAt) };
-      this.views.set(viewKey, view);
-      if (this.unpublished.has(viewKey)) {
-        // Unpublished while the pipe was opening.
-        producer.close();
-        throw trackNotFound(sessionId, trackName);
-      }
+      const view = this.adopt(sessionId, trackName, answer.view, producer);
       const layers = answer.view.simulcastRids.length;
       if (layers > 1 && this.demand) {
         this.owners.set(producer.id, ownerUrl);
         this.demand.track(producer.id, layers);
       }
-      producer.observer.once('close', () => {
-        transport.close();
-        this.pipes.delete(key);
-        // The track's last pipe on this node: nothing here follows it any more.
-        if (!this.hasPipesOf(viewKey)) {
-          this.owners.delete(producer.id);
-          this.demand?.forget(producer.id);
-          this.views.delete(viewKey);
-        }
+      this.closeWith(producer, transport, key, trackKey(sessionId, trackName), () => {
+        this.owners.delete(producer.id);
+        this.demand?.forget(producer.id);
       });
       return { view, producer };
     } catch (error) {
@@ -253,23 +241,41 @@ export class RemoteTracks implements RemoteTrackSource {
         label: answer.label,
         protocol: answer.protocol,
       });
-      const viewKey = trackKey(sessionId, name);
-      const view = this.views.get(viewKey) ?? { ...answer.view, publishedAt: new Date(answer.view.publishedAt) };
-      this.views.set(viewKey, view);
-      if (this.unpublished.has(viewKey)) {
-        dataProducer.close();
-        throw trackNotFound(sessionId, name);
-      }
-      dataProducer.observer.once('close', () => {
-        transport.close();
-        this.pipes.delete(key);
-        if (!this.hasPipesOf(viewKey)) this.views.delete(viewKey);
-      });
+      const view = this.adopt(sessionId, name, answer.view, dataProducer);
+      this.closeWith(dataProducer, transport, key, trackKey(sessionId, name));
       return { view, dataProducer };
     } catch (error) {
       transport.close();
       throw error;
     }
+  }
+
+  /**
+   * The view a new pipe producer follows: the one this node already follows,
+   * or the owner's answer. A track unpublished while its pipe was opening
+   * closes the producer and answers TRACK_NOT_FOUND.
+   */
+  private adopt(sessionId: string, name: string, answered: TrackView, producer: { close(): void }): RemoteSource['view'] {
+    const viewKey = trackKey(sessionId, name);
+    const view = this.views.get(viewKey) ?? { ...answered, publishedAt: new Date(answered.publishedAt) };
+    this.views.set(viewKey, view);
+    if (this.unpublished.has(viewKey)) {
+      producer.close();
+      throw trackNotFound(sessionId, name);
+    }
+    return view;
+  }
+
+  /** When a pipe producer closes, its transport goes; the track's last pipe on this node stops following it (`lastPipe` too). */
+  private closeWith(producer: Pipeable, transport: types.PipeTransport, key: string, viewKey: string, lastPipe?: () => void): void {
+    producer.observer.once('close', () => {
+      transport.close();
+      this.pipes.delete(key);
+      if (!this.hasPipesOf(viewKey)) {
+        lastPipe?.();
+        this.views.delete(viewKey);
+      }
+    });
   }
 
   private onEvent(event: TrackEvent): void {

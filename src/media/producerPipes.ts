@@ -1,7 +1,7 @@
 import type { types } from 'mediasoup';
 
 /** What a pipe is made of: a producer (media or data) whose closing can be watched. */
-interface Pipeable {
+export interface Pipeable {
   readonly id: string;
   readonly observer: { once(event: 'close', listener: () => void): unknown };
 }
