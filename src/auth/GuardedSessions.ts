@@ -185,8 +185,8 @@ export class GuardedSessions {
   async publishDataChannels(input: { sessionId: string; dataChannels: LocalDataChannelRequest[] }): Promise<DataChannelsOutcome> {
     await this.mutating(input.sessionId);
     for (const channel of input.dataChannels) {
-      const refusal = this.access.publishRefusal(channel.name, channel.tags ?? []);
-      if (refusal) throw forbidden(refusal.replace('a track named', 'a data channel named'));
+      const refusal = this.access.publishRefusal(channel.name, channel.tags ?? [], 'data channel');
+      if (refusal) throw forbidden(refusal);
     }
     return this.sessions.withSession(input.sessionId, (session) => this.sessions.data.publish(session, input.dataChannels));
   }

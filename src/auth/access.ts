@@ -44,12 +44,12 @@ export class AccessPolicy {
   }
 
   /** Why this caller may not publish a track of this name and tags; null when it may. */
-  publishRefusal(name: string, tags: readonly string[]): string | null {
+  publishRefusal(name: string, tags: readonly string[], what: 'track' | 'data channel' = 'track'): string | null {
     const p = this.principal;
     if (p.kind === 'app') return null;
     const grant = p.grant.publish;
     if (!grant) return 'this token may not publish';
-    if (!matchesAny(grant.names, name)) return `this token may not publish a track named ${name}`;
+    if (!matchesAny(grant.names, name)) return `this token may not publish a ${what} named ${name}`;
     const stray = tags.find((tag) => !matchesAny(grant.tags, tag));
     if (stray !== undefined) return `this token may not publish with tag ${stray}`;
     return null;
