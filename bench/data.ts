@@ -39,12 +39,10 @@ import type { types } from 'mediasoup';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import type { Switchyard } from '../src/app.js';
-import { startSwitchyard } from '../src/app.js';
-import { loadConfig } from '../src/config/config.js';
 import { CLOSE_DATA, openNegotiated, opened, publishData, subscribeData } from '../test/helpers/dataChannels.js';
 import { gqlOk } from '../test/helpers/graphql.js';
 import { TestPeer } from '../test/helpers/peer.js';
-import { freeRtcPortRange } from '../test/helpers/ports.js';
+import { startTestServer } from '../test/helpers/server.js';
 
 const { RTCPeerConnection } = wrtc;
 
@@ -457,18 +455,14 @@ function watchSfuDrops(): Drops {
 }
 
 async function sfuRuns(rows: Row[], drops: Drops): Promise<void> {
-  const server: Switchyard = await startSwitchyard(
-    loadConfig({
-      PORT: '0',
-      HOST: '127.0.0.1',
-      WORKERS: String(WORKERS),
-      RTC_PORT: String(await freeRtcPortRange(WORKERS)),
-      LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
-      // The bench creates and subscribes its sessions back to back: no rate limits in the way.
-      SESSION_CREATIONS_PER_APP_PER_SECOND: '100000',
-      RATE_LIMIT_MUTATIONS_PER_SECOND: '100000',
-    }),
-  );
+  // A node as the tests start one: loopback, free ports.
+  const server: Switchyard = await startTestServer({
+    WORKERS: String(WORKERS),
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+    // The bench creates and subscribes its sessions back to back: no rate limits in the way.
+    SESSION_CREATIONS_PER_APP_PER_SECOND: '100000',
+    RATE_LIMIT_MUTATIONS_PER_SECOND: '100000',
+  });
   const peers: TestPeer[] = [];
   const connect = async () => {
     const peer = new TestPeer(server.url);

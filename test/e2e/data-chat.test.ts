@@ -1,12 +1,7 @@
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Switchyard } from '../../src/app.js';
-// @ts-expect-error: a plain ESM build script without type declarations
-import { buildClient } from '../../scripts/build-client.mjs';
-import { launchChromium } from '../helpers/browser.js';
-import { enterDemo, remoteNames } from '../helpers/demoPage.js';
-import { startTestServer } from '../helpers/server.js';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { enterDemo, useDemoServer, remoteNames } from '../helpers/demoPage.js';
 
 /**
  * The room demo's chat in real Chromium: three participants, each a browser
@@ -15,23 +10,12 @@ import { startTestServer } from '../helpers/server.js';
  * show them) and see one of them go.
  */
 
-let server: Switchyard;
-let browser: Browser;
+const demo = useDemoServer();
 const pages = new Map<string, Page>();
 const ROOM = 'chat-room';
 const NAMES = ['Ada Lovelace', 'Grace Hopper', 'Alan Turing'];
 const MESSAGES_EACH = 3;
 
-beforeAll(async () => {
-  await (buildClient as (options: { quiet: boolean }) => Promise<string>)({ quiet: true });
-  server = await startTestServer({ WORKERS: '2', DEMO: 'true' });
-  browser = await launchChromium();
-}, 60_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-});
 
 interface Shown {
   from: string;
@@ -59,7 +43,7 @@ const sessionIdOf = async (page: Page): Promise<string> => (await page.getAttrib
 
 /** The data channels a session holds at the SFU, as "LOCAL chat" or "REMOTE <publisher session>/chat". */
 const channelsAt = (sessionId: string): string[] =>
-  (server.sessions.get(sessionId)?.dataChannels ?? [])
+  (demo.server.sessions.get(sessionId)?.dataChannels ?? [])
     .map((c) => (c.location === 'LOCAL' ? `LOCAL ${c.source.name}` : `REMOTE ${c.source.sessionId}/${c.source.name}`))
     .sort();
 
@@ -85,7 +69,7 @@ const chatChannelsOf = (page: Page): Promise<Record<number, string>> =>
 
 /** The SCTP stream id of `sessionId`'s subscription to `publisher`'s chat. */
 const subscriptionId = (sessionId: string, publisher: string): number =>
-  server.sessions.get(sessionId)!.dataChannels.find((c) => c.location === 'REMOTE' && c.source.sessionId === publisher)!.id;
+  demo.server.sessions.get(sessionId)!.dataChannels.find((c) => c.location === 'REMOTE' && c.source.sessionId === publisher)!.id;
 
 /** Types a message and sends it, with the button or with Enter. */
 async function say(page: Page, text: string, how: 'click' | 'enter'): Promise<void> {
@@ -96,7 +80,7 @@ async function say(page: Page, text: string, how: 'click' | 'enter'): Promise<vo
 
 describe('the room demo\'s chat on data channels, in Chromium', () => {
   it('three people chat: every page shows all messages, others\' and its own, each sender\'s in order', { timeout: 90_000 }, async () => {
-    for (const name of NAMES) pages.set(name, await enterDemo(browser, server.url, ROOM, name, keepDataChannels));
+    for (const name of NAMES) pages.set(name, await enterDemo(demo.browser, demo.server.url, ROOM, name, keepDataChannels));
 
     // Everyone has subscribed to the other two's channels, and may send.
     for (const [name, page] of pages) {
@@ -108,7 +92,7 @@ describe('the room demo\'s chat on data channels, in Chromium', () => {
     for (const [i, id] of ids.entries()) {
       // One channel published, two subscribed: the others' `chat`.
       expect(channelsAt(id)).toEqual(['LOCAL chat', ...ids.filter((other) => other !== id).map((other) => `REMOTE ${other}/chat`)].sort());
-      expect(server.sessions.get(id)!.dataChannels.every((c) => c.source.kind === 'data'), NAMES[i]).toBe(true);
+      expect(demo.server.sessions.get(id)!.dataChannels.every((c) => c.source.kind === 'data'), NAMES[i]).toBe(true);
     }
 
     // Round by round, each sends one: own messages show at once (the SFU does not echo them).
@@ -176,7 +160,7 @@ describe('the room demo\'s chat on data channels, in Chromium', () => {
     }
     console.log(`data chat: Grace left both chats ${Date.now() - closed} ms after her page closed`);
     // At the SFU her session is gone and so are the others' subscriptions to her channel.
-    await expect.poll(() => server.sessions.get(graceId), { timeout: 5000 }).toBeUndefined();
+    await expect.poll(() => demo.server.sessions.get(graceId), { timeout: 5000 }).toBeUndefined();
     await expect.poll(() => channelsAt(adaId), { timeout: 5000 }).toEqual(['LOCAL chat', `REMOTE ${alanId}/chat`]);
     await expect.poll(() => channelsAt(alanId), { timeout: 5000 }).toEqual(['LOCAL chat', `REMOTE ${adaId}/chat`]);
 

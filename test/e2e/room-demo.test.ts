@@ -1,13 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Switchyard } from '../../src/app.js';
-// @ts-expect-error: a plain ESM build script without type declarations
-import { buildClient } from '../../scripts/build-client.mjs';
-import { launchChromium } from '../helpers/browser.js';
-import { enterDemo, everyRemoteVideoPlays, remoteNames } from '../helpers/demoPage.js';
-import { startTestServer } from '../helpers/server.js';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { enterDemo, useDemoServer, everyRemoteVideoPlays, remoteNames } from '../helpers/demoPage.js';
 
 /**
  * The room demo in real Chromium: every participant is a browser context of
@@ -15,23 +10,12 @@ import { startTestServer } from '../helpers/server.js';
  */
 const SCREENSHOT = process.env.DEMO_SCREENSHOT ?? join(import.meta.dirname, '../../dist/room-demo.png');
 
-let server: Switchyard;
-let browser: Browser;
+const demo = useDemoServer();
 const pages = new Map<string, Page>();
 
-beforeAll(async () => {
-  await (buildClient as (options: { quiet: boolean }) => Promise<string>)({ quiet: true });
-  server = await startTestServer({ WORKERS: '2', DEMO: 'true' });
-  browser = await launchChromium();
-}, 60_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-});
 
 async function enter(room: string, name: string): Promise<Page> {
-  const page = await enterDemo(browser, server.url, room, name);
+  const page = await enterDemo(demo.browser, demo.server.url, room, name);
   pages.set(name, page);
   return page;
 }
@@ -150,7 +134,7 @@ describe('the room demo in Chromium', () => {
     // The others stopped the transceivers that carried her (one closeTracks each, from Chromium's own offer).
     for (const name of ['Ada Lovelace', 'Alan Turing']) {
       const sessionId = await pages.get(name)!.getAttribute('.tile.self', 'data-session-id');
-      const pulling = () => server.sessions.get(sessionId!)!.transceivers.filter((t) => t.pulled).length;
+      const pulling = () => demo.server.sessions.get(sessionId!)!.transceivers.filter((t) => t.pulled).length;
       await expect.poll(pulling, { timeout: 5000 }).toBe(2);
     }
   });

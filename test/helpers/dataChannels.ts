@@ -45,23 +45,17 @@ export function openNegotiated(peer: TestPeer, result: DataChannelResultData): R
 }
 
 /** Resolves when the channel is open. */
-export function opened(channel: RTCDataChannel, timeoutMs = 10_000): Promise<void> {
-  if (channel.readyState === 'open') return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`channel ${channel.label} did not open within ${timeoutMs} ms (${channel.readyState})`)), timeoutMs);
-    channel.addEventListener('open', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}
+export const opened = (channel: RTCDataChannel, timeoutMs = 10_000) => reaches(channel, 'open', timeoutMs);
 
 /** Resolves when the channel is closed. */
-export function closed(channel: RTCDataChannel, timeoutMs = 10_000): Promise<void> {
-  if (channel.readyState === 'closed') return Promise.resolve();
+export const closed = (channel: RTCDataChannel, timeoutMs = 10_000) => reaches(channel, 'closed', timeoutMs);
+
+/** Resolves when the channel is in `state` (its open or close event), or fails after `timeoutMs`. */
+function reaches(channel: RTCDataChannel, state: 'open' | 'closed', timeoutMs: number): Promise<void> {
+  if (channel.readyState === state) return Promise.resolve();
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`channel ${channel.label} did not close within ${timeoutMs} ms (${channel.readyState})`)), timeoutMs);
-    channel.addEventListener('close', () => {
+    const timer = setTimeout(() => reject(new Error(`channel ${channel.label} is not ${state} after ${timeoutMs} ms (${channel.readyState})`)), timeoutMs);
+    channel.addEventListener(state === 'open' ? 'open' : 'close', () => {
       clearTimeout(timer);
       resolve();
     });

@@ -1,5 +1,29 @@
 import type { Browser, Page } from 'playwright-core';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
+import type { Switchyard } from '../../src/app.js';
+// @ts-expect-error: a plain ESM build script without type declarations
+import { buildClient } from '../../scripts/build-client.mjs';
+import { launchChromium } from './browser.js';
+import { startTestServer } from './server.js';
+
+/**
+ * For a test file of the room demo: the client bundle built, one node that
+ * serves the demo (2 workers) and Chromium, started before its tests and
+ * stopped after them.
+ */
+export function useDemoServer(): { readonly server: Switchyard; readonly browser: Browser } {
+  const file = {} as { server: Switchyard; browser: Browser };
+  beforeAll(async () => {
+    await (buildClient as (options: { quiet: boolean }) => Promise<string>)({ quiet: true });
+    file.server = await startTestServer({ WORKERS: '2', DEMO: 'true' });
+    file.browser = await launchChromium();
+  }, 60_000);
+  afterAll(async () => {
+    await file.browser?.close();
+    await file.server?.stop();
+  });
+  return file;
+}
 
 /**
  * A participant of the room demo served by the node at `url`: its own browser context (camera, session), joined to `room`.
