@@ -23,6 +23,9 @@ import { INTERNAL_HEADER, internalEndpoint, type InternalHandler } from '../clus
 import type { Cluster } from '../cluster/Cluster.js';
 import { buildSchema } from './schema/index.js';
 import { attachGraphQLWebSocket } from './websocket.js';
+import { inProcessGraphQL } from './http/inProcessGraphQL.js';
+import { whipWhepRoutes } from './whip/routes.js';
+import { cloudflareRoutes } from './cloudflare/routes.js';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -59,6 +62,8 @@ export interface ApiSettings {
   demo: boolean;
   /** Origins whose pages may call the API and load the SDK: ['*'] any, [] none (CORS_ORIGINS). */
   corsOrigins: readonly string[];
+  /** Largest SDP a client may send (MAX_SDP_BYTES): the WHIP and WHEP bodies. */
+  maxSdpBytes: number;
 }
 
 export interface ApiServerOptions {
@@ -159,6 +164,10 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   });
 
   const clientFiles = createClientFiles({ demo: settings.demo, cors });
+  // The HTTP protocols are adapters that run GraphQL operations with the caller's credentials.
+  const execute = inProcessGraphQL(yoga, GRAPHQL_PATH);
+  const whipWhep = whipWhepRoutes({ execute, cors, maxSdpBytes: settings.maxSdpBytes });
+  const cloudflare = cloudflareRoutes({ execute, authenticator, cors, maxRequestBytes: settings.maxRequestBytes });
   const internal = internalEndpoint(options.cluster, options.internal ?? {});
   const http = createServer(async (req, res) => {
     if (await internal(req, res)) return;
@@ -170,6 +179,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       return;
     }
     if (!req.url?.startsWith(GRAPHQL_PATH) && (await clientFiles(req, res))) return;
+    if (await whipWhep(req, res)) return;
+    if (await cloudflare(req, res)) return;
     const refusal = bodyRefusal(req, settings.maxRequestBytes);
     if (refusal) {
       res.writeHead(refusal.status, { 'content-type': 'application/json', connection: 'close' });

@@ -152,7 +152,7 @@ export class GuardedSessions {
     return this.sessions.pushTracks(input);
   }
 
-  async pullTracks(input: { sessionId: string; tracks: PullRequest[] }): Promise<TracksOutcome> {
+  async pullTracks(input: { sessionId: string; tracks: PullRequest[]; description?: DescriptionInput | null }): Promise<TracksOutcome> {
     await this.mutating(input.sessionId);
     return this.sessions.pullTracks({ ...input, tracks: input.tracks.map(this.checked) });
   }

@@ -10,7 +10,10 @@ import { transition } from './negotiation.js';
 import { planClientOffer, type OfferIntents, type SectionPlan } from './offerPlan.js';
 import type { Session, Transceiver } from './Session.js';
 import type { TrackResults } from './trackResults.js';
-import type { DescriptionInput } from './types.js';
+import type { DescriptionInput, PullRequest } from './types.js';
+
+/** Makes the transceiver that sends a pulled track on the client's offered m-section (Puller.consumeOffered); undefined when the track's result says why not. */
+export type ConsumeOffered = (session: Session, request: PullRequest, offered: RemoteSection, results: TrackResults, index: number) => Promise<Transceiver | undefined>;
 
 /**
  * Applies the client's descriptions to a session: answers its offers
@@ -32,6 +35,7 @@ export class Negotiator {
      * from any number of subscribers within this long cost the publisher one.
      */
     private readonly keyFrameRequestDelayMs: number,
+    private readonly consumeOffered: ConsumeOffered,
   ) {}
 
   /** A producer for what the client sends on one m-section. */
@@ -85,8 +89,10 @@ export class Negotiator {
       }
     } catch (error) {
       for (const track of created) track.producer.close();
+      for (const t of next) if (isNewPull(session, t)) t.pulled?.consumer.close();
       throw error;
     }
+    const consumed = next.filter((t) => isNewPull(session, t)).map((t) => t.pulled?.consumer as types.Consumer);
 
     // Commit: nothing below can fail half-way.
     for (const t of toClose) this.stopMedia(t);
@@ -96,6 +102,8 @@ export class Negotiator {
     rememberIce(session, offer);
     session.clientCapabilities = mergeCapabilities(session.clientCapabilities, clientCapabilities(offer));
     const sdp = session.describe(setup);
+    // Pulls answered in this offer send once the client applies the answer; mediasoup asks for a key frame when DTLS is up.
+    for (const consumer of consumed) await resumeConsumer(consumer);
     return { answer: { type: 'answer', sdp }, results: plan.results };
   }
 
@@ -119,6 +127,10 @@ export class Negotiator {
         return { section: idleSection(offered, session.router.rtpCapabilities, action.reject) };
       case 'data':
         return { section: session.dataSection(offered.mid) };
+      case 'consume': {
+        const transceiver = await this.consumeOffered(session, action.request, offered, results, action.resultIndex);
+        return transceiver ?? { section: idleSection(offered, session.router.rtpCapabilities, false) };
+      }
       case 'produce': {
         const mapping = mapProducer(offered, session.router.rtpCapabilities);
         if (!mapping) {
@@ -186,16 +198,7 @@ export class Negotiator {
     rememberIce(session, answer);
     for (const mid of notTaken) this.trackEnded(session, mid);
     session.clientCapabilities = mergeCapabilities(session.clientCapabilities, clientCapabilities(answer));
-    for (const consumer of resumed) {
-      // A source can also go away during these awaits; its consumer is then closed and needs nothing.
-      if (consumer.closed) continue;
-      try {
-        await consumer.resume();
-      } catch (error) {
-        if (!consumer.closed) throw error;
-      }
-      await consumer.requestKeyFrame().catch(() => undefined);
-    }
+    for (const consumer of resumed) await resumeConsumer(consumer);
   }
 
   /**
@@ -255,6 +258,20 @@ export class Negotiator {
       muted: false,
     };
   }
+}
+
+/** A transceiver of the next description whose pull this offer made (planClientOffer's 'consume'). */
+const isNewPull = (session: Session, t: Transceiver) => Boolean(t.pulled) && !session.transceivers.some((old) => old.pulled === t.pulled);
+
+/** Starts a pulled track's media. A source can go away during these awaits; its consumer is then closed and needs nothing. */
+async function resumeConsumer(consumer: types.Consumer): Promise<void> {
+  if (consumer.closed) return;
+  try {
+    await consumer.resume();
+  } catch (error) {
+    if (!consumer.closed) throw error;
+  }
+  await consumer.requestKeyFrame().catch(() => undefined);
 }
 
 const receives = (section: RemoteSection) => section.direction === 'recvonly' || section.direction === 'sendrecv';

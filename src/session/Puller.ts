@@ -4,7 +4,7 @@ import { ErrorCode, SwitchyardError, trackNotFound } from '../errors.js';
 import type { LayerDemand } from '../media/layerDemand.js';
 import type { ProducerPipes } from '../media/producerPipes.js';
 import { SimulcastPolicy } from '../media/simulcastPolicy.js';
-import { consumerCapabilities, fromMediasoupCodec } from '../sdp/rtpMapping.js';
+import { answerablePayloadTypes, consumerCapabilities, fromMediasoupCodec, midExtensionClash, offeredSectionCapabilities } from '../sdp/rtpMapping.js';
 import type { TrackRegistry } from '../tracks/TrackRegistry.js';
 import type { PulledSource, Session, Transceiver } from './Session.js';
 import { TrackResults } from './trackResults.js';
@@ -12,7 +12,7 @@ import type { PullRequest, TrackRefusal, TracksOutcome } from './types.js';
 import type { SfuOffers } from './SfuOffers.js';
 import type { PublishedTrack } from '../tracks/PublishedTrack.js';
 import type { PublishedDataChannel } from '../tracks/PublishedDataChannel.js';
-import type { MediaKind } from '../sdp/types.js';
+import type { MediaKind, RemoteSection } from '../sdp/types.js';
 
 const notMediaTrack = (name: string): TrackRefusal => ({
   code: ErrorCode.BAD_REQUEST,
@@ -235,6 +235,16 @@ export class Puller {
     return true;
   }
 
+  /**
+   * A pull answered in the client's offer (pullTracks with an offer): the
+   * consumer sends on the m-section the client offered to receive on, with
+   * the client's payload types, so it is negotiated once the answer is sent.
+   */
+  async consumeOffered(session: Session, request: PullRequest, offered: RemoteSection, results: TrackResults, index: number): Promise<Transceiver | undefined> {
+    const transceiver = await this.consume(session, { ...request, mid: null }, results, index, [], undefined, offered);
+    return transceiver && { ...transceiver, pending: false };
+  }
+
   async consume(
     session: Session,
     request: PullRequest,
@@ -242,6 +252,8 @@ export class Puller {
     index: number,
     takenMids: string[],
     reuseMid?: string,
+    /** The client's m-section to answer, for a pull with the client's offer. */
+    offered?: RemoteSection,
   ): Promise<Transceiver | undefined> {
     const found = await this.findSource(session, request);
     if ('refusal' in found) {
@@ -249,9 +261,9 @@ export class Puller {
       return undefined;
     }
     const { view: source, producerId, origin } = found;
-    const reused = reuseMid === undefined ? undefined : session.transceivers.find((t) => t.section.mid === reuseMid);
-    if (reused && reused.section.kind !== source.kind) {
-      results.fail(index, ErrorCode.BAD_REQUEST, `mid ${reuseMid} carries ${reused.section.kind}, ${request.trackName} is ${source.kind}`);
+    const reused = offered ?? (reuseMid === undefined ? undefined : session.transceivers.find((t) => t.section.mid === reuseMid)?.section);
+    if (reused && reused.kind !== source.kind) {
+      results.fail(index, ErrorCode.BAD_REQUEST, `mid ${reused.mid} carries ${reused.kind}, ${request.trackName} is ${source.kind}`);
       return undefined;
     }
     const rids = source.simulcastRids;
@@ -277,20 +289,48 @@ export class Puller {
       );
       return undefined;
     }
-    const capabilities = consumerCapabilities(session.router.rtpCapabilities, session.clientCapabilities);
+    const clash = offered && midExtensionClash(offered, session.router.rtpCapabilities);
+    if (clash !== undefined) {
+      results.fail(index, ErrorCode.BAD_REQUEST, `m-section ${offered?.mid} numbers the mid header extension ${clash}; the SFU's media carries it at another id, which this client would not demultiplex: pull without an offer (the SFU offers) instead`);
+      return undefined;
+    }
+    const capabilities = offered
+      ? offeredSectionCapabilities(offered, session.router.rtpCapabilities)
+      : consumerCapabilities(session.router.rtpCapabilities, session.clientCapabilities);
     if (!session.router.canConsume({ producerId, rtpCapabilities: capabilities })) {
       results.fail(index, ErrorCode.BAD_REQUEST, `this client cannot receive the codec of ${request.trackName}`);
       return undefined;
     }
-    const mid = reuseMid ?? session.nextMid(takenMids);
-    const consumer = await session.transport.consume({
-      producerId,
-      rtpCapabilities: capabilities,
-      paused: true,
-      mid,
-      ...(rids.length > 0 ? { preferredLayers: { spatialLayer: SimulcastPolicy.layerOf(rids, preferredRid) } } : {}),
-      appData: { sourceSessionId: source.sessionId, trackName: source.name },
-    });
+    const mid = offered?.mid ?? reuseMid ?? session.nextMid(takenMids);
+    const consume = (enableRtx?: boolean) =>
+      session.transport.consume({
+        producerId,
+        rtpCapabilities: capabilities,
+        paused: true,
+        mid,
+        ...(enableRtx === false ? { enableRtx } : {}),
+        ...(rids.length > 0 ? { preferredLayers: { spatialLayer: SimulcastPolicy.layerOf(rids, preferredRid) } } : {}),
+        appData: { sourceSessionId: source.sessionId, trackName: source.name },
+      });
+    let consumer = await consume();
+    if (offered) {
+      // mediasoup sends with the router's payload types; the client's offer must use the same ones.
+      const answerable = answerablePayloadTypes(offered, consumer.rtpParameters.codecs);
+      const [codec] = consumer.rtpParameters.codecs;
+      if (!answerable.media) {
+        consumer.close();
+        results.fail(
+          index,
+          ErrorCode.BAD_REQUEST,
+          `the SFU sends ${codec?.mimeType ?? 'this codec'} of ${request.trackName} as payload type ${codec?.payloadType}, which m-section ${mid} of the offer does not use for it; pull without an offer (the SFU offers) instead`,
+        );
+        return undefined;
+      }
+      if (!answerable.rtx && consumer.rtpParameters.codecs.length > 1) {
+        consumer.close();
+        consumer = await consume(false);
+      }
+    }
     const simulcast = rids.length > 0 ? new SimulcastPolicy(consumer, origin, rids, request.simulcast ?? {}, this.demand) : undefined;
     results.setMid(index, mid);
     const { rtpParameters } = consumer;

@@ -117,6 +117,7 @@ export class SessionService {
       (t) => this.stopTransceiverMedia(t),
       (session, mid) => this.emit(session, 'TRACK_ENDED', mid),
       options.keyFrameRequestDelayMs,
+      (session, request, offered, results, index) => this.puller.consumeOffered(session, request, offered, results, index),
     );
     this.layerDemand = new LayerDemand(options.layerOffDelayMs);
     this.publisherLayers = new PublisherLayers(this.layerDemand, this.tracks, (id) => this.sessions.get(id), (session, mid, rids) =>
@@ -225,10 +226,19 @@ export class SessionService {
     });
   }
 
-  /** Pulls other sessions' tracks into new transceivers; returns the SFU's offer. */
-  pullTracks(input: { sessionId: string; tracks: PullRequest[] }): Promise<TracksOutcome> {
+  /**
+   * Pulls other sessions' tracks into new transceivers and returns the SFU's
+   * offer; or, with the client's offer, into the receiving m-sections it
+   * names by mid, and returns the SFU's answer (WHEP players pull this way).
+   */
+  pullTracks(input: { sessionId: string; tracks: PullRequest[]; description?: DescriptionInput | null }): Promise<TracksOutcome> {
     checkRemoteTracks('pullTracks', input.tracks);
-    return this.withSession(input.sessionId, (session) => this.puller.pull(session, input.tracks));
+    if (!input.description) return this.withSession(input.sessionId, (session) => this.puller.pull(session, input.tracks));
+    const offer = this.parse(input.description, 'offer');
+    return this.withSession(input.sessionId, async (session) => {
+      const { answer, results } = await this.negotiator.applyClientOffer(session, offer, { push: [], close: [], autoDiscover: false, pull: input.tracks });
+      return { session, description: answer, requiresImmediateRenegotiation: false, tracks: results.items };
+    });
   }
 
   /**

@@ -2,6 +2,7 @@ import { badRequest, ErrorCode, invalidSdp } from '../errors.js';
 import type { RemoteDescription, RemoteSection } from '../sdp/types.js';
 import type { Session, Transceiver } from './Session.js';
 import { TrackResults } from './trackResults.js';
+import type { PullRequest } from './types.js';
 
 /** A track the client asks to publish from its offer. */
 export interface PushRequest {
@@ -17,6 +18,8 @@ export interface OfferIntents {
   close: string[];
   /** Publish every new sending m-section, named by the SFU. */
   autoDiscover: boolean;
+  /** Pull tracks into receiving m-sections of this offer, named by mid (the SFU answers with the media). */
+  pull?: PullRequest[];
 }
 
 /** What to do with one m-section of the client's offer. */
@@ -25,6 +28,8 @@ export type SectionAction =
   | { type: 'keep'; transceiver: Transceiver }
   /** Publish what the client sends on it. */
   | { type: 'produce'; trackName: string; tags: string[]; resultIndex: number }
+  /** Send a pulled track on it (the client offered to receive there). */
+  | { type: 'consume'; request: PullRequest; resultIndex: number }
   /** Stop what it carries; `reject` when the client stopped the transceiver. */
   | { type: 'close'; transceiver: Transceiver; reject: boolean }
   /** Nothing to carry: answered inactive (or rejected when the client stopped it). */
@@ -128,6 +133,8 @@ export function planClientOffer(session: Session, description: RemoteDescription
     }
   }
 
+  const pullByMid = planPulls(intents.pull ?? [], offered, kept, pushByMid, results);
+
   const closeMids = new Set(intents.close);
   const sections = offered.map((section, index): SectionPlan => {
     const transceiver = kept.get(index);
@@ -140,12 +147,16 @@ export function planClientOffer(session: Session, description: RemoteDescription
       if (!carries && push) {
         return { offered: section, action: { type: 'produce', ...push.request, resultIndex: push.resultIndex } };
       }
+      const pull = pullByMid.get(section.mid);
+      if (pull && !transceiver.pushed && (!transceiver.pulled || transceiver.pulled.ended)) return { offered: section, action: { type: 'consume', ...pull } };
       if (!carries && section.rejected) return { offered: section, action: { type: 'idle', reject: true } };
       return { offered: section, action: { type: 'keep', transceiver } };
     }
     if (section.rejected) return { offered: section, action: { type: 'idle', reject: true } };
     if (section.kind === 'application') return { offered: section, action: { type: 'data' } };
     if (push) return { offered: section, action: { type: 'produce', ...push.request, resultIndex: push.resultIndex } };
+    const pull = pullByMid.get(section.mid);
+    if (pull) return { offered: section, action: { type: 'consume', ...pull } };
     if (intents.autoDiscover && sends(section)) {
       const trackName = discoveredName(section, names);
       names.add(trackName);
@@ -156,6 +167,39 @@ export function planClientOffer(session: Session, description: RemoteDescription
   });
 
   return { sections, results };
+}
+
+const receives = (section: RemoteSection) => section.direction === 'recvonly' || section.direction === 'sendrecv';
+
+/** Which receiving m-sections of the offer the pulls name, each checked; a refused pull is its result's error. */
+function planPulls(
+  pulls: PullRequest[],
+  offered: RemoteSection[],
+  kept: Map<number, Transceiver>,
+  pushByMid: Map<string, unknown>,
+  results: TrackResults,
+): Map<string, { request: PullRequest; resultIndex: number }> {
+  const pullByMid = new Map<string, { request: PullRequest; resultIndex: number }>();
+  for (const request of pulls) {
+    const resultIndex = results.add({ mid: request.mid ?? null, sessionId: request.sessionId, trackName: request.trackName });
+    const mid = request.mid;
+    const index = mid == null ? -1 : offered.findIndex((s) => s.mid === mid);
+    const section = offered[index];
+    const current = kept.get(index);
+    let problem: string | undefined;
+    if (mid == null) problem = 'a track pulled with an offer needs the mid of the receiving transceiver in that offer';
+    else if (mid.startsWith('#')) problem = 'with an offer, name the receiving transceiver by its mid';
+    else if (!section) problem = `the offer has no m-section with mid ${mid}`;
+    else if (section.rejected || section.kind === 'application' || !receives(section)) problem = `m-section ${mid} does not receive audio or video`;
+    else if (current?.pushed || (current?.pulled && !current.pulled.ended) || current?.pending) problem = `m-section ${mid} already carries a track`;
+    else if (pullByMid.has(mid) || pushByMid.has(mid)) problem = `mid ${mid} is named twice`;
+    if (problem !== undefined || mid == null) {
+      results.fail(resultIndex, ErrorCode.BAD_REQUEST, problem ?? '');
+      continue;
+    }
+    pullByMid.set(mid, { request, resultIndex });
+  }
+  return pullByMid;
 }
 
 /** Name for an auto-discovered track: the client's own track id when it is free. */

@@ -70,6 +70,11 @@ export const PullTracksInput = builder.inputType('PullTracksInput', {
   fields: (t) => ({
     sessionId: t.id({ required: true, description: 'The session that pulls.' }),
     tracks: t.field({ type: [RemoteTrackInput], required: true }),
+    sessionDescription: t.field({
+      type: SessionDescriptionInput,
+      description:
+        "The client's OFFER with a receiving (recvonly) transceiver for each track, named by each track's mid: the SFU answers it with the media, no renegotiation (WHEP players pull this way). The SFU sends with its own payload types, so the offer must number the codec as the SFU does (libwebrtc's default numbering, as in Chrome, Safari and Edge); otherwise that track's result says so. Without it, the SFU offers.",
+    }),
   }),
 });
 

@@ -64,12 +64,13 @@ builder.mutationType({
     pullTracks: t.field({
       type: TracksPayloadRef,
       description:
-        'Pulls tracks of other sessions into new transceivers. The SFU returns an OFFER (requiresImmediateRenegotiation); apply it and send the answer with renegotiate. A track that is not published gets TRACK_NOT_FOUND in its result; one a client token may not pull, FORBIDDEN.',
+        'Pulls tracks of other sessions into new transceivers. The SFU returns an OFFER (requiresImmediateRenegotiation); apply it and send the answer with renegotiate. With the client\'s own offer (sessionDescription), the SFU answers it instead. A track that is not published gets TRACK_NOT_FOUND in its result; one a client token may not pull, FORBIDDEN.',
       args: { input: t.arg({ type: PullTracksInput, required: true }) },
       resolve: (_root, { input }, { guard }) =>
         guard.pullTracks({
           sessionId: String(input.sessionId),
           tracks: input.tracks.map(toPullRequest),
+          description: input.sessionDescription ?? null,
         }),
     }),
     renegotiate: t.field({

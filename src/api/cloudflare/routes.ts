@@ -1,0 +1,106 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Authenticator } from '../../auth/principal.js';
+import { SwitchyardError } from '../../errors.js';
+import type { CorsPolicy } from '../cors.js';
+import type { ExecuteOperation } from '../http/inProcessGraphQL.js';
+import { BodyError, readBody, sendJson } from '../http/messages.js';
+import { closeDataChannels, establishDataChannels, newDataChannels } from './dataChannels.js';
+import { InvalidRequest, requestError } from './errors.js';
+import { object, type Json } from './requests.js';
+import { getSession, newSession } from './sessions.js';
+import { closeTracks, newTracks, OperationFailed, renegotiate, updateTracks, type Answer, type CallContext } from './tracks.js';
+import type { ErrorCode } from '../../errors.js';
+
+export interface CloudflareRoutesOptions {
+  execute: ExecuteOperation;
+  authenticator: Authenticator;
+  cors: CorsPolicy;
+  maxRequestBytes: number;
+}
+
+type Operation = (context: CallContext) => Promise<Answer>;
+
+/** Cloudflare's session operations: `${method} ${path after /sessions/{sessionId}}`. */
+const SESSION_OPERATIONS: Record<string, Operation> = {
+  'GET ': getSession,
+  'POST /tracks/new': newTracks,
+  'PUT /renegotiate': renegotiate,
+  'PUT /tracks/update': updateTracks,
+  'PUT /tracks/close': closeTracks,
+  'POST /datachannels/establish': establishDataChannels,
+  'POST /datachannels/new': newDataChannels,
+  'PUT /datachannels/close': closeDataChannels,
+};
+
+const PREFIX = /^\/v1\/apps\/([^/]+)\/sessions\/(new|[^/]+)((?:\/[a-z]+){0,2})$/;
+
+/**
+ * The Cloudflare Realtime SFU ("Calls") HTTPS API, version 2024-05-21, under
+ * /v1/apps/{appId}/: the same paths, bodies and error fields, as an adapter
+ * over the GraphQL API (docs/cloudflare-api.md). `Authorization: Bearer` is
+ * the app's secret (or a client token of that app); without apps configured
+ * (development) any app id is the development app.
+ */
+export function cloudflareRoutes(options: CloudflareRoutesOptions) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
+    const url = new URL(req.url ?? '/', 'http://switchyard.internal');
+    if (!url.pathname.startsWith('/v1/apps/')) return false;
+    const cors = options.cors.headers(req.headers.origin, 'GET, POST, PUT, OPTIONS');
+    if (cors['access-control-allow-origin']) cors['access-control-allow-headers'] = 'Authorization, Content-Type';
+    cors.vary = 'Origin';
+    const match = PREFIX.exec(url.pathname);
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, { ...cors, 'content-length': '0' }).end();
+      return true;
+    }
+    const reply = (answer: Answer) => sendJson(res, answer.status, answer.body, cors);
+    try {
+      if (!match) throw new InvalidRequest(404, 'not_found', `no such operation: ${req.method} ${url.pathname}`);
+      const [, appId, session, rest] = match as unknown as [string, string, string, string];
+      const authorization = req.headers.authorization;
+      await checkApp(options.authenticator, authorization, decodeURIComponent(appId));
+      const body = req.method === 'GET' ? {} : await jsonBody(req, options.maxRequestBytes);
+      if (session === 'new') {
+        if (req.method !== 'POST' || rest !== '') throw new InvalidRequest(404, 'not_found', `no such operation: ${req.method} ${url.pathname}`);
+        reply(await newSession({ execute: options.execute, authorization, body }, url.searchParams));
+        return true;
+      }
+      const operation = SESSION_OPERATIONS[`${req.method} ${rest}`];
+      if (!operation) throw new InvalidRequest(404, 'not_found', `no such operation: ${req.method} ${url.pathname}`);
+      reply(await operation({ execute: options.execute, authorization, sessionId: decodeURIComponent(session), body }));
+    } catch (error) {
+      req.resume();
+      if (error instanceof InvalidRequest) reply({ status: error.status, body: { errorCode: error.errorCode, errorDescription: error.message } });
+      else if (error instanceof OperationFailed) reply(requestError({ code: error.code as ErrorCode, message: error.message }));
+      else if (error instanceof SwitchyardError) reply(requestError(error));
+      else throw error;
+    }
+    return true;
+  };
+}
+
+/** The credentials must belong to the app the path names (any app id in development, where no apps are configured). */
+async function checkApp(authenticator: Authenticator, authorization: string | undefined, appId: string): Promise<void> {
+  const principal = await authenticator.authenticate(authorization);
+  if (authenticator.open) return;
+  if (principal.appId !== appId) throw new InvalidRequest(401, 'unauthorized', `these credentials are not those of app ${appId}`);
+}
+
+/** The JSON body, whatever Content-Type says (Cloudflare's examples send JSON as text/plain); empty means {}. */
+async function jsonBody(req: IncomingMessage, maxBytes: number): Promise<Json> {
+  let text: string;
+  try {
+    text = await readBody(req, maxBytes);
+  } catch (error) {
+    if (error instanceof BodyError) throw new InvalidRequest(413, 'payload_too_large', error.message);
+    throw error;
+  }
+  if (text.trim() === '') return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new InvalidRequest(400, 'decoding_error', 'The request could not be decoded: the body is not JSON');
+  }
+  return object(parsed, 'the body');
+}

@@ -1,0 +1,40 @@
+import { ErrorCode } from '../../errors.js';
+
+/** A failed GraphQL operation, as its first error says it. */
+export interface OperationError {
+  code: ErrorCode;
+  message: string;
+}
+
+export type OperationResult<T> = { data: T; error?: undefined } | { data?: undefined; error: OperationError };
+
+/**
+ * Runs one GraphQL operation with a caller's credentials. The HTTP protocols
+ * (Cloudflare-compatible API, WHIP, WHEP) are adapters over the GraphQL API:
+ * going through it gives them the same access checks, rate limits, error
+ * codes and, in a cluster, the forwarding of calls to a session's node.
+ */
+export type ExecuteOperation = <T>(query: string, variables: Record<string, unknown>, authorization: string | undefined) => Promise<OperationResult<T>>;
+
+/** The part of a graphql-yoga server this needs: its fetch entry point. */
+export interface FetchHandler {
+  fetch(input: string, init: RequestInit): Promise<Response> | Response;
+}
+
+const contractCodes = new Set<string>(Object.values(ErrorCode));
+
+export function inProcessGraphQL(yoga: FetchHandler, graphqlPath: string): ExecuteOperation {
+  return async <T>(query: string, variables: Record<string, unknown>, authorization: string | undefined): Promise<OperationResult<T>> => {
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/graphql-response+json' };
+    if (authorization) headers.authorization = authorization;
+    const response = await yoga.fetch(`http://switchyard.internal${graphqlPath}`, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
+    const body = (await response.json()) as { data?: T | null; errors?: { message: string; extensions?: { code?: string } }[] };
+    const first = body.errors?.[0];
+    if (first) {
+      const code = contractCodes.has(String(first.extensions?.code)) ? (first.extensions?.code as ErrorCode) : ErrorCode.INTERNAL;
+      return { error: { code, message: first.message } };
+    }
+    if (!body.data) return { error: { code: ErrorCode.INTERNAL, message: 'the operation returned no data' } };
+    return { data: body.data };
+  };
+}
