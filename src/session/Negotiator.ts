@@ -11,6 +11,7 @@ import { planClientOffer, type OfferIntents, type SectionPlan } from './offerPla
 import type { Session, Transceiver } from './Session.js';
 import type { TrackResults } from './trackResults.js';
 import type { DescriptionInput, PullRequest } from './types.js';
+import { receiveOnly } from './bidirectional.js';
 
 /** Makes the transceiver that sends a pulled track on the client's offered m-section (Puller.consumeOffered); undefined when the track's result says why not. */
 export type ConsumeOffered = (session: Session, request: PullRequest, offered: RemoteSection, results: TrackResults, index: number) => Promise<Transceiver | undefined>;
@@ -180,18 +181,20 @@ export class Negotiator {
       }
       if (answered.rejected || !transceiver.pulled) {
         transceiver.pulled?.consumer.close();
+        if (transceiver.pushed) this.stopMedia({ section: transceiver.section, pushed: transceiver.pushed });
         return { section: { ...transceiver.section, rejected: true, direction: 'inactive', outgoing: undefined } };
       }
       if (!receives(answered)) {
-        // An idle transceiver the client reused without setting it to recvonly: it would drop the media.
+        // An idle transceiver the client reused without setting it to recvonly (or, "#name", sendrecv): it would drop the media.
         this.logger.info({ session: session.id, mid: answered.mid }, 'the client answered a pulled track without receiving it');
         transceiver.pulled.consumer.close();
         notTaken.push(answered.mid);
+        if (transceiver.pushed) return receiveOnly(transceiver);
         return { section: { ...transceiver.section, direction: 'inactive', outgoing: undefined } };
       }
       // The source may have gone while the offer waited for this answer: TRACK_ENDED was sent, nothing to resume.
       if (!transceiver.pulled.ended) resumed.push(transceiver.pulled.consumer);
-      return { section: transceiver.section, pulled: transceiver.pulled };
+      return transceiver.pushed ? { section: transceiver.section, pushed: transceiver.pushed, pulled: transceiver.pulled } : { section: transceiver.section, pulled: transceiver.pulled };
     });
     session.negotiation = nextState;
     session.pendingOffer = undefined;
@@ -292,8 +295,9 @@ function keptDirection(transceiver: Transceiver, offered: RemoteSection): Direct
   if (offered.rejected) return 'inactive';
   const clientSends = offered.direction === 'sendonly' || offered.direction === 'sendrecv';
   const clientReceives = offered.direction === 'recvonly' || offered.direction === 'sendrecv';
-  if (transceiver.pushed) return clientSends ? 'recvonly' : 'inactive';
-  if (transceiver.pulled && !transceiver.pulled.ended) return clientReceives ? 'sendonly' : 'inactive';
+  const sfuReceives = Boolean(transceiver.pushed) && clientSends;
+  const sfuSends = Boolean(transceiver.pulled && !transceiver.pulled.ended) && clientReceives;
+  if (transceiver.pushed || transceiver.pulled) return sfuReceives && sfuSends ? 'sendrecv' : sfuReceives ? 'recvonly' : sfuSends ? 'sendonly' : 'inactive';
   return transceiver.section.kind === 'application' ? 'sendrecv' : 'inactive';
 }
 

@@ -8,6 +8,7 @@ import { answerablePayloadTypes, consumerCapabilities, fromMediasoupCodec, midEx
 import type { TrackRegistry } from '../tracks/TrackRegistry.js';
 import type { PulledSource, Session, Transceiver } from './Session.js';
 import { TrackResults } from './trackResults.js';
+import { bidirectionalSection } from './bidirectional.js';
 import type { PullRequest, TrackRefusal, TracksOutcome } from './types.js';
 import type { SfuOffers } from './SfuOffers.js';
 import type { PublishedTrack } from '../tracks/PublishedTrack.js';
@@ -68,7 +69,8 @@ export class Puller {
         const index = results.add({ mid: null, sessionId: request.sessionId, trackName: request.trackName });
         const reuse = request.mid != null ? this.reusableTransceiver(session, request, results, index, takenMids) : undefined;
         if (request.mid != null && !reuse) continue;
-        const transceiver = await this.consume(session, { ...request, mid: null }, results, index, takenMids, reuse?.section.mid);
+        const consumed = await this.consume(session, { ...request, mid: null }, results, index, takenMids, reuse?.section.mid);
+        const transceiver = consumed && reuse?.pushed ? this.bothWays(reuse, consumed, results, index) : consumed;
         if (transceiver) {
           added.push(transceiver);
           takenMids.push(transceiver.section.mid);
@@ -83,7 +85,7 @@ export class Puller {
     }
     if (!hadSections && added.length > 0) this.offers.startWithData(session);
     for (const transceiver of added) {
-      // A reused transceiver keeps its place in the m-line order.
+      // A reused transceiver keeps its place in the m-line order (and its pushed track, "#name").
       const at = session.transceivers.findIndex((t) => t.section.mid === transceiver.section.mid);
       if (at >= 0) session.transceivers[at] = transceiver;
       else session.transceivers.push({ ...transceiver, addedByPendingOffer: true });
@@ -162,18 +164,16 @@ export class Puller {
     index: number,
     takenMids: string[],
   ): Transceiver | undefined {
-    const mid = request.mid as string;
-    if (mid.startsWith('#')) {
-      results.fail(index, ErrorCode.BAD_REQUEST, 'pulling into the transceiver of a local track (#trackName) is not supported yet; pull into a new transceiver or name an idle mid');
-      return undefined;
-    }
-    const transceiver = session.transceivers.find((t) => t.section.mid === mid);
+    // "#name": the transceiver of this session's own track `name`, which then carries media both ways.
+    const local = (request.mid as string).startsWith('#') ? (request.mid as string).slice(1) : undefined;
+    const transceiver = local === undefined ? session.transceivers.find((t) => t.section.mid === request.mid) : session.transceivers.find((t) => t.pushed?.name === local);
+    const mid = transceiver?.section.mid ?? (request.mid as string);
     const source = this.source(request).track;
     let problem: string | undefined;
-    if (!transceiver) problem = `this session has no transceiver with mid ${mid}`;
+    if (!transceiver) problem = local === undefined ? `this session has no transceiver with mid ${mid}` : `this session publishes no track named ${local}`;
     else if (transceiver.section.rejected || transceiver.section.kind === 'application') problem = `mid ${mid} cannot carry media`;
     else if (transceiver.pending || transceiver.pendingPush) problem = `mid ${mid} is waiting for an answer`;
-    else if (transceiver.pushed || (transceiver.pulled && !transceiver.pulled.ended)) problem = `mid ${mid} already carries a track`;
+    else if ((local === undefined && transceiver.pushed) || (transceiver.pulled && !transceiver.pulled.ended)) problem = `mid ${mid} already carries a track`;
     else if (takenMids.includes(mid)) problem = `mid ${mid} is named twice`;
     else if (source && source.kind !== transceiver.section.kind) problem = `mid ${mid} carries ${transceiver.section.kind}, ${request.trackName} is ${source.kind}`;
     if (problem) {
@@ -226,10 +226,10 @@ export class Puller {
       const error = probe.items[0]?.error;
       results.fail(index, error?.code ?? ErrorCode.INTERNAL, error?.message ?? 'could not pull the new source');
       transceiver.pulled = { ...pulled, ended: true };
-      transceiver.section = { ...transceiver.section, direction: 'inactive', outgoing: undefined };
+      transceiver.section = { ...transceiver.section, direction: transceiver.pushed ? 'recvonly' : 'inactive', outgoing: undefined };
       return true;
     }
-    transceiver.section = replacement.section;
+    transceiver.section = (transceiver.pushed && bidirectionalSection(transceiver.section, replacement.section)) || replacement.section;
     transceiver.pulled = replacement.pulled;
     transceiver.pending = true;
     return true;
@@ -363,13 +363,24 @@ export class Puller {
     return transceiver;
   }
 
-  /** A pulled source went away: its transceiver stays, inactive. */
+  /** A pulled source went away: its transceiver stays, inactive (receiving only, when it also carries a pushed track). */
   private onSourceEnded(session: Session, consumer: types.Consumer): void {
     const transceiver = session.transceivers.find((t) => t.pulled?.consumer === consumer);
     if (!transceiver?.pulled) return;
     transceiver.pulled.ended = true;
-    transceiver.section = { ...transceiver.section, direction: 'inactive' };
+    transceiver.section = { ...transceiver.section, direction: transceiver.pushed ? 'recvonly' : 'inactive' };
     this.onTrackEnded(session, transceiver.section.mid);
+  }
+
+  /** The pulled track joins the pushed one on its transceiver ("#name"); undefined, with the result's error, when their codecs clash. */
+  private bothWays(pushing: Transceiver, pulling: Transceiver, results: TrackResults, index: number): Transceiver | undefined {
+    const section = bidirectionalSection(pushing.section, pulling.section);
+    if (!section || !pushing.pushed) {
+      pulling.pulled?.consumer.close();
+      results.fail(index, ErrorCode.BAD_REQUEST, `mid ${pushing.section.mid} uses the payload type of the pulled codec for another codec`);
+      return undefined;
+    }
+    return { ...pulling, section, pushed: pushing.pushed };
   }
 }
 

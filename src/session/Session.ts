@@ -27,7 +27,7 @@ export interface Transceiver {
   section: LocalSection;
   /** LOCAL: a track this session pushes. */
   pushed?: PublishedTrack;
-  /** REMOTE: a track this session pulls. */
+  /** REMOTE: a track this session pulls (on the same m-section as `pushed` after a pull with mid "#name"). */
   pulled?: PulledTrack;
   /** Offered by the SFU and not answered yet. */
   pending?: boolean;
@@ -218,9 +218,10 @@ export class Session {
     };
   }
 
-  /** Status of a transceiver's track as the session sees it. */
-  transceiverStatus(transceiver: Transceiver): TrackStatus {
+  /** Status of a transceiver's track as the session sees it: the pulled one (REMOTE) or the pushed one (LOCAL), which one transceiver may both carry. */
+  transceiverStatus(transceiver: Transceiver, side: 'LOCAL' | 'REMOTE' = transceiver.pulled ? 'REMOTE' : 'LOCAL'): TrackStatus {
     if (transceiver.section.rejected || transceiver.section.direction === 'inactive') return 'INACTIVE';
+    if (side === 'LOCAL' && transceiver.pushed) return this.connectionState !== 'CONNECTED' ? 'WAITING' : transceiver.pushed.status;
     if (transceiver.pending || this.connectionState !== 'CONNECTED') return 'WAITING';
     if (transceiver.pulled) return transceiver.pulled.ended ? 'INACTIVE' : transceiver.pulled.source.status;
     return transceiver.pushed?.status ?? 'WAITING';

@@ -4,6 +4,7 @@ import type { MediaKind } from '../sdp/types.js';
 import { transition } from './negotiation.js';
 import type { PushRequest } from './offerPlan.js';
 import type { Session, Transceiver } from './Session.js';
+import { receiveOnly } from './bidirectional.js';
 import { TrackResults } from './trackResults.js';
 import type { TracksOutcome } from './types.js';
 import type { SessionEventType } from '../events/SessionEventBus.js';
@@ -95,8 +96,8 @@ export class SfuOffers {
       withdrawnMids.push(transceiver.section.mid);
       transceiver.pulled?.consumer.close();
       if (transceiver.addedByPendingOffer) continue;
-      // A reused or retargeted mid: the client has it, carrying nothing now.
-      kept.push({ section: { ...transceiver.section, direction: 'inactive', outgoing: undefined } });
+      // A reused or retargeted mid: the client has it, carrying nothing now (or only its own track, "#name").
+      kept.push(transceiver.pushed ? receiveOnly(transceiver) : { section: { ...transceiver.section, direction: 'inactive', outgoing: undefined } });
       if (transceiver.pulled) ended.push(transceiver.section.mid);
     }
     session.transceivers = kept;

@@ -50,6 +50,8 @@ export const ReceivingLayersRef = builder
 interface SessionTrackShape {
   session: Session;
   transceiver: Transceiver;
+  /** Which of the transceiver's tracks: one transceiver carries both after a pull with mid "#name". */
+  location: 'LOCAL' | 'REMOTE';
 }
 
 export const SessionTrackRef = builder.objectRef<SessionTrackShape>('SessionTrack').implement({
@@ -58,11 +60,11 @@ export const SessionTrackRef = builder.objectRef<SessionTrackShape>('SessionTrac
     mid: t.string({ nullable: true, resolve: ({ transceiver }) => transceiver.section.mid }),
     location: t.field({
       type: TrackLocationEnum,
-      resolve: ({ transceiver }) => (transceiver.pushed ? 'LOCAL' : 'REMOTE'),
+      resolve: ({ location }) => location,
     }),
     status: t.field({
       type: TrackStatusEnum,
-      resolve: ({ session, transceiver }) => session.transceiverStatus(transceiver),
+      resolve: ({ session, transceiver, location }) => session.transceiverStatus(transceiver, location),
     }),
     layersInDemand: t.stringList({
       nullable: true,
@@ -74,20 +76,20 @@ export const SessionTrackRef = builder.objectRef<SessionTrackShape>('SessionTrac
     preferredLayer: t.string({
       nullable: true,
       description: 'REMOTE simulcast tracks: the RID of the layer this subscriber asked for (pullTracks or updateTracks). Null otherwise.',
-      resolve: ({ transceiver }) => transceiver.pulled?.simulcast?.preferredRid ?? null,
+      resolve: ({ transceiver, location }) => (location === 'REMOTE' ? transceiver.pulled?.simulcast?.preferredRid ?? null : null),
     }),
     receivingLayers: t.field({
       type: ReceivingLayersRef,
       nullable: true,
       description:
         'REMOTE simulcast tracks: the layer this subscriber receives now, which is below the preferred one while the publisher does not send it or the subscriber\'s bandwidth does not allow it. Null while nothing is forwarded, and for other tracks.',
-      resolve: ({ transceiver }) => (transceiver.pulled && !transceiver.pulled.ended ? transceiver.pulled.simulcast?.currentLayers ?? null : null),
+      resolve: ({ transceiver, location }) => (location === 'REMOTE' && transceiver.pulled && !transceiver.pulled.ended ? transceiver.pulled.simulcast?.currentLayers ?? null : null),
     }),
     track: t.field({
       type: TrackRef,
       description: 'LOCAL: the track this session publishes. REMOTE: the source track it pulls.',
-      resolve: ({ transceiver }) => {
-        const track = transceiver.pushed ?? transceiver.pulled?.source;
+      resolve: ({ transceiver, location }) => {
+        const track = location === 'LOCAL' ? transceiver.pushed : transceiver.pulled?.source;
         if (!track) throw new Error('transceiver carries no track');
         return track;
       },
@@ -113,11 +115,13 @@ export const SessionRef = builder.objectRef<Session>('Session').implement({
     }),
     tracks: t.field({
       type: [SessionTrackRef],
-      description: 'The transceivers of this session\'s PeerConnection, in m-line order.',
+      description:
+        'The transceivers of this session\'s PeerConnection, in m-line order. A transceiver that carries media both ways (a pull with mid "#trackName") appears twice, LOCAL and REMOTE, with the same mid.',
       resolve: (session) =>
-        session.transceivers
-          .filter((transceiver) => transceiver.pushed || transceiver.pulled)
-          .map((transceiver) => ({ session, transceiver })),
+        session.transceivers.flatMap((transceiver) => [
+          ...(transceiver.pushed ? [{ session, transceiver, location: 'LOCAL' as const }] : []),
+          ...(transceiver.pulled ? [{ session, transceiver, location: 'REMOTE' as const }] : []),
+        ]),
     }),
   }),
 });
