@@ -3,7 +3,7 @@ import { badRequest, sessionNotFound, trackNotFound } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { ProducerPipes } from '../media/producerPipes.js';
 import { createSessionTransport } from '../media/sessionTransport.js';
-import type { MediaWorker, WorkerPool } from '../media/workerPool.js';
+import type { WorkerPool } from '../media/workerPool.js';
 import { parseDescription } from '../sdp/parse.js';
 import type { RemoteDescription } from '../sdp/types.js';
 import type { TrackKind } from '../tracks/PublishedTrack.js';
@@ -17,7 +17,7 @@ import { Negotiator } from './Negotiator.js';
 import { SessionLiveness } from './SessionLiveness.js';
 import { SfuOffers, type RollbackOutcome } from './SfuOffers.js';
 import { Puller } from './Puller.js';
-import { Session, type SessionOwnership, type Transceiver } from './Session.js';
+import { Session, type SessionOwnership } from './Session.js';
 import type { DescriptionInput, PullRequest, TracksOutcome } from './types.js';
 import type { SessionEventBus, SessionEventType } from '../events/SessionEventBus.js';
 import { LayerDemand } from '../media/layerDemand.js';
@@ -25,6 +25,7 @@ import { PublisherLayers } from './PublisherLayers.js';
 import type { RemoteTrackSource } from '../cluster/RemoteTracks.js';
 import type { TrackEventBus } from '../events/TrackEventBus.js';
 import { DataChannels } from './DataChannels.js';
+import { SessionEnding } from './SessionEnding.js';
 import { SctpStreamIds } from '../media/sctpStreamIds.js';
 
 export type { DescriptionInput, PullRequest, TracksOutcome } from './types.js';
@@ -88,6 +89,7 @@ export class SessionService {
   private readonly published: { flushed(): Promise<unknown> }[];
   /** Published and subscribed data channels (DataChannels): run them through withSession. */
   readonly data: DataChannels;
+  private readonly ending: SessionEnding;
 
   constructor(options: SessionServiceOptions) {
     this.pool = options.pool;
@@ -96,7 +98,7 @@ export class SessionService {
     this.transportOptions = { iceConsentTimeoutS: options.iceConsentTimeoutS, maxMessageBytes: options.dataMaxMessageBytes };
     this.liveness = new SessionLiveness(
       { idleTimeoutMs: options.idleTimeoutMs, reconnectGraceMs: options.reconnectGraceMs },
-      { gone: (session, reason) => this.closeGone(session, reason), lost: (session) => this.connectionLost(session) },
+      { gone: (session, reason) => this.ending.closeGone(session, reason), lost: (session) => this.ending.connectionLost(session) },
     );
     this.sfuOffers = new SfuOffers((session, type, mid) => this.emit(session, type, mid ?? null));
     this.trackEvents = options.trackEvents;
@@ -110,11 +112,13 @@ export class SessionService {
       maxPerSession: options.maxDataChannelsPerSession,
       remote: options.remoteTracks,
     });
+    this.ending = new SessionEnding({ sessions: this.sessions, tracks: this.tracks, data: this.data, logger: this.logger, closed: (session) => this.emit(session, 'CLOSED') });
+    this.ending.liveness = this.liveness;
     this.published = [publishTrackChanges(this.tracks, this.trackEvents, this.logger), publishTrackChanges(this.data.registry, this.trackEvents, this.logger)];
     this.negotiator = new Negotiator(
       this.tracks,
       this.logger,
-      (t) => this.stopTransceiverMedia(t),
+      (t) => this.ending.stopTransceiverMedia(t),
       (session, mid) => this.emit(session, 'TRACK_ENDED', mid),
       options.keyFrameRequestDelayMs,
       (session, request, offered, results, index) => this.puller.consumeOffered(session, request, offered, results, index),
@@ -128,7 +132,7 @@ export class SessionService {
       (id) => this.sessions.get(id),
       (session, mid) => this.emit(session, 'TRACK_ENDED', mid),
     );
-    this.pool.on('workerDied', (worker) => this.onWorkerDied(worker));
+    this.pool.on('workerDied', (worker) => this.ending.onWorkerDied(worker));
     this.activity = new TrackActivityMonitor(this.tracks, options.activity, this.logger);
     this.activity.start();
   }
@@ -181,7 +185,7 @@ export class SessionService {
       }
     }
     this.sessions.set(session.id, session);
-    transport.observer.once('close', () => this.forget(session));
+    transport.observer.once('close', () => this.ending.forget(session));
     this.liveness.watch(session);
     this.logger.info({ session: session.id, worker: worker.index }, 'session created');
     return { session, description: answer };
@@ -283,7 +287,7 @@ export class SessionService {
     if (!offer && !input.force) throw badRequest('closeTracks needs the client\'s offer or force: true');
     return session.queue.run(async () => {
       this.ensureOpen(session);
-      if (!offer) return forceCloseTracks(session, input.mids, (t) => this.stopTransceiverMedia(t));
+      if (!offer) return forceCloseTracks(session, input.mids, (t) => this.ending.stopTransceiverMedia(t));
       return closeTracksWithOffer(session, input.mids, (close) => this.negotiator.applyClientOffer(session, offer, { push: [], close, autoDiscover: false }));
     });
   }
@@ -318,7 +322,7 @@ export class SessionService {
     await session.queue.run(async () => {
       if (session.closed) return;
       session.transport.close();
-      this.forget(session);
+      this.ending.forget(session);
     });
   }
 
@@ -327,7 +331,7 @@ export class SessionService {
     this.layerDemand.close();
     for (const session of [...this.sessions.values()]) {
       session.transport.close();
-      this.forget(session);
+      this.ending.forget(session);
     }
     // The other nodes hear that this node's tracks are gone.
     await Promise.all(this.published.map((p) => p.flushed()));
@@ -351,57 +355,8 @@ export class SessionService {
     return parseDescription(expected, input.sdp, this.maxSdpBytes);
   }
 
-  /** A session whose PeerConnection is gone (SessionLiveness) is closed on its queue: its tracks are unpublished. */
-  private closeGone(session: Session, reason: string): void {
-    void session.queue.run(async () => {
-      if (session.closed || session.connectionState === 'CONNECTED') return;
-      this.logger.info({ session: session.id, state: session.connectionState, reason }, 'closing a session whose client is gone');
-      session.transport.close();
-      this.forget(session);
-    });
-  }
-
-  /** ICE consent lost: no media can arrive, so its tracks are INACTIVE now rather than after the quiet period. */
-  private connectionLost(session: Session): void {
-    for (const t of session.transceivers) {
-      if (t.pushed) this.tracks.setStatus(t.pushed, 'INACTIVE');
-    }
-  }
-
-  private forget(session: Session): void {
-    if (session.closed) return;
-    this.liveness.forget(session);
-    session.closed = true;
-    this.sessions.delete(session.id);
-    this.emit(session, 'CLOSED');
-    session.worker.load -= 1;
-    for (const t of session.transceivers) {
-      if (t.pushed) this.unpublish(t.pushed);
-    }
-    this.data.forget(session);
-    this.logger.info({ session: session.id }, 'session closed');
-  }
-
-  private onWorkerDied(worker: MediaWorker): void {
-    for (const session of [...this.sessions.values()]) {
-      if (session.worker === worker) {
-        this.logger.warn({ session: session.id, worker: worker.index }, 'closing session: its worker died');
-        this.forget(session);
-      }
-    }
-  }
-
-  private unpublish(track: PublishedTrack): void {
-    this.tracks.unpublish(track);
-    track.producer.close();
-  }
-
   private emit(session: Session, type: SessionEventType, mid: string | null = null, layersInDemand: string[] | null = null): void {
     this.sessionEvents.publish({ type, session, mid, layersInDemand, at: new Date() });
   }
 
-  private stopTransceiverMedia(transceiver: Transceiver): void {
-    if (transceiver.pushed) this.unpublish(transceiver.pushed);
-    if (transceiver.pulled) transceiver.pulled.consumer.close();
-  }
 }

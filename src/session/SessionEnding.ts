@@ -1,0 +1,82 @@
+import type { Logger } from '../logger.js';
+import type { MediaWorker } from '../media/workerPool.js';
+import type { PublishedTrack } from '../tracks/PublishedTrack.js';
+import type { TrackRegistry } from '../tracks/TrackRegistry.js';
+import type { DataChannels } from './DataChannels.js';
+import type { Session, Transceiver } from './Session.js';
+import type { SessionLiveness } from './SessionLiveness.js';
+
+export interface SessionEndingParts {
+  /** The engine's live sessions: an ended one leaves this map. */
+  sessions: Map<string, Session>;
+  tracks: TrackRegistry;
+  data: DataChannels;
+  logger: Logger;
+  /** The session's CLOSED event. */
+  closed: (session: Session) => void;
+}
+
+/**
+ * How sessions and their media end: a client that is gone, a worker that
+ * died, a transceiver that stops. Ending a session unpublishes its tracks and
+ * data channels; sessions that pulled them see those transceivers go
+ * inactive (their consumers close with the producers).
+ */
+export class SessionEnding {
+  /** Set once SessionLiveness exists: the two refer to each other. */
+  liveness: SessionLiveness | undefined;
+
+  constructor(private readonly parts: SessionEndingParts) {}
+
+  /** A session whose PeerConnection is gone (SessionLiveness) is closed on its queue: its tracks are unpublished. */
+  closeGone(session: Session, reason: string): void {
+    void session.queue.run(async () => {
+      if (session.closed || session.connectionState === 'CONNECTED') return;
+      this.parts.logger.info({ session: session.id, state: session.connectionState, reason }, 'closing a session whose client is gone');
+      session.transport.close();
+      this.forget(session);
+    });
+  }
+
+  /** ICE consent lost: no media can arrive, so its tracks are INACTIVE now rather than after the quiet period. */
+  connectionLost(session: Session): void {
+    for (const t of session.transceivers) {
+      if (t.pushed) this.parts.tracks.setStatus(t.pushed, 'INACTIVE');
+    }
+  }
+
+  /** The session is over (its transport closed): it leaves the engine with what it published. */
+  forget(session: Session): void {
+    if (session.closed) return;
+    this.liveness?.forget(session);
+    session.closed = true;
+    this.parts.sessions.delete(session.id);
+    this.parts.closed(session);
+    session.worker.load -= 1;
+    for (const t of session.transceivers) {
+      if (t.pushed) this.unpublish(t.pushed);
+    }
+    this.parts.data.forget(session);
+    this.parts.logger.info({ session: session.id }, 'session closed');
+  }
+
+  onWorkerDied(worker: MediaWorker): void {
+    for (const session of [...this.parts.sessions.values()]) {
+      if (session.worker === worker) {
+        this.parts.logger.warn({ session: session.id, worker: worker.index }, 'closing session: its worker died');
+        this.forget(session);
+      }
+    }
+  }
+
+  /** Stops what a transceiver carries: its pushed track is unpublished, its pulled one's consumer closed (both, "#name"). */
+  stopTransceiverMedia(transceiver: Transceiver): void {
+    if (transceiver.pushed) this.unpublish(transceiver.pushed);
+    if (transceiver.pulled) transceiver.pulled.consumer.close();
+  }
+
+  private unpublish(track: PublishedTrack): void {
+    this.parts.tracks.unpublish(track);
+    track.producer.close();
+  }
+}
