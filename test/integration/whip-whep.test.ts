@@ -28,13 +28,16 @@ describe('WHIP ingest and WHEP playback', () => {
     return { pc, response, answer: response.status === 201 ? await response.text() : await response.text() };
   }
 
-  async function whepPlay(path: string) {
+  /** A WHEP player's first POST; `withoutMid` offers no mid header extension (then the SFU can answer it). */
+  async function whepPlay(path: string, options: { withoutMid?: boolean } = {}) {
     const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
     pc.addTransceiver('audio', { direction: 'recvonly' });
     pc.addTransceiver('video', { direction: 'recvonly' });
     const tracks: MediaStreamTrack[] = [];
     pc.ontrack = (event: RTCTrackEvent) => tracks.push(event.track);
-    const offer = await pc.createOffer();
+    const created = await pc.createOffer();
+    const sdp = options.withoutMid ? (created.sdp as string).replace(/a=extmap:\d+ urn:ietf:params:rtp-hdrext:sdes:mid\r\n/g, '') : created.sdp;
+    const offer = { type: 'offer' as const, sdp };
     await pc.setLocalDescription(offer);
     const response = await fetch(`${base()}${path}`, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: offer.sdp });
     file.cleanups.push(() => pc.close());
@@ -88,6 +91,18 @@ describe('WHIP ingest and WHEP playback', () => {
     const after = await gqlOk(base(), `query { tracks(filter: { tags: ["stream:studio"] }) { name } }`);
     expect(after.tracks).toEqual([]);
     expect((await fetch(`${base()}${location}`, { method: 'DELETE' })).status).toBe(404);
+  });
+
+  it('answers a player offer it can serve with 201 and media in one round trip', async () => {
+    const publisher = await whipPublish('direct');
+    await publisher.pc.setRemoteDescription({ type: 'answer', sdp: publisher.answer });
+    const player = await whepPlay('/whep/direct', { withoutMid: true });
+    expect(player.response.status, player.body).toBe(201);
+    await player.pc.setRemoteDescription({ type: 'answer', sdp: player.body });
+    await waitFor('both tracks at the player', () => player.tracks.length === 2);
+    const video = watchVideo(player.tracks.find((t) => t.kind === 'video') as MediaStreamTrack);
+    await waitFor('video frames at the player', () => video.stats.frames > 10);
+    video.stop();
   });
 
   it('answers trickle PATCH with 204, refuses ICE restart with 422 and a wrong ETag with 412', async () => {
