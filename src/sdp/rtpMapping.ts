@@ -340,16 +340,20 @@ export function answerablePayloadTypes(section: RemoteSection, codecs: readonly 
 const MID_URI = 'urn:ietf:params:rtp-hdrext:sdes:mid';
 
 /**
- * The id a client's m-section gives the mid header extension when it is not
- * the router's. mediasoup writes the mid into every packet a consumer sends
- * at the router's id, whatever was negotiated, and libwebrtc demultiplexes a
- * BUNDLE by the mid at the id of its own offer: with another id there, the
- * client drops the video (measured: 0 of 143 packets taken). Such an offer
- * cannot be answered with media; the SFU offers instead.
+ * The id a client's m-section gives the mid header extension when a packet
+ * from the SFU could carry another extension there. mediasoup's consumers
+ * send the extensions their producer's packets had, at the router's ids
+ * (abs-send-time 4, transport-cc 5, video-orientation 11, …), whatever was
+ * negotiated; libwebrtc demultiplexes a bundle by the mid at the id of its
+ * own offer. libwebrtc in Node numbers the mid 4, reads abs-send-time as a
+ * mid and drops the video (measured: 0 of 143 packets taken; all once the
+ * offer had no mid extension). Chromium numbers it 9, which the router does
+ * not use: it plays. Such an offer cannot be answered with media; the SFU
+ * offers instead.
  */
 export function midExtensionClash(section: RemoteSection, router: types.RtpCapabilities): number | undefined {
   const own = section.headerExtensions.find((ext) => ext.uri === MID_URI);
-  const routers = (router.headerExtensions ?? []).find((ext) => ext.uri === MID_URI && ext.kind === section.kind);
-  if (!own || !routers || own.id === routers.preferredId) return undefined;
-  return own.id;
+  if (!own) return undefined;
+  const taken = (router.headerExtensions ?? []).some((ext) => ext.kind === section.kind && ext.preferredId === own.id && ext.uri !== MID_URI);
+  return taken ? own.id : undefined;
 }

@@ -21,17 +21,26 @@ export const CLOSE_SESSION = `mutation Close($sessionId: ID!) { closeSession(inp
 const RENEGOTIATE = `mutation Answer($input: RenegotiateInput!) { renegotiate(input: $input) { sessionDescription { sdp } } }`;
 export const CREATE_SESSION = `mutation Create($correlationId: String) { createSession(input: { correlationId: $correlationId }) { session { id } } }`;
 
-const EXPOSED = 'Location, ETag, Link, Accept-Patch, Accept-Post';
+/**
+ * Headers a page of another origin may read. whip-web-client decides whether
+ * to trickle from the Access-Control-Allow-Methods of its OPTIONS request,
+ * which it can only read when that header is exposed too.
+ */
+const EXPOSED = 'Location, ETag, Link, Accept-Patch, Accept-Post, Access-Control-Allow-Methods';
+/** What a page may do with an endpoint and its resources: POST the offer, PATCH trickle or an answer, DELETE. */
+const CORS_METHODS = 'POST, PATCH, DELETE, OPTIONS';
 const PATCH_TYPE = 'application/trickle-ice-sdpfrag';
 
 /** The ETag of a resource: one ICE session, which Switchyard never restarts through PATCH. */
 export const etagOf = (sessionId: string) => `"${sessionId}"`;
 
-export function corsHeaders(cors: CorsPolicy, req: IncomingMessage, methods: string): Record<string, string> {
-  const headers = cors.headers(req.headers.origin, methods);
+/** CORS headers for a WHIP or WHEP request from a page of an allowed origin (preflights need no credentials). */
+export function corsHeaders(cors: CorsPolicy, req: IncomingMessage): Record<string, string> {
+  const headers = cors.headers(req.headers.origin, CORS_METHODS);
   if (headers['access-control-allow-origin']) {
     headers['access-control-expose-headers'] = EXPOSED;
-    headers['access-control-allow-headers'] = 'Authorization, Content-Type, If-Match';
+    // whip-web-client sends its trickle PATCHes with an ETag header (instead of If-Match).
+    headers['access-control-allow-headers'] = 'Authorization, Content-Type, If-Match, ETag';
   }
   return headers;
 }
@@ -70,7 +79,7 @@ export async function handleResource(
   options: IngestProtocolOptions,
 ): Promise<void> {
   const allow = 'PATCH, DELETE, OPTIONS';
-  const headers = corsHeaders(options.cors, req, allow);
+  const headers = corsHeaders(options.cors, req);
   const authorization = req.headers.authorization;
   if (req.method === 'OPTIONS') {
     res.writeHead(204, { ...headers, allow, 'accept-patch': PATCH_TYPE, 'content-length': '0' }).end();

@@ -35,7 +35,7 @@ export type PlaySource = { stream: string } | { sessionId: string };
  */
 export async function handleWhepEndpoint(req: IncomingMessage, res: ServerResponse, source: PlaySource, url: URL, options: IngestProtocolOptions): Promise<void> {
   const allow = 'POST, OPTIONS';
-  const headers = corsHeaders(options.cors, req, allow);
+  const headers = corsHeaders(options.cors, req);
   if (req.method === 'OPTIONS') {
     res.writeHead(204, { ...headers, allow, 'accept-post': 'application/sdp', 'content-length': '0' }).end();
     return;

@@ -21,7 +21,7 @@ export const streamTag = (stream: string) => `stream:${stream}`;
  */
 export async function handleWhipEndpoint(req: IncomingMessage, res: ServerResponse, stream: string, url: URL, options: IngestProtocolOptions): Promise<void> {
   const allow = 'POST, OPTIONS';
-  const headers = corsHeaders(options.cors, req, allow);
+  const headers = corsHeaders(options.cors, req);
   if (req.method === 'OPTIONS') {
     res.writeHead(204, { ...headers, allow, 'accept-post': 'application/sdp', 'content-length': '0' }).end();
     return;
