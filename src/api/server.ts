@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
@@ -169,7 +169,24 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const whipWhep = whipWhepRoutes({ execute, cors, maxSdpBytes: settings.maxSdpBytes });
   const cloudflare = cloudflareRoutes({ execute, authenticator, cors, maxRequestBytes: settings.maxRequestBytes });
   const internal = internalEndpoint(options.cluster, options.internal ?? {});
+  /**
+   * The HTTP protocols' routes, guarded: an unexpected error (a client gone
+   * mid-body, a bug) is logged and answered 500, never left to end the
+   * process as an unhandled rejection.
+   */
+  const routeProtocols = async (req: IncomingMessage, res: ServerResponse, routes: ((req: IncomingMessage, res: ServerResponse) => Promise<boolean>)[]) => {
+    try {
+      for (const route of routes) if (await route(req, res)) return true;
+      return false;
+    } catch (error) {
+      logger.error({ err: error, url: req.url }, 'unexpected error in an HTTP protocol route');
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ code: ErrorCode.INTERNAL, message: 'internal error' }));
+      return true;
+    }
+  };
   const http = createServer(async (req, res) => {
+    const protocolRoute = (...routes: ((req: IncomingMessage, res: ServerResponse) => Promise<boolean>)[]) => routeProtocols(req, res, routes);
     if (await internal(req, res)) return;
     if (req.url === '/healthz' || req.url?.startsWith('/healthz?')) {
       // 503 tells a load balancer to send no new clients here: a worker is down, or the node drains (SIGTERM).
@@ -179,8 +196,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       return;
     }
     if (!req.url?.startsWith(GRAPHQL_PATH) && (await clientFiles(req, res))) return;
-    if (await whipWhep(req, res)) return;
-    if (await cloudflare(req, res)) return;
+    if (await protocolRoute(whipWhep, cloudflare)) return;
     const refusal = bodyRefusal(req, settings.maxRequestBytes);
     if (refusal) {
       res.writeHead(refusal.status, { 'content-type': 'application/json', connection: 'close' });

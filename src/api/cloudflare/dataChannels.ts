@@ -78,8 +78,8 @@ export async function closeDataChannels(context: CallContext): Promise<Answer> {
 /**
  * POST datachannels/establish: brings up the session's SCTP transport. With
  * the client's offer (a data channel in it) the SFU answers. The reserved
- * "server-events" channel is answered with id 0, which Switchyard holds for
- * the client's own first channel; the SFU sends nothing on it.
+ * "server-events" channel is answered with the id of the client's own first
+ * channel (Switchyard holds stream ids 0 and 1 for it); the SFU sends nothing on it.
  */
 export async function establishDataChannels(context: CallContext): Promise<Answer> {
   const channel = optionalObject(context.body, 'dataChannel');
@@ -95,5 +95,8 @@ export async function establishDataChannels(context: CallContext): Promise<Answe
     { input: { sessionId: context.sessionId, sessionDescription: offer } },
   );
   const answer = toDescription(renegotiate.sessionDescription);
-  return { status: 200, body: { requiresImmediateRenegotiation: false, ...(answer ? { sessionDescription: answer } : {}), dataChannel: { dataChannelName: 'server-events', id: 0 } } };
+  // A channel the client opened itself takes its id by DTLS role (RFC 8832 §6): even for the DTLS client, odd
+  // for the server. The SFU answers a=setup:active (it is the DTLS client), so the client's first channel is 1, not 0.
+  const id = answer && /^a=setup:active\r?$/m.test(answer.sdp) ? 1 : 0;
+  return { status: 200, body: { requiresImmediateRenegotiation: false, ...(answer ? { sessionDescription: answer } : {}), dataChannel: { dataChannelName: 'server-events', id } } };
 }

@@ -5,7 +5,7 @@ import type { CorsPolicy } from '../cors.js';
 import type { ExecuteOperation } from '../http/inProcessGraphQL.js';
 import { BodyError, readBody, sendJson } from '../http/messages.js';
 import { closeDataChannels, establishDataChannels, newDataChannels } from './dataChannels.js';
-import { InvalidRequest, requestError } from './errors.js';
+import { InvalidRequest, invalidParams, requestError } from './errors.js';
 import { object, type Json } from './requests.js';
 import { getSession, newSession } from './sessions.js';
 import { closeTracks, newTracks, OperationFailed, renegotiate, updateTracks, type Answer, type CallContext } from './tracks.js';
@@ -30,6 +30,10 @@ const SESSION_OPERATIONS: Record<string, Operation> = {
   'POST /datachannels/establish': establishDataChannels,
   'POST /datachannels/new': newDataChannels,
   'PUT /datachannels/close': closeDataChannels,
+  // canReply and waitForAck are all it updates, and Switchyard's channels are one way.
+  'PUT /datachannels/update': async () => {
+    throw invalidParams('datachannels/update is not supported: Switchyard\'s data channels are one way (no canReply); publish a channel of your own to answer');
+  },
 };
 
 const PREFIX = /^\/v1\/apps\/([^/]+)\/sessions\/(new|[^/]+)((?:\/[a-z]+){0,2})$/;
@@ -58,7 +62,7 @@ export function cloudflareRoutes(options: CloudflareRoutesOptions) {
       if (!match) throw new InvalidRequest(404, 'not_found', `no such operation: ${req.method} ${url.pathname}`);
       const [, appId, session, rest] = match as unknown as [string, string, string, string];
       const authorization = req.headers.authorization;
-      await checkApp(options.authenticator, authorization, decodeURIComponent(appId));
+      await checkApp(options.authenticator, authorization, segment(appId));
       const body = req.method === 'GET' ? {} : await jsonBody(req, options.maxRequestBytes);
       if (session === 'new') {
         if (req.method !== 'POST' || rest !== '') throw new InvalidRequest(404, 'not_found', `no such operation: ${req.method} ${url.pathname}`);
@@ -67,7 +71,7 @@ export function cloudflareRoutes(options: CloudflareRoutesOptions) {
       }
       const operation = SESSION_OPERATIONS[`${req.method} ${rest}`];
       if (!operation) throw new InvalidRequest(404, 'not_found', `no such operation: ${req.method} ${url.pathname}`);
-      reply(await operation({ execute: options.execute, authorization, sessionId: decodeURIComponent(session), body }));
+      reply(await operation({ execute: options.execute, authorization, sessionId: segment(session), body }));
     } catch (error) {
       req.resume();
       if (error instanceof InvalidRequest) reply({ status: error.status, body: { errorCode: error.errorCode, errorDescription: error.message } });
@@ -86,6 +90,19 @@ async function checkApp(authenticator: Authenticator, authorization: string | un
   if (principal.appId !== appId) throw new InvalidRequest(401, 'unauthorized', `these credentials are not those of app ${appId}`);
 }
 
+/**
+ * A path segment, percent-decoded. Malformed encoding (%E0%A4%A) names
+ * nothing: decodeURIComponent's URIError would escape this handler as an
+ * unhandled rejection, which ends the Node process.
+ */
+function segment(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new InvalidRequest(404, 'not_found', 'the path is not valid percent-encoding');
+  }
+}
+
 /** The JSON body, whatever Content-Type says (Cloudflare's examples send JSON as text/plain); empty means {}. */
 async function jsonBody(req: IncomingMessage, maxBytes: number): Promise<Json> {
   let text: string;
@@ -93,7 +110,9 @@ async function jsonBody(req: IncomingMessage, maxBytes: number): Promise<Json> {
     text = await readBody(req, maxBytes);
   } catch (error) {
     if (error instanceof BodyError) throw new InvalidRequest(413, 'payload_too_large', error.message);
-    throw error;
+    // The client went away mid-body (ECONNRESET "aborted"): answered (to no one) rather than rethrown, which would
+    // escape the handler as an unhandled rejection and end the Node process.
+    throw new InvalidRequest(400, 'decoding_error', `the request body could not be read: ${error instanceof Error ? error.message : String(error)}`);
   }
   if (text.trim() === '') return {};
   let parsed: unknown;

@@ -44,7 +44,11 @@ export class OperationFailed extends Error {
   }
 }
 
-const withError = (item: Json, error: TrackResult['error'], operation: ItemOperation): Json => (error ? { ...item, ...itemError(error.code, error.message, operation) } : item);
+/** Fields the GraphQL result has as null (a failed item has no mid) are left out: Cloudflare's schema types them as strings, never null. */
+const present = (item: Record<string, string | null>): Json => Object.fromEntries(Object.entries(item).filter(([, value]) => value !== null));
+
+const withError = (item: Record<string, string | null>, error: TrackResult['error'], operation: ItemOperation): Json =>
+  error ? { ...present(item), ...itemError(error.code, error.message, operation) } : present(item);
 
 /** Cloudflare's simulcast preferences in Switchyard's terms (all three published shapes are read). */
 function simulcast(track: Json, what: string): { preferredRid?: string; fallback?: string } | undefined {
@@ -139,7 +143,8 @@ export async function closeTracks(context: CallContext): Promise<Answer> {
   const { closeTracks: payload } = await mutate<{ closeTracks: TracksPayload }>(context, `mutation Close($input: CloseTracksInput!) { closeTracks(input: $input) { ${TRACKS_PAYLOAD} } }`, {
     input: { sessionId: context.sessionId, mids, ...(offer ? { sessionDescription: offer } : {}), ...(force !== undefined ? { force } : {}) },
   });
-  const items = payload.tracks.map((t) => withError({ mid: t.mid }, t.error, 'close'));
+  // mid is required in a close result: the request's, should the GraphQL result have none.
+  const items = payload.tracks.map((t, i) => withError({ mid: t.mid ?? mids[i] ?? null }, t.error, 'close'));
   return { status: 200, body: tracksResponse(payload, items) };
 }
 

@@ -22,13 +22,19 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
   }
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) {
-      req.resume();
-      throw new BodyError(413, `the request body is larger than ${maxBytes} bytes`);
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > maxBytes) {
+        req.resume();
+        throw new BodyError(413, `the request body is larger than ${maxBytes} bytes`);
+      }
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } catch (error) {
+    if (error instanceof BodyError) throw error;
+    // The client went away mid-body (ECONNRESET, "aborted"): nobody reads the answer, but it is a 400, not a crash.
+    throw new BodyError(400, `the request body could not be read: ${(error as Error).message}`);
   }
   return Buffer.concat(chunks).toString('utf8');
 }

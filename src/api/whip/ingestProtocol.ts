@@ -60,7 +60,7 @@ export async function readOffer(req: IncomingMessage, res: ServerResponse, maxSd
     return await readBody(req, maxSdpBytes);
   } catch (error) {
     if (!(error instanceof BodyError)) throw error;
-    sendJson(res, error.status, { code: ErrorCode.LIMIT_EXCEEDED, message: error.message }, headers);
+    sendJson(res, error.status, { code: error.status === 413 ? ErrorCode.LIMIT_EXCEEDED : ErrorCode.BAD_REQUEST, message: error.message }, headers);
     return null;
   }
 }
@@ -111,7 +111,7 @@ export async function handleResource(
       fragment = await readBody(req, options.maxSdpBytes);
     } catch (error) {
       if (!(error instanceof BodyError)) throw error;
-      return sendJson(res, error.status, { code: ErrorCode.LIMIT_EXCEEDED, message: error.message }, headers);
+      return sendJson(res, error.status, { code: error.status === 413 ? ErrorCode.LIMIT_EXCEEDED : ErrorCode.BAD_REQUEST, message: error.message }, headers);
     }
     // The session must exist and be the caller's: the same check as every other call about it.
     const known = await options.execute<{ session: { id: string } | null }>(`query Exists($id: ID!) { session(id: $id) { id } }`, { id: sessionId }, authorization);

@@ -20,7 +20,13 @@ export function whipWhepRoutes(options: IngestProtocolOptions) {
     const parts = url.pathname.split('/').slice(1);
     const protocol = parts[0];
     if (protocol !== 'whip' && protocol !== 'whep') return false;
-    const [, first, second, ...rest] = parts.map((p) => decodeURIComponent(p));
+    let decoded: string[];
+    try {
+      decoded = parts.map((p) => decodeURIComponent(p));
+    } catch {
+      return notFound(req, res); // malformed percent-encoding names nothing
+    }
+    const [, first, second, ...rest] = decoded;
     if (rest.length > 0 || first === undefined) return notFound(req, res);
     if (first === 'resources') {
       if (second === undefined || !SESSION_ID.test(second)) return notFound(req, res);
