@@ -164,3 +164,43 @@ describe('the m-section that carries the BUNDLE transport', () => {
     expect(plan.sections[1]!.action.type).toBe('keep');
   });
 });
+
+describe('planning pulls answered in the client\'s offer (pullTracks with sessionDescription)', () => {
+  const pull = (mid: string | null, trackName = 'cam') => ({ sessionId: 'source', trackName, mid });
+
+  it('sends each pulled track on the receiving m-section its mid names', () => {
+    const plan = planClientOffer(newSession(), offer(section('0', 'audio', 'recvonly'), section('1', 'video', 'recvonly')), {
+      ...none,
+      pull: [pull('1', 'cam'), pull('0', 'mic')],
+    });
+    expect(plan.sections.map((s) => s.action.type)).toEqual(['consume', 'consume']);
+    expect(plan.results.items.map((r) => [r.mid, r.trackName, r.error])).toEqual([
+      ['1', 'cam', null],
+      ['0', 'mic', null],
+    ]);
+  });
+
+  it('refuses, each with its reason, a pull without a mid, a #name, an unknown or sending mid, and a mid named twice', () => {
+    const plan = planClientOffer(newSession(), offer(section('0', 'video', 'recvonly'), section('1', 'video', 'sendonly')), {
+      ...none,
+      pull: [pull(null), pull('#mine'), pull('7'), pull('1'), pull('0'), pull('0', 'again')],
+    });
+    expect(plan.results.items.map((r) => r.error?.message ?? 'ok')).toEqual([
+      'a track pulled with an offer needs the mid of the receiving transceiver in that offer',
+      'with an offer, name the receiving transceiver by its mid',
+      'the offer has no m-section with mid 7',
+      'm-section 1 does not receive audio or video',
+      'ok',
+      'mid 0 is named twice',
+    ]);
+    expect(plan.sections.map((s) => s.action.type)).toEqual(['consume', 'idle']);
+  });
+
+  it('does not pull into an m-section that already carries a track', () => {
+    const session = newSession();
+    session.transceivers = [pushed('0', 'video', 'camera')];
+    const plan = planClientOffer(session, offer(section('0', 'video', 'sendrecv')), { ...none, pull: [pull('0')] });
+    expect(plan.results.items[0]?.error?.message).toBe('m-section 0 already carries a track');
+    expect(plan.sections[0]?.action.type).toBe('keep');
+  });
+});

@@ -4,7 +4,7 @@ import type { types } from 'mediasoup';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROUTER_MEDIA_CODECS } from '../../src/media/codecs.js';
 import { parseDescription } from '../../src/sdp/parse.js';
-import { clientCapabilities, mapProducer } from '../../src/sdp/rtpMapping.js';
+import { answerablePayloadTypes, clientCapabilities, mapProducer, midExtensionClash, offeredSectionCapabilities } from '../../src/sdp/rtpMapping.js';
 
 const fixture = (name: string) => parseDescription('offer', readFileSync(new URL(`../fixtures/sdp/${name}.sdp`, import.meta.url), 'utf8'), 65536);
 
@@ -77,4 +77,36 @@ it('finds no mapping when the client offers no codec the router routes', () => {
   const description = fixture('chrome-push');
   const audio = { ...description.sections[1]!, codecs: description.sections[1]!.codecs.filter((c) => !/opus/i.test(c.mimeType)) };
   expect(mapProducer(audio, router.rtpCapabilities)).toBeUndefined();
+});
+
+describe('answering a client\'s receiving m-section with a consumer', () => {
+  const MID = 'urn:ietf:params:rtp-hdrext:sdes:mid';
+  const receiving = (midId: number | null) => ({
+    ...fixture('chrome-push').sections[0]!,
+    direction: 'recvonly' as const,
+    headerExtensions: midId === null ? [] : [{ uri: MID, id: midId }],
+  });
+
+  it('finds the mid where the router writes another extension (libwebrtc in Node: 4, abs-send-time), not where it does not (Chromium: 9)', () => {
+    expect(midExtensionClash(receiving(4), router.rtpCapabilities)).toBe(4);
+    expect(midExtensionClash(receiving(9), router.rtpCapabilities)).toBeUndefined();
+    expect(midExtensionClash(receiving(1), router.rtpCapabilities)).toBeUndefined();
+    expect(midExtensionClash(receiving(null), router.rtpCapabilities)).toBeUndefined();
+  });
+
+  it('says whether the consumer\'s payload types are the offer\'s, media and RTX apart', () => {
+    const section = fixture('chrome-push').sections[0]!;
+    const vp8 = section.codecs.find((c) => c.mimeType.toLowerCase() === 'video/vp8')!;
+    const rtx = section.codecs.find((c) => c.mimeType.toLowerCase() === 'video/rtx' && Number(c.parameters.apt) === vp8.payloadType)!;
+    const codec = (mimeType: string, payloadType: number, parameters = {}) => ({ mimeType, payloadType, clockRate: 90000, parameters, rtcpFeedback: [] });
+    expect(answerablePayloadTypes(section, [codec('video/VP8', vp8.payloadType), codec('video/rtx', rtx.payloadType, { apt: vp8.payloadType })])).toEqual({ media: true, rtx: true });
+    expect(answerablePayloadTypes(section, [codec('video/VP8', vp8.payloadType), codec('video/rtx', 125, { apt: vp8.payloadType })])).toEqual({ media: true, rtx: false });
+    expect(answerablePayloadTypes(section, [codec('video/VP8', 120)]).media).toBe(false);
+  });
+
+  it('gives the consumer only the extensions the offer has at the router\'s ids', () => {
+    const capabilities = offeredSectionCapabilities(receiving(1), router.rtpCapabilities);
+    expect(capabilities.headerExtensions?.map((e) => [e.uri, e.preferredId])).toEqual([[MID, 1]]);
+    expect(offeredSectionCapabilities(receiving(9), router.rtpCapabilities).headerExtensions).toEqual([]);
+  });
 });
