@@ -1,10 +1,8 @@
-import wrtc from '@roamhq/wrtc';
 import { describe, expect, it } from 'vitest';
-import { fakeCamera, fakeMicrophone, waitFor, watchAudio, watchVideo } from '../helpers/media.js';
+import { waitFor, watchAudio, watchVideo } from '../helpers/media.js';
+import * as helpers from '../helpers/whipClients.js';
 import { gqlOk } from '../helpers/graphql.js';
 import { useTestServer } from '../helpers/server.js';
-
-const { RTCPeerConnection } = wrtc;
 
 /** WHIP and WHEP with libwebrtc peers and plain fetch: the HTTP exchange the RFC and the draft describe. */
 describe('WHIP ingest and WHEP playback', () => {
@@ -12,36 +10,15 @@ describe('WHIP ingest and WHEP playback', () => {
   const base = () => file.server.url;
 
   async function whipPublish(stream: string, query = '') {
-    const camera = fakeCamera();
-    const microphone = fakeMicrophone();
-    const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
-    pc.addTransceiver(microphone.track, { direction: 'sendonly' });
-    pc.addTransceiver(camera.track, { direction: 'sendonly' });
-    const offer = await pc.createOffer();
-    await pc.setLocalDescription(offer);
-    const response = await fetch(`${base()}/whip/${stream}${query}`, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: offer.sdp });
-    file.cleanups.push(() => {
-      camera.stop();
-      microphone.stop();
-      pc.close();
-    });
-    return { pc, response, answer: response.status === 201 ? await response.text() : await response.text() };
+    const publisher = await helpers.whipPublish(base(), stream, query);
+    file.cleanups.push(publisher.close);
+    return publisher;
   }
 
-  /** A WHEP player's first POST; `withoutMid` offers no mid header extension (then the SFU can answer it). */
   async function whepPlay(path: string, options: { withoutMid?: boolean } = {}) {
-    const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
-    pc.addTransceiver('audio', { direction: 'recvonly' });
-    pc.addTransceiver('video', { direction: 'recvonly' });
-    const tracks: MediaStreamTrack[] = [];
-    pc.ontrack = (event: RTCTrackEvent) => tracks.push(event.track);
-    const created = await pc.createOffer();
-    const sdp = options.withoutMid ? (created.sdp as string).replace(/a=extmap:\d+ urn:ietf:params:rtp-hdrext:sdes:mid\r\n/g, '') : created.sdp;
-    const offer = { type: 'offer' as const, sdp };
-    await pc.setLocalDescription(offer);
-    const response = await fetch(`${base()}${path}`, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: offer.sdp });
-    file.cleanups.push(() => pc.close());
-    return { pc, response, tracks, body: await response.text() };
+    const player = await helpers.whepPlay(base(), path, options);
+    file.cleanups.push(player.close);
+    return player;
   }
 
   it('publishes with WHIP, plays with WHEP, and ends both with DELETE', async () => {
