@@ -38,7 +38,8 @@ export const RemoteTrackInput = builder.inputType('RemoteTrackInput', {
     sessionId: t.id({ required: true, description: 'The session that pushes the track.' }),
     trackName: t.string({ required: true }),
     mid: t.string({
-      description: 'Reuse an existing transceiver: its mid, or #trackName of one of this session\'s local tracks.',
+      description:
+        'Reuse an existing transceiver: its mid, or #trackName of one of this session\'s local tracks (its transceiver must be sendrecv; it then carries that track out and this one back). With the client\'s offer (PullTracksInput.sessionDescription): the mid of a receiving transceiver in that offer.',
     }),
     simulcast: t.field({ type: SimulcastInput }),
   }),
