@@ -40,7 +40,7 @@ const ROUTED: Record<string, Record<string, (args: Record<string, any>) => unkno
   Query: { session: (args) => args.id },
   Subscription: { sessionEvents: (args) => args.sessionId },
   Mutation: Object.fromEntries(
-    ['pushTracks', 'pullTracks', 'updateTracks', 'renegotiate', 'closeTracks', 'closeSession', 'rollbackOffer', 'setTrackMuted', 'publishDataChannels', 'subscribeDataChannels', 'closeDataChannels'].map((name) => [
+    ['pushTracks', 'pullTracks', 'updateTracks', 'renegotiate', 'closeTracks', 'closeSession', 'rollbackOffer', 'setTrackMuted', 'publishDataChannels', 'subscribeDataChannels', 'closeDataChannels', 'establishDataChannels'].map((name) => [
       name,
       (args: Record<string, any>) => args.input?.sessionId,
     ]),

@@ -172,6 +172,11 @@ export class GuardedSessions {
     return this.sessions.closeTracks(input);
   }
 
+  async establishDataChannels(sessionId: string): Promise<TracksOutcome> {
+    await this.mutating(sessionId);
+    return this.sessions.establishDataChannels(sessionId);
+  }
+
   async rollbackOffer(sessionId: string) {
     await this.mutating(sessionId);
     return this.sessions.rollbackOffer(sessionId);

@@ -292,6 +292,11 @@ export class SessionService {
     });
   }
 
+  /** Offers a data m-section to a session that has none (SfuOffers.offerDataSection); the client answers with renegotiate. */
+  establishDataChannels(sessionId: string): Promise<TracksOutcome> {
+    return this.withSession(sessionId, async (session) => this.sfuOffers.offerDataSection(session));
+  }
+
   /** Withdraws the SFU's pending offer, for a client that could not apply it (SfuOffers.rollback). */
   rollbackOffer(sessionId: string): Promise<RollbackOutcome> {
     return this.withSession(sessionId, async (session) => this.sfuOffers.rollback(session));

@@ -1,4 +1,4 @@
-import { ErrorCode, negotiationConflict } from '../errors.js';
+import { badRequest, ErrorCode, negotiationConflict } from '../errors.js';
 import { receiveOffer } from '../sdp/rtpMapping.js';
 import type { MediaKind } from '../sdp/types.js';
 import { transition } from './negotiation.js';
@@ -32,6 +32,20 @@ export class SfuOffers {
   startWithData(session: Session): void {
     if (session.transceivers.length > 0) return;
     session.transceivers.push({ section: session.dataSection('0'), pending: true, addedByPendingOffer: true });
+  }
+
+  /**
+   * The SFU's offer of a data (m=application) section for a session that has
+   * none, so that it can carry data channels (Cloudflare's
+   * datachannels/establish without an offer). A first offer starts with it.
+   */
+  offerDataSection(session: Session): TracksOutcome {
+    if (session.transceivers.some((t) => t.section.kind === 'application' && !t.section.rejected)) {
+      throw badRequest('this session already has a data m-section: open data channels with publishDataChannels and subscribeDataChannels');
+    }
+    session.transceivers.push({ section: session.dataSection(session.nextMid()), pending: true, addedByPendingOffer: true });
+    const sdp = this.offer(session);
+    return { session, description: { type: 'offer', sdp }, requiresImmediateRenegotiation: true, tracks: [] };
   }
 
   /** The SFU's offer of new m-sections for the client to send the requested tracks on. */

@@ -410,7 +410,7 @@ describe('the Cloudflare-compatible API, development mode (no apps: any appId)',
     await other.pc.setRemoteDescription(closed.body.sessionDescription);
   });
 
-  it('datachannels: establish with an offer, new local and remote, messages over negotiated channels with the ids returned, close', { timeout: 45_000 }, async () => {
+  it('datachannels: establish with an offer and without (the SFU offers), new local and remote, messages over negotiated channels with the ids returned, close', { timeout: 45_000 }, async () => {
     const cf = api();
     // Publisher: a bare session whose transport comes with datachannels/establish and its offer.
     const publisher = await newSession(cf);
@@ -432,15 +432,25 @@ describe('the Cloudflare-compatible API, development mode (no apps: any appId)',
     // The id answered is the one the client's own server-events channel took (by DTLS role: odd, as the SFU is the DTLS client).
     expect(serverEvents.id).toBe(established.body.dataChannel.id);
 
-    // Subscriber: the old echo-datachannels way, the data channel offer sent with sessions/new.
-    const { pc, received } = newPc();
-    pc.createDataChannel('server-events');
-    const subscriberOffer = await pc.createOffer();
-    await pc.setLocalDescription(subscriberOffer);
-    const created = await cf.newSession(subscriberOffer.sdp);
-    await pc.setRemoteDescription(created.body.sessionDescription);
-    const subscriber: Client = { sessionId: created.body.sessionId, pc, received };
-    await connected(pc);
+    // Subscriber: Cloudflare's current way, establish without an offer: the SFU offers a data section, the client answers.
+    const subscriber = await newSession(cf);
+    const asked = await cf.call('POST', `/sessions/${subscriber.sessionId}/datachannels/establish`, { dataChannel: { location: 'remote', dataChannelName: 'server-events' } });
+    expect(asked.status).toBe(200);
+    expect(asked.body).toEqual({
+      requiresImmediateRenegotiation: true,
+      sessionDescription: { type: 'offer', sdp: expect.stringContaining('m=application') },
+      dataChannel: { dataChannelName: 'server-events', id: 0 },
+    });
+    await subscriber.pc.setRemoteDescription(asked.body.sessionDescription);
+    const subscriberAnswer = await subscriber.pc.createAnswer();
+    await subscriber.pc.setLocalDescription(subscriberAnswer);
+    const answered = await cf.call('PUT', `/sessions/${subscriber.sessionId}/renegotiate`, { sessionDescription: { type: 'answer', sdp: subscriberAnswer.sdp } });
+    expect(answered.status).toBe(200);
+    await connected(subscriber.pc);
+    // A second establish has nothing to establish.
+    const again = await cf.call('POST', `/sessions/${subscriber.sessionId}/datachannels/establish`, { dataChannel: { location: 'remote', dataChannelName: 'server-events' } });
+    expect(again.status).toBe(400);
+    expect(again.body).toEqual({ errorCode: 'invalid_params', errorDescription: expect.stringContaining('already has a data m-section') });
 
     const local = await cf.call('POST', `/sessions/${publisher.sessionId}/datachannels/new`, { dataChannels: [{ location: 'local', dataChannelName: 'channel-one' }] });
     expect(local.status).toBe(200);
@@ -515,8 +525,8 @@ describe('the Cloudflare-compatible API, development mode (no apps: any appId)',
     expect(answer.status).toBe(400);
     expect(answer.body.errorCode).toBe('invalid_session_description');
 
-    // Switchyard's differences, refused with a reason rather than half done: establish needs the client's offer; no thirdparty sessions.
-    const ask = await cf.call('POST', `/sessions/${client.sessionId}/datachannels/establish`, { dataChannel: { location: 'remote', dataChannelName: 'server-events' } });
+    // Switchyard's differences, refused with a reason rather than half done: establish with an answer; no thirdparty sessions.
+    const ask = await cf.call('POST', `/sessions/${client.sessionId}/datachannels/establish`, { dataChannel: { location: 'remote', dataChannelName: 'server-events' }, sessionDescription: { type: 'answer', sdp: 'v=0' } });
     expect(ask.status).toBe(400);
     expect(ask.body).toEqual({ errorCode: 'invalid_params', errorDescription: expect.stringContaining('offer') });
     const thirdparty = await cf.newSession(undefined, '?thirdparty=true');

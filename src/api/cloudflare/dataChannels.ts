@@ -77,17 +77,27 @@ export async function closeDataChannels(context: CallContext): Promise<Answer> {
 
 /**
  * POST datachannels/establish: brings up the session's SCTP transport. With
- * the client's offer (a data channel in it) the SFU answers. The reserved
- * "server-events" channel is answered with the id of the client's own first
- * channel (Switchyard holds stream ids 0 and 1 for it); the SFU sends nothing on it.
+ * the client's offer (a data channel in it) the SFU answers it; without one,
+ * the SFU offers a data section (establishDataChannels) and the client
+ * answers with renegotiate. The reserved "server-events" channel gets the id
+ * of the client's own first channel (Switchyard holds stream ids 0 and 1
+ * for it); the SFU sends nothing on it.
  */
 export async function establishDataChannels(context: CallContext): Promise<Answer> {
   const channel = optionalObject(context.body, 'dataChannel');
   const channelName = channel ? optionalString(channel, 'dataChannelName', 'dataChannel.dataChannelName') : undefined;
   if (channelName !== undefined && channelName !== 'server-events') throw invalidParams('datachannels/establish only takes the server-events channel');
   const offer = description(context.body);
-  if (!offer || offer.type !== 'OFFER') {
-    throw invalidParams('send datachannels/establish with your offer (pc.createDataChannel("server-events") first): Switchyard answers it; it does not offer a data-only transport');
+  if (offer && offer.type !== 'OFFER') throw invalidParams('datachannels/establish takes the client\'s offer, or no sessionDescription (the SFU offers)');
+  if (!offer) {
+    const { establishDataChannels: payload } = await mutate<{ establishDataChannels: { sessionDescription: { type: 'OFFER' | 'ANSWER'; sdp: string } | null } }>(
+      context,
+      'mutation Establish($input: EstablishDataChannelsInput!) { establishDataChannels(input: $input) { sessionDescription { type sdp } } }',
+      { input: { sessionId: context.sessionId } },
+    );
+    const sfuOffer = toDescription(payload.sessionDescription);
+    // The client answers the SFU's actpass offer as DTLS client (active): its own first channel takes an even id.
+    return { status: 200, body: { requiresImmediateRenegotiation: true, ...(sfuOffer ? { sessionDescription: sfuOffer } : {}), dataChannel: { dataChannelName: 'server-events', id: 0 } } };
   }
   const { renegotiate } = await mutate<{ renegotiate: { sessionDescription: { type: 'OFFER' | 'ANSWER'; sdp: string } | null } }>(
     context,
@@ -95,7 +105,7 @@ export async function establishDataChannels(context: CallContext): Promise<Answe
     { input: { sessionId: context.sessionId, sessionDescription: offer } },
   );
   const answer = toDescription(renegotiate.sessionDescription);
-  // A channel the client opened itself takes its id by DTLS role (RFC 8832 §6): even for the DTLS client, odd
+  // A channel the client opened itself takes its id by DTLS role (RFC 8832 section 6): even for the DTLS client, odd
   // for the server. The SFU answers a=setup:active (it is the DTLS client), so the client's first channel is 1, not 0.
   const id = answer && /^a=setup:active\r?$/m.test(answer.sdp) ? 1 : 0;
   return { status: 200, body: { requiresImmediateRenegotiation: false, ...(answer ? { sessionDescription: answer } : {}), dataChannel: { dataChannelName: 'server-events', id } } };

@@ -4,7 +4,7 @@ import type { Session, SessionDataChannel } from '../../session/Session.js';
 import type { DataChannelOptions, TrackView } from '../../tracks/PublishedTrack.js';
 import { builder } from './builder.js';
 import { TrackLocationEnum, TrackStatusEnum } from './enums.js';
-import { SessionRef, TrackErrorRef, TrackRef } from './types.js';
+import { SessionRef, TrackErrorRef, TrackRef, TracksPayloadRef } from './types.js';
 
 /**
  * Data channels in the API: published, subscribed and closed like tracks,
@@ -121,10 +121,23 @@ const CloseDataChannelsInput = builder.inputType('CloseDataChannelsInput', {
   }),
 });
 
+const EstablishDataChannelsInput = builder.inputType('EstablishDataChannelsInput', {
+  fields: (t) => ({
+    sessionId: t.id({ required: true }),
+  }),
+});
+
 const NEEDS_SCTP =
   'The session needs a data m-section first (a channel created before its first offer, or the SFU\'s first offer answered); otherwise BAD_REQUEST. No SDP round trip is needed: each channel is opened with { negotiated: true, id }, and it opens when the session\'s SCTP association is up.';
 
 builder.mutationFields((t) => ({
+  establishDataChannels: t.field({
+    type: TracksPayloadRef,
+    description:
+      'Gives a session that has no data m-section one, so that it can carry data channels: the SFU returns an OFFER with an m=application section (requiresImmediateRenegotiation); apply it, answer with renegotiate, then publish and subscribe channels. For sessions created without any offer; BAD_REQUEST when the session already has one.',
+    args: { input: t.arg({ type: EstablishDataChannelsInput, required: true }) },
+    resolve: (_root, { input }, { guard }) => guard.establishDataChannels(String(input.sessionId)),
+  }),
   publishDataChannels: t.field({
     type: DataChannelsPayloadRef,
     description: `Publishes data channels: for each, the SFU assigns an SCTP stream id; the client sends on pc.createDataChannel(name, { negotiated: true, id, ...options }) and every subscriber receives. Channels appear in trackEvents as tracks of kind DATA. A client token needs a publish grant for the name and tags. ${NEEDS_SCTP}`,
