@@ -82,6 +82,19 @@ describe('WHIP ingest and WHEP playback', () => {
     video.stop();
   });
 
+  it('plays the stream\'s latest publisher, never a mix of two', async () => {
+    const first = await whipPublish('twice');
+    await first.pc.setRemoteDescription({ type: 'answer', sdp: first.answer });
+    const second = await whipPublish('twice');
+    await second.pc.setRemoteDescription({ type: 'answer', sdp: second.answer });
+    const latest = (second.response.headers.get('location') as string).split('/').pop();
+    const player = await whepPlay('/whep/twice', { withoutMid: true });
+    expect(player.response.status, player.body).toBe(201);
+    const session = (player.response.headers.get('location') as string).split('/').pop();
+    const state = await gqlOk(base(), 'query($id: ID!) { session(id: $id) { tracks { track { sessionId name } } } }', { id: session });
+    expect(state.session.tracks.map((t: { track: { sessionId: string; name: string } }) => `${t.track.sessionId === latest ? 'latest' : 'older'}:${t.track.name}`).sort()).toEqual(['latest:audio', 'latest:video']);
+  });
+
   it('answers trickle PATCH with 204, refuses ICE restart with 422 and a wrong ETag with 412', async () => {
     const publisher = await whipPublish('patching');
     expect(publisher.response.status).toBe(201);

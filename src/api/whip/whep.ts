@@ -76,8 +76,9 @@ export async function handleWhepEndpoint(req: IncomingMessage, res: ServerRespon
   }
 
   // First the player's own offer; when the SFU cannot answer it with media (see
-  // midExtensionClash: browsers number the mid extension their own way), a
-  // counter-offer, as the draft allows: 406 with the SFU's offer, answered by PATCH.
+  // midExtensionClash and answerablePayloadTypes: what mediasoup writes must fit
+  // the player's numbering), a counter-offer, as the draft allows: 406 with the
+  // SFU's offer, answered by PATCH.
   const answered = await pullInto(options, authorization, pulls, offer);
   if ('sdp' in answered) return created(res, 201, answered, headers);
   if (answered.error.code !== ErrorCode.BAD_REQUEST) return sendError(res, answered.error, headers);
@@ -121,13 +122,19 @@ function created(res: ServerResponse, status: 201 | 406, { sessionId, sdp }: { s
   res.end(sdp);
 }
 
-/** Named tracks in the order named; otherwise the newest audio and the newest video (a stream) or all media tracks (a session). */
-function chooseTracks(tracks: PlayableTrack[], named: string[] | undefined, newestPerKind: boolean): PlayableTrack[] {
-  const media = tracks.filter((t) => t.kind !== 'DATA');
+/**
+ * Named tracks in the order named; otherwise, for a session, all its media
+ * tracks, and for a stream the audio and video of the session that published
+ * into it last (a publisher that reconnects replaces the old one; two
+ * publishers' tracks are never mixed).
+ */
+function chooseTracks(tracks: PlayableTrack[], named: string[] | undefined, newestSession: boolean): PlayableTrack[] {
+  const media = tracks.filter((t) => t.kind !== 'DATA').sort((a, b) => b.publishedAt.localeCompare(a.publishedAt));
   if (named) return named.flatMap((name) => media.filter((t) => t.name === name).slice(0, 1));
-  if (!newestPerKind) return media;
-  const newest = (kind: 'AUDIO' | 'VIDEO') => media.filter((t) => t.kind === kind).sort((a, b) => b.publishedAt.localeCompare(a.publishedAt))[0];
-  return [newest('AUDIO'), newest('VIDEO')].filter((t): t is PlayableTrack => t !== undefined);
+  if (!newestSession || media.length === 0) return media;
+  const latest = media.filter((t) => t.sessionId === media[0]?.sessionId);
+  const first = (kind: 'AUDIO' | 'VIDEO') => latest.find((t) => t.kind === kind);
+  return [first('AUDIO'), first('VIDEO')].filter((t): t is PlayableTrack => t !== undefined);
 }
 
 /** Gives each track the first free receiving m-section of its kind. */
