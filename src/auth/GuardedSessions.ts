@@ -101,7 +101,7 @@ export class GuardedSessions {
 
   // Mutations -----------------------------------------------------------------
 
-  async createSession(input: { description?: DescriptionInput | null; correlationId?: string | null }) {
+  async createSession(input: { description?: DescriptionInput | null; correlationId?: string | null; iceConsentChecks?: boolean }) {
     if (this.access.createSession() !== 'allowed') throw forbidden('this token may not create sessions');
     if (this.sessions.draining) throw unavailable('this node is shutting down and takes no new sessions; create the session on another node');
     const { appId, owner } = this.access;

@@ -35,6 +35,7 @@ export function createSessionTransport(
     maxSctpMessageSize: options.maxMessageBytes,
     sctpSendBufferSize: SCTP_SEND_BUFFER_BYTES,
     initialAvailableOutgoingBitrate: INITIAL_OUTGOING_BITRATE,
+    // 0 turns mediasoup's consent check off (clients that send none: SessionLiveness watches their media).
     iceConsentTimeout: options.iceConsentTimeoutS,
   });
 }

@@ -98,6 +98,8 @@ export class Session {
   /** What the client can receive, from its own SDP; undefined until it described media. */
   clientCapabilities: types.RtpCapabilities | undefined;
   closed = false;
+  /** false: the client sends no ICE consent checks, so liveness follows its media (SessionLiveness). */
+  iceConsentChecks = true;
   private iceState: types.IceState = 'new';
   private dtlsState: types.DtlsState = 'new';
   private descriptionVersion = 0;

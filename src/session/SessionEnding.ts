@@ -31,7 +31,8 @@ export class SessionEnding {
   /** A session whose PeerConnection is gone (SessionLiveness) is closed on its queue: its tracks are unpublished. */
   closeGone(session: Session, reason: string): void {
     void session.queue.run(async () => {
-      if (session.closed || session.connectionState === 'CONNECTED') return;
+      // CONNECTED means alive only where ICE consent is checked; without, SessionLiveness judged by the media.
+      if (session.closed || (session.connectionState === 'CONNECTED' && session.iceConsentChecks)) return;
       this.parts.logger.info({ session: session.id, state: session.connectionState, reason }, 'closing a session whose client is gone');
       session.transport.close();
       this.forget(session);

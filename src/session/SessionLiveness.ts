@@ -7,6 +7,9 @@ export interface LivenessOptions {
   reconnectGraceMs: number;
 }
 
+/** How often sessions without ICE consent checks have their media looked at. */
+const MEDIA_SWEEP_MS = 1_000;
+
 export interface LivenessHandlers {
   /** The session's PeerConnection is gone for good: close the session. */
   gone(session: Session, reason: string): void;
@@ -20,12 +23,18 @@ export interface LivenessHandlers {
  * - at once when DTLS is closed (the client's close alert: `pc.close()`) or failed;
  * - after the reconnect grace period when ICE consent was lost (a tab that
  *   vanished without closing) and no ICE restart brought it back;
- * - after the idle timeout when it never connected.
+ * - after the idle timeout when it never connected;
+ * - for a client that sends no ICE consent checks (iceConsentChecks false,
+ *   so mediasoup never notices it vanished): after the reconnect grace period
+ *   during which every track it publishes had no media (INACTIVE).
  * Without this, sessions of clients that went away would hold their
  * transports and tracks until the end of the process.
  */
 export class SessionLiveness {
   private readonly timers = new Map<Session, ReturnType<typeof setTimeout>>();
+  /** Connected sessions without consent checks: their media says whether the client is there. */
+  private readonly silentWatch = new Set<Session>();
+  private sweeper: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     private readonly options: LivenessOptions,
@@ -37,6 +46,7 @@ export class SessionLiveness {
     this.forget(session);
     if (session.closed) return;
     const state = session.connectionState;
+    if (state === 'CONNECTED' && session.iceConsentChecks === false) this.watchMedia(session);
     if (state === 'CONNECTED' || state === 'CLOSED') return;
     if (session.dtlsGone) {
       this.handlers.gone(session, 'the client closed its PeerConnection (DTLS closed)');
@@ -53,6 +63,39 @@ export class SessionLiveness {
   forget(session: Session): void {
     clearTimeout(this.timers.get(session));
     this.timers.delete(session);
+    this.silentWatch.delete(session);
+    if (this.silentWatch.size === 0 && this.sweeper) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
+  }
+
+  private watchMedia(session: Session): void {
+    this.silentWatch.add(session);
+    if (this.sweeper) return;
+    this.sweeper = setInterval(() => this.sweep(), MEDIA_SWEEP_MS);
+    this.sweeper.unref();
+  }
+
+  /** A session that publishes and whose every track is INACTIVE gets the grace period; media back cancels it. */
+  private sweep(): void {
+    for (const session of this.silentWatch) {
+      const pushed = session.transceivers.flatMap((t) => (t.pushed ? [t.pushed] : []));
+      const silent = pushed.length > 0 && pushed.every((track) => track.status === 'INACTIVE');
+      const timing = this.timers.has(session);
+      if (silent && !timing) {
+        const timer = setTimeout(() => {
+          this.timers.delete(session);
+          const still = session.transceivers.every((t) => !t.pushed || t.pushed.status === 'INACTIVE');
+          if (!session.closed && still) this.handlers.gone(session, 'no ICE consent checks and no media from any published track within RECONNECT_GRACE_MS');
+        }, this.options.reconnectGraceMs);
+        timer.unref();
+        this.timers.set(session, timer);
+      } else if (!silent && timing) {
+        clearTimeout(this.timers.get(session));
+        this.timers.delete(session);
+      }
+    }
   }
 
   private later(session: Session, ms: number, reason: string): void {

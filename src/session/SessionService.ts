@@ -160,6 +160,8 @@ export class SessionService {
     ownership: SessionOwnership;
     description?: DescriptionInput | null;
     correlationId?: string | null;
+    /** false: no ICE consent timeout; SessionLiveness watches the session's media instead. */
+    iceConsentChecks?: boolean;
   }): Promise<{
     session: Session;
     description: DescriptionInput | null;
@@ -167,8 +169,10 @@ export class SessionService {
     const offer = input.description ? this.parse(input.description, 'offer') : undefined;
     if (input.correlationId != null && input.correlationId.length > 256) throw badRequest('correlationId is longer than 256 characters');
     const worker = this.pool.pick();
-    const transport = await createSessionTransport(worker, { enableTcp: this.pool.rtcTcp, ...this.transportOptions });
+    const consent = input.iceConsentChecks ?? true;
+    const transport = await createSessionTransport(worker, { enableTcp: this.pool.rtcTcp, ...this.transportOptions, ...(consent ? {} : { iceConsentTimeoutS: 0 }) });
     const session = new Session(randomUUID(), input.correlationId ?? null, worker, transport, input.ownership);
+    session.iceConsentChecks = consent;
     session.onConnectionStateChange = () => {
       this.emit(session, 'CONNECTION_STATE_CHANGED');
       this.liveness.watch(session);

@@ -89,3 +89,49 @@ describe('SessionLiveness', () => {
     expect(gone).not.toHaveBeenCalled();
   });
 });
+
+describe('SessionLiveness without ICE consent checks (WHIP, GStreamer)', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  const silentSession = () => {
+    const track = { status: 'ACTIVE' };
+    const s = { closed: false, connectionState: 'CONNECTED', dtlsGone: false, iceConsentChecks: false, transceivers: [{ pushed: track }] } as unknown as FakeSession;
+    return { s, track };
+  };
+
+  it('keeps a connected session while its media flows, and reports it once every published track has been silent for the grace period', () => {
+    const { gone, watch } = liveness();
+    const { s, track } = silentSession();
+    watch.watch(s);
+    vi.advanceTimersByTime(60_000);
+    expect(gone).not.toHaveBeenCalled();
+    track.status = 'INACTIVE';
+    vi.advanceTimersByTime(1000 + GRACE - 1);
+    expect(gone).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(1000);
+    expect(gone).toHaveBeenCalledTimes(1);
+    expect(gone.mock.calls[0]![1]).toMatch(/no ICE consent checks and no media/);
+  });
+
+  it('calls off the clock when media returns within the grace period', () => {
+    const { gone, watch } = liveness();
+    const { s, track } = silentSession();
+    watch.watch(s);
+    track.status = 'INACTIVE';
+    vi.advanceTimersByTime(1000 + GRACE / 2);
+    track.status = 'ACTIVE';
+    vi.advanceTimersByTime(5000);
+    expect(gone).not.toHaveBeenCalled();
+  });
+
+  it('leaves sessions with consent checks to ICE, silent or not', () => {
+    const { gone, watch } = liveness();
+    const { s, track } = silentSession();
+    (s as unknown as { iceConsentChecks: boolean }).iceConsentChecks = true;
+    watch.watch(s);
+    track.status = 'INACTIVE';
+    vi.advanceTimersByTime(60_000);
+    expect(gone).not.toHaveBeenCalled();
+  });
+});

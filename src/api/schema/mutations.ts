@@ -46,6 +46,7 @@ builder.mutationType({
         guard.createSession({
           description: input?.sessionDescription ?? null,
           correlationId: input?.correlationId ?? null,
+          iceConsentChecks: input?.iceConsentChecks ?? true,
         }),
     }),
     pushTracks: t.field({

@@ -19,7 +19,9 @@ export interface IngestProtocolOptions {
 
 export const CLOSE_SESSION = `mutation Close($sessionId: ID!) { closeSession(input: { sessionId: $sessionId }) { sessionId } }`;
 const RENEGOTIATE = `mutation Answer($input: RenegotiateInput!) { renegotiate(input: $input) { sessionDescription { sdp } } }`;
-export const CREATE_SESSION = `mutation Create($correlationId: String) { createSession(input: { correlationId: $correlationId }) { session { id } } }`;
+export const CREATE_SESSION = `mutation Create($correlationId: String, $iceConsentChecks: Boolean) {
+  createSession(input: { correlationId: $correlationId, iceConsentChecks: $iceConsentChecks }) { session { id } }
+}`;
 
 /**
  * Headers a page of another origin may read. whip-web-client decides whether

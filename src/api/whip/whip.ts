@@ -44,7 +44,9 @@ export async function handleWhipEndpoint(req: IncomingMessage, res: ServerRespon
   if (tracks.length === 0) return sendError(res, { code: ErrorCode.BAD_REQUEST, message: 'the offer sends no audio or video' }, headers);
 
   const authorization = req.headers.authorization;
-  const created = await options.execute<{ createSession: { session: { id: string } } }>(CREATE_SESSION, { correlationId: `whip:${stream}` }, authorization);
+  // GStreamer's webrtcbin sends no ICE consent checks once connected (measured: mediasoup dropped it after 10 s):
+  // an ingest session is judged by its media instead, which a broadcaster sends all the time.
+  const created = await options.execute<{ createSession: { session: { id: string } } }>(CREATE_SESSION, { correlationId: `whip:${stream}`, iceConsentChecks: false }, authorization);
   if (created.error) return sendError(res, created.error, headers);
   const sessionId = created.data.createSession.session.id;
   const pushed = await options.execute<{
