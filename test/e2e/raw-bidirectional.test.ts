@@ -51,8 +51,9 @@ describe('#trackName in Chromium', () => {
     const fromOwn = await viewer.page.evaluate((source) => window.sy.pull([{ sessionId: source, trackName: 'mine' }]), own.sessionId);
     await expectPlays(viewer.page, fromOwn.tracks[0]?.mid as string);
 
-    const state = await gqlOk(server.url, 'query($id: ID!) { session(id: $id) { tracks { mid location status } } }', { id: own.sessionId });
-    expect(state.session.tracks).toEqual([
+    const tracks = async () => (await gqlOk(server.url, 'query($id: ID!) { session(id: $id) { tracks { mid location status } } }', { id: own.sessionId })).session.tracks;
+    // ACTIVE once the activity monitor (polling each second) saw the media both ways.
+    await expect.poll(tracks, { timeout: 5000 }).toEqual([
       { mid: pushed.mid, location: 'LOCAL', status: 'ACTIVE' },
       { mid: pushed.mid, location: 'REMOTE', status: 'ACTIVE' },
     ]);

@@ -56,7 +56,8 @@ describe('pull into the transceiver of a local track (#trackName)', () => {
     expect(atC.stats.width).toBe(320);
     atC.stop();
 
-    // The session lists the m-section twice: LOCAL (its camera) and REMOTE (B's).
+    // The session lists the m-section twice: LOCAL (its camera) and REMOTE (B's), ACTIVE once the activity monitor saw their media (it polls each second).
+    await expect.poll(async () => (await gqlOk(url, STATE, { id: a.sessionId })).session.tracks.map((t: { status: string }) => t.status), { timeout: 5000 }).toEqual(['ACTIVE', 'ACTIVE']);
     const state = await gqlOk(url, STATE, { id: a.sessionId });
     expect(state.session.tracks).toEqual(
       expect.arrayContaining([
