@@ -4,7 +4,8 @@ import { ErrorCode, SwitchyardError, trackNotFound } from '../errors.js';
 import type { LayerDemand } from '../media/layerDemand.js';
 import type { ProducerPipes } from '../media/producerPipes.js';
 import { SimulcastPolicy } from '../media/simulcastPolicy.js';
-import { answerablePayloadTypes, consumerCapabilities, fromMediasoupCodec, midExtensionClash, offeredSectionCapabilities } from '../sdp/rtpMapping.js';
+import { consumerCapabilities, fromMediasoupCodec } from '../sdp/rtpMapping.js';
+import { answerableConsumer, offeredCapabilities } from './offeredPulls.js';
 import type { TrackRegistry } from '../tracks/TrackRegistry.js';
 import type { PulledSource, Session, Transceiver } from './Session.js';
 import { TrackResults } from './trackResults.js';
@@ -237,8 +238,9 @@ export class Puller {
 
   /**
    * A pull answered in the client's offer (pullTracks with an offer): the
-   * consumer sends on the m-section the client offered to receive on, with
-   * the client's payload types, so it is negotiated once the answer is sent.
+   * consumer sends on the m-section the client offered to receive on (when
+   * that offer fits what mediasoup writes: offeredPulls.ts), negotiated once
+   * the answer is sent.
    */
   async consumeOffered(session: Session, request: PullRequest, offered: RemoteSection, results: TrackResults, index: number): Promise<Transceiver | undefined> {
     const transceiver = await this.consume(session, { ...request, mid: null }, results, index, [], undefined, offered);
@@ -289,14 +291,12 @@ export class Puller {
       );
       return undefined;
     }
-    const clash = offered && midExtensionClash(offered, session.router.rtpCapabilities);
-    if (clash !== undefined) {
-      results.fail(index, ErrorCode.BAD_REQUEST, `m-section ${offered?.mid} numbers the mid header extension ${clash}; the SFU's media carries it at another id, which this client would not demultiplex: pull without an offer (the SFU offers) instead`);
+    const fitting = offered ? offeredCapabilities(offered, session.router.rtpCapabilities) : { capabilities: consumerCapabilities(session.router.rtpCapabilities, session.clientCapabilities) };
+    if ('problem' in fitting) {
+      results.fail(index, ErrorCode.BAD_REQUEST, fitting.problem);
       return undefined;
     }
-    const capabilities = offered
-      ? offeredSectionCapabilities(offered, session.router.rtpCapabilities)
-      : consumerCapabilities(session.router.rtpCapabilities, session.clientCapabilities);
+    const { capabilities } = fitting;
     if (!session.router.canConsume({ producerId, rtpCapabilities: capabilities })) {
       results.fail(index, ErrorCode.BAD_REQUEST, `this client cannot receive the codec of ${request.trackName}`);
       return undefined;
@@ -312,25 +312,12 @@ export class Puller {
         ...(rids.length > 0 ? { preferredLayers: { spatialLayer: SimulcastPolicy.layerOf(rids, preferredRid) } } : {}),
         appData: { sourceSessionId: source.sessionId, trackName: source.name },
       });
-    let consumer = await consume();
-    if (offered) {
-      // mediasoup sends with the router's payload types; the client's offer must use the same ones.
-      const answerable = answerablePayloadTypes(offered, consumer.rtpParameters.codecs);
-      const [codec] = consumer.rtpParameters.codecs;
-      if (!answerable.media) {
-        consumer.close();
-        results.fail(
-          index,
-          ErrorCode.BAD_REQUEST,
-          `the SFU sends ${codec?.mimeType ?? 'this codec'} of ${request.trackName} as payload type ${codec?.payloadType}, which m-section ${mid} of the offer does not use for it; pull without an offer (the SFU offers) instead`,
-        );
-        return undefined;
-      }
-      if (!answerable.rtx && consumer.rtpParameters.codecs.length > 1) {
-        consumer.close();
-        consumer = await consume(false);
-      }
+    const made = offered ? await answerableConsumer(consume, offered, request.trackName) : { consumer: await consume() };
+    if ('problem' in made) {
+      results.fail(index, ErrorCode.BAD_REQUEST, made.problem);
+      return undefined;
     }
+    const { consumer } = made;
     const simulcast = rids.length > 0 ? new SimulcastPolicy(consumer, origin, rids, request.simulcast ?? {}, this.demand) : undefined;
     results.setMid(index, mid);
     const { rtpParameters } = consumer;

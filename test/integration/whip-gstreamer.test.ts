@@ -365,6 +365,7 @@ describe('a GStreamer publisher over time', () => {
     // Past ICE_CONSENT_TIMEOUT_S (10 s) + RECONNECT_GRACE_MS (3 s), where a session with consent checks would be gone.
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, connectedAt + 16_000 - Date.now())));
     expect(await state(), client.output()).toBe('CONNECTED');
+    const survivedMs = Date.now() - connectedAt;
     const frames = player.video!.stats.frames;
     await expectSoon(client, 'video still arriving', () => player.video!.stats.frames > frames + 10);
 
@@ -374,6 +375,7 @@ describe('a GStreamer publisher over time', () => {
     const killedAt = Date.now();
     await expectSoon(client, 'the silent session closed', async () => (await state()) === null, 20_000);
     const closedAfter = Date.now() - killedAt;
+    console.log(`whip liveness: GStreamer still CONNECTED ${survivedMs} ms after connecting (ICE consent timeout 10 s), media flowing; SIGKILLed, its session closed ${closedAfter} ms later`);
     expect(closedAfter).toBeGreaterThan(3_000);
     expect(ours().filter((r) => r.method === 'DELETE')).toEqual([]);
     expect((await query('query { tracks(filter: { tags: ["stream:gst-long"] }) { name } }')).tracks).toEqual([]);
