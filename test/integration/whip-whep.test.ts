@@ -63,6 +63,11 @@ describe('WHIP ingest and WHEP playback', () => {
     const { session } = await gqlOk(base(), `query($id: ID!) { session(id: $id) { tracks { location status track { sessionId name } } } }`, { id: playerSession });
     expect(session.tracks.map((t: { track: { name: string } }) => t.track.name).sort()).toEqual(['audio', 'video']);
 
+    // OPTIONS on a resource names what PATCH takes: trickle fragments, and the SDP answer to a WHEP counter-offer.
+    const options = await fetch(`${base()}${playerLocation}`, { method: 'OPTIONS' });
+    expect(options.status).toBe(204);
+    expect(options.headers.get('accept-patch')).toBe('application/trickle-ice-sdpfrag, application/sdp');
+
     expect((await fetch(`${base()}${playerLocation}`, { method: 'DELETE' })).status).toBe(200);
     expect((await fetch(`${base()}${location}`, { method: 'DELETE' })).status).toBe(200);
     const after = await gqlOk(base(), `query { tracks(filter: { tags: ["stream:studio"] }) { name } }`);

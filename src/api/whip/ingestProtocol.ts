@@ -84,7 +84,7 @@ export async function handleResource(
   const headers = corsHeaders(options.cors, req);
   const authorization = req.headers.authorization;
   if (req.method === 'OPTIONS') {
-    res.writeHead(204, { ...headers, allow, 'accept-patch': PATCH_TYPE, 'content-length': '0' }).end();
+    res.writeHead(204, { ...headers, allow, 'accept-patch': `${PATCH_TYPE}, application/sdp`, 'content-length': '0' }).end();
     return;
   }
   if (req.method === 'DELETE') {
