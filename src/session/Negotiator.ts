@@ -180,6 +180,8 @@ export class Negotiator {
         return { section: transceiver.section };
       }
       if (answered.rejected || !transceiver.pulled) {
+        // pullTracks already reported this pull: the client declining its m-section ends it, and the app hears so.
+        if (transceiver.pulled && !transceiver.pulled.ended) notTaken.push(answered.mid);
         transceiver.pulled?.consumer.close();
         if (transceiver.pushed) this.stopMedia({ section: transceiver.section, pushed: transceiver.pushed });
         return { section: { ...transceiver.section, rejected: true, direction: 'inactive', outgoing: undefined } };

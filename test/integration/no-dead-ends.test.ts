@@ -158,3 +158,50 @@ describe('leaving', () => {
     await events.close();
   });
 });
+
+describe('a client answer that rejects a pulled track', () => {
+  it('ends that pull with TRACK_ENDED, keeps the other, and the session stays negotiable', async () => {
+    const pub = await publisher('cam');
+    const other = await publisher('other');
+    const sub = await peer();
+    const ws = wsClient(node.server.url);
+    stops.push(() => void ws.dispose());
+    const events = collect(ws, 'subscription($id: ID!) { sessionEvents(sessionId: $id) { type mid } }', { id: sub.sessionId }, (d) => d.sessionEvents);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    const data = await gqlOk(node.server.url, PULL, {
+      input: { sessionId: sub.sessionId, tracks: [{ sessionId: pub.sessionId, trackName: 'cam' }, { sessionId: other.sessionId, trackName: 'other' }] },
+    });
+    const [refused, kept] = data.pullTracks.tracks as { mid: string }[];
+    expect(refused!.mid).toBeTruthy();
+    await sub.pc.setRemoteDescription({ type: 'offer', sdp: data.pullTracks.sessionDescription.sdp });
+    const answer = await sub.pc.createAnswer();
+    await sub.setLocal(answer);
+    // What a client that declines one m-section sends: port 0, out of the BUNDLE group.
+    const sections = (answer.sdp as string).split(/\r\n(?=m=)/);
+    const rejecting = sections
+      .map((section) => (section.includes(`\r\na=mid:${refused!.mid}\r\n`) ? section.replace(/^m=video \d+/, 'm=video 0') : section))
+      .join('\r\n')
+      .replace(/^(a=group:BUNDLE .*)$/m, (line) => line.split(' ').filter((mid) => mid !== refused!.mid).join(' '));
+    expect(rejecting).toContain('m=video 0 ');
+    await gqlOk(node.server.url, RENEGOTIATE, { input: { sessionId: sub.sessionId, sessionDescription: { type: 'ANSWER', sdp: rejecting } } });
+
+    await waitFor('TRACK_ENDED for the declined mid', () => events.items.some((e) => e.type === 'TRACK_ENDED' && e.mid === refused!.mid), 5000);
+    expect(events.items.some((e) => e.type === 'TRACK_ENDED' && e.mid === kept!.mid)).toBe(false);
+    const { session } = await gqlOk(node.server.url, 'query($id: ID!) { session(id: $id) { tracks { mid status } } }', { id: sub.sessionId });
+    expect(session.tracks).toEqual(expect.arrayContaining([{ mid: kept!.mid, status: expect.any(String) }]));
+    expect(session.tracks.find((t: { mid: string }) => t.mid === refused!.mid)?.status ?? 'INACTIVE').toBe('INACTIVE');
+    const keptVideo = watchVideo(sub.received.get(kept!.mid)!);
+    stops.push(keptVideo.stop);
+    await waitFor('the kept pull plays', () => keptVideo.stats.frames > 5);
+
+    // The next pull is offered and answered as usual.
+    const again = await sub.pull([{ sessionId: pub.sessionId, trackName: 'cam' }]);
+    expect(again[0]!.mid).toBeTruthy();
+    await waitFor('the pull again arrives', () => sub.received.has(again[0]!.mid!));
+    const video = watchVideo(sub.received.get(again[0]!.mid!)!);
+    stops.push(video.stop);
+    await waitFor('and plays', () => video.stats.frames > 5);
+    await events.close();
+  });
+});
