@@ -12,6 +12,7 @@ import { SessionEventBus } from './events/SessionEventBus.js';
 import { createLogger, type Logger } from './logger.js';
 import { WorkerPool } from './media/workerPool.js';
 import { SessionService } from './session/SessionService.js';
+import { IceServerIssuer } from './turn/iceServers.js';
 
 export interface Switchyard {
   readonly config: Config;
@@ -96,6 +97,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     settings: config,
     logger,
     healthy: () => pool.healthy,
+    iceServers: new IceServerIssuer(config.turn),
     ...(shared.cluster && pipeServer ? { cluster: shared.cluster, internal: internalCalls(pipeServer) } : {}),
   });
   let address: AddressInfo;

@@ -13,6 +13,7 @@ import { DataChannels } from './DataChannels.js';
 import { Emitter } from './Emitter.js';
 import { SwitchyardError } from './errors.js';
 import { IceRestart } from './IceRestart.js';
+import { serverIceServers, withIceServers } from './iceServers.js';
 import { asSwitchyardError, Negotiation, setLocal, trackError } from './negotiation.js';
 import { OperationQueue } from './OperationQueue.js';
 import { PullBatcher } from './PullBatcher.js';
@@ -66,6 +67,8 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
   /** Turns unwatched simulcast encodings off; undefined with adaptiveSimulcast: false. */
   private senderLayers: SenderLayers | undefined;
   private stopEvents: (() => void) | undefined;
+  /** Fetches fresh TURN credentials into the PeerConnection's configuration; undefined without server relays. */
+  private renewRelays: (() => Promise<void>) | undefined;
   private closed = false;
 
   private constructor(
@@ -81,7 +84,11 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
     this.iceRestart = new IceRestart({
       connectionState: () => this.pc.connectionState,
       // Through the queue: a restart offer never overlaps a push's, a pull's or an answer to the SFU.
-      restart: () => this.operation(() => this.negotiation.restartIce()),
+      restart: () =>
+        this.operation(async () => {
+          await this.renewRelays?.();
+          await this.negotiation.restartIce();
+        }),
       attempting: (attempt) => this.emit('icerestart', { attempt }),
       failed: (error) => this.emit('error', error),
     });
@@ -95,7 +102,16 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
   static async connect(options: ConnectOptions): Promise<Switchyard> {
     if (!options.transport && !options.url) throw new SwitchyardError('BAD_REQUEST', 'connect needs a url or a transport');
     const transport = options.transport ?? httpTransport({ url: options.url as string, ...(options.token ? { token: options.token } : {}) });
-    const configuration = options.rtcConfiguration ?? {};
+    const own = options.rtcConfiguration ?? {};
+    const turnTtl = typeof options.turn === 'object' ? options.turn.ttlSeconds : undefined;
+    let relays: RTCIceServer[] = [];
+    try {
+      if (options.turn !== false) relays = await serverIceServers(transport, turnTtl);
+    } catch (error) {
+      if (!options.transport) transport.dispose();
+      throw asSwitchyardError(error);
+    }
+    const configuration = withIceServers(own, own.iceServers, relays);
     const pc = options.createPeerConnection ? options.createPeerConnection(configuration) : new RTCPeerConnection(configuration);
     try {
       pc.createDataChannel('switchyard');
@@ -110,6 +126,10 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
       });
       await pc.setRemoteDescription({ type: 'answer', sdp: createSession.sessionDescription.sdp });
       const client = new Switchyard(createSession.session.id, pc, transport, !options.transport);
+      if (options.turn !== false && relays.length > 0) {
+        // Credentials expire: an ICE restart (a new network, perhaps a new relay) gets fresh ones first.
+        client.renewRelays = async () => pc.setConfiguration(withIceServers(pc.getConfiguration(), own.iceServers, await serverIceServers(transport, turnTtl)));
+      }
       if (options.adaptiveSimulcast !== false) client.senderLayers = new SenderLayers(pc, (error) => client.emit('error', asSwitchyardError(error)));
       client.listen();
       return client;

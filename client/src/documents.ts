@@ -78,3 +78,7 @@ export const SUBSCRIBE_DATA_CHANNELS = `mutation SwitchyardSubscribeDataChannels
 export const CLOSE_DATA_CHANNELS = `mutation SwitchyardCloseDataChannels($input: CloseDataChannelsInput!) {
   closeDataChannels(input: $input) { ${DATA_CHANNEL_RESULTS} }
 }`;
+
+export const ICE_SERVERS = `query SwitchyardIceServers($ttlSeconds: Int) {
+  iceServers(ttlSeconds: $ttlSeconds) { iceServers { urls username credential } expiresAt }
+}`;

@@ -88,6 +88,13 @@ export interface ConnectOptions extends Partial<HttpTransportOptions> {
   /** Instead of url/token: any GraphQL client wrapped as a Transport. */
   transport?: Transport;
   rtcConfiguration?: RTCConfiguration;
+  /**
+   * Use the deployment's TURN relays (query iceServers): their credentials are
+   * fetched at connect and again before each ICE restart, and added after
+   * rtcConfiguration.iceServers. On by default; false uses only rtcConfiguration.
+   * `{ ttlSeconds }` asks for credentials of that lifetime (longer than the call).
+   */
+  turn?: boolean | { ttlSeconds: number };
   /** Makes the PeerConnection (tests, or runtimes without a global RTCPeerConnection). */
   createPeerConnection?: (configuration: RTCConfiguration) => RTCPeerConnection;
   /** Stored on the session (for example the application's user id). */

@@ -3,6 +3,7 @@ import type { GuardedSessions } from '../auth/GuardedSessions.js';
 import type { Principal } from '../auth/principal.js';
 import type { Outbox } from '../events/EventStream.js';
 import type { SessionService } from '../session/SessionService.js';
+import type { IceServerIssuer } from '../turn/iceServers.js';
 import type { ForwardingContext } from './forwarding.js';
 
 /** What every resolver gets: the caller's guarded view of the sessions, and the engine for reading fields. */
@@ -11,6 +12,8 @@ export interface ApiContext {
   guard: GuardedSessions;
   /** For fields of objects the guard already handed out (a session's tracks). */
   sessions: SessionService;
+  /** TURN credentials for the caller (query iceServers). */
+  iceServers: IceServerIssuer;
   /** In a cluster: how calls about sessions of other nodes reach them. */
   forwarding?: ForwardingContext;
 }

@@ -13,6 +13,7 @@ import { ErrorCode } from '../errors.js';
 import { Outbox, slowConsumer } from '../events/EventStream.js';
 import type { Logger } from '../logger.js';
 import type { SessionService } from '../session/SessionService.js';
+import type { IceServerIssuer } from '../turn/iceServers.js';
 import { armorPlugins } from './armor.js';
 import { createClientFiles } from './clientFiles.js';
 import { corsPolicy } from './cors.js';
@@ -80,6 +81,8 @@ export interface ApiServerOptions {
   cluster?: Cluster;
   /** In a cluster: what other nodes may call under /internal/ (with the cluster secret). */
   internal?: Record<string, InternalHandler>;
+  /** TURN credentials (query iceServers). */
+  iceServers: IceServerIssuer;
 }
 
 /** What the API holds for its clients now: leaks show here first. */
@@ -121,6 +124,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     const { cluster } = options;
     return {
       sessions,
+      iceServers: options.iceServers,
       guard: new GuardedSessions(sessions, access, { limiter: rateLimiter, quotas, maxSessionsPerSubject: settings.maxSessionsPerSubject, outbox, cluster }),
       ...(cluster
         ? {

@@ -43,6 +43,20 @@ export class AccessPolicy {
     return 'forbidden';
   }
 
+  /** TURN credentials go to whoever may connect a PeerConnection: an app backend, or a token that may create, publish, pull or act on a session. */
+  iceServers(): Verdict {
+    const p = this.principal;
+    if (p.kind === 'app') return 'allowed';
+    const g = p.grant;
+    return g.createSession || g.publish !== null || g.pull !== null || g.sessions.length > 0 ? 'allowed' : 'forbidden';
+  }
+
+  /** Who asked, as a TURN server's logs show it: the app, and the token's subject. */
+  get identity(): string {
+    const p = this.principal;
+    return p.kind === 'app' ? p.appId : `${p.appId}/${p.owner}`;
+  }
+
   /** Why this caller may not publish a track of this name and tags; null when it may. */
   publishRefusal(name: string, tags: readonly string[], what: 'track' | 'data channel' = 'track'): string | null {
     const p = this.principal;

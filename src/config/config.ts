@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { isIP } from 'node:net';
 import { parseAppList, parseAppsFile, type AppConfig } from './apps.js';
+import { ConfigError, flag, integer, ip, parseUrl, type Env } from './parse.js';
+import { metricsConfig, turnConfig, type MetricsConfig, type TurnConfig } from './operations.js';
+
+export { ConfigError } from './parse.js';
 
 /** Everything Switchyard reads from its environment, validated once at start. */
 export interface Config {
@@ -83,44 +86,10 @@ export interface Config {
   pipeAnnouncedIp: string | undefined;
   /** SIGTERM: how long the node waits for its sessions to end before it closes them. */
   drainTimeoutMs: number;
-}
-
-export class ConfigError extends Error {}
-
-type Env = Record<string, string | undefined>;
-
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
-  }
-  return value;
-}
-
-function ip(env: Env, name: string, fallback: string | undefined): string | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  if (isIP(raw) === 0) throw new ConfigError(`${name} must be an IPv4 or IPv6 address, got "${raw}"`);
-  return raw;
-}
-
-function flag(env: Env, name: string, fallback: boolean): boolean {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  if (/^(1|true|yes|on)$/i.test(raw)) return true;
-  if (/^(0|false|no|off)$/i.test(raw)) return false;
-  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
-}
-
-/** A URL, or undefined when the text is none. */
-function parseUrl(raw: string): URL | undefined {
-  try {
-    return new URL(raw);
-  } catch {
-    return undefined;
-  }
+  /** TURN relays to hand out credentials for (query iceServers); undefined: none configured. */
+  turn: TurnConfig | undefined;
+  /** Prometheus /metrics. */
+  metrics: MetricsConfig;
 }
 
 function redisUrl(env: Env): string | undefined {
@@ -239,10 +208,11 @@ export function loadConfig(env: Env = process.env): Config {
   if (maxRequestBytes < maxSdpBytes + 4096) {
     throw new ConfigError(`MAX_REQUEST_BYTES (${maxRequestBytes}) must leave room for an SDP of MAX_SDP_BYTES (${maxSdpBytes}) and its query`);
   }
+  // Development mode is open to anyone who reaches it: by default only this machine does.
+  const host = env.HOST || (runMode === 'development' ? '127.0.0.1' : '0.0.0.0');
   return {
     port: integer(env, 'PORT', 4000, 0, 65535),
-    // Development mode is open to anyone who reaches it: by default only this machine does.
-    host: env.HOST || (runMode === 'development' ? '127.0.0.1' : '0.0.0.0'),
+    host,
     workers,
     rtcPort,
     rtcListenIp: ip(env, 'RTC_LISTEN_IP', '127.0.0.1') as string,
@@ -285,5 +255,7 @@ export function loadConfig(env: Env = process.env): Config {
     clusterAdvertiseUrl: advertiseUrl(env),
     pipeAnnouncedIp: ip(env, 'PIPE_ANNOUNCED_IP', undefined),
     drainTimeoutMs: integer(env, 'DRAIN_TIMEOUT_MS', 30_000, 0, 86_400_000),
+    turn: turnConfig(env),
+    metrics: metricsConfig(env, runMode, host),
   };
 }

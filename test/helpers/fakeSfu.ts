@@ -129,6 +129,15 @@ export class FakePeerConnection {
       this.signalingState = 'stable';
     }
   }
+  /** What the SDK configured the PeerConnection with (constructor, then setConfiguration). */
+  configuration: RTCConfiguration = {};
+  getConfiguration() {
+    return this.configuration;
+  }
+  setConfiguration(configuration: RTCConfiguration) {
+    this.log.push('set configuration');
+    this.configuration = configuration;
+  }
   addEventListener(type: string, listener: () => void) {
     if (type === 'connectionstatechange') this.stateListeners.push(listener);
   }
@@ -182,6 +191,7 @@ export const ok = (tracks: unknown[], description: unknown = { type: 'ANSWER', s
 /** A FakeTransport that answers every SDK operation as the SFU does when all goes well; overrides replace handlers by operation name. */
 export function sfu(overrides: Record<string, Handler> = {}) {
   return new FakeTransport({
+    IceServers: () => ({ iceServers: { iceServers: [], expiresAt: null } }),
     CreateSession: () => ({ createSession: { session: { id: 'session-1' }, sessionDescription: { type: 'ANSWER', sdp: 'sfu-answer' } } }),
     PushTracks: (v) => ({ pushTracks: ok([{ mid: v.input.tracks[0].mid, sessionId: 'session-1', trackName: v.input.tracks[0].trackName, error: null }]) }),
     PullTracks: () => ({ pullTracks: ok([{ mid: '7', sessionId: 'other', trackName: 'camera', error: null }], { type: 'OFFER', sdp: 'sfu-offer:7' }, true) }),
@@ -200,7 +210,16 @@ export function sfu(overrides: Record<string, Handler> = {}) {
 /** Switchyard.connect() on a fresh FakePeerConnection. */
 export async function connect(transport: FakeTransport, options: Partial<ConnectOptions> = {}) {
   const pc = new FakePeerConnection();
-  const client = await Switchyard.connect({ ...options, transport, createPeerConnection: () => pc as unknown as RTCPeerConnection });
+  // The deployment's TURN relays are their own test (client-sdk-turn): the others script the SFU without them.
+  const client = await Switchyard.connect({
+    turn: false,
+    ...options,
+    transport,
+    createPeerConnection: (configuration) => {
+      pc.configuration = configuration;
+      return pc as unknown as RTCPeerConnection;
+    },
+  });
   return { client, pc };
 }
 

@@ -18,7 +18,7 @@ export interface TrackResultData {
  * application follows, step by step, with nothing of Switchyard's own code.
  */
 export class TestPeer {
-  readonly pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
+  readonly pc: RTCPeerConnection;
   sessionId = '';
   /** Received tracks by mid. */
   readonly received = new Map<string, MediaStreamTrack>();
@@ -28,7 +28,10 @@ export class TestPeer {
     /** The API this peer calls; a test may point it at another node of a cluster between calls. */
     public url: string,
     private readonly credential?: string,
+    /** ICE servers and policy (TURN tests); bundlePolicy is always max-bundle. */
+    configuration: RTCConfiguration = {},
   ) {
+    this.pc = new RTCPeerConnection({ ...configuration, bundlePolicy: 'max-bundle' });
     this.pc.ontrack = (event: RTCTrackEvent) => {
       const mid = event.transceiver.mid;
       if (mid) this.received.set(mid, event.track);

@@ -7,6 +7,7 @@ import './queries.js';
 import './mutations.js';
 import './events.js';
 import './dataChannels.js';
+import './iceServers.js';
 
 let schema: GraphQLSchema | undefined;
 

@@ -1,0 +1,74 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { SwitchyardError } from '../../client/src/errors.js';
+import { connect, sfu } from '../helpers/fakeSfu.js';
+
+/** The SDK and the deployment's TURN relays (query iceServers), against a scripted SFU (test/helpers/fakeSfu.ts). */
+describe('Switchyard (SDK): TURN relays of the deployment', () => {
+  afterEach(() => vi.useRealTimers());
+
+  let issued = 0;
+  const relaying = () =>
+    sfu({
+      IceServers: (v) => {
+        issued += 1;
+        return {
+          iceServers: {
+            iceServers: [
+              { urls: ['stun:turn.example.com:3478'], username: null, credential: null },
+              { urls: ['turn:turn.example.com:3478?transport=udp'], username: `expiry-${issued}:app`, credential: `password-${issued}-${v.ttlSeconds ?? 'default'}` },
+            ],
+            expiresAt: '2026-12-04T00:00:00.000Z',
+          },
+        };
+      },
+      Renegotiate: (v) => ({ renegotiate: { sessionDescription: v.input.sessionDescription.type === 'OFFER' ? { type: 'ANSWER', sdp: 'sfu-answer-new-ice' } : null } }),
+    });
+
+  it('asks for them before it makes the PeerConnection and adds them after the application\'s own servers', async () => {
+    issued = 0;
+    const transport = relaying();
+    const own = { urls: 'stun:stun.app.example:3478' };
+    const { pc } = await connect(transport, { turn: true, rtcConfiguration: { iceServers: [own], iceTransportPolicy: 'relay' } });
+    expect(transport.operations().slice(0, 2)).toEqual(['IceServers', 'CreateSession']);
+    expect(pc.configuration).toEqual({
+      iceTransportPolicy: 'relay',
+      iceServers: [
+        own,
+        { urls: ['stun:turn.example.com:3478'] },
+        { urls: ['turn:turn.example.com:3478?transport=udp'], username: 'expiry-1:app', credential: 'password-1-default' },
+      ],
+    });
+  });
+
+  it('passes a chosen lifetime on, and asks again before an ICE restart (credentials expire)', async () => {
+    vi.useFakeTimers();
+    issued = 0;
+    const transport = relaying();
+    const { pc } = await connect(transport, { turn: { ttlSeconds: 7200 } });
+    expect(transport.requests[0]).toEqual({ operation: 'IceServers', variables: { ttlSeconds: 7200 } });
+    pc.setConnectionState('connected');
+    pc.setConnectionState('failed');
+    await vi.advanceTimersByTimeAsync(0);
+    const afterFailure = transport.operations().slice(-2);
+    expect(afterFailure).toEqual(['IceServers', 'Renegotiate']);
+    expect(pc.log.filter((entry) => entry === 'set configuration')).toHaveLength(1);
+    expect(pc.configuration.iceServers?.at(-1)).toEqual({ urls: ['turn:turn.example.com:3478?transport=udp'], username: 'expiry-2:app', credential: 'password-2-7200' });
+  });
+
+  it('turn: false asks for nothing; a refusal of iceServers fails connect with its code', async () => {
+    const quiet = relaying();
+    const { pc } = await connect(quiet, { turn: false, rtcConfiguration: { iceServers: [] } });
+    expect(quiet.operations()).not.toContain('IceServers');
+    expect(pc.configuration.iceServers).toEqual([]);
+
+    const refusing = sfu({
+      IceServers: () => {
+        throw new SwitchyardError('FORBIDDEN', 'this token may not connect a session');
+      },
+    });
+    const error = await connect(refusing, { turn: true }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'FORBIDDEN' });
+    expect(refusing.operations()).toEqual(['IceServers']);
+    expect(refusing.disposed).toBe(false);
+  });
+});
