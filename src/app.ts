@@ -13,6 +13,7 @@ import { createLogger, type Logger } from './logger.js';
 import { WorkerPool } from './media/workerPool.js';
 import { SessionService } from './session/SessionService.js';
 import { IceServerIssuer } from './turn/iceServers.js';
+import { createMetricsService, type MetricsService } from './metrics/setup.js';
 
 export interface Switchyard {
   readonly config: Config;
@@ -24,6 +25,8 @@ export interface Switchyard {
   /** In a cluster: media between nodes, this node's pulling side (remote) and owning side (server). */
   readonly pipes: { remote: RemoteTracks; server: PipeServer } | undefined;
   readonly api: ApiServer;
+  /** Prometheus metrics (METRICS…); `url` is set when they have a port of their own. */
+  readonly metrics: MetricsService & { url: string | undefined };
   /** Where the HTTP API listens, once started. */
   readonly address: AddressInfo;
   /** http://host:port of the API, for clients and tests. */
@@ -79,6 +82,20 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
   });
   const pipeServer = shared.cluster ? new PipeServer(sessions.tracks, sessions.data.registry, sessions.layerDemand, pipeAddress, logger) : undefined;
   remoteTracks?.useDemand(sessions.layerDemand);
+  let census: ApiServer['census'] = () => ({ connections: 0, subscriptions: 0 });
+  const { watch, redis } = shared;
+  const metrics = createMetricsService(
+    config.metrics,
+    {
+      workers: () => pool.workers,
+      sessions,
+      api: () => census(),
+      ...(pipeServer && remoteTracks && watch && redis
+        ? { cluster: { pipesOut: () => pipeServer.size, pipesIn: () => remoteTracks.size, peers: () => watch.peers, redisReady: () => redis.status === 'ready' } }
+        : {}),
+    },
+    logger,
+  );
   const authenticator = new Authenticator(config.apps);
   if (authenticator.open) {
     logger.warn(
@@ -98,12 +115,18 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     logger,
     healthy: () => pool.healthy,
     iceServers: new IceServerIssuer(config.turn),
+    ...(metrics.metrics ? { apiObserver: metrics.metrics } : {}),
+    ...(metrics.apiRoute ? { metricsRoute: metrics.apiRoute } : {}),
     ...(shared.cluster && pipeServer ? { cluster: shared.cluster, internal: internalCalls(pipeServer) } : {}),
   });
+  census = () => api.census();
   let address: AddressInfo;
+  let metricsUrl: string | undefined;
   try {
     address = await api.listen(config.port, config.host);
+    metricsUrl = await metrics.listen();
   } catch (error) {
+    await api.close();
     await sessions.close();
     await shared.close();
     await pool.close();
@@ -121,6 +144,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
       ...(config.graphiql ? { graphiql: `${url}/graphql` } : {}),
       ...(config.demo ? { demo: `${url}/demo/` } : {}),
       health: `${url}/healthz`,
+      metrics: !config.metrics.enabled ? 'off' : (metricsUrl ?? `${url}/metrics${config.metrics.token ? ' (bearer token)' : ''}`),
       listen: `${address.address}:${address.port}`,
       workers: config.workers,
       rtcPort: config.rtcPort,
@@ -135,6 +159,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
+      await metrics.close();
       await api.close();
       remoteTracks?.close();
       await sessions.close();
@@ -149,6 +174,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     shared,
     pipes: remoteTracks && pipeServer ? { remote: remoteTracks, server: pipeServer } : undefined,
     api,
+    metrics: { ...metrics, url: metricsUrl },
     address,
     url,
     stop,

@@ -14,6 +14,7 @@ import { Outbox, slowConsumer } from '../events/EventStream.js';
 import type { Logger } from '../logger.js';
 import type { SessionService } from '../session/SessionService.js';
 import type { IceServerIssuer } from '../turn/iceServers.js';
+import { useApiMetrics, type ApiObserver } from '../metrics/apiMetrics.js';
 import { armorPlugins } from './armor.js';
 import { createClientFiles } from './clientFiles.js';
 import { corsPolicy } from './cors.js';
@@ -83,6 +84,10 @@ export interface ApiServerOptions {
   internal?: Record<string, InternalHandler>;
   /** TURN credentials (query iceServers). */
   iceServers: IceServerIssuer;
+  /** Times every query and mutation (switchyard_api_request_duration_seconds). */
+  apiObserver?: ApiObserver;
+  /** GET /metrics on this server (undefined: not here, or on a port of its own). */
+  metricsRoute?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
 }
 
 /** What the API holds for its clients now: leaks show here first. */
@@ -156,6 +161,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       // Without introspection, "did you mean" hints would still spell the schema out.
       ...(settings.introspection ? [] : [useDisableIntrospection(), blockFieldSuggestionsPlugin()]),
       useContractErrorCodes(),
+      ...(options.apiObserver ? [useApiMetrics(options.apiObserver)] : []),
     ],
     // yoga logs every error a client caused at error level; the masker logs
     // the unexpected ones itself, so yoga's own lines are debug output.
@@ -192,6 +198,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const http = createServer(async (req, res) => {
     const protocolRoute = (...routes: ((req: IncomingMessage, res: ServerResponse) => Promise<boolean>)[]) => routeProtocols(req, res, routes);
     if (await internal(req, res)) return;
+    if (options.metricsRoute && (await options.metricsRoute(req, res))) return;
     if (req.url === '/healthz' || req.url?.startsWith('/healthz?')) {
       // 503 tells a load balancer to send no new clients here: a worker is down, or the node drains (SIGTERM).
       const status = sessions.draining ? 'draining' : options.healthy() ? 'ok' : 'unavailable';

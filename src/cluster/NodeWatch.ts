@@ -22,6 +22,9 @@ export class NodeWatch {
   private timer: NodeJS.Timeout | undefined;
   private readonly gone = new Set<string>();
   private checking = false;
+  /** The other members as this node saw them at its last check (metrics). */
+  peers = { alive: 0, gone: 0 };
+
   /** Called once per node found gone, on every node (each drops its own links to it). */
   onNodeGone: (nodeId: string) => void = () => undefined;
 
@@ -46,18 +49,23 @@ export class NodeWatch {
 
   /** One look at the members (exposed for tests). */
   async check(): Promise<void> {
-    // Until this node's own heartbeat has gone through for a full TTL (after a
-    // start, or after Redis was away), others' missing keys may just mean they
-    // have not beaten again yet.
-    if (this.checking || !this.nodes.settled) return;
+    if (this.checking) return;
     this.checking = true;
     try {
+      const settled = this.nodes.settled;
+      const seen = { alive: 0, gone: 0 };
       for (const id of await this.nodes.members()) {
         if (id === this.nodes.selfId) continue;
         if (await this.nodes.alive(id)) {
           this.gone.delete(id);
+          seen.alive += 1;
           continue;
         }
+        seen.gone += 1;
+        // Until this node's own heartbeat has gone through for a full TTL (after a
+        // start, or after Redis was away), others' missing keys may just mean they
+        // have not beaten again yet.
+        if (!settled) continue;
         if (!this.gone.has(id)) {
           this.gone.add(id);
           this.logger.warn({ node: id }, 'a node of the cluster stopped answering its heartbeat: dropping what this node sent it');
@@ -65,6 +73,7 @@ export class NodeWatch {
         }
         if (await this.claim(id)) await this.cleanUp(id);
       }
+      this.peers = seen;
     } catch (error) {
       this.logger.debug({ err: error }, 'could not check the cluster\'s nodes; trying again');
     } finally {

@@ -11,6 +11,7 @@ import {
   type TrackEventType,
   type TrackView,
 } from '../events/TrackEventBus.js';
+import { eventCounters } from '../events/eventCounters.js';
 
 /**
  * The cluster's track directory and event log, on Redis:
@@ -114,6 +115,7 @@ export class RedisTrackEventBus implements TrackEventBus {
   }
 
   async publish(type: TrackEventType, track: TrackView): Promise<TrackEvent> {
+    eventCounters.trackPublished += 1;
     const at = new Date();
     const body = JSON.stringify({ type, track, at: at.toISOString() });
     const oldest = String(Math.max(0, at.getTime() - this.retention.maxAgeMs));

@@ -1,4 +1,5 @@
 import { ErrorCode, SwitchyardError } from '../errors.js';
+import { eventCounters } from './eventCounters.js';
 
 /** How long a connection over its cap may go without taking an event before it counts as stalled. */
 export const STALL_MS = 1000;
@@ -129,6 +130,7 @@ export class EventStream<T> implements AsyncIterableIterator<T> {
     if (this.waiting) {
       const { resolve } = this.waiting;
       this.waiting = undefined;
+      eventCounters.delivered += 1;
       resolve({ value, done: false });
       return;
     }
@@ -153,6 +155,7 @@ export class EventStream<T> implements AsyncIterableIterator<T> {
   next(): Promise<IteratorResult<T>> {
     if (this.queue.length > 0) {
       this.outbox?.taken();
+      eventCounters.delivered += 1;
       return Promise.resolve({ value: this.queue.shift() as T, done: false });
     }
     if (this.error !== undefined && !this.closed) {

@@ -1,5 +1,6 @@
 import { EventStream, type Outbox } from './EventStream.js';
 import type { Session } from '../session/Session.js';
+import { eventCounters } from './eventCounters.js';
 
 export type SessionEventType = 'CONNECTION_STATE_CHANGED' | 'TRACK_ENDED' | 'RENEGOTIATION_NEEDED' | 'LAYERS_IN_DEMAND' | 'DATA_CHANNEL_ENDED' | 'CLOSED';
 
@@ -29,6 +30,7 @@ export class SessionEventBus {
   private count = 0;
 
   publish(event: SessionEvent): void {
+    eventCounters.sessionPublished += 1;
     const listeners = this.listeners.get(event.session.id);
     if (listeners) for (const listener of [...listeners]) listener(event);
     for (const listener of this.everything) listener(event);

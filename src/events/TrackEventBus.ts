@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { EventStream, type Outbox } from './EventStream.js';
 import { badRequest } from '../errors.js';
 import type { TrackView } from '../tracks/PublishedTrack.js';
+import { eventCounters } from './eventCounters.js';
 
 export type { TrackView };
 
@@ -83,6 +84,7 @@ export class InMemoryTrackEventBus implements TrackEventBus {
   constructor(private readonly retention: RetentionOptions) {}
 
   async publish(type: TrackEventType, track: TrackView): Promise<TrackEvent> {
+    eventCounters.trackPublished += 1;
     this.seq += 1;
     const event: TrackEvent = { seq: this.seq, cursor: this.encode(this.seq), type, track, at: new Date() };
     if (type === 'UNPUBLISHED') this.tracks.delete(trackKey(track.sessionId, track.name));

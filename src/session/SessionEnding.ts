@@ -25,6 +25,8 @@ export interface SessionEndingParts {
 export class SessionEnding {
   /** Set once SessionLiveness exists: the two refer to each other. */
   liveness: SessionLiveness | undefined;
+  /** Sessions that ended since the node started (metrics). */
+  closedCount = 0;
 
   constructor(private readonly parts: SessionEndingParts) {}
 
@@ -51,6 +53,7 @@ export class SessionEnding {
     if (session.closed) return;
     this.liveness?.forget(session);
     session.closed = true;
+    this.closedCount += 1;
     this.parts.sessions.delete(session.id);
     this.parts.closed(session);
     session.worker.load -= 1;

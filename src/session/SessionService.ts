@@ -90,6 +90,7 @@ export class SessionService {
   /** Published and subscribed data channels (DataChannels): run them through withSession. */
   readonly data: DataChannels;
   private readonly ending: SessionEnding;
+  private created = 0;
 
   constructor(options: SessionServiceOptions) {
     this.pool = options.pool;
@@ -145,6 +146,16 @@ export class SessionService {
     return this.sessions.size;
   }
 
+  /** The live sessions of this node (metrics). */
+  list(): Session[] {
+    return [...this.sessions.values()];
+  }
+
+  /** Sessions created and ended on this node since it started (metrics). */
+  get totals(): { created: number; closed: number } {
+    return { created: this.created, closed: this.ending.closedCount };
+  }
+
   /** Ids of the live sessions of this node. */
   sessionIds(): string[] {
     return [...this.sessions.keys()];
@@ -189,6 +200,7 @@ export class SessionService {
       }
     }
     this.sessions.set(session.id, session);
+    this.created += 1;
     transport.observer.once('close', () => this.ending.forget(session));
     this.liveness.watch(session);
     this.logger.info({ session: session.id, worker: worker.index }, 'session created');

@@ -3,6 +3,7 @@ import type { Switchyard } from '../../src/app.js';
 import { mintClientToken } from '../../src/auth/tokens.js';
 import { errorCode, gql, gqlOk } from '../helpers/graphql.js';
 import { publishCamera } from '../helpers/call.js';
+import { sample, scrape } from '../helpers/metrics.js';
 import { fakeCamera, waitFor, watchVideo } from '../helpers/media.js';
 import { TestPeer } from '../helpers/peer.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
@@ -196,6 +197,15 @@ describe('media between nodes', () => {
     }
     expect(nodes[B]!.pipes!.remote.size).toBe(1);
     expect(nodes[A]!.pipes!.server.size).toBe(1);
+    // /metrics of both nodes show the pipe, each from its side, and the other members alive.
+    const [metricsA, metricsB] = [await scrape(`${nodes[A]!.url}/metrics`), await scrape(`${nodes[B]!.url}/metrics`)];
+    expect(sample(metricsA, 'switchyard_pipes', { scope: 'node_out' })).toBe(1);
+    expect(sample(metricsB, 'switchyard_pipes', { scope: 'node_in' })).toBe(1);
+    expect(sample(metricsB, 'switchyard_consumers', { kind: 'video' })).toBe(2);
+    for (const scraped of [metricsA, metricsB]) {
+      expect(sample(scraped, 'switchyard_cluster_redis_up')).toBe(1);
+      expect(sample(scraped, 'switchyard_cluster_peers', { state: 'alive' })).toBe(nodes.length - 1);
+    }
 
     // A key-frame request of a subscriber on B reaches the publisher on A through the pipe.
     const producer = nodes[A]!.sessions.tracks.get(publisher.sessionId, 'camera')!.producer;
