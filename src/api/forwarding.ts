@@ -38,7 +38,7 @@ import { forwardSubscription } from './forwardedSubscriptions.js';
 /** The session a routed root field is about, from its arguments. */
 const ROUTED: Record<string, Record<string, (args: Record<string, any>) => unknown>> = {
   Query: { session: (args) => args.id },
-  Subscription: { sessionEvents: (args) => args.sessionId },
+  Subscription: { sessionEvents: (args) => args.sessionId, sessionStats: (args) => args.sessionId },
   Mutation: Object.fromEntries(
     ['pushTracks', 'pullTracks', 'updateTracks', 'renegotiate', 'closeTracks', 'closeSession', 'rollbackOffer', 'setTrackMuted', 'publishDataChannels', 'subscribeDataChannels', 'closeDataChannels', 'establishDataChannels'].map((name) => [
       name,

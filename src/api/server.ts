@@ -224,7 +224,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     http,
     census: () => ({
       connections: webSockets.connectionCount,
-      subscriptions: sessions.trackEvents.subscriberCount + sessions.sessionEvents.subscriberCount,
+      subscriptions: sessions.trackEvents.subscriberCount + sessions.sessionEvents.subscriberCount + sessions.stats.subscriberCount,
     }),
     listen: (port, host) =>
       new Promise((resolve, reject) => {

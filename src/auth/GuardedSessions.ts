@@ -10,6 +10,7 @@ import type { LocalDataChannelRequest, RemoteDataChannelRequest } from '../sessi
 import type { DataChannelsOutcome } from '../session/DataChannels.js';
 import { matchesFilter, type TrackFilter } from '../tracks/TrackRegistry.js';
 import type { Cluster } from '../cluster/Cluster.js';
+import type { SessionStats } from '../quality/sessionStats.js';
 import type { AccessPolicy } from './access.js';
 import type { MutationRateLimiter } from './rateLimit.js';
 import type { SessionQuotas } from './SessionQuotas.js';
@@ -97,6 +98,11 @@ export class GuardedSessions {
   sessionEvents(sessionId: string): AsyncIterableIterator<SessionEvent> {
     this.require(sessionId);
     return this.sessions.sessionEvents.subscribe(sessionId, this.outbox);
+  }
+
+  /** The sessionStats subscription: the caller must be able to act on the session, as for sessionEvents. */
+  sessionStats(sessionId: string, intervalMs: number): AsyncIterableIterator<SessionStats> {
+    return this.sessions.stats.subscribe(this.require(sessionId), intervalMs, this.outbox);
   }
 
   // Mutations -----------------------------------------------------------------

@@ -125,6 +125,11 @@ export class EventStream<T> implements AsyncIterableIterator<T> {
     else this.detachSource = detach;
   }
 
+  /** Values pushed and not taken yet. */
+  get pending(): number {
+    return this.queue.length;
+  }
+
   push(value: T): void {
     if (this.closed) return;
     if (this.waiting) {

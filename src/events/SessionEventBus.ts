@@ -1,8 +1,16 @@
 import { EventStream, type Outbox } from './EventStream.js';
 import type { Session } from '../session/Session.js';
 import { eventCounters } from './eventCounters.js';
+import type { ConnectionQuality } from '../quality/connectionQuality.js';
 
-export type SessionEventType = 'CONNECTION_STATE_CHANGED' | 'TRACK_ENDED' | 'RENEGOTIATION_NEEDED' | 'LAYERS_IN_DEMAND' | 'DATA_CHANNEL_ENDED' | 'CLOSED';
+export type SessionEventType =
+  | 'CONNECTION_STATE_CHANGED'
+  | 'TRACK_ENDED'
+  | 'RENEGOTIATION_NEEDED'
+  | 'LAYERS_IN_DEMAND'
+  | 'DATA_CHANNEL_ENDED'
+  | 'QUALITY_CHANGED'
+  | 'CLOSED';
 
 export interface SessionEvent {
   readonly type: SessionEventType;
@@ -16,6 +24,8 @@ export interface SessionEvent {
   readonly dataChannelId?: number | null;
   /** DATA_CHANNEL_ENDED: its source went away, or the subscriber could not keep up with a reliable channel. */
   readonly dataChannelEndReason?: 'SOURCE_ENDED' | 'OVERFLOW' | null;
+  /** QUALITY_CHANGED: the session's connection quality now. */
+  readonly quality?: ConnectionQuality | null;
   readonly at: Date;
 }
 

@@ -27,6 +27,8 @@ import type { TrackEventBus } from '../events/TrackEventBus.js';
 import { DataChannels } from './DataChannels.js';
 import { SessionEnding } from './SessionEnding.js';
 import { SctpStreamIds } from '../media/sctpStreamIds.js';
+import { ConnectionQualityWatch } from '../quality/connectionQuality.js';
+import { StatsFeed } from '../quality/StatsFeed.js';
 
 export type { DescriptionInput, PullRequest, TracksOutcome } from './types.js';
 
@@ -90,6 +92,9 @@ export class SessionService {
   /** Published and subscribed data channels (DataChannels): run them through withSession. */
   readonly data: DataChannels;
   private readonly ending: SessionEnding;
+  /** The sessionStats subscriptions. */
+  readonly stats = new StatsFeed();
+  private readonly quality: ConnectionQualityWatch;
   private created = 0;
 
   constructor(options: SessionServiceOptions) {
@@ -123,6 +128,9 @@ export class SessionService {
       (session, mid) => this.emit(session, 'TRACK_ENDED', mid),
       options.keyFrameRequestDelayMs,
       (session, request, offered, results, index) => this.puller.consumeOffered(session, request, offered, results, index),
+    );
+    this.quality = new ConnectionQualityWatch(this.tracks, (session, quality) =>
+      this.sessionEvents.publish({ type: 'QUALITY_CHANGED', session, mid: null, quality, at: new Date() }),
     );
     this.layerDemand = new LayerDemand(options.layerOffDelayMs);
     this.publisherLayers = new PublisherLayers(this.layerDemand, this.tracks, (id) => this.sessions.get(id), (session, mid, rids) =>
@@ -203,6 +211,7 @@ export class SessionService {
     this.created += 1;
     transport.observer.once('close', () => this.ending.forget(session));
     this.liveness.watch(session);
+    this.quality.watch(session);
     this.logger.info({ session: session.id, worker: worker.index }, 'session created');
     return { session, description: answer };
   }

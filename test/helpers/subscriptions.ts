@@ -5,6 +5,8 @@ import WebSocket from 'ws';
 export interface Collector<T> {
   readonly items: T[];
   readonly errors: unknown[];
+  /** The server completed the subscription. */
+  readonly done: boolean;
   /** Resolves once `count` items have arrived (or rejects after `timeoutMs`). */
   waitFor(count: number, timeoutMs?: number): Promise<T[]>;
   close(): Promise<void>;
@@ -23,6 +25,7 @@ export function wsClient(url: string, credential?: string): Client {
 export function collect<T>(client: Client, query: string, variables: Record<string, unknown>, pick: (data: any) => T): Collector<T> {
   const items: T[] = [];
   const errors: unknown[] = [];
+  let done = false;
   const dispose = client.subscribe(
     { query, variables },
     {
@@ -31,12 +34,17 @@ export function collect<T>(client: Client, query: string, variables: Record<stri
         else items.push(pick(result.data));
       },
       error: (error) => errors.push(error),
-      complete: () => undefined,
+      complete: () => {
+        done = true;
+      },
     },
   );
   return {
     items,
     errors,
+    get done() {
+      return done;
+    },
     async waitFor(count, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
       while (items.length < count) {

@@ -88,7 +88,24 @@ export const SessionEventTypeEnum = builder.enumType('SessionEventType', {
       description:
         'A subscribed data channel ended: its source went away, or this subscriber could not keep up with a reliable channel (`dataChannelEndReason`). The SFU closed the channel `dataChannelId` (the client\'s RTCDataChannel gets its close event too).',
     },
+    QUALITY_CHANGED: {
+      value: 'QUALITY_CHANGED' as const,
+      description:
+        'The session\'s connection quality dropped or recovered (`quality`): the worst of mediasoup\'s scores of what it sends and receives, as the workers report them. Not sent for the first level a session reaches; read Session.quality for the current one.',
+    },
     CLOSED: { value: 'CLOSED' as const, description: 'The session is closed; nothing more will come.' },
+  },
+});
+
+export const ConnectionQualityEnum = builder.enumType('ConnectionQuality', {
+  description:
+    'How well a session\'s media gets through, from mediasoup\'s stream scores (0 to 10, from loss and retransmissions): the worst of what the session sends (its unmuted pushed tracks) and receives (its pulled tracks).',
+  values: {
+    EXCELLENT: { value: 'EXCELLENT' as const, description: 'Score 9 or 10: loss below about 2 %.' },
+    GOOD: { value: 'GOOD' as const, description: 'Score 7 or 8: loss up to about 10 %.' },
+    POOR: { value: 'POOR' as const, description: 'Score 1 to 6: heavy loss; video freezes or drops layers.' },
+    LOST: { value: 'LOST' as const, description: 'Score 0: no media arrives (the publisher stopped sending, or the link is gone).' },
+    UNKNOWN: { value: 'UNKNOWN' as const, description: 'No media yet (or none carried), so nothing to judge.' },
   },
 });
 

@@ -2,7 +2,7 @@ import type { SessionEvent } from '../../events/SessionEventBus.js';
 import type { TrackEvent, TrackView } from '../../events/TrackEventBus.js';
 import { matchesFilter, type TrackFilter } from '../../tracks/TrackRegistry.js';
 import { builder } from './builder.js';
-import { DataChannelEndReasonEnum, SessionEventTypeEnum, TrackEventTypeEnum } from './enums.js';
+import { ConnectionQualityEnum, DataChannelEndReasonEnum, SessionEventTypeEnum, TrackEventTypeEnum } from './enums.js';
 import { TrackFilterInput } from './inputs.js';
 import { SessionRef, TrackRef } from './types.js';
 
@@ -41,6 +41,12 @@ export const SessionEventRef = builder.objectRef<SessionEvent>('SessionEvent').i
       nullable: true,
       description: 'DATA_CHANNEL_ENDED: why the channel ended.',
       resolve: (e) => e.dataChannelEndReason ?? null,
+    }),
+    quality: t.field({
+      type: ConnectionQualityEnum,
+      nullable: true,
+      description: 'QUALITY_CHANGED: the session\'s connection quality now.',
+      resolve: (e) => e.quality ?? null,
     }),
     at: t.expose('at', { type: 'DateTime' }),
   }),

@@ -8,6 +8,7 @@ import './mutations.js';
 import './events.js';
 import './dataChannels.js';
 import './iceServers.js';
+import './stats.js';
 
 let schema: GraphQLSchema | undefined;
 
