@@ -6,3 +6,6 @@ export type { Logger };
 export function createLogger(level: string): Logger {
   return pino({ name: 'switchyard', level });
 }
+
+/** Discards everything: the default of objects made outside a node (unit tests). */
+export const silentLogger: Logger = pino({ level: 'silent' });

@@ -136,7 +136,7 @@ export class GuardedSessions {
     try {
       await this.cluster!.registerSession(session.id, { appId: session.ownership.appId, owner }, owner === null ? undefined : this.maxSessionsPerSubject);
     } catch (error) {
-      await this.sessions.closeSession(session.id).catch(() => undefined);
+      await this.sessions.closeSession(session.id, 'the cluster refused to record it').catch(() => undefined);
       throw error;
     }
   }

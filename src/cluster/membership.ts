@@ -109,7 +109,7 @@ export async function joinCluster(options: {
       }
       const ids = sessions.sessionIds();
       logger.error({ node: cluster.nodeId, sessions: ids.length }, 'the cluster declared this node gone (its heartbeat expired): closing its sessions and joining again');
-      for (const id of ids) await sessions.closeSession(id).catch(() => undefined);
+      for (const id of ids) await sessions.closeSession(id, 'the cluster declared this node gone').catch(() => undefined);
       remoteTracks.closePipes();
       await cluster.nodes.rejoin({ newId: true });
     })()

@@ -118,7 +118,7 @@ export class DataChannels {
       session.dataChannels.push(channel);
       this.registry.publish(channel.source as PublishedDataChannel);
     }
-    if (added.length > 0) this.parts.logger.info({ session: session.id, dataChannels: added.map((c) => c.source.name) }, 'data channels published');
+    if (added.length > 0) session.log.info({ dataChannels: added.map((c) => c.source.name) }, 'data channels published');
     return { session, dataChannels: results };
   }
 
@@ -274,8 +274,8 @@ export class DataChannels {
   private overflowed(session: Session, channel: SessionDataChannel): void {
     const options = channel.source.dataChannel;
     const reliable = !options || (options.maxRetransmits === null && options.maxPacketLifeTime === null);
-    this.parts.logger.warn(
-      { session: session.id, dataChannel: channel.source.name, source: channel.source.sessionId, id: channel.id, reliable },
+    session.log.warn(
+      { dataChannel: channel.source.name, source: channel.source.sessionId, id: channel.id, reliable },
       reliable
         ? 'a subscriber could not keep up with a reliable data channel (its SCTP send buffer was full): its subscription is closed rather than left with a gap'
         : 'a subscriber cannot keep up with a partially reliable data channel: messages are dropped while its SCTP send buffer is full',

@@ -1,6 +1,5 @@
 import type { types } from 'mediasoup';
 import { ErrorCode, negotiationConflict } from '../errors.js';
-import type { Logger } from '../logger.js';
 import { clientCapabilities, codecMatches, mapProducer, mergeCapabilities, type ProducerMapping } from '../sdp/rtpMapping.js';
 import type { Direction, RemoteDescription, RemoteSection } from '../sdp/types.js';
 import type { LocalSection } from '../sdp/write.js';
@@ -26,7 +25,6 @@ export type ConsumeOffered = (session: Session, request: PullRequest, offered: R
 export class Negotiator {
   constructor(
     private readonly tracks: TrackRegistry,
-    private readonly logger: Logger,
     /** Stops the media of a transceiver that closes (unpublish or close its consumer). */
     private readonly stopMedia: (transceiver: Transceiver) => void,
     /** A pulled track the client's answer did not take: its mid now carries nothing. */
@@ -86,7 +84,7 @@ export class Negotiator {
       // New ICE credentials in an offer restart ICE (RFC 8839 section 4.4.1.1.1): the answer carries ours, new too.
       if (iceRestart) {
         await session.transport.restartIce();
-        this.logger.info({ session: session.id }, 'ICE restarted by the client\'s offer');
+        session.log.info('ICE restarted by the client\'s offer');
       }
     } catch (error) {
       for (const track of created) track.producer.close();
@@ -188,7 +186,7 @@ export class Negotiator {
       }
       if (!receives(answered)) {
         // An idle transceiver the client reused without setting it to recvonly (or, "#name", sendrecv): it would drop the media.
-        this.logger.info({ session: session.id, mid: answered.mid }, 'the client answered a pulled track without receiving it');
+        session.log.info({ mid: answered.mid }, 'the client answered a pulled track without receiving it');
         transceiver.pulled.consumer.close();
         notTaken.push(answered.mid);
         if (transceiver.pushed) return receiveOnly(transceiver);
@@ -223,7 +221,7 @@ export class Negotiator {
       const sends = !answered.rejected && (answered.direction === 'sendonly' || answered.direction === 'sendrecv');
       const mapping = sends ? mapProducer(answered, session.router.rtpCapabilities) : undefined;
       if (!mapping) {
-        this.logger.info({ session: session.id, mid: answered.mid }, 'the client did not send on an m-section offered for publishing');
+        session.log.info({ mid: answered.mid }, 'the client did not send on an m-section offered for publishing');
         continue;
       }
       try {
@@ -235,7 +233,7 @@ export class Negotiator {
           pushed: track,
         });
       } catch (error) {
-        this.logger.warn({ session: session.id, mid: answered.mid, err: error }, 'could not publish what the client sends');
+        session.log.warn({ mid: answered.mid, err: error }, 'could not publish what the client sends');
       }
     }
     return published;

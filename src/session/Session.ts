@@ -6,6 +6,7 @@ import { writeDescription, type LocalSection } from '../sdp/write.js';
 import type { PublishedTrack, TrackStatus, TrackView } from '../tracks/PublishedTrack.js';
 import type { NegotiationState } from './negotiation.js';
 import { SerialQueue } from './SerialQueue.js';
+import { silentLogger, type Logger } from '../logger.js';
 
 export type PeerConnectionState = 'NEW' | 'CONNECTING' | 'CONNECTED' | 'DISCONNECTED' | 'FAILED' | 'CLOSED';
 
@@ -98,6 +99,13 @@ export class Session {
   /** What the client can receive, from its own SDP; undefined until it described media. */
   clientCapabilities: types.RtpCapabilities | undefined;
   closed = false;
+  /** Why the session ended, for its last log line (set by whoever closes it). */
+  closeReason: string | undefined;
+  /**
+   * The session's logger: every line carries its app, id and correlation id
+   * (pino child bindings). Replaced by the engine when it creates the session.
+   */
+  log: Logger = silentLogger;
   /** false: the client sends no ICE consent checks, so liveness follows its media (SessionLiveness). */
   iceConsentChecks = true;
   private iceState: types.IceState = 'new';

@@ -35,7 +35,7 @@ export class SessionEnding {
     void session.queue.run(async () => {
       // CONNECTED means alive only where ICE consent is checked; without, SessionLiveness judged by the media.
       if (session.closed || (session.connectionState === 'CONNECTED' && session.iceConsentChecks)) return;
-      this.parts.logger.info({ session: session.id, state: session.connectionState, reason }, 'closing a session whose client is gone');
+      session.closeReason ??= `client gone: ${reason}`;
       session.transport.close();
       this.forget(session);
     });
@@ -61,13 +61,15 @@ export class SessionEnding {
       if (t.pushed) this.unpublish(t.pushed);
     }
     this.parts.data.forget(session);
-    this.parts.logger.info({ session: session.id }, 'session closed');
+    // A transport closed by nobody here: the client ended DTLS (pc.close()), or mediasoup closed it.
+    session.log.info({ reason: session.closeReason ?? 'transport closed (the client closed its PeerConnection)', state: session.connectionState, lifetimeMs: Date.now() - session.createdAt.getTime() }, 'session closed');
   }
 
   onWorkerDied(worker: MediaWorker): void {
     for (const session of [...this.parts.sessions.values()]) {
       if (session.worker === worker) {
-        this.parts.logger.warn({ session: session.id, worker: worker.index }, 'closing session: its worker died');
+        session.closeReason ??= `its mediasoup worker ${worker.index} died`;
+        session.log.warn({ worker: worker.index }, 'closing session: its worker died');
         this.forget(session);
       }
     }

@@ -123,7 +123,6 @@ export class SessionService {
     this.published = [publishTrackChanges(this.tracks, this.trackEvents, this.logger), publishTrackChanges(this.data.registry, this.trackEvents, this.logger)];
     this.negotiator = new Negotiator(
       this.tracks,
-      this.logger,
       (t) => this.ending.stopTransceiverMedia(t),
       (session, mid) => this.emit(session, 'TRACK_ENDED', mid),
       options.keyFrameRequestDelayMs,
@@ -191,6 +190,7 @@ export class SessionService {
     const consent = input.iceConsentChecks ?? true;
     const transport = await createSessionTransport(worker, { enableTcp: this.pool.rtcTcp, ...this.transportOptions, ...(consent ? {} : { iceConsentTimeoutS: 0 }) });
     const session = new Session(randomUUID(), input.correlationId ?? null, worker, transport, input.ownership);
+    session.log = this.logger.child({ app: input.ownership.appId, session: session.id, correlationId: session.correlationId });
     session.iceConsentChecks = consent;
     session.onConnectionStateChange = () => {
       this.emit(session, 'CONNECTION_STATE_CHANGED');
@@ -212,7 +212,7 @@ export class SessionService {
     transport.observer.once('close', () => this.ending.forget(session));
     this.liveness.watch(session);
     this.quality.watch(session);
-    this.logger.info({ session: session.id, worker: worker.index }, 'session created');
+    session.log.info({ worker: worker.index, owner: input.ownership.owner ?? undefined }, 'session created');
     return { session, description: answer };
   }
 
@@ -347,10 +347,11 @@ export class SessionService {
   }
 
   /** Frees everything the session holds; sessions that pulled from it see those transceivers go inactive. */
-  async closeSession(sessionId: string): Promise<void> {
+  async closeSession(sessionId: string, reason = 'closeSession'): Promise<void> {
     const session = this.require(sessionId);
     await session.queue.run(async () => {
       if (session.closed) return;
+      session.closeReason ??= reason;
       session.transport.close();
       this.ending.forget(session);
     });
@@ -360,6 +361,7 @@ export class SessionService {
     this.activity.stop();
     this.layerDemand.close();
     for (const session of [...this.sessions.values()]) {
+      session.closeReason ??= 'the node stopped';
       session.transport.close();
       this.ending.forget(session);
     }
