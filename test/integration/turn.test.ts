@@ -6,6 +6,7 @@ import { startCoturn, type TestCoturn } from '../helpers/coturn.js';
 import { errorCode, gql, gqlOk } from '../helpers/graphql.js';
 import { fakeCamera, waitFor, watchVideo } from '../helpers/media.js';
 import { TestPeer } from '../helpers/peer.js';
+import { whepPlay, whipPublish } from '../helpers/whipClients.js';
 import { startTestServer } from '../helpers/server.js';
 
 /**
@@ -135,5 +136,24 @@ describe('TURN credentials (query iceServers) with coturn', () => {
     const refused = await gql(server.url, ICE_SERVERS, {}, nothing);
     expect(errorCode(refused)).toBe('FORBIDDEN');
     expect(errorCode(await gql(server.url, ICE_SERVERS, {}))).toBe('UNAUTHENTICATED');
+  });
+
+  it('WHIP and WHEP answers carry the relays as RFC 9725 Link headers, with credentials for the caller', { timeout: 30_000 }, async () => {
+    const publisher = await whipPublish(server.url, 'turn-stream', '', { authorization: `Bearer ${SECRET}` });
+    cleanups.push(publisher.close);
+    expect(publisher.response.status).toBe(201);
+    const links = (publisher.response.headers.get('link') ?? '').split(/,\s*(?=<)/);
+    expect(links).toHaveLength(2);
+    expect(links[0]).toBe(`<stun:127.0.0.1:${coturn.port}>; rel="ice-server"`);
+    const turn = /^<(turn:[^>]+)>; rel="ice-server"; username="(\d+:acme)"; credential="([^"]+)"; credential-type="password"$/.exec(links[1]!);
+    expect(turn, links[1]).not.toBeNull();
+    expect(turn![1]).toBe(coturn.url);
+    expect(turn![3]).toBe(turnPassword(TURN_SECRET, turn![2]!));
+    await publisher.pc.setRemoteDescription({ type: 'answer', sdp: publisher.answer });
+
+    const player = await whepPlay(server.url, '/whep/turn-stream', { headers: { authorization: `Bearer ${SECRET}` } });
+    cleanups.push(player.close);
+    expect([201, 406]).toContain(player.response.status);
+    expect(player.response.headers.get('link')).toContain('rel="ice-server"; username="');
   });
 });

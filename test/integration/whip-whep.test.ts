@@ -25,6 +25,8 @@ describe('WHIP ingest and WHEP playback', () => {
     const publisher = await whipPublish('studio', '?tags=room:a');
     expect(publisher.response.status).toBe(201);
     expect(publisher.response.headers.get('content-type')).toBe('application/sdp');
+    // No TURN_URLS here: no ice-server Link headers.
+    expect(publisher.response.headers.get('link')).toBeNull();
     const location = publisher.response.headers.get('location') as string;
     expect(location).toMatch(/^\/whip\/resources\/[0-9a-f-]+$/);
     await publisher.pc.setRemoteDescription({ type: 'answer', sdp: publisher.answer });

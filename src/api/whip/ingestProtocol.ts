@@ -33,6 +33,28 @@ const EXPOSED = 'Location, ETag, Link, Accept-Patch, Accept-Post, Access-Control
 const CORS_METHODS = 'POST, PATCH, DELETE, OPTIONS';
 const PATCH_TYPE = 'application/trickle-ice-sdpfrag';
 
+const ICE_SERVERS = 'query { iceServers { iceServers { urls username credential } } }';
+
+/** RFC 8288 quoted-string: credentials are base64 and usernames plain, but quote what needs it anyway. */
+const quoted = (value: string) => `"${value.replace(/["\\]/g, '\\$&')}"`;
+
+/**
+ * The deployment's TURN relays as RFC 9725 Link headers (section 4.6), with
+ * credentials made for the caller: a client adds them (setConfiguration) and
+ * trickles its relay candidates, or reaches the ICE-lite SFU from them. None
+ * without TURN_URLS, or when the caller may not have them.
+ */
+export async function iceServerLinks(execute: ExecuteOperation, authorization: string | undefined): Promise<string[]> {
+  const answer = await execute<{ iceServers: { iceServers: { urls: string[]; username: string | null; credential: string | null }[] } }>(ICE_SERVERS, {}, authorization);
+  if (answer.error) return [];
+  return answer.data.iceServers.iceServers.flatMap((server) =>
+    server.urls.map((url) => {
+      const credentials = server.username !== null && server.credential !== null ? `; username=${quoted(server.username)}; credential=${quoted(server.credential)}; credential-type="password"` : '';
+      return `<${url}>; rel="ice-server"${credentials}`;
+    }),
+  );
+}
+
 /** The ETag of a resource: one ICE session, which Switchyard never restarts through PATCH. */
 export const etagOf = (sessionId: string) => `"${sessionId}"`;
 

@@ -3,7 +3,7 @@ import { ErrorCode, SwitchyardError } from '../../errors.js';
 import { parseDescription } from '../../sdp/parse.js';
 import type { RemoteSection } from '../../sdp/types.js';
 import type { OperationError } from '../http/inProcessGraphQL.js';
-import { CLOSE_SESSION, CREATE_SESSION, corsHeaders, etagOf, readOffer, sendError, type IngestProtocolOptions } from './ingestProtocol.js';
+import { CLOSE_SESSION, CREATE_SESSION, corsHeaders, etagOf, iceServerLinks, readOffer, sendError, type IngestProtocolOptions } from './ingestProtocol.js';
 import { streamTag } from './whip.js';
 
 interface PlayableTrack {
@@ -80,10 +80,10 @@ export async function handleWhepEndpoint(req: IncomingMessage, res: ServerRespon
   // the player's numbering), a counter-offer, as the draft allows: 406 with the
   // SFU's offer, answered by PATCH.
   const answered = await pullInto(options, authorization, pulls, offer);
-  if ('sdp' in answered) return created(res, 201, answered, headers);
+  if ('sdp' in answered) return created(res, 201, answered, { ...headers, ...(await links(options, authorization)) });
   if (answered.error.code !== ErrorCode.BAD_REQUEST) return sendError(res, answered.error, headers);
   const countered = await pullInto(options, authorization, pulls.map(({ mid: _mid, ...pull }) => pull), null);
-  if ('sdp' in countered) return created(res, 406, countered, headers);
+  if ('sdp' in countered) return created(res, 406, countered, { ...headers, ...(await links(options, authorization)) });
   return sendError(res, countered.error, headers);
 }
 
@@ -109,8 +109,14 @@ async function pullInto(
   return { sessionId, sdp };
 }
 
+/** The TURN relays as Link headers (RFC 9725 section 4.6, which WHEP reuses). */
+async function links(options: IngestProtocolOptions, authorization: string | undefined): Promise<Record<string, string[]>> {
+  const found = await iceServerLinks(options.execute, authorization);
+  return found.length > 0 ? { link: found } : {};
+}
+
 /** 201 with the SFU's answer, or 406 with its counter-offer; both name the session's resource. */
-function created(res: ServerResponse, status: 201 | 406, { sessionId, sdp }: { sessionId: string; sdp: string }, headers: Record<string, string>): void {
+function created(res: ServerResponse, status: 201 | 406, { sessionId, sdp }: { sessionId: string; sdp: string }, headers: Record<string, string | string[]>): void {
   res.writeHead(status, {
     ...headers,
     'content-type': 'application/sdp',

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode, SwitchyardError } from '../../errors.js';
 import { parseDescription } from '../../sdp/parse.js';
 import type { RemoteSection } from '../../sdp/types.js';
-import { CLOSE_SESSION, CREATE_SESSION, corsHeaders, etagOf, readOffer, sendError, type IngestProtocolOptions } from './ingestProtocol.js';
+import { CLOSE_SESSION, CREATE_SESSION, corsHeaders, etagOf, iceServerLinks, readOffer, sendError, type IngestProtocolOptions } from './ingestProtocol.js';
 
 const PUSH = `mutation Push($input: PushTracksInput!) {
   pushTracks(input: $input) { sessionDescription { sdp } tracks { mid trackName error { code message } } }
@@ -59,8 +59,10 @@ export async function handleWhipEndpoint(req: IncomingMessage, res: ServerRespon
     await options.execute(CLOSE_SESSION, { sessionId }, authorization);
     return sendError(res, failed ?? { code: ErrorCode.INTERNAL, message: 'no answer' }, headers);
   }
+  const links = await iceServerLinks(options.execute, authorization);
   res.writeHead(201, {
     ...headers,
+    ...(links.length > 0 ? { link: links } : {}),
     'content-type': 'application/sdp',
     location: `/whip/resources/${sessionId}`,
     etag: etagOf(sessionId),
