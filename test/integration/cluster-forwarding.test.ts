@@ -158,11 +158,19 @@ describe('session events from any node', () => {
     await peer.createSession();
     const events = collect(wsClient(url(B), SECRET), 'subscription($id: ID!) { sessionEvents(sessionId: $id) { type session { id connectionState } } }', { id: peer.sessionId }, (d) => d.sessionEvents);
     cleanups.push(() => void events.close());
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Its stats too: read on A, through B, once and as a stream.
+    const stats = collect(wsClient(url(B), SECRET), 'subscription($id: ID!) { sessionStats(sessionId: $id) { quality tracks { mid } } }', { id: peer.sessionId }, (d) => d.sessionStats);
+    cleanups.push(() => void stats.close());
+    await waitFor('stats through B', () => stats.items.length >= 2, 5000);
+    expect(stats.items[0]).toEqual({ quality: 'UNKNOWN', tracks: [] });
+    const read = await gqlOk(url(C), 'query($id: ID!) { session(id: $id) { quality stats { bitrateIn tracks { mid } } } }', { id: peer.sessionId }, SECRET);
+    expect(read.session).toEqual({ quality: 'UNKNOWN', stats: { bitrateIn: 0, tracks: [] } });
     await gqlOk(url(C), 'mutation($id: ID!) { closeSession(input: { sessionId: $id }) { sessionId } }', { id: peer.sessionId }, SECRET);
     await waitFor('CLOSED through B', () => events.items.some((e: { type: string }) => e.type === 'CLOSED'), 5000);
     expect(events.items.at(-1)).toEqual({ type: 'CLOSED', session: { id: peer.sessionId, connectionState: 'CLOSED' } });
     expect(events.errors).toEqual([]);
+    await waitFor('the stats stream ends with the session', () => stats.done, 5000);
+    expect(stats.errors).toEqual([]);
     // A session nobody holds answers as on one node.
     const unknown = collect(wsClient(url(B), SECRET), 'subscription($id: ID!) { sessionEvents(sessionId: $id) { type } }', { id: peer.sessionId }, (d) => d);
     cleanups.push(() => void unknown.close());
