@@ -5,7 +5,6 @@ import {
   PUSH_TRACKS,
   SESSION_EVENTS,
   SESSION_LAYERS,
-  SESSION_TRACKS,
   SET_TRACK_MUTED,
   UPDATE_TRACKS,
 } from './documents.js';
@@ -13,12 +12,13 @@ import { DataChannels } from './DataChannels.js';
 import { Emitter } from './Emitter.js';
 import { SwitchyardError } from './errors.js';
 import { IceRestart } from './IceRestart.js';
-import { serverIceServers, withIceServers } from './iceServers.js';
+import { relayConfiguration } from './iceServers.js';
 import { asSwitchyardError, Negotiation, setLocal, trackError } from './negotiation.js';
 import { OperationQueue } from './OperationQueue.js';
 import { PullBatcher } from './PullBatcher.js';
 import { SenderLayers } from './SenderLayers.js';
 import { TrackWatch, type TrackWatchListener } from './TrackWatch.js';
+import { sourceOf, transceiverOf } from './transceivers.js';
 import { httpTransport, type Transport } from './transport.js';
 import type {
   ConnectOptions,
@@ -102,16 +102,14 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
   static async connect(options: ConnectOptions): Promise<Switchyard> {
     if (!options.transport && !options.url) throw new SwitchyardError('BAD_REQUEST', 'connect needs a url or a transport');
     const transport = options.transport ?? httpTransport({ url: options.url as string, ...(options.token ? { token: options.token } : {}) });
-    const own = options.rtcConfiguration ?? {};
-    const turnTtl = typeof options.turn === 'object' ? options.turn.ttlSeconds : undefined;
-    let relays: RTCIceServer[] = [];
+    let relays: Awaited<ReturnType<typeof relayConfiguration>>;
     try {
-      if (options.turn !== false) relays = await serverIceServers(transport, turnTtl);
+      relays = await relayConfiguration(transport, options);
     } catch (error) {
       if (!options.transport) transport.dispose();
       throw asSwitchyardError(error);
     }
-    const configuration = withIceServers(own, own.iceServers, relays);
+    const { configuration, renew } = relays;
     const pc = options.createPeerConnection ? options.createPeerConnection(configuration) : new RTCPeerConnection(configuration);
     try {
       pc.createDataChannel('switchyard');
@@ -126,10 +124,8 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
       });
       await pc.setRemoteDescription({ type: 'answer', sdp: createSession.sessionDescription.sdp });
       const client = new Switchyard(createSession.session.id, pc, transport, !options.transport);
-      if (options.turn !== false && relays.length > 0) {
-        // Credentials expire: an ICE restart (a new network, perhaps a new relay) gets fresh ones first.
-        client.renewRelays = async () => pc.setConfiguration(withIceServers(pc.getConfiguration(), own.iceServers, await serverIceServers(transport, turnTtl)));
-      }
+      // TURN credentials expire: an ICE restart (a new network, perhaps a new relay) gets fresh ones first.
+      if (renew) client.renewRelays = () => renew(pc);
       if (options.adaptiveSimulcast !== false) client.senderLayers = new SenderLayers(pc, (error) => client.emit('error', asSwitchyardError(error)));
       client.listen();
       return client;
@@ -205,8 +201,8 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
   /** Changes the simulcast layer Switchyard sends for a pulled track. */
   setSimulcast(track: MediaStreamTrack, preference: SimulcastPreference): Promise<void> {
     return this.operation(async () => {
-      const transceiver = this.transceiverOf(track);
-      const source = await this.sourceOf(transceiver);
+      const transceiver = transceiverOf(this.pc, this.local.values(), track);
+      const source = await sourceOf(this.transport, this.sessionId, transceiver);
       const { updateTracks: payload } = await this.transport.request<{ updateTracks: TracksPayload }>(UPDATE_TRACKS, {
         input: { sessionId: this.sessionId, tracks: [{ ...source, mid: transceiver.mid, simulcast: preference }] },
       });
@@ -220,7 +216,7 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
   /** Stops local or pulled tracks (given as tracks, LocalTracks or mids), with one renegotiation. */
   close(...items: (MediaStreamTrack | LocalTrack | string)[]): Promise<void> {
     return this.operation(async () => {
-      const transceivers = items.map((item) => this.transceiverOf(item));
+      const transceivers = items.map((item) => transceiverOf(this.pc, this.local.values(), item));
       const mids = transceivers.map((t) => t.mid as string);
       for (const transceiver of transceivers) transceiver.stop();
       let payload: TracksPayload;
@@ -382,32 +378,12 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
           this.shutDown(true);
         }
         break;
+      case 'QUALITY_CHANGED':
+        if (event.quality) this.emit('qualitychange', { quality: event.quality });
+        break;
       case 'CONNECTION_STATE_CHANGED':
         break; // The PeerConnection reports its own state (connectionstatechange).
     }
-  }
-
-  private transceiverOf(item: MediaStreamTrack | LocalTrack | string): RTCRtpTransceiver {
-    // A muted local track is on no sender: find it among the pushed ones.
-    const mid =
-      typeof item === 'string' ? item : 'transceiver' in item ? item.mid : [...this.local.values()].find((t) => t.track === item)?.mid;
-    const transceiver = this.pc
-      .getTransceivers()
-      .find((t) => (mid !== undefined ? t.mid === mid : t.sender.track === item || t.receiver.track === item));
-    if (!transceiver?.mid || transceiver.currentDirection === 'stopped') {
-      throw new SwitchyardError('BAD_REQUEST', 'this track is not pushed or pulled by this session');
-    }
-    return transceiver;
-  }
-
-  /** Which (sessionId, trackName) a pulled transceiver carries: Switchyard's description of this session says. */
-  private async sourceOf(transceiver: RTCRtpTransceiver): Promise<{ sessionId: string; trackName: string }> {
-    const { session } = await this.transport.request<{
-      session: { tracks: { mid: string | null; location: string; track: { sessionId: string; name: string } }[] } | null;
-    }>(SESSION_TRACKS, { id: this.sessionId });
-    const entry = session?.tracks.find((t) => t.mid === transceiver.mid && t.location === 'REMOTE');
-    if (!entry) throw new SwitchyardError('BAD_REQUEST', `mid ${transceiver.mid} does not carry a pulled track`);
-    return { sessionId: entry.track.sessionId, trackName: entry.track.name };
   }
 
   private shutDown(byServer: boolean): void {

@@ -10,6 +10,7 @@ export { OfferRefusedError, SwitchyardError, type ErrorCode } from './errors.js'
 export { OperationQueue } from './OperationQueue.js';
 export { SenderLayers } from './SenderLayers.js';
 export type {
+  ConnectionQuality,
   ConnectOptions,
   DataChannelDelivery,
   DataChannelEndReason,

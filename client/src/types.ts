@@ -57,8 +57,10 @@ export interface TracksPayload {
 
 /** A sessionEvents message, as the SDK reads it. */
 export interface SessionEventData {
-  type: 'CONNECTION_STATE_CHANGED' | 'TRACK_ENDED' | 'RENEGOTIATION_NEEDED' | 'LAYERS_IN_DEMAND' | 'DATA_CHANNEL_ENDED' | 'CLOSED';
+  type: 'CONNECTION_STATE_CHANGED' | 'TRACK_ENDED' | 'RENEGOTIATION_NEEDED' | 'LAYERS_IN_DEMAND' | 'DATA_CHANNEL_ENDED' | 'QUALITY_CHANGED' | 'CLOSED';
   mid: string | null;
+  /** QUALITY_CHANGED: the session's connection quality now. */
+  quality?: ConnectionQuality | null;
   layersInDemand?: string[] | null;
   /** DATA_CHANNEL_ENDED: the SCTP stream id of the subscribed channel that ended. */
   dataChannelId?: number | null;
@@ -155,7 +157,12 @@ export interface LocalTrack {
   readonly muted: boolean;
 }
 
+/** How well the session's media gets through, as Switchyard judges it from its stream scores (docs/call-quality.md). */
+export type ConnectionQuality = 'EXCELLENT' | 'GOOD' | 'POOR' | 'LOST' | 'UNKNOWN';
+
 export interface SwitchyardEvents extends Record<string, unknown> {
+  /** The session's connection quality dropped or recovered (QUALITY_CHANGED): show a "poor connection" hint. */
+  qualitychange: { quality: ConnectionQuality };
   /** Which simulcast layers (RIDs) of a pushed track someone watches changed; with adaptiveSimulcast the others are off now. */
   layersindemand: { mid: string; rids: string[] };
   /** The PeerConnection's state (new, connecting, connected, disconnected, failed, closed). */

@@ -72,3 +72,15 @@ describe('Switchyard (SDK): TURN relays of the deployment', () => {
     expect(refusing.disposed).toBe(false);
   });
 });
+
+describe('Switchyard (SDK): connection quality', () => {
+  it('emits qualitychange for QUALITY_CHANGED with the new level', async () => {
+    const transport = sfu();
+    const { client } = await connect(transport);
+    const changes: unknown[] = [];
+    client.on('qualitychange', (change) => changes.push(change));
+    transport.sinks.get('SessionEvents')!.next({ sessionEvents: { type: 'QUALITY_CHANGED', mid: null, quality: 'POOR' } });
+    transport.sinks.get('SessionEvents')!.next({ sessionEvents: { type: 'QUALITY_CHANGED', mid: null, quality: 'EXCELLENT' } });
+    expect(changes).toEqual([{ quality: 'POOR' }, { quality: 'EXCELLENT' }]);
+  });
+});
