@@ -21,8 +21,9 @@ const limitExceeded = (message: string) => new SwitchyardError(ErrorCode.LIMIT_E
 /**
  * Caps on sessions that hold whoever the caller is (an app backend, a client
  * token, or anyone in development mode): each idle session is a transport in
- * a worker (~15 KB) and a file of state here, so an unbounded createSession
- * loop would fill the machine. Creations still under way count, so a burst
+ * a worker (about 29 KB of worker memory, measured by bench:quality) and a
+ * file of state here, so an unbounded createSession loop would fill the
+ * machine. Creations still under way count, so a burst
  * of concurrent calls cannot slip past a cap together.
  */
 export class SessionQuotas {
