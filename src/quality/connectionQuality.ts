@@ -7,9 +7,9 @@ import type { TrackRegistry } from '../tracks/TrackRegistry.js';
 export type ConnectionQuality = 'EXCELLENT' | 'GOOD' | 'POOR' | 'LOST' | 'UNKNOWN';
 
 /**
- * mediasoup scores each RTP stream from 0 to 10 from its loss and
- * retransmissions (about 10 below 1 % loss, 7 near 10 %, 4 near 20 %, 0 with
- * no media). The levels follow those steps.
+ * mediasoup scores each RTP stream from 0 to 10 from the loss left after
+ * NACK repairs (0 with no media). Measured on loopback with random loss
+ * (docs/call-quality.md): 10 at 5 %, 7-8 at 20 %, a publisher's 3-4 at 40 %.
  */
 export function qualityOf(score: number | null): ConnectionQuality {
   if (score === null) return 'UNKNOWN';
@@ -44,8 +44,9 @@ function consumerScore(consumer: types.Consumer): number | null {
 /**
  * The session's score: the worst of its own links, what it sends (each pushed
  * track that is not muted) and what it receives (each pulled track). A
- * subscriber's score does not fall because its source's publisher has a bad
- * link: that shows in the publisher's session. Null without media.
+ * publisher's bad link shows in its own session; what the SFU could not
+ * repair is missing downstream too, so a subscriber's score can dip with it
+ * (mediasoup scores what the subscriber reports). Null without media.
  */
 export function sessionScore(session: Session): number | null {
   let worst: number | null = null;

@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Switchyard } from '../../src/app.js';
 import { gql, gqlOk } from '../helpers/graphql.js';
-import { fakeCamera, waitFor, watchVideo } from '../helpers/media.js';
-import { TestPeer } from '../helpers/peer.js';
+import { fakeCamera, waitFor } from '../helpers/media.js';
+import { sentBitrate, sleep, startVideoCall, STATS, type TrackStats } from '../helpers/quality.js';
 import { startTestServer } from '../helpers/server.js';
 import { collect, wsClient } from '../helpers/subscriptions.js';
 
@@ -12,9 +12,6 @@ import { collect, wsClient } from '../helpers/subscriptions.js';
  * publisher lowers the bitrate; a publisher that stops sending gets
  * QUALITY_CHANGED (LOST); the sessionStats subscription keeps its bounds.
  */
-const STATS = `query($id: ID!) { session(id: $id) { quality stats { quality score bitrateIn bitrateOut availableOutgoingBitrate roundTripTime
-  tracks { mid location kind trackName bitrate packets packetsLost fractionLost jitter roundTripTime nackCount pliCount score } } } }`;
-
 let server: Switchyard;
 const cleanups: (() => void)[] = [];
 beforeAll(async () => {
@@ -28,45 +25,9 @@ afterAll(async () => {
   await server?.stop();
 });
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Bits per second the publisher's libwebrtc says it sent over `ms` (outbound-rtp bytesSent, video). */
-async function sentBitrate(peer: TestPeer, ms: number): Promise<number> {
-  const bytes = async () => {
-    let total = 0;
-    (await peer.pc.getStats()).forEach((s: { type: string; kind?: string; bytesSent?: number }) => {
-      if (s.type === 'outbound-rtp' && s.kind === 'video') total += s.bytesSent ?? 0;
-    });
-    return total;
-  };
-  const before = await bytes();
-  await sleep(ms);
-  return ((await bytes()) - before) * 8 / (ms / 1000);
-}
-
-type TrackStats = { mid: string; location: string; bitrate: number; packets: number; packetsLost: number; fractionLost: number; score: number; roundTripTime: number | null; jitter: number | null };
-
-async function call() {
-  const publisher = new TestPeer(server.url);
-  cleanups.push(() => publisher.stop());
-  const cam = fakeCamera(320, 240);
-  cleanups.push(cam.stop);
-  await publisher.createSession();
-  await publisher.push([{ track: cam.track, name: 'cam' }]);
-  const subscriber = new TestPeer(server.url);
-  cleanups.push(() => subscriber.stop());
-  await subscriber.createSession();
-  const [pulled] = await subscriber.pull([{ sessionId: publisher.sessionId, trackName: 'cam' }]);
-  await waitFor('the pulled track', () => subscriber.received.has(pulled!.mid!));
-  const video = watchVideo(subscriber.received.get(pulled!.mid!)!);
-  cleanups.push(video.stop);
-  await waitFor('frames', () => video.stats.frames > 20, 15_000);
-  return { publisher, subscriber, mid: pulled!.mid! };
-}
-
 describe('call quality in the API', () => {
   it('reads bitrate near the sent rate and no loss on loopback; throttling lowers it; a publisher that stops gets QUALITY_CHANGED LOST', { timeout: 60_000 }, async () => {
-    const { publisher, subscriber, mid } = await call();
+    const { publisher, subscriber, mid } = await startVideoCall(server.url, cleanups);
     const ws = wsClient(server.url);
     cleanups.push(() => void ws.dispose());
     const publisherEvents = collect(ws, 'subscription($id: ID!) { sessionEvents(sessionId: $id) { type quality at } }', { id: publisher.sessionId }, (d) => d.sessionEvents);
@@ -131,7 +92,7 @@ describe('call quality in the API', () => {
   });
 
   it('sessionStats delivers at the chosen interval within its bounds, counts as a subscription, and ends with the session', { timeout: 60_000 }, async () => {
-    const { subscriber } = await call();
+    const { subscriber } = await startVideoCall(server.url, cleanups);
     const ws = wsClient(server.url);
     cleanups.push(() => void ws.dispose());
     const tooFast = collect(ws, 'subscription($id: ID!) { sessionStats(sessionId: $id, intervalMs: 500) { at } }', { id: subscriber.sessionId }, (d) => d.sessionStats);
