@@ -25,6 +25,9 @@ export interface MetricsConfig {
 
 const ICE_URL = /^(stun|stuns|turn|turns):[^\s,]+$/;
 
+/** The longest TURN credential lifetime a caller may ask for, unless TURN_CREDENTIAL_MAX_TTL_S says otherwise. */
+export const DEFAULT_TURN_CREDENTIAL_MAX_TTL_S = 172_800;
+
 /**
  * TURN_URLS (comma-separated turn:/turns:/stun: URLs) and TURN_SECRET
  * (coturn's static-auth-secret) go together; neither means no TURN.
@@ -41,7 +44,7 @@ export function turnConfig(env: Env): TurnConfig | undefined {
   if (urls.some((url) => url.startsWith('turn')) && secret.length < 16) {
     throw new ConfigError('TURN_URLS has TURN servers: set TURN_SECRET to their static-auth-secret (16 or more characters; coturn use-auth-secret)');
   }
-  const maxTtlS = integer(env, 'TURN_CREDENTIAL_MAX_TTL_S', 172_800, 60, 2_592_000);
+  const maxTtlS = integer(env, 'TURN_CREDENTIAL_MAX_TTL_S', DEFAULT_TURN_CREDENTIAL_MAX_TTL_S, 60, 2_592_000);
   const defaultTtlS = integer(env, 'TURN_CREDENTIAL_TTL_S', Math.min(86_400, maxTtlS), 60, maxTtlS);
   return { urls, secret, defaultTtlS, maxTtlS };
 }
@@ -61,5 +64,9 @@ export function metricsConfig(env: Env, runMode: 'development' | 'production', a
   if (enabled && !protectedEnough) {
     throw new ConfigError('METRICS=true in production needs METRICS_PORT (a listener of its own) or METRICS_TOKEN (a bearer token): /metrics must not be public');
   }
-  return { enabled, port, host: env.METRICS_HOST || apiHost, token };
+  // A listener of its own without a token is only as private as its address:
+  // unless told where, it listens on loopback, not on the API's (often
+  // 0.0.0.0) host.
+  const host = env.METRICS_HOST || (port !== undefined && token === undefined ? '127.0.0.1' : apiHost);
+  return { enabled, port, host, token };
 }

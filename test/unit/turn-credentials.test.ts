@@ -75,7 +75,10 @@ describe('loadConfig: metrics', () => {
     expect(loadConfig({}).metrics).toEqual({ enabled: true, port: undefined, host: '127.0.0.1', token: undefined });
     const production = { SWITCHYARD_MODE: 'production', APPS: `acme:${'s'.repeat(32)}` };
     expect(loadConfig(production).metrics.enabled).toBe(false);
-    expect(loadConfig({ ...production, METRICS_PORT: '9464' }).metrics).toEqual({ enabled: true, port: 9464, host: '0.0.0.0', token: undefined });
+    // Its own port without a token listens on loopback unless METRICS_HOST says where (the API host is 0.0.0.0 here).
+    expect(loadConfig({ ...production, METRICS_PORT: '9464' }).metrics).toEqual({ enabled: true, port: 9464, host: '127.0.0.1', token: undefined });
+    expect(loadConfig({ ...production, METRICS_PORT: '9464', METRICS_HOST: '10.0.0.7' }).metrics.host).toBe('10.0.0.7');
+    expect(loadConfig({ ...production, METRICS_PORT: '9464', METRICS_TOKEN: 't'.repeat(16) }).metrics.host).toBe('0.0.0.0');
     expect(loadConfig({ ...production, METRICS_TOKEN: 't'.repeat(16) }).metrics).toMatchObject({ enabled: true, token: 't'.repeat(16) });
     expect(() => loadConfig({ ...production, METRICS: 'true' })).toThrow(/METRICS_PORT .* or METRICS_TOKEN/);
     expect(() => loadConfig({ METRICS_TOKEN: 'short' })).toThrow(/at least 16 characters/);
