@@ -95,9 +95,18 @@ export class SwitchyardMetrics implements ApiObserver {
     if (code === ErrorCode.RATE_LIMITED || code === ErrorCode.LIMIT_EXCEEDED) this.refusals.inc({ code });
   }
 
-  /** The exposition text, read fresh. */
+  /** The refresh under way, which concurrent scrapes share. */
+  private refreshing: Promise<void> | undefined;
+
+  /**
+   * The exposition text, read fresh. Scrapes that arrive while a refresh is
+   * under way share it: two refreshes interleaved would each bring the
+   * counters up from their own reading (an older one could count a delta
+   * twice) and one could render while the other had reset the gauges.
+   */
   async render(): Promise<string> {
-    await this.refresh();
+    this.refreshing ??= this.refresh().finally(() => (this.refreshing = undefined));
+    await this.refreshing;
     return this.registry.metrics();
   }
 
