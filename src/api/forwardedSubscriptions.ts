@@ -28,6 +28,12 @@ export function forwardSubscription<T>(options: {
   stillThere: () => Promise<boolean>;
   /** Wraps one result's data as the event the field resolves. */
   toEvent: (data: Record<string, unknown>) => T;
+  /**
+   * Snapshots (sessionStats): a result that arrives while the caller has not
+   * taken the previous one is dropped, as the owner's own stream does, rather
+   * than queued until the caller's outbox cap closes its connection.
+   */
+  snapshots?: boolean;
 }): EventStream<T> {
   const stream = new EventStream<T>(options.outbox);
   const watch = setInterval(() => {
@@ -54,7 +60,7 @@ export function forwardSubscription<T>(options: {
         if (error) {
           const code = error.extensions?.code;
           stream.fail(new SwitchyardError(typeof code === 'string' && code in ErrorCode ? (code as ErrorCode) : ErrorCode.INTERNAL, error.message));
-        } else if (result.data) {
+        } else if (result.data && !(options.snapshots && stream.pending > 0)) {
           stream.push(options.toEvent(result.data));
         }
       },

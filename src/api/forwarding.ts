@@ -132,6 +132,7 @@ function routedSubscription(
       stillThere: () => owner.forwarding.cluster.nodes.alive(owner.nodeId),
       // The event resolves as a Forwarded root: the field reads its own response key from it.
       toEvent: (data) => new Forwarded(data),
+      snapshots: info.fieldName === 'sessionStats',
     });
   };
 }

@@ -1,6 +1,6 @@
 import { EventStream, type Outbox } from '../events/EventStream.js';
 import type { Session } from '../session/Session.js';
-import { readSessionStats, type SessionStats } from './sessionStats.js';
+import { sharedSessionStats, type SessionStats } from './sessionStats.js';
 
 export const MIN_STATS_INTERVAL_MS = 1000;
 export const MAX_STATS_INTERVAL_MS = 60_000;
@@ -32,15 +32,20 @@ export class StatsFeed {
       }
       reading = true;
       try {
-        stream.push(await readSessionStats(session));
+        stream.push(await sharedSessionStats(session));
       } finally {
         reading = false;
       }
     };
     const timer = setInterval(() => void tick(), intervalMs);
+    // Ends when the session does, not at the next tick (up to a minute later):
+    // a session's transport closes with it.
+    const end = () => void stream.return();
+    session.transport.observer.once('close', end);
     void tick();
     stream.onClose(() => {
       clearInterval(timer);
+      session.transport.observer.off('close', end);
       this.live -= 1;
     });
     return stream;

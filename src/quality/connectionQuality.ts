@@ -60,8 +60,8 @@ export function sessionScore(session: Session): number | null {
 /**
  * Tells when a session's quality drops or recovers (QUALITY_CHANGED). It
  * listens to mediasoup's score events of the session's producers and
- * consumers, which the workers send when a score changes, and to its tracks
- * turning silent or active: nothing is polled. The first level a session
+ * consumers, which the workers send when a score changes, to those closing,
+ * and to its tracks turning silent or active: nothing is polled. The first level a session
  * reaches is its start, not a change.
  */
 export class ConnectionQualityWatch {
@@ -79,21 +79,30 @@ export class ConnectionQualityWatch {
 
   watch(session: Session): void {
     let reported: ConnectionQuality = 'UNKNOWN';
+    let started = false;
     const check = () => {
       if (session.closed) return;
       const quality = qualityOf(sessionScore(session));
-      if (quality === reported || quality === 'UNKNOWN') return;
-      const first = reported === 'UNKNOWN';
+      if (quality === reported || (!started && quality === 'UNKNOWN')) return;
       reported = quality;
-      if (!first) this.changed(session, quality);
+      // The first level is the call's start; after it every change counts,
+      // UNKNOWN (no media left) too, so an app's indicator never goes stale.
+      if (started) this.changed(session, quality);
+      started = true;
     };
     this.checks.set(session.id, check);
     session.transport.observer.once('close', () => this.checks.delete(session.id));
-    session.transport.observer.on('newproducer', (producer: types.Producer) => producer.on('score', check));
+    // A stream that closes takes its score with it: the session's worst link
+    // may have been that one, and no score event tells of it.
+    session.transport.observer.on('newproducer', (producer: types.Producer) => {
+      producer.on('score', check);
+      producer.observer.once('close', check);
+    });
     session.transport.observer.on('newconsumer', (consumer: types.Consumer) => {
       consumer.on('score', check);
       consumer.observer.on('pause', check);
       consumer.observer.on('resume', check);
+      consumer.observer.once('close', check);
     });
   }
 }

@@ -81,3 +81,33 @@ export async function readSessionStats(session: Session): Promise<SessionStats> 
     tracks,
   };
 }
+
+/** How old a reading may be and still be handed to another caller. */
+export const SHARED_READING_MAX_AGE_MS = 900;
+const recentReadings = new WeakMap<Session, { startedAt: number; streams: string; reading: Promise<SessionStats> }>();
+
+/** Which streams the session carries now: a reading of other streams is not shared. */
+function streamsOf(session: Session): string {
+  return session.transceivers
+    .map((t) => `${t.section.mid}:${t.pushed && !t.pushed.producer.closed ? 'L' : ''}${t.pulled && !t.pulled.ended && !t.pulled.consumer.closed ? 'R' : ''}`)
+    .join(',');
+}
+
+/**
+ * readSessionStats, shared: callers within SHARED_READING_MAX_AGE_MS of a
+ * reading (in flight or done) of the same streams get that one. Each reading
+ * is a worker request per stream, so without this one client could multiply
+ * them with many sessionStats subscriptions or Session.stats queries of the
+ * same session; with it a session costs at most about one reading a second
+ * however many watch it. Readings are stamped (`at`), so a shared one says
+ * its age; a track pushed, pulled or closed since makes a new one, so a
+ * caller never sees a track it has just closed.
+ */
+export function sharedSessionStats(session: Session, now = performance.now()): Promise<SessionStats> {
+  const streams = streamsOf(session);
+  const recent = recentReadings.get(session);
+  if (recent && recent.streams === streams && now - recent.startedAt < SHARED_READING_MAX_AGE_MS) return recent.reading;
+  const reading = readSessionStats(session);
+  recentReadings.set(session, { startedAt: now, streams, reading });
+  return reading;
+}

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Switchyard } from '../../src/app.js';
 import { gqlOk } from '../helpers/graphql.js';
-import { waitFor } from '../helpers/media.js';
+import { fakeCamera, waitFor } from '../helpers/media.js';
 import { dropUdp, selectedLocalPort, type PacketLoss } from '../helpers/packetLoss.js';
 import { sleep, startVideoCall, STATS, type TrackStats } from '../helpers/quality.js';
 import { startTestServer } from '../helpers/server.js';
@@ -114,5 +114,33 @@ describe('call quality under packet loss', () => {
     await waitFor('the subscriber recovers', () => downlinkChanges().at(-1) === 'EXCELLENT', 20_000);
     await publisherEvents.close();
     await subscriberEvents.close();
+  });
+  it('closing the one lossy track of a session is a recovery: QUALITY_CHANGED EXCELLENT while the loss goes on', { timeout: 60_000 }, async () => {
+    const { subscriber, mid } = await startVideoCall(server.url, cleanups);
+    // The subscriber sends a camera of its own: its uplink is not dropped, so it keeps a good link after the pull closes.
+    const own = fakeCamera(320, 240);
+    cleanups.push(own.stop);
+    const [pushed] = await subscriber.push([{ track: own.track, name: 'own' }]);
+    expect(pushed!.error).toBeFalsy();
+    const ws = wsClient(server.url);
+    cleanups.push(() => void ws.dispose());
+    const events = collect(ws, 'subscription($id: ID!) { sessionEvents(sessionId: $id) { type quality } }', { id: subscriber.sessionId }, (d) => d.sessionEvents);
+    const changes = () => events.items.filter((e) => e.type === 'QUALITY_CHANGED').map((e) => e.quality as string);
+    await sleep(2000);
+    expect((await read(subscriber.sessionId)).quality).toBe('EXCELLENT');
+
+    losses.push(await dropUdp({ port: await selectedLocalPort(subscriber.pc), match: 'to', percent: LOSS_PERCENT }));
+    await waitFor('the subscriber drops', () => changes().some((q) => q !== 'EXCELLENT'), 20_000);
+    // A reading just before the close: shared readings (under a second old) must not outlive the track.
+    expect((await read(subscriber.sessionId)).stats.tracks.map((t) => t.location).sort()).toEqual(['LOCAL', 'REMOTE']);
+    const [closed] = await subscriber.close([mid]);
+    expect(closed!.error).toBeFalsy();
+    const closedAt = Date.now();
+    await waitFor('QUALITY_CHANGED EXCELLENT after the close', () => changes().at(-1) === 'EXCELLENT', 5000);
+    console.log(`loss: the lossy pull closed -> ${changes().join(', ')}; EXCELLENT ${Date.now() - closedAt} ms after closeTracks, loss still on`);
+    const after = await read(subscriber.sessionId);
+    expect(after.quality).toBe('EXCELLENT');
+    expect(after.stats.tracks.map((t) => t.location)).toEqual(['LOCAL']);
+    await events.close();
   });
 });

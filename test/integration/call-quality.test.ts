@@ -117,8 +117,21 @@ describe('call quality in the API', () => {
     await waitFor('refused', () => unknown.errors.length > 0, 5000);
     expect(JSON.stringify(unknown.errors)).toContain('SESSION_NOT_FOUND');
 
+    // Readings are shared: callers within the same second get the same one (one set of worker requests).
+    const AT = 'query($id: ID!) { session(id: $id) { stats { at } } }';
+    const [first, second] = await Promise.all([gqlOk(server.url, AT, { id: subscriber.sessionId }), gqlOk(server.url, AT, { id: subscriber.sessionId })]);
+    expect(second.session.stats.at).toBe(first.session.stats.at);
+    await sleep(1000);
+    expect((await gqlOk(server.url, AT, { id: subscriber.sessionId })).session.stats.at).not.toBe(first.session.stats.at);
+
+    // A stream at the longest interval still ends as soon as its session does, not at its next tick.
+    const slow = collect(ws, 'subscription($id: ID!) { sessionStats(sessionId: $id, intervalMs: 60000) { at } }', { id: subscriber.sessionId }, (d) => d.sessionStats);
+    await waitFor('the first slow reading', () => slow.items.length === 1, 5000);
+    const closedAt = Date.now();
     await gql(server.url, 'mutation($id: ID!) { closeSession(input: { sessionId: $id }) { sessionId } }', { id: subscriber.sessionId });
     await waitFor('the stream ends with the session', () => stats.done, 5000);
+    await waitFor('the 60 s stream ends with the session', () => slow.done, 2000);
+    console.log(`quality: sessionStats at 60000 ms ended ${Date.now() - closedAt} ms after closeSession`);
     await waitFor('no subscription left', () => server.api.census().subscriptions === 0, 5000);
   });
 });

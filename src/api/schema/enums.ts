@@ -91,7 +91,7 @@ export const SessionEventTypeEnum = builder.enumType('SessionEventType', {
     QUALITY_CHANGED: {
       value: 'QUALITY_CHANGED' as const,
       description:
-        'The session\'s connection quality dropped or recovered (`quality`): the worst of mediasoup\'s scores of what it sends and receives, as the workers report them. Not sent for the first level a session reaches; read Session.quality for the current one.',
+        'The session\'s connection quality dropped or recovered (`quality`): the worst of mediasoup\'s scores of what it sends and receives, as the workers report them. Not sent for the first level a session reaches; after it every change is, UNKNOWN (no media left) included. Read Session.quality for the current one.',
     },
     CLOSED: { value: 'CLOSED' as const, description: 'The session is closed; nothing more will come.' },
   },
@@ -105,7 +105,7 @@ export const ConnectionQualityEnum = builder.enumType('ConnectionQuality', {
     GOOD: { value: 'GOOD' as const, description: 'Score 7 or 8: loss up to about 10 %.' },
     POOR: { value: 'POOR' as const, description: 'Score 1 to 6: heavy loss; video freezes or drops layers.' },
     LOST: { value: 'LOST' as const, description: 'Score 0: no media arrives (the publisher stopped sending, or the link is gone).' },
-    UNKNOWN: { value: 'UNKNOWN' as const, description: 'No media yet (or none carried), so nothing to judge.' },
+    UNKNOWN: { value: 'UNKNOWN' as const, description: 'No media yet, or none left (every track closed or paused), so nothing to judge.' },
   },
 });
 

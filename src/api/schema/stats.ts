@@ -1,6 +1,6 @@
 import { badRequest } from '../../errors.js';
 import { qualityOf, sessionScore } from '../../quality/connectionQuality.js';
-import { readSessionStats, type SessionStats, type TransceiverStats } from '../../quality/sessionStats.js';
+import { sharedSessionStats, type SessionStats, type TransceiverStats } from '../../quality/sessionStats.js';
 import { MAX_STATS_INTERVAL_MS, MIN_STATS_INTERVAL_MS } from '../../quality/StatsFeed.js';
 import { builder } from './builder.js';
 import { ConnectionQualityEnum, TrackLocationEnum } from './enums.js';
@@ -68,7 +68,7 @@ builder.objectFields(SessionRef, (t) => ({
   stats: t.field({
     type: SessionStatsRef,
     description: 'Bitrates, loss, jitter, round trip, bandwidth estimate and counters of every stream, read from mediasoup now (one worker request per stream).',
-    resolve: (session) => readSessionStats(session),
+    resolve: (session) => sharedSessionStats(session),
   }),
 }));
 
