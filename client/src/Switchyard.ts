@@ -86,7 +86,9 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
       // Through the queue: a restart offer never overlaps a push's, a pull's or an answer to the SFU.
       restart: () =>
         this.operation(async () => {
-          await this.renewRelays?.();
+          // Best effort: the credentials in use may still be valid, and if the
+          // network is what failed, the restart's own request says so.
+          await this.renewRelays?.().catch(() => undefined);
           await this.negotiation.restartIce();
         }),
       attempting: (attempt) => this.emit('icerestart', { attempt }),

@@ -138,6 +138,18 @@ describe('TURN credentials (query iceServers) with coturn', () => {
     expect(errorCode(await gql(server.url, ICE_SERVERS, {}))).toBe('UNAUTHENTICATED');
   });
 
+  it('without TURN configured: no relays and no expiry, and a bad ttlSeconds is still BAD_REQUEST', async () => {
+    const plain = await startTestServer({ WORKERS: '1' });
+    try {
+      expect((await gqlOk(plain.url, ICE_SERVERS, { ttl: 600 })).iceServers).toEqual({ iceServers: [], expiresAt: null });
+      const refused = await gql(plain.url, ICE_SERVERS, { ttl: 30 });
+      expect(errorCode(refused)).toBe('BAD_REQUEST');
+      expect(refused.errors?.[0]?.message).toBe('ttlSeconds must be from 60 to 172800');
+    } finally {
+      await plain.stop();
+    }
+  });
+
   it('WHIP and WHEP answers carry the relays as RFC 9725 Link headers, with credentials for the caller', { timeout: 30_000 }, async () => {
     const publisher = await whipPublish(server.url, 'turn-stream', '', { authorization: `Bearer ${SECRET}` });
     cleanups.push(publisher.close);

@@ -55,6 +55,27 @@ describe('Switchyard (SDK): TURN relays of the deployment', () => {
     expect(pc.configuration.iceServers?.at(-1)).toEqual({ urls: ['turn:turn.example.com:3478?transport=udp'], username: 'expiry-2:app', credential: 'password-2-7200' });
   });
 
+  it('an ICE restart goes ahead with the credentials in use when fresh ones cannot be had', async () => {
+    vi.useFakeTimers();
+    issued = 0;
+    let refuse = false;
+    const transport = sfu({
+      IceServers: () => {
+        if (refuse) throw new SwitchyardError('INTERNAL', 'iceServers failed');
+        issued += 1;
+        return { iceServers: { iceServers: [{ urls: ['turn:turn.example.com:3478'], username: `u${issued}`, credential: 'p' }], expiresAt: '2026-12-04T00:00:00.000Z' } };
+      },
+      Renegotiate: (v) => ({ renegotiate: { sessionDescription: v.input.sessionDescription.type === 'OFFER' ? { type: 'ANSWER', sdp: 'sfu-answer-new-ice' } : null } }),
+    });
+    const { pc } = await connect(transport, { turn: true });
+    refuse = true;
+    pc.setConnectionState('connected');
+    pc.setConnectionState('failed');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(transport.operations().slice(-2)).toEqual(['IceServers', 'Renegotiate']);
+    expect(pc.configuration.iceServers?.at(-1)).toMatchObject({ username: 'u1' });
+  });
+
   it('turn: false asks for nothing; a refusal of iceServers fails connect with its code', async () => {
     const quiet = relaying();
     const { pc } = await connect(quiet, { turn: false, rtcConfiguration: { iceServers: [] } });

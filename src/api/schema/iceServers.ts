@@ -1,5 +1,6 @@
 import { badRequest } from '../../errors.js';
 import { forbidden } from '../../auth/GuardedSessions.js';
+import { DEFAULT_TURN_CREDENTIAL_MAX_TTL_S } from '../../config/operations.js';
 import type { IceServer, IceServerGrant } from '../../turn/iceServers.js';
 import { builder } from './builder.js';
 
@@ -38,8 +39,10 @@ builder.queryField('iceServers', (t) =>
     },
     resolve: (_root, { ttlSeconds }, { guard, iceServers }) => {
       if (guard.access.iceServers() !== 'allowed') throw forbidden('this token may not connect a session, so it gets no TURN credentials');
-      if (ttlSeconds != null && iceServers.configured && (ttlSeconds < 60 || ttlSeconds > iceServers.maxTtlS)) {
-        throw badRequest(`ttlSeconds must be from 60 to ${iceServers.maxTtlS}`);
+      // Checked with or without TURN configured: a call that is wrong is wrong on every deployment.
+      const maxTtlS = iceServers.configured ? iceServers.maxTtlS : DEFAULT_TURN_CREDENTIAL_MAX_TTL_S;
+      if (ttlSeconds != null && (ttlSeconds < 60 || ttlSeconds > maxTtlS)) {
+        throw badRequest(`ttlSeconds must be from 60 to ${maxTtlS}`);
       }
       return iceServers.issue(guard.access.identity, ttlSeconds);
     },
