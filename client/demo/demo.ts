@@ -14,6 +14,7 @@
  */
 import { Switchyard, SwitchyardError, type LocalTrack, type TrackInfo, type TrackWatch } from '@switchyard/client';
 import { Chat } from './chat.js';
+import { showQuality } from './quality.js';
 
 interface Participant {
   readonly sessionId: string;
@@ -37,6 +38,8 @@ interface Call {
   watch?: TrackWatch;
   micOn: boolean;
   cameraOn: boolean;
+  /** Stops the connection-quality badge (quality.ts). */
+  stopQuality?: () => void;
 }
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -50,6 +53,7 @@ const tiles = $<HTMLDivElement>('tiles');
 const roomTitle = $<HTMLDivElement>('room-title');
 const status = $<HTMLDivElement>('status');
 const statusText = $<HTMLSpanElement>('status-text');
+const qualityBadge = $<HTMLSpanElement>('quality');
 const micButton = $<HTMLButtonElement>('toggle-mic');
 const cameraButton = $<HTMLButtonElement>('toggle-camera');
 const leaveButton = $<HTMLButtonElement>('leave');
@@ -312,6 +316,7 @@ async function join(room: string, name: string): Promise<void> {
       call?.chat.sync(tracks);
     });
     layerTimer = setInterval(() => void showLayers(), 1000);
+    call.stopQuality = showQuality(sfu, qualityBadge);
   } catch (error) {
     for (const track of media.getTracks()) track.stop();
     call?.chat.stop();
@@ -328,6 +333,7 @@ async function leave(message?: string): Promise<void> {
   clearInterval(layerTimer);
   focused = null;
   current.watch?.stop();
+  current.stopQuality?.();
   current.chat.stop();
   for (const sessionId of [...participants.keys()]) removeParticipant(sessionId);
   tiles.innerHTML = '';

@@ -4,10 +4,10 @@ import {
   CREATE_SESSION,
   PUSH_TRACKS,
   SESSION_EVENTS,
-  SESSION_LAYERS,
   SET_TRACK_MUTED,
   UPDATE_TRACKS,
 } from './documents.js';
+import { readLayers, readQuality, readStats } from './sessionReads.js';
 import { DataChannels } from './DataChannels.js';
 import { Emitter } from './Emitter.js';
 import { SwitchyardError } from './errors.js';
@@ -21,6 +21,7 @@ import { TrackWatch, type TrackWatchListener } from './TrackWatch.js';
 import { sourceOf, transceiverOf } from './transceivers.js';
 import { httpTransport, type Transport } from './transport.js';
 import type {
+  ConnectionQuality,
   ConnectOptions,
   LocalTrack,
   PublishDataOptions,
@@ -28,6 +29,7 @@ import type {
   PushOptions,
   SessionDescriptionData,
   SessionEventData,
+  SessionStats,
   SimulcastPreference,
   SwitchyardEvents,
   TrackFilter,
@@ -295,9 +297,18 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
   }
 
   /** The simulcast layers of this session's tracks as Switchyard sees them: what is watched of each pushed track, what each pulled one receives. */
-  async layers(): Promise<TrackLayers[]> {
-    const { session } = await this.transport.request<{ session: { tracks: TrackLayers[] } | null }>(SESSION_LAYERS, { id: this.sessionId });
-    return session?.tracks ?? [];
+  layers(): Promise<TrackLayers[]> {
+    return readLayers(this.transport, this.sessionId);
+  }
+
+  /** This session's connection quality now; `qualitychange` tells of changes after the first level. */
+  quality(): Promise<ConnectionQuality> {
+    return readQuality(this.transport, this.sessionId);
+  }
+
+  /** What the SFU measures of this session now: bitrates, loss, jitter, round trip and score of each stream. */
+  stats(): Promise<SessionStats> {
+    return readStats(this.transport, this.sessionId);
   }
 
   /** Keeps a set of published tracks current (see TrackWatch); the usual way to build a room. */

@@ -51,6 +51,13 @@ export const SESSION_LAYERS = `query SwitchyardSessionLayers($id: ID!) {
   session(id: $id) { tracks { mid location layersInDemand preferredLayer receivingLayers { rid spatialLayer temporalLayer } } }
 }`;
 
+export const SESSION_QUALITY = `query SwitchyardSessionQuality($id: ID!) { session(id: $id) { quality } }`;
+
+export const SESSION_STATS = `query SwitchyardSessionStats($id: ID!) {
+  session(id: $id) { stats { at quality score bitrateIn bitrateOut availableOutgoingBitrate roundTripTime
+    tracks { mid location kind trackSessionId trackName bitrate bytes packets packetsLost fractionLost jitter roundTripTime nackCount pliCount firCount score layer { rid spatialLayer temporalLayer } } } }
+}`;
+
 const TRACK_FIELDS = 'sessionId name kind status muted tags simulcastRids dataChannel { ordered maxRetransmits maxPacketLifeTime }';
 
 export const TRACK_SNAPSHOT = `query SwitchyardTrackSnapshot($filter: TrackFilter) {

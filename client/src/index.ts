@@ -20,10 +20,12 @@ export type {
   PublishDataOptions,
   PullOptions,
   PushOptions,
+  SessionStats,
   SimulcastPreference,
   SwitchyardEvents,
   TrackFilter,
   TrackInfo,
   TrackLayers,
   TrackStatus,
+  TransceiverStats,
 } from './types.js';

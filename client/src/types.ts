@@ -160,6 +160,50 @@ export interface LocalTrack {
 /** How well the session's media gets through, as Switchyard judges it from its stream scores (docs/call-quality.md). */
 export type ConnectionQuality = 'EXCELLENT' | 'GOOD' | 'POOR' | 'LOST' | 'UNKNOWN';
 
+/** One direction of one m-section, measured by the SFU (TransceiverStats). */
+export interface TransceiverStats {
+  mid: string;
+  /** LOCAL: what this client sends (a pushed track). REMOTE: what the SFU sends it (a pulled track). */
+  location: 'LOCAL' | 'REMOTE';
+  kind: 'audio' | 'video';
+  trackSessionId: string;
+  trackName: string;
+  /** Bits per second. */
+  bitrate: number;
+  bytes: number;
+  packets: number;
+  packetsLost: number;
+  /** 0 to 1, the latest receiver report. */
+  fractionLost: number;
+  /** Milliseconds; LOCAL only. */
+  jitter: number | null;
+  /** Milliseconds. */
+  roundTripTime: number | null;
+  nackCount: number;
+  pliCount: number;
+  firCount: number;
+  /** mediasoup's score, 0 to 10. */
+  score: number;
+  /** REMOTE simulcast: the layer forwarded now. */
+  layer: { rid: string | null; spatialLayer: number; temporalLayer: number | null } | null;
+}
+
+/** The session's call quality at one moment (Session.stats). */
+export interface SessionStats {
+  /** ISO 8601: when the SFU read it. */
+  at: string;
+  quality: ConnectionQuality;
+  score: number | null;
+  /** Bits per second from this client, and to it. */
+  bitrateIn: number;
+  bitrateOut: number;
+  /** The SFU's bandwidth estimate towards this client, bits per second. */
+  availableOutgoingBitrate: number | null;
+  /** Milliseconds, the worst of its streams. */
+  roundTripTime: number | null;
+  tracks: TransceiverStats[];
+}
+
 export interface SwitchyardEvents extends Record<string, unknown> {
   /** The session's connection quality dropped or recovered (QUALITY_CHANGED): show a "poor connection" hint. */
   qualitychange: { quality: ConnectionQuality };

@@ -42,6 +42,11 @@ describe('the room demo in Chromium', () => {
     await everyRemoteVideoPlays(ada, 1);
     await everyRemoteVideoPlays(grace, 1);
     await expect.poll(() => ada.textContent('#status-text')).toBe('Connected');
+    // The connection-quality badge: the first level is read (no event comes for it), on loopback excellent.
+    for (const page of [ada, grace]) {
+      await expect.poll(() => page.textContent('#quality'), { timeout: 15_000 }).toBe('Excellent connection');
+      expect(await page.isVisible('#quality')).toBe(true);
+    }
   });
 
   it('a third joins and everyone sees two tiles', { timeout: 60_000 }, async () => {
@@ -131,6 +136,7 @@ describe('the room demo in Chromium', () => {
     }
     expect(Date.now() - left).toBeLessThan(2000);
     await expect.poll(() => grace.isVisible('#join')).toBe(true);
+    expect(await grace.isVisible('#quality')).toBe(false);
     // The others stopped the transceivers that carried her (one closeTracks each, from Chromium's own offer).
     for (const name of ['Ada Lovelace', 'Alan Turing']) {
       const sessionId = await pages.get(name)!.getAttribute('.tile.self', 'data-session-id');

@@ -104,4 +104,18 @@ describe('Switchyard (SDK): connection quality', () => {
     transport.sinks.get('SessionEvents')!.next({ sessionEvents: { type: 'QUALITY_CHANGED', mid: null, quality: 'EXCELLENT' } });
     expect(changes).toEqual([{ quality: 'POOR' }, { quality: 'EXCELLENT' }]);
   });
+
+  it('quality() and stats() read the session (the first level comes with no event); a closed session is SESSION_NOT_FOUND', async () => {
+    const stats = { at: '2026-12-03T08:00:00.000Z', quality: 'GOOD', score: 7, bitrateIn: 300_000, bitrateOut: 0, availableOutgoingBitrate: null, roundTripTime: 1.5, tracks: [] };
+    let gone = false;
+    const transport = sfu({
+      SessionQuality: (v) => ({ session: gone ? null : { quality: v.id === 'session-1' ? 'EXCELLENT' : 'UNKNOWN' } }),
+      SessionStats: (v) => ({ session: v.id === 'session-1' ? { stats } : null }),
+    });
+    const { client } = await connect(transport);
+    expect(await client.quality()).toBe('EXCELLENT');
+    expect(await client.stats()).toEqual(stats);
+    gone = true;
+    await expect(client.quality()).rejects.toMatchObject({ code: 'SESSION_NOT_FOUND' });
+  });
 });
