@@ -31,11 +31,16 @@ export interface SessionStats {
   tracks: TransceiverStats[];
 }
 
+/** The transceiver's pushed track while its producer is open: what LOCAL stats read. */
+const livePushed = (t: Transceiver) => (t.pushed && !t.pushed.producer.closed ? t.pushed : undefined);
+/** The transceiver's pulled track while its consumer is open: what REMOTE stats read. */
+const livePulled = (t: Transceiver) => (t.pulled && !t.pulled.ended && !t.pulled.consumer.closed ? t.pulled : undefined);
+
 async function directionsOf(t: Transceiver): Promise<TransceiverStats[]> {
   const mid = t.section.mid;
   const read: Promise<TransceiverStats | null>[] = [];
-  if (t.pushed && !t.pushed.producer.closed) {
-    const track = t.pushed;
+  const track = livePushed(t);
+  if (track) {
     read.push(
       producerStats(track.producer).then(
         (stats) => ({ ...stats, mid, location: 'LOCAL' as const, kind: track.producer.kind, trackSessionId: track.sessionId, trackName: track.name, layer: null }),
@@ -43,8 +48,8 @@ async function directionsOf(t: Transceiver): Promise<TransceiverStats[]> {
       ),
     );
   }
-  if (t.pulled && !t.pulled.ended && !t.pulled.consumer.closed) {
-    const pulled = t.pulled;
+  const pulled = livePulled(t);
+  if (pulled) {
     read.push(
       consumerStats(pulled.consumer).then(
         (stats) => ({
@@ -89,7 +94,7 @@ const recentReadings = new WeakMap<Session, { startedAt: number; streams: string
 /** Which streams the session carries now: a reading of other streams is not shared. */
 function streamsOf(session: Session): string {
   return session.transceivers
-    .map((t) => `${t.section.mid}:${t.pushed && !t.pushed.producer.closed ? 'L' : ''}${t.pulled && !t.pulled.ended && !t.pulled.consumer.closed ? 'R' : ''}`)
+    .map((t) => `${t.section.mid}:${livePushed(t) ? 'L' : ''}${livePulled(t) ? 'R' : ''}`)
     .join(',');
 }
 
