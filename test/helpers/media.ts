@@ -1,4 +1,5 @@
 import wrtc from '@roamhq/wrtc';
+import type { TestPeer } from './peer.js';
 
 const { RTCVideoSource, RTCVideoSink, RTCAudioSource, RTCAudioSink } = wrtc.nonstandard;
 
@@ -64,4 +65,17 @@ export async function waitFor(what: string, check: () => boolean, timeoutMs = 10
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/**
+ * Pulls a video track into `peer`, waits for it to arrive and for more than
+ * `minFrames` decoded frames; the frame watch's stop goes to `cleanups`.
+ */
+export async function pullVideo(peer: TestPeer, source: { sessionId: string; trackName: string }, cleanups: (() => void)[], minFrames: number, what = 'frames') {
+  const [pulled] = await peer.pull([source]);
+  await waitFor('the pulled track', () => peer.received.has(pulled!.mid!));
+  const video = watchVideo(peer.received.get(pulled!.mid!)!);
+  cleanups.push(video.stop);
+  await waitFor(what, () => video.stats.frames > minFrames, 15_000);
+  return { mid: pulled!.mid!, video };
 }

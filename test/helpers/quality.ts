@@ -1,4 +1,4 @@
-import { fakeCamera, waitFor, watchVideo } from './media.js';
+import { fakeCamera, pullVideo } from './media.js';
 import { TestPeer } from './peer.js';
 
 /** Session.quality and Session.stats with every track field the call-quality tests read. */
@@ -34,10 +34,6 @@ export async function startVideoCall(url: string, cleanups: (() => void)[]) {
   const subscriber = new TestPeer(url);
   cleanups.push(() => subscriber.stop());
   await subscriber.createSession();
-  const [pulled] = await subscriber.pull([{ sessionId: publisher.sessionId, trackName: 'cam' }]);
-  await waitFor('the pulled track', () => subscriber.received.has(pulled!.mid!));
-  const video = watchVideo(subscriber.received.get(pulled!.mid!)!);
-  cleanups.push(video.stop);
-  await waitFor('frames', () => video.stats.frames > 20, 15_000);
-  return { publisher, subscriber, mid: pulled!.mid!, video };
+  const { mid, video } = await pullVideo(subscriber, { sessionId: publisher.sessionId, trackName: 'cam' }, cleanups, 20);
+  return { publisher, subscriber, mid, video };
 }

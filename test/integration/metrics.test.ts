@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Switchyard } from '../../src/app.js';
 import { gql, gqlOk } from '../helpers/graphql.js';
-import { fakeCamera, waitFor, watchVideo } from '../helpers/media.js';
+import { fakeCamera, pullVideo, waitFor } from '../helpers/media.js';
 import { sample, scrape } from '../helpers/metrics.js';
 import { TestPeer } from '../helpers/peer.js';
 import { startTestServer } from '../helpers/server.js';
@@ -47,11 +47,7 @@ describe('/metrics follows a call', () => {
     const ws = wsClient(server.url);
     cleanups.push(() => void ws.dispose());
     const events = collect(ws, 'subscription($id: ID!) { sessionEvents(sessionId: $id) { type } }', { id: subscriber.sessionId }, (d) => d.sessionEvents);
-    const [pulled] = await subscriber.pull([{ sessionId: publisher.sessionId, trackName: 'cam' }]);
-    await waitFor('the pulled track', () => subscriber.received.has(pulled!.mid!));
-    const video = watchVideo(subscriber.received.get(pulled!.mid!)!);
-    cleanups.push(video.stop);
-    await waitFor('frames', () => video.stats.frames > 10, 15_000);
+    await pullVideo(subscriber, { sessionId: publisher.sessionId, trackName: 'cam' }, cleanups, 10);
     // The activity monitor reports ACTIVE after its first look at the media.
     await waitFor('the track ACTIVE', () => server.sessions.tracks.get(publisher.sessionId, 'cam')?.status === 'ACTIVE');
     // A refused call shows under its code.

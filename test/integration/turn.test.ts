@@ -4,7 +4,7 @@ import { mintClientToken } from '../../src/auth/tokens.js';
 import { turnPassword } from '../../src/turn/iceServers.js';
 import { startCoturn, type TestCoturn } from '../helpers/coturn.js';
 import { errorCode, gql, gqlOk } from '../helpers/graphql.js';
-import { fakeCamera, waitFor, watchVideo } from '../helpers/media.js';
+import { fakeCamera, pullVideo, waitFor } from '../helpers/media.js';
 import { TestPeer } from '../helpers/peer.js';
 import { whepPlay, whipPublish } from '../helpers/whipClients.js';
 import { startTestServer } from '../helpers/server.js';
@@ -87,11 +87,7 @@ describe('TURN credentials (query iceServers) with coturn', () => {
     const subscriber = new TestPeer(server.url, SECRET);
     cleanups.push(() => subscriber.stop());
     await subscriber.createSession();
-    const [pulled] = await subscriber.pull([{ sessionId: peer.sessionId, trackName: 'cam' }]);
-    await waitFor('the pulled track', () => subscriber.received.has(pulled!.mid!));
-    const video = watchVideo(subscriber.received.get(pulled!.mid!)!);
-    cleanups.push(video.stop);
-    await waitFor('frames sent through the relay', () => video.stats.frames > 10, 15_000);
+    const { video } = await pullVideo(subscriber, { sessionId: peer.sessionId, trackName: 'cam' }, cleanups, 10, 'frames sent through the relay');
     console.log(`TURN: relay-only publisher connected; candidates ${candidates.length} (all relay); subscriber decoded ${video.stats.frames} frames`);
   });
 
