@@ -19,10 +19,8 @@
  */
 import wrtc from '@roamhq/wrtc';
 import type { Switchyard } from '../src/app.js';
-import { startSwitchyard } from '../src/app.js';
-import { loadConfig } from '../src/config/config.js';
 import { TestPeer } from '../test/helpers/peer.js';
-import { freeRtcPortRange } from '../test/helpers/ports.js';
+import { startBenchNode } from './benchNode.js';
 import { startRedis } from '../test/helpers/redis.js';
 
 const { RTCVideoSource, RTCVideoSink } = wrtc.nonstandard;
@@ -72,17 +70,7 @@ function latencyProbe(track: MediaStreamTrack) {
 }
 
 async function node(redisUrl: string): Promise<Switchyard> {
-  return startSwitchyard(
-    loadConfig({
-      PORT: '0',
-      HOST: '127.0.0.1',
-      WORKERS: '1',
-      RTC_PORT: String(await freeRtcPortRange(1)),
-      LOG_LEVEL: 'silent',
-      REDIS_URL: redisUrl,
-      KEY_FRAME_REQUEST_DELAY_MS: KEY_FRAME_DELAY,
-    }),
-  );
+  return startBenchNode({ REDIS_URL: redisUrl, KEY_FRAME_REQUEST_DELAY_MS: KEY_FRAME_DELAY });
 }
 
 /** A fresh subscriber on `on` pulls the camera; resolves with the time from the pull to its first decoded frame. */

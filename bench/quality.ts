@@ -51,10 +51,8 @@ import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Switchyard } from '../src/app.js';
-import { startSwitchyard } from '../src/app.js';
-import { loadConfig } from '../src/config/config.js';
 import { gqlOk } from '../test/helpers/graphql.js';
-import { freeRtcPortRange } from '../test/helpers/ports.js';
+import { startBenchNode } from './benchNode.js';
 import { INTERVAL_MS, startPeers, type Peers } from './quality/peers.js';
 
 const number = (name: string, fallback: number, min = 0) => {
@@ -310,21 +308,14 @@ async function main(): Promise<void> {
     process.exit(2);
   }, budget * 1000).unref();
   const loadBefore = loadavg();
-  const server = await startSwitchyard(
-    loadConfig({
-      PORT: '0',
-      HOST: '127.0.0.1',
-      WORKERS: '1',
-      RTC_PORT: String(await freeRtcPortRange(1)),
-      LOG_LEVEL: 'silent',
-      // Room for every session, created back to back; idle sessions never connect, so they must not time out.
-      MAX_SESSIONS_PER_NODE: '100000',
-      MAX_SESSIONS_PER_APP: '100000',
-      SESSION_CREATIONS_PER_APP_PER_SECOND: '100000',
-      SESSION_IDLE_TIMEOUT_MS: '86400000',
-      MAX_SUBSCRIPTIONS_PER_CONNECTION: '100000',
-    }),
-  );
+  const server = await startBenchNode({
+    // Room for every session, created back to back; idle sessions never connect, so they must not time out.
+    MAX_SESSIONS_PER_NODE: '100000',
+    MAX_SESSIONS_PER_APP: '100000',
+    SESSION_CREATIONS_PER_APP_PER_SECOND: '100000',
+    SESSION_IDLE_TIMEOUT_MS: '86400000',
+    MAX_SUBSCRIPTIONS_PER_CONNECTION: '100000',
+  });
   const workerPid = server.pool.workers[0]!.worker.pid;
   const peers = startPeers(server.url, SUBSCRIBERS);
   const results: PhaseResult[] = [];
