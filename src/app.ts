@@ -75,12 +75,13 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     keyFrameRequestDelayMs: config.keyFrameRequestDelayMs,
     layerOffDelayMs: config.layerOffDelayMs,
     maxDataChannelsPerSession: config.maxDataChannelsPerSession,
+    bounds: config.sessionBounds,
     dataMaxMessageBytes: config.dataMaxMessageBytes,
     trackEvents: shared.trackEvents,
     remoteTracks,
     sessionEvents: new SessionEventBus(),
   });
-  const pipeServer = shared.cluster ? new PipeServer(sessions.tracks, sessions.data.registry, sessions.layerDemand, pipeAddress, logger) : undefined;
+  const pipeServer = shared.cluster ? new PipeServer(sessions.tracks, sessions.data.registry, sessions.layerDemand, pipeAddress, logger, shared.cluster.nodes) : undefined;
   remoteTracks?.useDemand(sessions.layerDemand);
   let census: ApiServer['census'] = () => ({ connections: 0, subscriptions: 0 });
   const { watch, redis } = shared;

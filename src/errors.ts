@@ -18,13 +18,18 @@ export const ErrorCode = {
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-/** A failure the client caused or can act on; its message is safe to show. */
+/**
+ * A failure the client caused or can act on; its message is safe to show.
+ * `cause` keeps the raw error it stands for (a library's, with internal
+ * addresses perhaps): never shown to clients, logged by the error masker.
+ */
 export class SwitchyardError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = 'SwitchyardError';
   }
 }
@@ -35,6 +40,6 @@ export const sessionNotFound = (id: string) =>
   new SwitchyardError(ErrorCode.SESSION_NOT_FOUND, `session ${id} does not exist`);
 export const trackNotFound = (sessionId: string, trackName: string) =>
   new SwitchyardError(ErrorCode.TRACK_NOT_FOUND, `track ${trackName} of session ${sessionId} is not published`);
-export const unavailable = (message: string) => new SwitchyardError(ErrorCode.UNAVAILABLE, message);
+export const unavailable = (message: string, cause?: unknown) => new SwitchyardError(ErrorCode.UNAVAILABLE, message, cause === undefined ? undefined : { cause });
 export const negotiationConflict = (message: string) =>
   new SwitchyardError(ErrorCode.NEGOTIATION_CONFLICT, message);

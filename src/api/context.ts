@@ -27,4 +27,6 @@ export interface ServerContext {
   authorization?: string;
   /** graphql-ws: the connection's cap on queued subscription events. */
   outbox?: Outbox;
+  /** graphql-ws: another node of the cluster forwards its client's subscription over this connection (counted there, not here). */
+  internalConnection?: boolean;
 }

@@ -7,15 +7,19 @@ const isGraphQLError = (error: unknown): error is GraphQLError => error instance
 
 /**
  * Gives every error that leaves the API one of the contract's codes:
- * Switchyard's own errors keep theirs, errors of the GraphQL layer itself
- * (syntax, validation, bad variables) are BAD_REQUEST, and anything
- * unexpected is logged and answered as INTERNAL without its details.
+ * Switchyard's own errors keep theirs (and their messages, which carry no
+ * raw library text: a raw `cause` they stand for is logged here), errors of
+ * the GraphQL layer itself (syntax, validation, bad variables) are
+ * BAD_REQUEST, and anything unexpected is logged and answered as INTERNAL
+ * without its details.
  */
 export function createErrorMasker(logger: Logger) {
   return (error: unknown, message: string): Error => {
     const original = isGraphQLError(error) ? error.originalError : error;
     const location = isGraphQLError(error) ? { nodes: error.nodes, source: error.source, positions: error.positions, path: error.path } : {};
     if (original instanceof SwitchyardError) {
+      // The raw error behind a stable message (ioredis's, when Redis did not answer) is for the operator, not the client.
+      if (original.cause !== undefined) logger.warn({ err: original.cause, code: original.code }, `answered ${original.code}: ${original.message}`);
       // Refused credentials answer 401 (yoga reads extensions.http and strips it); the rest stay 200 as GraphQL results.
       const http = original.code === ErrorCode.UNAUTHENTICATED ? { http: { status: 401 } } : {};
       return new GraphQLError(original.message, { ...location, extensions: { code: original.code, ...http } });

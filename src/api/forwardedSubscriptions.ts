@@ -1,7 +1,9 @@
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
+import { INTERNAL_HEADER } from '../cluster/internalCalls.js';
 import { ErrorCode, SwitchyardError, unavailable } from '../errors.js';
 import { EventStream, type Outbox } from '../events/EventStream.js';
+import type { Logger } from '../logger.js';
 
 /** How often a forwarded subscription checks that the owner is still alive. */
 const OWNER_CHECK_MS = 3000;
@@ -18,6 +20,13 @@ export function forwardSubscription<T>(options: {
   query: string;
   variables: Record<string, unknown>;
   authorization: string | null;
+  /**
+   * The cluster secret, sent on the upgrade: the owner then knows the
+   * connection is a forwarded subscription, already counted against its
+   * caller's quotas here (MAX_CONNECTIONS_PER_SUBJECT would otherwise count
+   * one connection per forwarded subscription).
+   */
+  internalToken?: string;
   /** The caller's connection cap on queued events. */
   outbox?: Outbox | undefined;
   /**
@@ -34,6 +43,8 @@ export function forwardSubscription<T>(options: {
    * than queued until the caller's outbox cap closes its connection.
    */
   snapshots?: boolean;
+  /** Where the connection's raw failure goes (it can name the owner's internal address; the caller hears a stable message). */
+  logger?: Logger | undefined;
 }): EventStream<T> {
   const stream = new EventStream<T>(options.outbox);
   const watch = setInterval(() => {
@@ -47,7 +58,7 @@ export function forwardSubscription<T>(options: {
   watch.unref();
   const client: Client = createClient({
     url: `${options.ownerUrl.replace(/^http/, 'ws')}/graphql`,
-    webSocketImpl: WebSocket,
+    webSocketImpl: options.internalToken ? withHeaders({ [INTERNAL_HEADER]: options.internalToken }) : WebSocket,
     connectionParams: options.authorization ? { authorization: options.authorization } : {},
     lazy: true,
     retryAttempts: 0,
@@ -64,7 +75,10 @@ export function forwardSubscription<T>(options: {
           stream.push(options.toEvent(result.data));
         }
       },
-      error: (error) => stream.fail(unavailable(`the node that holds this session stopped answering (${describe(error)}); subscribe again`)),
+      error: (error) => {
+        options.logger?.warn({ owner: options.ownerUrl, reason: describe(error) }, 'a forwarded subscription lost its connection to the session\'s node');
+        stream.fail(unavailable('the node that holds this session stopped answering; subscribe again'));
+      },
       complete: () => void stream.return(),
     },
   );
@@ -76,8 +90,19 @@ export function forwardSubscription<T>(options: {
   return stream;
 }
 
+/** A WebSocket class that sends these headers on its upgrade request (graphql-ws constructs it with url and protocol only). */
+function withHeaders(headers: Record<string, string>): unknown {
+  return class extends WebSocket {
+    constructor(address: string | URL, protocols?: string | string[]) {
+      super(address, protocols, { headers });
+    }
+  };
+}
+
+/** What went wrong with the connection, for the log: an Error, ws's ErrorEvent (a message, no Error) or a CloseEvent (a code). */
 function describe(error: unknown): string {
   if (error instanceof Error) return error.message;
+  if (error && typeof error === 'object' && 'message' in error) return String((error as { message: unknown }).message);
   if (error && typeof error === 'object' && 'code' in error) return `connection closed with ${(error as { code: number }).code}`;
   return String(error);
 }

@@ -128,8 +128,10 @@ function routedSubscription(
       query: documentFor(info),
       variables: owner.forwarding.variables,
       authorization: owner.forwarding.authorization,
+      internalToken: owner.forwarding.cluster.internalToken,
       outbox: owner.forwarding.outbox,
       stillThere: () => owner.forwarding.cluster.nodes.alive(owner.nodeId),
+      logger: owner.forwarding.cluster.logger,
       // The event resolves as a Forwarded root: the field reads its own response key from it.
       toEvent: (data) => new Forwarded(data),
       snapshots: info.fieldName === 'sessionStats',
@@ -151,7 +153,9 @@ async function forward(url: string, forwarding: ForwardingContext, info: GraphQL
     });
     body = (await response.json()) as typeof body;
   } catch (error) {
-    throw unavailable(`the node that holds session ${sessionId} did not answer (${(error as Error).message}); retry shortly`);
+    // fetch's own words (and its cause's) can name the owner's internal address: they go to the log, with the owner's URL.
+    forwarding.cluster.logger.warn({ err: error, node: url, session: sessionId }, 'the node that holds a session did not answer a forwarded call');
+    throw unavailable(`the node that holds session ${sessionId} did not answer; retry shortly`);
   }
   const key = String(info.path.key);
   const error = body.errors?.find((e) => !e.path || e.path[0] === key) ?? (body.data?.[key] === undefined ? body.errors?.[0] : undefined);

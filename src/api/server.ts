@@ -9,6 +9,7 @@ import { GuardedSessions } from '../auth/GuardedSessions.js';
 import type { Authenticator, Principal } from '../auth/principal.js';
 import type { MutationRateLimiter } from '../auth/rateLimit.js';
 import type { SessionQuotas } from '../auth/SessionQuotas.js';
+import { SubscriptionQuotas, type SubscriptionQuotaSettings } from '../auth/SubscriptionQuotas.js';
 import { ErrorCode } from '../errors.js';
 import { Outbox, slowConsumer } from '../events/EventStream.js';
 import type { Logger } from '../logger.js';
@@ -20,11 +21,14 @@ import { createClientFiles } from './clientFiles.js';
 import { corsPolicy } from './cors.js';
 import type { ApiContext, ServerContext } from './context.js';
 import { createErrorMasker, useContractErrorCodes } from './errors.js';
+import { useListItemLimit } from './listLimits.js';
+import { ADAPTER_HEADER, isAdapterCall } from './http/inProcessGraphQL.js';
 import { enableForwarding } from './forwarding.js';
 import { INTERNAL_HEADER, internalEndpoint, type InternalHandler } from '../cluster/internalCalls.js';
 import type { Cluster } from '../cluster/Cluster.js';
 import { buildSchema } from './schema/index.js';
 import { attachGraphQLWebSocket } from './websocket.js';
+import { useSubscriptionQuotas } from './subscriptionQuotas.js';
 import { inProcessGraphQL } from './http/inProcessGraphQL.js';
 import { whipWhepRoutes } from './whip/routes.js';
 import { cloudflareRoutes } from './cloudflare/routes.js';
@@ -53,10 +57,12 @@ query Tracks {
 `;
 
 /** What the API enforces, from the configuration. */
-export interface ApiSettings {
+export interface ApiSettings extends SubscriptionQuotaSettings {
   graphiql: boolean;
   introspection: boolean;
   maxSubscriptionsPerConnection: number;
+  /** WebSocket pings (WS_PING_INTERVAL_MS). */
+  wsPingIntervalMs: number;
   maxQueuedEventsPerConnection: number;
   maxRequestBytes: number;
   maxSessionsPerSubject: number;
@@ -66,6 +72,8 @@ export interface ApiSettings {
   corsOrigins: readonly string[];
   /** Largest SDP a client may send (MAX_SDP_BYTES): the WHIP and WHEP bodies. */
   maxSdpBytes: number;
+  /** Items in any one list argument (MAX_LIST_ITEMS). */
+  maxListItems: number;
 }
 
 export interface ApiServerOptions {
@@ -130,7 +138,14 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     return {
       sessions,
       iceServers: options.iceServers,
-      guard: new GuardedSessions(sessions, access, { limiter: rateLimiter, quotas, maxSessionsPerSubject: settings.maxSessionsPerSubject, outbox, cluster }),
+      guard: new GuardedSessions(sessions, access, {
+        limiter: rateLimiter,
+        quotas,
+        maxSessionsPerSubject: settings.maxSessionsPerSubject,
+        outbox,
+        cluster,
+        adapterCall: isAdapterCall(initial.request?.headers.get(ADAPTER_HEADER)),
+      }),
       ...(cluster
         ? {
             forwarding: {
@@ -145,6 +160,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     };
   };
   const cors = corsPolicy(settings.corsOrigins);
+  // Connections and subscriptions per token subject and per app, on this node (WebSocket and HTTP alike).
+  const subscriptionQuotas = new SubscriptionQuotas(settings);
   const yoga = createYoga<ServerContext, ApiContext>({
     schema: options.cluster ? enableForwarding(buildSchema()) : buildSchema(),
     graphqlEndpoint: GRAPHQL_PATH,
@@ -158,9 +175,11 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     maskedErrors: { maskError: createErrorMasker(logger) },
     plugins: [
       ...armorPlugins(),
+      useListItemLimit(settings.maxListItems),
       // Without introspection, "did you mean" hints would still spell the schema out.
       ...(settings.introspection ? [] : [useDisableIntrospection(), blockFieldSuggestionsPlugin()]),
       useContractErrorCodes(),
+      useSubscriptionQuotas(subscriptionQuotas),
       ...(options.apiObserver ? [useApiMetrics(options.apiObserver)] : []),
     ],
     // yoga logs every error a client caused at error level; the masker logs
@@ -218,7 +237,15 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     void yoga.handle(req, res);
   });
 
-  const webSockets = attachGraphQLWebSocket({ http, yoga, authenticator, settings, cors });
+  const webSockets = attachGraphQLWebSocket({
+    http,
+    yoga,
+    authenticator,
+    settings,
+    quotas: subscriptionQuotas,
+    ...(options.cluster ? { isInternal: options.cluster.isInternal.bind(options.cluster) } : {}),
+    cors,
+  });
 
   return {
     http,

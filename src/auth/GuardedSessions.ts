@@ -30,6 +30,7 @@ export class GuardedSessions {
   private readonly maxSessionsPerSubject: number;
   private readonly outbox: Outbox | undefined;
   private readonly cluster: Cluster | undefined;
+  private readonly adapterCall: boolean;
 
   constructor(
     private readonly sessions: SessionService,
@@ -43,8 +44,11 @@ export class GuardedSessions {
       outbox?: Outbox | undefined;
       /** In a cluster: where sessions are recorded, and the per-subject cap counted across nodes. */
       cluster?: Cluster | undefined;
+      /** The call comes from a protocol adapter of this process (WHIP), not from a client directly. */
+      adapterCall?: boolean;
     },
   ) {
+    this.adapterCall = limits.adapterCall ?? false;
     this.cluster = limits.cluster;
     this.limiter = limits.limiter;
     this.quotas = limits.quotas;
@@ -88,8 +92,9 @@ export class GuardedSessions {
 
   /** The track event stream, without the events this caller may not see. */
   trackEvents(after: string | null, wanted: (track: TrackView) => boolean): Promise<AsyncIterableIterator<TrackEvent>> {
+    // A cursor resumes within the caller's app: the only events it may see, and the history kept for it.
     return this.sessions.trackEvents.subscribe(
-      after,
+      after === null ? null : { cursor: after, appId: this.access.appId },
       (event) => this.access.track(event.track) === 'allowed' && wanted(event.track),
       this.outbox,
     );
@@ -111,6 +116,11 @@ export class GuardedSessions {
     if (this.access.createSession() !== 'allowed') throw forbidden('this token may not create sessions');
     if (this.sessions.draining) throw unavailable('this node is shutting down and takes no new sessions; create the session on another node');
     const { appId, owner } = this.access;
+    // Without consent checks only the session's media says the client is there: WHIP ingest (whose GStreamer
+    // clients send no checks) and app backends may ask for it; a browser's token may not.
+    if (input.iceConsentChecks === false && owner !== null && !this.adapterCall) {
+      throw forbidden('iceConsentChecks: false is for WHIP ingest and app backends (the app secret); a client token\'s session answers ICE consent checks');
+    }
     if (owner !== null) {
       // A leaked token must not be able to fill the node: a budget for creating, a cap on holding.
       await this.limiter.take(`create:${appId}:${owner}`, 'session creations by this subject');

@@ -2,7 +2,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AppConfig } from '../config/apps.js';
 import { ErrorCode, SwitchyardError } from '../errors.js';
 import type { ClientGrant } from './grant.js';
-import { TokenError, verifyClientToken } from './tokens.js';
+import { decodeJwt } from 'jose';
+import { MAX_TOKEN_LIFETIME_SECONDS, TokenError, verifyClientToken } from './tokens.js';
 
 /** Who is calling: an app's backend (its secret), or a browser holding a client token of the app. */
 export type Principal =
@@ -14,7 +15,7 @@ export type Principal =
       /** Sessions created with this token belong to this key: the token's subject, or the token itself. */
       owner: string;
       grant: ClientGrant;
-      /** A graphql-ws connection opened with this token is closed at this moment (ms since the epoch). */
+      /** A graphql-ws connection opened with this token is closed at this moment (ms since the epoch): connectionDeadline. */
       expiresAt: number;
     };
 
@@ -57,7 +58,8 @@ export class Authenticator {
         tokenId: token.tokenId,
         owner: token.subject ?? token.tokenId,
         grant: token.grant,
-        expiresAt: token.expiresAt,
+        // The token verified: its iat is the one jose checked against the 24-hour lifetime.
+        expiresAt: connectionDeadline(token.expiresAt, Number(decodeJwt(credential).iat) * 1000),
       };
     } catch (error) {
       if (error instanceof TokenError) throw unauthenticated(`invalid credentials: ${error.message}`);
@@ -79,6 +81,17 @@ export class Authenticator {
     }
     return found;
   }
+}
+
+/**
+ * When a connection opened with a token must close (ms since the epoch): at
+ * its exp, but no later than 24 hours after it was issued. Tokens older than
+ * that are refused at connect time (tokens.ts), so a connection must not
+ * outlive that either, however far away the token's exp is.
+ */
+export function connectionDeadline(expiresAtMs: number, issuedAtMs: number): number {
+  const latest = issuedAtMs + MAX_TOKEN_LIFETIME_SECONDS * 1000;
+  return Number.isFinite(latest) ? Math.min(expiresAtMs, latest) : expiresAtMs;
 }
 
 /** The Authorization value a graphql-ws connection brings: from connectionParams (`authorization` or `token`), else the upgrade request's header. */

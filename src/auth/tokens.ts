@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
-import { decodeJwt, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { compactVerify, decodeJwt, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { GrantError, parseGrant, type ClientGrant, type GrantInput } from './grant.js';
 
 /**
@@ -52,22 +52,44 @@ export interface VerifiedToken {
 
 export class TokenError extends Error {}
 
+/** The one reason for every failure that depends on the named app: whether it exists, its secret, the algorithm it takes. */
+const SIGNATURE_FAILS = 'the token signature does not verify';
+/**
+ * What a token naming an unknown app is checked against (random per process,
+ * never any app's): it goes through the same checks, with the same answers
+ * and about the same time, as a token of an app that exists.
+ */
+const UNKNOWN_APP_KEY = randomBytes(32);
+
 /**
  * Checks a client token against the secret of the app it names as issuer.
  * Throws TokenError with a reason a developer can act on; the reason never
- * says whether an app exists.
+ * says whether an app exists. Everything jose checks before the signature
+ * holds (header, algorithm, key, signature) answers SIGNATURE_FAILS alike,
+ * because each could tell an existing app from an unknown one (jose names
+ * the refused algorithm, say, only once it has an app's key). Reasons given
+ * after the signature held (expired, audience, grant) need the app's secret
+ * to provoke, so they can say what is wrong.
  */
 export async function verifyClientToken(token: string, secretOf: (appId: string) => string | undefined): Promise<VerifiedToken> {
-  let issuer: string | undefined;
+  let issuer: unknown;
   try {
     issuer = decodeJwt(token).iss;
   } catch {
     throw new TokenError('the token is not a JWT');
   }
-  const secret = issuer === undefined ? undefined : secretOf(issuer);
-  if (issuer === undefined || secret === undefined) throw new TokenError('the token signature does not verify');
+  const secret = typeof issuer === 'string' ? secretOf(issuer) : undefined;
+  const key = secret === undefined ? UNKNOWN_APP_KEY : new TextEncoder().encode(secret);
   try {
-    const { payload } = await jwtVerify(token, new TextEncoder().encode(secret), {
+    await compactVerify(token, key, { algorithms: [ALGORITHM] });
+  } catch {
+    throw new TokenError(SIGNATURE_FAILS);
+  }
+  // Unreachable with a random key; an unknown app is never accepted even so.
+  if (secret === undefined || typeof issuer !== 'string') throw new TokenError(SIGNATURE_FAILS);
+  try {
+    // The signature holds (checked again here, which costs microseconds): now the claims.
+    const { payload } = await jwtVerify(token, key, {
       algorithms: [ALGORITHM],
       issuer,
       audience: TOKEN_AUDIENCE,
@@ -85,7 +107,6 @@ export async function verifyClientToken(token: string, secretOf: (appId: string)
   } catch (error) {
     if (error instanceof GrantError) throw new TokenError(`the token's grant is invalid: ${error.message}`);
     if (error instanceof joseErrors.JWTExpired) throw new TokenError('the token has expired');
-    if (error instanceof joseErrors.JWSSignatureVerificationFailed) throw new TokenError('the token signature does not verify');
     if (error instanceof joseErrors.JOSEError) throw new TokenError(`the token is not valid: ${error.message}`);
     throw error;
   }

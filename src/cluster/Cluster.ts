@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { unavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { NodeRegistry } from './NodeRegistry.js';
+import { REDIS_UNAVAILABLE } from './redis.js';
 import { SessionDirectory, type SessionEntry } from './SessionDirectory.js';
 
 /** Where a call about a session goes: this node, another live node, or nowhere (the session is unknown or its node gone). */
@@ -23,7 +24,8 @@ export class Cluster {
     redis: Redis,
     prefix: string,
     secret: string,
-    private readonly logger: Logger,
+    /** This node's logger, for what the cluster code replaces with a stable message (raw errors of other nodes and Redis). */
+    readonly logger: Logger,
   ) {
     this.nodes = new NodeRegistry(redis, prefix, (error) => logger.warn({ err: error }, 'could not refresh this node\'s heartbeat in Redis'));
     this.directory = new SessionDirectory(redis, prefix);
@@ -69,7 +71,8 @@ export class Cluster {
       return await work();
     } catch (error) {
       if (error instanceof Error && error.name === 'SwitchyardError') throw error;
-      throw unavailable(`the cluster's shared state (Redis) did not answer: ${(error as Error).message}`);
+      // ioredis's words can name Redis's address and commands: kept as the cause, which the error masker logs.
+      throw unavailable(REDIS_UNAVAILABLE, error);
     }
   }
 }

@@ -10,6 +10,13 @@ export interface NodeInfo {
   /** Where other nodes reach this node's API (forwarded calls). */
   readonly url: string;
   readonly startedAt: string;
+  /**
+   * Where this node's pipe transports are reached (PIPE_ANNOUNCED_IP, else
+   * RTC_ANNOUNCED_IP, else RTC_LISTEN_IP): the only addresses other nodes
+   * send piped media to when this node asks (PipeServer). Absent for nodes
+   * of versions that did not say.
+   */
+  readonly pipeIps?: string[];
 }
 
 /**
@@ -36,9 +43,9 @@ export class NodeRegistry {
     private readonly onError: (error: unknown) => void,
   ) {}
 
-  /** Joins the cluster: announces this node at `url` and keeps announcing it. */
-  async join(url: string): Promise<void> {
-    this.self = { id: this.selfId, url, startedAt: new Date().toISOString() };
+  /** Joins the cluster: announces this node at `url` (its pipes at `pipeIps`) and keeps announcing it. */
+  async join(url: string, pipeIps?: string[]): Promise<void> {
+    this.self = { id: this.selfId, url, startedAt: new Date().toISOString(), ...(pipeIps ? { pipeIps } : {}) };
     this.joined = false;
     // The timer first: a first beat that fails (Redis flapping) is retried by the next one.
     clearInterval(this.timer);
@@ -63,10 +70,10 @@ export class NodeRegistry {
 
   /** Joins again: under a new id after the cluster declared this node gone, under the same one after Redis lost its data. */
   async rejoin(options: { newId: boolean }): Promise<void> {
-    const url = this.self?.url;
+    const self = this.self;
     clearInterval(this.timer);
     if (options.newId) this.selfId = randomUUID();
-    if (url) await this.join(url);
+    if (self) await this.join(self.url, self.pipeIps);
   }
 
   /**

@@ -1,10 +1,12 @@
+import { isIP } from 'node:net';
 import type { types } from 'mediasoup';
-import { badRequest, trackNotFound } from '../errors.js';
+import { badRequest, ErrorCode, SwitchyardError, trackNotFound } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { LayerDemand } from '../media/layerDemand.js';
 import { trackView, type TrackView } from '../tracks/PublishedTrack.js';
 import type { TrackRegistry } from '../tracks/TrackRegistry.js';
 import type { PublishedDataChannel } from '../tracks/PublishedDataChannel.js';
+import type { NodeInfo } from './NodeRegistry.js';
 
 /** SCTP streams of a data pipe between nodes (one stream per piped channel; as mediasoup's pipeToRouter). */
 export const PIPE_SCTP_STREAMS = { OS: 1024, MIS: 1024 };
@@ -42,11 +44,33 @@ export interface PipeAnswer {
   view: TrackView;
 }
 
-/** A pipe request from another node names the track and its own end of the pipe. */
+/** A pipe request from another node names the track, the node and its own end of the pipe. */
 function checkPipeRequest(request: PipeRequest): void {
-  if (typeof request.sessionId !== 'string' || typeof request.trackName !== 'string' || typeof request.ip !== 'string' || !Number.isInteger(request.port)) {
-    throw badRequest('a pipe request needs sessionId, trackName, ip and port');
-  }
+  const named = [request.sessionId, request.trackName, request.fromNode, request.ip].every((value) => typeof value === 'string');
+  if (!named || !Number.isInteger(request.port)) throw badRequest('a pipe request needs sessionId, trackName, fromNode, ip and port');
+}
+
+/** The live members of the cluster, as the node registry knows them. */
+export interface PipeMembers {
+  /** A live node (its heartbeat has not expired), or null. */
+  node(id: string): Promise<NodeInfo | null>;
+}
+
+/** One spelling per address ("[::1]", "0:0::1" and "::1" alike), so that addresses compare as strings. */
+function canonicalIp(ip: string): string {
+  const bare = ip.trim().replace(/^\[(.*)\]$/, '$1');
+  return isIP(bare) === 6 ? new URL(`http://[${bare}]`).hostname.slice(1, -1) : bare;
+}
+
+/**
+ * Where a member's pipes are reached: the pipe addresses it announced, or
+ * (a node of an older version that announced none) the host of its
+ * advertise URL when that is an IP address.
+ */
+function pipeAddressesOf(node: NodeInfo): string[] {
+  if (node.pipeIps && node.pipeIps.length > 0) return node.pipeIps.map(canonicalIp);
+  const host = canonicalIp(new URL(node.url).hostname);
+  return isIP(host) ? [host] : [];
 }
 
 /** What the owner answers for a data channel: its end of the pipe and what the pulling node's pipe data producer must be. */
@@ -81,12 +105,39 @@ export class PipeServer {
     private readonly demand: LayerDemand,
     private readonly address: PipeAddress,
     private readonly logger: Logger,
+    private readonly members: PipeMembers,
   ) {}
+
+  /**
+   * A pipe sends media only to the pipe address the live member that asks
+   * for it announced: the cluster secret alone must not let its holder aim
+   * this node's media (UDP, at a rate the caller does not pay for) at any
+   * host. The refusal names no address (it can reach a client through the
+   * asking node); the log does.
+   */
+  private async checkDestination(request: PipeRequest): Promise<void> {
+    const node = await this.members.node(request.fromNode);
+    if (node && pipeAddressesOf(node).includes(canonicalIp(request.ip))) return;
+    this.logger.warn(
+      { fromNode: request.fromNode, ip: request.ip, port: request.port, member: node !== null, session: request.sessionId, track: request.trackName },
+      'refused a pipe towards an address that no live cluster member announced',
+    );
+    throw new SwitchyardError(ErrorCode.FORBIDDEN, 'a pipe goes only to the pipe address that the live cluster member asking for it announced');
+  }
+
+  /**
+   * The addresses this node's own pipes are reached at (what it announces in
+   * the node registry): the announced address, else the listening one.
+   */
+  get announcedIps(): string[] {
+    return [canonicalIp(this.address.announcedAddress ?? this.address.ip)];
+  }
 
   async open(request: PipeRequest): Promise<PipeAnswer> {
     checkPipeRequest(request);
     // Media between nodes is always encrypted: a request without SRTP keys gets no pipe.
     if (!request.srtpParameters) throw badRequest('a pipe needs SRTP parameters');
+    await this.checkDestination(request);
     const track = this.tracks.get(request.sessionId, request.trackName);
     if (!track) throw trackNotFound(request.sessionId, request.trackName);
     const transport = await track.router.createPipeTransport({
@@ -140,6 +191,7 @@ export class PipeServer {
    */
   async openData(request: PipeRequest): Promise<DataPipeAnswer> {
     checkPipeRequest(request);
+    await this.checkDestination(request);
     const channel = this.dataChannels.get(request.sessionId, request.trackName);
     if (!channel) throw trackNotFound(request.sessionId, request.trackName);
     const transport = await channel.router.createPipeTransport({ listenInfo: pipeListenInfo(this.address), enableSctp: true, numSctpStreams: PIPE_SCTP_STREAMS });

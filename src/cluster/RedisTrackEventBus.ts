@@ -5,6 +5,7 @@ import { EventStream, type Outbox } from '../events/EventStream.js';
 import {
   STALE,
   trackKey,
+  type ResumeFrom,
   type RetentionOptions,
   type TrackEvent,
   type TrackEventBus,
@@ -12,15 +13,24 @@ import {
   type TrackView,
 } from '../events/TrackEventBus.js';
 import { eventCounters } from '../events/eventCounters.js';
+import { REDIS_UNAVAILABLE } from './redis.js';
 
 /**
  * The cluster's track directory and event log, on Redis:
  * - `<prefix>events`, a Redis Stream: one entry per event, in one order for
- *   the whole cluster, trimmed (exactly) by count and age;
- * - `<prefix>events:seq`: the event counter. Every event carries its own
- *   sequence number, because trimming a stream does not say what it dropped
- *   (shared/notes/cluster.md): a cursor is stale when the oldest entry kept
- *   is more than one past it;
+ *   the whole cluster, trimmed (exactly) by count and age: the live feed
+ *   every node reads;
+ * - `<prefix>events:app:<app id>`, a stream per app: the same entries (same
+ *   ids) of that app's tracks, each with the seq of the app's event before it
+ *   (`prev`), trimmed by count and age per app, so that one app's churn never
+ *   pushes another app's history out. Replay reads these. Trimming a stream
+ *   does not say what it dropped (shared/notes/cluster.md), so a cursor is
+ *   stale when the first entry kept after it names a `prev` past it (that
+ *   event was dropped); `<prefix>events:last` holds each app's latest seq,
+ *   for when nothing after the cursor is kept at all. An idle app's stream
+ *   expires with its newest entry;
+ * - `<prefix>events:seq`: the event counter; every event carries its own
+ *   sequence number, which cursors encode;
  * - `<prefix>events:epoch`: a random id made once per log; cursors carry it,
  *   so a cursor of another log (or of a Redis that lost its data) is stale;
  * - `<prefix>tracks`, a hash: the current view of every published track, and
@@ -32,7 +42,7 @@ import { eventCounters } from '../events/eventCounters.js';
  * events out to its own subscribers.
  */
 export class RedisTrackEventBus implements TrackEventBus {
-  private readonly keys: { stream: string; seq: string; epoch: string; tracks: string; order: string };
+  private readonly keys: { stream: string; seq: string; epoch: string; tracks: string; order: string; last: string; appStream: (appId: string) => string };
   private readonly listeners = new Set<(event: TrackEvent) => void>();
   private readonly streams = new Set<EventStream<TrackEvent>>();
   /** The blocking reader's own connection (XREAD BLOCK holds it). */
@@ -58,11 +68,13 @@ export class RedisTrackEventBus implements TrackEventBus {
       epoch: `${prefix}events:epoch`,
       tracks: `${prefix}tracks`,
       order: `${prefix}tracks:order`,
+      last: `${prefix}events:last`,
+      appStream: (appId) => `${prefix}events:app:${appId}`,
     };
     this.reader = redis.duplicate();
     // Connection errors surface as failed reads (below); the event itself is expected while Redis is away.
     this.reader.on('error', () => undefined);
-    redis.defineCommand('switchyardPublishTrackEvent', { numberOfKeys: 4, lua: PUBLISH_SCRIPT });
+    redis.defineCommand('switchyardPublishTrackEvent', { numberOfKeys: 6, lua: PUBLISH_SCRIPT });
     // Redis came back (perhaps empty, after a restart): check that the log is still the one the cursors name.
     redis.on('ready', () => void this.checkEpoch().catch((error: unknown) => this.onReadError(error)));
   }
@@ -125,12 +137,16 @@ export class RedisTrackEventBus implements TrackEventBus {
         this.keys.seq,
         this.keys.tracks,
         this.keys.order,
+        this.keys.appStream(track.appId),
+        this.keys.last,
         String(this.retention.maxEvents),
         body,
         oldest,
         type,
         trackKey(track.sessionId, track.name),
         JSON.stringify(track),
+        String(this.retention.maxAgeMs),
+        track.appId,
       ),
     )) as [number, string];
     const seq = Number(result[0]);
@@ -155,7 +171,7 @@ export class RedisTrackEventBus implements TrackEventBus {
         .exec(),
     );
     const [views, order, seq, latest] = (replies ?? []).map(([error, value]) => {
-      if (error) throw unavailable(`the cluster's shared state (Redis) did not answer: ${error.message}`);
+      if (error) throw unavailable(REDIS_UNAVAILABLE, error);
       return value;
     }) as [Record<string, string>, Record<string, string>, string | null, [string, string[]][]];
     const tracks = Object.entries(views)
@@ -185,8 +201,8 @@ export class RedisTrackEventBus implements TrackEventBus {
     return this.listeners.size;
   }
 
-  async subscribe(after: string | null, accept: (event: TrackEvent) => boolean, outbox?: Outbox): Promise<EventStream<TrackEvent>> {
-    const from = after == null ? undefined : this.decode(after);
+  async subscribe(after: ResumeFrom | null, accept: (event: TrackEvent) => boolean, outbox?: Outbox): Promise<EventStream<TrackEvent>> {
+    const from = after == null ? undefined : this.decode(after.cursor);
     const stream = new EventStream<TrackEvent>(outbox);
     // Live events are held back while the replay runs, then sent after it
     // without those the replay already sent: no gap, no duplicate.
@@ -204,9 +220,9 @@ export class RedisTrackEventBus implements TrackEventBus {
       this.listeners.delete(listener);
       this.streams.delete(stream);
     });
-    if (!from) return stream;
+    if (!from || !after) return stream;
     try {
-      await this.replay(from, deliver);
+      await this.replay(from, after.appId, deliver);
     } catch (error) {
       void stream.return();
       throw error;
@@ -223,20 +239,35 @@ export class RedisTrackEventBus implements TrackEventBus {
     await this.reading?.catch(() => undefined);
   }
 
-  /** Sends the retained events after the cursor, oldest first; refuses a cursor older than the oldest kept. */
-  private async replay(from: { seq: number; id: string }, deliver: (event: TrackEvent) => void): Promise<void> {
-    const [oldest] = await this.call(() => this.redis.xrange(this.keys.stream, '-', '+', 'COUNT', 1));
+  /**
+   * Sends the app's retained events after the cursor, oldest first; refuses
+   * the cursor when an event of the app after it is no longer kept. Each
+   * entry names the app's event before it, so a gap shows wherever it is,
+   * even one that trimming made while the replay was reading.
+   */
+  private async replay(from: { seq: number; id: string }, appId: string, deliver: (event: TrackEvent) => void): Promise<void> {
     const current = Number((await this.call(() => this.redis.get(this.keys.seq))) ?? 0);
     if (from.seq > current) throw badRequest(STALE);
-    if (oldest && Number(fieldOf(oldest[1], 'seq')) > from.seq + 1) throw badRequest(STALE);
-    if (!oldest && from.seq < current) throw badRequest(STALE);
+    // Read before the entries: an event published meanwhile is then not taken for a dropped one.
+    const latest = Number((await this.call(() => this.redis.hget(this.keys.last, appId))) ?? 0);
+    // An idle app's stream keeps entries past the age until its next event trims it: they count as dropped.
+    const tooOld = Date.now() - this.retention.maxAgeMs;
+    /** The app's events up to this seq have been sent, or came before the cursor. */
+    let reached = from.seq;
     let start = `(${from.id}`;
     for (;;) {
-      const entries = await this.call(() => this.redis.xrange(this.keys.stream, start, '+', 'COUNT', 500));
-      for (const [id, fields] of entries) deliver(this.toEvent(id, fields));
-      if (entries.length < 500) return;
+      const entries = await this.call(() => this.redis.xrange(this.keys.appStream(appId), start, '+', 'COUNT', 500));
+      for (const [id, fields] of entries) {
+        const seq = Number(fieldOf(fields, 'seq'));
+        if (seq <= reached || Number(id.split('-')[0]) < tooOld) continue;
+        if (Number(fieldOf(fields, 'prev')) > reached) throw badRequest(STALE);
+        deliver(this.toEvent(id, fields));
+        reached = seq;
+      }
+      if (entries.length < 500) break;
       start = `(${entries[entries.length - 1]![0]}`;
     }
+    if (latest > reached) throw badRequest(STALE);
   }
 
   /** One blocking reader per node: every new entry goes to every local subscriber. */
@@ -284,7 +315,8 @@ export class RedisTrackEventBus implements TrackEventBus {
     try {
       return await work();
     } catch (error) {
-      throw unavailable(`the cluster's shared state (Redis) did not answer: ${(error as Error).message}`);
+      // ioredis's words stay out of the message (kept as the cause, which the error masker logs).
+      throw unavailable(REDIS_UNAVAILABLE, error);
     }
   }
 }
@@ -294,14 +326,23 @@ interface PublishCommand {
 }
 
 /**
- * KEYS: stream, seq, tracks, order. ARGV: max events, event body, oldest id to keep
- * (ms), event type, track key, track view. Appends the event with the next
- * seq, trims by count and age, and updates the directory; returns {seq, id}.
+ * KEYS: stream, seq, tracks, order, the app's stream, the apps' latest seqs.
+ * ARGV: max events, event body, oldest id to keep (ms), event type, track
+ * key, track view, max age (ms), app id. Appends the event with the next seq
+ * to the stream and, with the same id and the app's previous seq, to the
+ * app's stream; trims both by count and age; updates the directory; returns
+ * {seq, id}.
  */
 const PUBLISH_SCRIPT = `
 local seq = redis.call('INCR', KEYS[2])
+local prev = redis.call('HGET', KEYS[6], ARGV[8])
+if not prev then prev = '0' end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'seq', seq, 'e', ARGV[2])
 redis.call('XTRIM', KEYS[1], 'MINID', ARGV[3])
+redis.call('XADD', KEYS[5], 'MAXLEN', ARGV[1], id, 'seq', seq, 'prev', prev, 'e', ARGV[2])
+redis.call('XTRIM', KEYS[5], 'MINID', ARGV[3])
+redis.call('PEXPIRE', KEYS[5], ARGV[7])
+redis.call('HSET', KEYS[6], ARGV[8], seq)
 if ARGV[4] == 'UNPUBLISHED' then
   redis.call('HDEL', KEYS[3], ARGV[5])
   redis.call('HDEL', KEYS[4], ARGV[5])

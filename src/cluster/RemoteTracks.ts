@@ -156,7 +156,9 @@ export class RemoteTracks implements RemoteTrackSource {
       pipe = open(route.url, key).catch((error: unknown) => {
         if (!this.hasPipesOf(viewKey, key)) this.views.delete(viewKey);
         if (error instanceof SwitchyardError) throw error;
-        throw unavailable(`could not open a pipe from the node that publishes ${trackName}: ${(error as Error).message}`);
+        // mediasoup's words (a closed router, a channel error) are for the log: the puller's client gets a stable reason.
+        this.logger.warn({ err: error, session: sessionId, track: trackName, owner: route.nodeId }, 'could not open a pipe from another node');
+        throw unavailable(`could not open a pipe from the node that publishes ${trackName}; retry shortly`);
       });
       this.pipes.set(key, pipe);
       pipe.catch(() => this.pipes.delete(key));

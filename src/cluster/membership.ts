@@ -120,7 +120,8 @@ export async function joinCluster(options: {
   };
 
   await remoteTracks.follow(shared.trackEvents);
-  await cluster.nodes.join(url);
+  // Other nodes' PipeServers send piped media only to these addresses (checkDestination).
+  await cluster.nodes.join(url, pipeServer.announcedIps);
   watch.onNodeGone = (nodeId) => pipeServer.closeTowards(nodeId);
   watch.start();
 }

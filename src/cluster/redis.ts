@@ -1,5 +1,8 @@
 import { Redis } from 'ioredis';
 
+/** What a client hears when Redis did not answer a call that needs it (ioredis's own words stay in the logs). */
+export const REDIS_UNAVAILABLE = "the cluster's shared state (Redis) did not answer; retry shortly";
+
 /** How long one Redis command may take before the call that needs it fails with UNAVAILABLE. */
 export const REDIS_COMMAND_TIMEOUT_MS = 2000;
 

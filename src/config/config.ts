@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseAppList, parseAppsFile, type AppConfig } from './apps.js';
 import { ConfigError, flag, integer, ip, parseUrl, type Env } from './parse.js';
+import { DEFAULT_SESSION_BOUNDS, type SessionBounds } from '../session/bounds.js';
 import { metricsConfig, turnConfig, type MetricsConfig, type TurnConfig } from './operations.js';
 
 export { ConfigError } from './parse.js';
@@ -41,6 +42,10 @@ export interface Config {
   layerOffDelayMs: number;
   /** Data channels (published and subscribed) one session may hold at once. */
   maxDataChannelsPerSession: number;
+  /** What one session may hold: media transceivers in use, pulls waiting for an answer, m-sections (session/bounds.ts). */
+  sessionBounds: SessionBounds;
+  /** Items in any one list argument of an operation (ids, mids, tracks, filters). */
+  maxListItems: number;
   /** Largest data channel message, in bytes: the SCTP max-message-size the SFU announces and enforces. */
   dataMaxMessageBytes: number;
   /** Track events kept for replay (trackEvents with after). */
@@ -58,6 +63,16 @@ export interface Config {
   mutationsPerSecond: number;
   /** Operations one graphql-ws connection may have running at once. */
   maxSubscriptionsPerConnection: number;
+  /** WebSocket pings: a socket that has not answered the previous one within this long is cut. */
+  wsPingIntervalMs: number;
+  /** graphql-ws connections one client-token subject may hold open on this node. */
+  maxConnectionsPerSubject: number;
+  /** Subscriptions (graphql-ws and HTTP/SSE) one client-token subject may run on this node. */
+  maxSubscriptionsPerSubject: number;
+  /** graphql-ws connections one app (backend and client tokens together) may hold open on this node. */
+  maxConnectionsPerApp: number;
+  /** Subscriptions (graphql-ws and HTTP/SSE) one app may run on this node. */
+  maxSubscriptionsPerApp: number;
   /** Events one connection's subscriptions may have waiting for a client that does not read; past it the connection is closed. */
   maxQueuedEventsPerConnection: number;
   /** Largest HTTP request body or WebSocket message, in bytes. */
@@ -231,6 +246,13 @@ export function loadConfig(env: Env = process.env): Config {
     keyFrameRequestDelayMs: integer(env, 'KEY_FRAME_REQUEST_DELAY_MS', 1_000, 0, 60_000),
     layerOffDelayMs: integer(env, 'LAYER_OFF_DELAY_MS', 2_000, 0, 600_000),
     maxDataChannelsPerSession: integer(env, 'MAX_DATA_CHANNELS_PER_SESSION', 64, 1, 512),
+    sessionBounds: {
+      maxTransceivers: integer(env, 'MAX_TRANSCEIVERS_PER_SESSION', DEFAULT_SESSION_BOUNDS.maxTransceivers, 1, 4096),
+      maxPendingPulls: integer(env, 'MAX_PENDING_PULLS_PER_SESSION', DEFAULT_SESSION_BOUNDS.maxPendingPulls, 1, 4096),
+      maxSections: integer(env, 'MAX_SECTIONS_PER_SESSION', DEFAULT_SESSION_BOUNDS.maxSections, 1, 16_384),
+    },
+    // One call names at most 64 tracks (as Cloudflare's API): no list argument needs more.
+    maxListItems: integer(env, 'MAX_LIST_ITEMS', 64, 1, 10_000),
     dataMaxMessageBytes: integer(env, 'DATA_MAX_MESSAGE_BYTES', 65_536, 1_024, 262_144),
     eventRetentionCount: integer(env, 'EVENT_RETENTION_COUNT', 10_000, 1, 10_000_000),
     eventRetentionMs: integer(env, 'EVENT_RETENTION_MS', 600_000, 1_000, 86_400_000),
@@ -240,6 +262,18 @@ export function loadConfig(env: Env = process.env): Config {
     introspection: flag(env, 'INTROSPECTION', runMode === 'development'),
     mutationsPerSecond: integer(env, 'RATE_LIMIT_MUTATIONS_PER_SECOND', 50, 1, 100_000),
     maxSubscriptionsPerConnection: integer(env, 'MAX_SUBSCRIPTIONS_PER_CONNECTION', 100, 1, 100_000),
+    // A vanished client's socket is cut within 30-60 s, instead of holding its connection slot until TCP gives up.
+    wsPingIntervalMs: integer(env, 'WS_PING_INTERVAL_MS', 30_000, 1_000, 3_600_000),
+    // A subject may hold 16 sessions (MAX_SESSIONS_PER_SUBJECT) and a page drives its sessions over one connection (the SDK's):
+    // 16 connections is a page per session, or tabs plus connections a lost network left behind until TCP gives up on them.
+    maxConnectionsPerSubject: integer(env, 'MAX_CONNECTIONS_PER_SUBJECT', 16, 1, 100_000),
+    // sessionEvents and sessionStats for each of 16 sessions is 32, plus trackEvents per room or filter: 200 leaves room,
+    // and bounds the filters one subject adds to every track event's fan-out.
+    maxSubscriptionsPerSubject: integer(env, 'MAX_SUBSCRIPTIONS_PER_SUBJECT', 200, 1, 1_000_000),
+    // Five per session an app may hold (MAX_SESSIONS_PER_APP 1,000): its session clients, lobby watchers and backends.
+    maxConnectionsPerApp: integer(env, 'MAX_CONNECTIONS_PER_APP', 5_000, 1, 1_000_000),
+    // Four per connection at that cap: 20,000 subscribers' filters take ~1.6 ms per track event (measured, 2-core machine).
+    maxSubscriptionsPerApp: integer(env, 'MAX_SUBSCRIPTIONS_PER_APP', 20_000, 1, 10_000_000),
     maxQueuedEventsPerConnection: integer(env, 'MAX_QUEUED_EVENTS_PER_CONNECTION', 5000, 10, 1_000_000),
     maxRequestBytes,
     maxSessionsPerSubject: integer(env, 'MAX_SESSIONS_PER_SUBJECT', 16, 1, 100_000),

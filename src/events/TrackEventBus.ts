@@ -39,13 +39,17 @@ export interface TrackEventBus {
   /** One published track as the directory has it. */
   track(sessionId: string, name: string): Promise<TrackView | null>;
   /**
-   * Every event after `after` that is still retained, then live events, with
-   * no gap and no duplicate between the two, those that `accept` lets
-   * through. Rejects with BAD_REQUEST when `after` is older than what is
-   * retained (or from another log). Events the reader has not taken count
-   * against `outbox`, its connection's cap.
+   * Every event of `after.appId` after `after.cursor` that is still retained,
+   * then live events, with no gap and no duplicate between the two, those
+   * that `accept` lets through (with `after` null: live events only). Each
+   * app's events are retained on their own (RetentionOptions apply per app),
+   * so one app's churn never pushes another's history out: a resumed
+   * subscription replays its app's events only, and `accept` must let
+   * through no other app's. Rejects with BAD_REQUEST when the cursor is older
+   * than what is retained of the app (or from another log). Events the
+   * reader has not taken count against `outbox`, its connection's cap.
    */
-  subscribe(after: string | null, accept: (event: TrackEvent) => boolean, outbox?: Outbox): Promise<EventStream<TrackEvent>>;
+  subscribe(after: ResumeFrom | null, accept: (event: TrackEvent) => boolean, outbox?: Outbox): Promise<EventStream<TrackEvent>>;
   /** Live subscriptions, for the census. */
   readonly subscriberCount: number;
   /** Stops whatever the bus runs (connections, readers); subscriptions end. */
@@ -55,8 +59,15 @@ export interface TrackEventBus {
 /** The key of a track in a directory. */
 export const trackKey = (sessionId: string, name: string) => `${sessionId}\u0000${name}`;
 
+/** Where a subscription resumes: after a cursor, in the history of one app. */
+export interface ResumeFrom {
+  cursor: string;
+  appId: string;
+}
+
+/** What is kept for replay, for each app. */
 export interface RetentionOptions {
-  /** Events kept for replay. */
+  /** Events of one app kept for replay. */
   maxEvents: number;
   /** Events older than this are dropped from replay. */
   maxAgeMs: number;
@@ -64,22 +75,29 @@ export interface RetentionOptions {
 
 export const STALE = 'the cursor is older than the retained events: reload the tracks snapshot (trackSnapshot or tracks + trackEventsCursor) and subscribe after its cursor';
 
+/** One app's replay history: its retained events, oldest first. */
+interface AppHistory {
+  events: TrackEvent[];
+  /** Highest seq of this app's events that has been dropped. */
+  droppedUpTo: number;
+}
+
 /**
- * One node's bus: a bounded history for replay, and graphql-yoga's pubsub for
- * the live fan-out to subscribers.
+ * One node's bus: a bounded history per app for replay, and a loop over the
+ * subscribers for the live fan-out. Memory is at most the number of apps
+ * times RetentionOptions.maxEvents events (apps are configured, not made by
+ * clients).
  */
 export class InMemoryTrackEventBus implements TrackEventBus {
   /** Cursors of an earlier server run must not be mistaken for ours. */
   private readonly epoch = randomBytes(6).toString('base64url');
-  private readonly history: TrackEvent[] = [];
+  private readonly histories = new Map<string, AppHistory>();
   /** One listener per live subscription: fan-out is a loop, and a closed stream removes its own. */
   private readonly listeners = new Set<(event: TrackEvent) => void>();
   private readonly streams = new Set<EventStream<TrackEvent>>();
   /** The directory: the latest view of every published track. */
   private readonly tracks = new Map<string, TrackView>();
   private seq = 0;
-  /** Highest seq that has been dropped from the history. */
-  private droppedUpTo = 0;
 
   constructor(private readonly retention: RetentionOptions) {}
 
@@ -89,7 +107,7 @@ export class InMemoryTrackEventBus implements TrackEventBus {
     const event: TrackEvent = { seq: this.seq, cursor: this.encode(this.seq), type, track, at: new Date() };
     if (type === 'UNPUBLISHED') this.tracks.delete(trackKey(track.sessionId, track.name));
     else this.tracks.set(trackKey(track.sessionId, track.name), track);
-    this.history.push(event);
+    this.historyOf(track.appId).events.push(event);
     this.trim(event.at.getTime());
     for (const listener of [...this.listeners]) listener(event);
     return event;
@@ -115,14 +133,15 @@ export class InMemoryTrackEventBus implements TrackEventBus {
     return this.listeners.size;
   }
 
-  async subscribe(after: string | null, accept: (event: TrackEvent) => boolean, outbox?: Outbox): Promise<EventStream<TrackEvent>> {
-    const from = after == null ? this.seq : this.decode(after);
+  async subscribe(after: ResumeFrom | null, accept: (event: TrackEvent) => boolean, outbox?: Outbox): Promise<EventStream<TrackEvent>> {
+    const from = after == null ? this.seq : this.decode(after.cursor);
     this.trim(Date.now());
-    if (from < this.droppedUpTo) throw badRequest(STALE);
+    const history = after == null ? undefined : this.histories.get(after.appId);
+    if (history && from < history.droppedUpTo) throw badRequest(STALE);
     const stream = new EventStream<TrackEvent>(outbox);
     // Replay and live delivery start in one synchronous step: every event is
     // in the replay or arrives live, none twice.
-    for (const event of this.history) {
+    for (const event of history?.events ?? []) {
       if (event.seq > from && accept(event)) stream.push(event);
     }
     const listener = (event: TrackEvent) => {
@@ -137,18 +156,25 @@ export class InMemoryTrackEventBus implements TrackEventBus {
     return stream;
   }
 
+  private historyOf(appId: string): AppHistory {
+    let history = this.histories.get(appId);
+    if (!history) this.histories.set(appId, (history = { events: [], droppedUpTo: 0 }));
+    return history;
+  }
+
+  /** Drops, in every app's history, what is past the count or too old (the oldest first: only heads are looked at). */
   private trim(now: number): void {
     const { maxEvents, maxAgeMs } = this.retention;
-    let drop = 0;
-    while (
-      drop < this.history.length &&
-      (this.history.length - drop > maxEvents || now - (this.history[drop] as TrackEvent).at.getTime() > maxAgeMs)
-    ) {
-      drop += 1;
+    for (const history of this.histories.values()) {
+      const { events } = history;
+      let drop = 0;
+      while (drop < events.length && (events.length - drop > maxEvents || now - (events[drop] as TrackEvent).at.getTime() > maxAgeMs)) {
+        drop += 1;
+      }
+      if (drop === 0) continue;
+      history.droppedUpTo = (events[drop - 1] as TrackEvent).seq;
+      events.splice(0, drop);
     }
-    if (drop === 0) return;
-    this.droppedUpTo = (this.history[drop - 1] as TrackEvent).seq;
-    this.history.splice(0, drop);
   }
 
   private encode(seq: number): string {

@@ -79,6 +79,8 @@ export interface TransportStats {
   bitrateOut: number;
   /** The send-side bandwidth estimate (transport-cc or REMB), bits per second. */
   availableOutgoingBitrate: number | null;
+  /** Every byte received from the client so far: RTP, RTCP, SCTP, DTLS and STUN alike. */
+  bytesReceived: number;
 }
 
 export async function transportStats(transport: types.WebRtcTransport): Promise<TransportStats> {
@@ -87,5 +89,6 @@ export async function transportStats(transport: types.WebRtcTransport): Promise<
     bitrateIn: stats?.rtpRecvBitrate ?? 0,
     bitrateOut: stats?.rtpSendBitrate ?? 0,
     availableOutgoingBitrate: stats?.availableOutgoingBitrate ?? null,
+    bytesReceived: stats?.bytesReceived ?? 0,
   };
 }

@@ -11,6 +11,7 @@ import type { Session, Transceiver } from './Session.js';
 import type { TrackResults } from './trackResults.js';
 import type { DescriptionInput, PullRequest } from './types.js';
 import { receiveOnly } from './bidirectional.js';
+import { checkOfferBounds, DEFAULT_SESSION_BOUNDS, inUse, type SessionBounds } from './bounds.js';
 
 /** Makes the transceiver that sends a pulled track on the client's offered m-section (Puller.consumeOffered); undefined when the track's result says why not. */
 export type ConsumeOffered = (session: Session, request: PullRequest, offered: RemoteSection, results: TrackResults, index: number) => Promise<Transceiver | undefined>;
@@ -35,6 +36,7 @@ export class Negotiator {
      */
     private readonly keyFrameRequestDelayMs: number,
     private readonly consumeOffered: ConsumeOffered,
+    private readonly bounds: SessionBounds = DEFAULT_SESSION_BOUNDS,
   ) {}
 
   /** A producer for what the client sends on one m-section. */
@@ -71,6 +73,8 @@ export class Negotiator {
   ): Promise<{ answer: DescriptionInput; results: TrackResults }> {
     const nextState = transition(session.negotiation, 'client-offer');
     const plan = planClientOffer(session, offer, intents);
+    // Before anything is created: an offer (autoDiscover above all) may name more tracks than a session may hold.
+    checkOfferBounds(this.bounds, { sections: plan.sections.length, transceivers: plan.sections.filter(carries).length });
     const setup = session.localSetup(true, offer.transport?.setup);
     const iceRestart = isIceRestart(session, offer);
     const created: PublishedTrack[] = [];
@@ -140,7 +144,9 @@ export class Negotiator {
         try {
           producer = await this.produce(session, mapping, action.trackName);
         } catch (error) {
-          results.fail(action.resultIndex, ErrorCode.INVALID_SDP, `m-section ${offered.mid}: ${(error as Error).message}`);
+          // mediasoup's own words (a worker's channel error, its parameter checks) stay in the log; the client learns which m-section.
+          session.log.warn({ mid: offered.mid, err: error }, 'mediasoup refused to receive what an m-section offers');
+          results.fail(action.resultIndex, ErrorCode.INVALID_SDP, `m-section ${offered.mid}: the SFU could not receive what it offers (its codecs, SSRCs or header extensions)`);
           return { section: idleSection(offered, session.router.rtpCapabilities, true) };
         }
         const track = this.newTrack(session, action.trackName, action.tags, mapping, producer);
@@ -267,6 +273,12 @@ export class Negotiator {
 const isNewPull = (session: Session, t: Transceiver) => Boolean(t.pulled) && !session.transceivers.some((old) => old.pulled === t.pulled);
 
 /** Starts a pulled track's media. A source can go away during these awaits; its consumer is then closed and needs nothing. */
+/** A planned m-section that will carry a track once the offer is answered. */
+function carries({ action }: SectionPlan): boolean {
+  if (action.type === 'produce' || action.type === 'consume') return true;
+  return action.type === 'keep' && inUse(action.transceiver);
+}
+
 async function resumeConsumer(consumer: types.Consumer): Promise<void> {
   if (consumer.closed) return;
   try {

@@ -15,6 +15,7 @@ import type { SfuOffers } from './SfuOffers.js';
 import type { PublishedTrack } from '../tracks/PublishedTrack.js';
 import type { PublishedDataChannel } from '../tracks/PublishedDataChannel.js';
 import type { MediaKind, RemoteSection } from '../sdp/types.js';
+import { checkSessionBounds, DEFAULT_SESSION_BOUNDS, type SessionBounds } from './bounds.js';
 
 const notMediaTrack = (name: string): TrackRefusal => ({
   code: ErrorCode.BAD_REQUEST,
@@ -38,6 +39,8 @@ export interface PullerParts {
   mediaWaitMs: number;
   /** This node's published data channels: a name there is not a media track. */
   dataChannels?: TrackRegistry<PublishedDataChannel>;
+  /** What one session may hold (transceivers, pulls waiting for an answer, m-sections). */
+  bounds?: SessionBounds;
 }
 
 export class Puller {
@@ -48,6 +51,7 @@ export class Puller {
   private readonly mediaWaitMs: number;
   private readonly remote: RemoteTrackSource | undefined;
   private readonly dataChannels: TrackRegistry<PublishedDataChannel> | undefined;
+  private readonly bounds: SessionBounds;
 
   constructor(
     parts: PullerParts,
@@ -56,10 +60,14 @@ export class Puller {
     private readonly onTrackEnded: (session: Session, mid: string) => void,
   ) {
     ({ tracks: this.tracks, pipes: this.pipes, offers: this.offers, demand: this.demand, mediaWaitMs: this.mediaWaitMs, remote: this.remote, dataChannels: this.dataChannels } = parts);
+    this.bounds = parts.bounds ?? DEFAULT_SESSION_BOUNDS;
   }
 
   /** pullTracks on the session's queue: a consumer and m-section per track, then the SFU's offer. */
   async pull(session: Session, requests: PullRequest[]): Promise<TracksOutcome> {
+    // Consumers are created at once (paused until the answer): the bounds hold before any is.
+    const newSections = requests.filter((r) => r.mid == null).length + (session.transceivers.length === 0 ? 1 : 0);
+    checkSessionBounds(session, this.bounds, { transceivers: requests.length, pendingPulls: requests.length, sections: newSections });
     const results = new TrackResults();
     const added: Transceiver[] = [];
     const hadSections = session.transceivers.length > 0;
@@ -97,6 +105,8 @@ export class Puller {
 
   /** updateTracks on the session's queue: the SFU offers only when a mid got another source. */
   async update(session: Session, requests: PullRequest[]): Promise<TracksOutcome> {
+    // A retarget offers a new stream on its mid: it waits for the answer like a pull.
+    checkSessionBounds(session, this.bounds, { transceivers: 0, pendingPulls: requests.length, sections: 0 });
     const results = new TrackResults();
     let retargeted = false;
     for (const request of requests) {

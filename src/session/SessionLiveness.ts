@@ -1,3 +1,4 @@
+import { transportStats } from '../media/streamStats.js';
 import type { Session } from './Session.js';
 
 export interface LivenessOptions {
@@ -5,10 +6,23 @@ export interface LivenessOptions {
   idleTimeoutMs: number;
   /** A session that lost ICE consent is closed unless an ICE restart reconnects it within this long. */
   reconnectGraceMs: number;
+  /**
+   * A session without ICE consent checks from which nothing at all arrived
+   * (RTP, RTCP, SCTP, DTLS, STUN) for this long is gone: the engine gives
+   * TRACK_INACTIVE_AFTER_MS + RECONNECT_GRACE_MS, what its silent tracks get.
+   */
+  silenceMs?: number;
+  /**
+   * Bytes the session's transport has received so far (undefined once it is
+   * closed). Default: mediasoup's transport stats, which count every packet.
+   */
+  bytesReceived?: (session: Session) => Promise<number | undefined>;
 }
 
 /** How often sessions without ICE consent checks have their media looked at. */
 const MEDIA_SWEEP_MS = 1_000;
+/** How often their transports' byte counts are read (one worker request each). */
+const TRAFFIC_SAMPLE_MS = 2_500;
 
 export interface LivenessHandlers {
   /** The session's PeerConnection is gone for good: close the session. */
@@ -26,7 +40,10 @@ export interface LivenessHandlers {
  * - after the idle timeout when it never connected;
  * - for a client that sends no ICE consent checks (iceConsentChecks false,
  *   so mediasoup never notices it vanished): after the reconnect grace period
- *   during which every track it publishes had no media (INACTIVE).
+ *   during which every track it publishes had no media (INACTIVE), or once
+ *   nothing at all has arrived from it for `silenceMs`, whatever it publishes:
+ *   a client that only pulls still sends RTCP receiver reports, one that
+ *   vanished sends nothing.
  * Without this, sessions of clients that went away would hold their
  * transports and tracks until the end of the process.
  */
@@ -35,11 +52,19 @@ export class SessionLiveness {
   /** Connected sessions without consent checks: their media says whether the client is there. */
   private readonly silentWatch = new Set<Session>();
   private sweeper: ReturnType<typeof setInterval> | undefined;
+  private sampler: ReturnType<typeof setInterval> | undefined;
+  /** Per silent-watched session: its transport's byte count when last read, and when it last grew. */
+  private readonly traffic = new Map<Session, { bytes: number | undefined; heardAt: number }>();
+  private readonly silenceMs: number;
+  private readonly bytesReceived: (session: Session) => Promise<number | undefined>;
 
   constructor(
     private readonly options: LivenessOptions,
     private readonly handlers: LivenessHandlers,
-  ) {}
+  ) {
+    this.silenceMs = options.silenceMs ?? options.reconnectGraceMs + 5_000;
+    this.bytesReceived = options.bytesReceived ?? (async (session) => (session.transport.closed ? undefined : (await transportStats(session.transport)).bytesReceived));
+  }
 
   /** Call on creation and on every connection state change. */
   watch(session: Session): void {
@@ -64,17 +89,41 @@ export class SessionLiveness {
     clearTimeout(this.timers.get(session));
     this.timers.delete(session);
     this.silentWatch.delete(session);
+    this.traffic.delete(session);
     if (this.silentWatch.size === 0 && this.sweeper) {
       clearInterval(this.sweeper);
+      clearInterval(this.sampler);
       this.sweeper = undefined;
+      this.sampler = undefined;
     }
   }
 
   private watchMedia(session: Session): void {
     this.silentWatch.add(session);
+    this.traffic.set(session, { bytes: undefined, heardAt: Date.now() });
     if (this.sweeper) return;
     this.sweeper = setInterval(() => this.sweep(), MEDIA_SWEEP_MS);
     this.sweeper.unref();
+    this.sampler = setInterval(() => void this.sampleTraffic(), TRAFFIC_SAMPLE_MS);
+    this.sampler.unref();
+  }
+
+  /** Reads each silent-watched transport's byte count; a session nothing arrived from for silenceMs is gone. */
+  private async sampleTraffic(): Promise<void> {
+    const now = Date.now();
+    await Promise.all(
+      [...this.traffic].map(async ([session, seen]) => {
+        const bytes = await this.bytesReceived(session).catch(() => undefined);
+        if (bytes === undefined || session.closed || !this.traffic.has(session)) return;
+        if (seen.bytes === undefined || bytes > seen.bytes) {
+          seen.heardAt = now;
+          seen.bytes = bytes;
+        } else if (now - seen.heardAt >= this.silenceMs) {
+          this.traffic.delete(session); // reported once; the close forgets the rest
+          this.handlers.gone(session, `no ICE consent checks and nothing received from the client for ${this.silenceMs} ms (TRACK_INACTIVE_AFTER_MS + RECONNECT_GRACE_MS)`);
+        }
+      }),
+    );
   }
 
   /** A session that publishes and whose every track is INACTIVE gets the grace period; media back cancels it. */

@@ -28,6 +28,7 @@ import { DataChannels } from './DataChannels.js';
 import { SessionEnding } from './SessionEnding.js';
 import { SctpStreamIds } from '../media/sctpStreamIds.js';
 import { ConnectionQualityWatch } from '../quality/connectionQuality.js';
+import { DEFAULT_SESSION_BOUNDS, type SessionBounds } from './bounds.js';
 import { StatsFeed } from '../quality/StatsFeed.js';
 
 export type { DescriptionInput, PullRequest, TracksOutcome } from './types.js';
@@ -57,6 +58,8 @@ export interface SessionServiceOptions {
   maxDataChannelsPerSession: number;
   /** Largest data channel message (SCTP max-message-size). */
   dataMaxMessageBytes: number;
+  /** What one session may hold: transceivers, pulls waiting for an answer, m-sections (bounds.ts). */
+  bounds?: SessionBounds;
 }
 
 /**
@@ -103,10 +106,11 @@ export class SessionService {
     this.maxSdpBytes = options.maxSdpBytes;
     this.transportOptions = { iceConsentTimeoutS: options.iceConsentTimeoutS, maxMessageBytes: options.dataMaxMessageBytes };
     this.liveness = new SessionLiveness(
-      { idleTimeoutMs: options.idleTimeoutMs, reconnectGraceMs: options.reconnectGraceMs },
+      { idleTimeoutMs: options.idleTimeoutMs, reconnectGraceMs: options.reconnectGraceMs, silenceMs: options.reconnectGraceMs + options.activity.inactiveAfterMs },
       { gone: (session, reason) => this.ending.closeGone(session, reason), lost: (session) => this.ending.connectionLost(session) },
     );
-    this.sfuOffers = new SfuOffers((session, type, mid) => this.emit(session, type, mid ?? null));
+    const bounds = options.bounds ?? DEFAULT_SESSION_BOUNDS;
+    this.sfuOffers = new SfuOffers((session, type, mid) => this.emit(session, type, mid ?? null), bounds);
     this.trackEvents = options.trackEvents;
     this.sessionEvents = options.sessionEvents;
     this.data = new DataChannels({
@@ -127,6 +131,7 @@ export class SessionService {
       (session, mid) => this.emit(session, 'TRACK_ENDED', mid),
       options.keyFrameRequestDelayMs,
       (session, request, offered, results, index) => this.puller.consumeOffered(session, request, offered, results, index),
+      bounds,
     );
     this.quality = new ConnectionQualityWatch(this.tracks, (session, quality) =>
       this.sessionEvents.publish({ type: 'QUALITY_CHANGED', session, mid: null, quality, at: new Date() }),
@@ -136,7 +141,7 @@ export class SessionService {
       this.emit(session, 'LAYERS_IN_DEMAND', mid, rids),
     );
     this.puller = new Puller(
-      { tracks: this.tracks, pipes: this.pipes, offers: this.sfuOffers, demand: this.layerDemand, mediaWaitMs: options.mediaWaitMs, remote: options.remoteTracks, dataChannels: this.data.registry },
+      { tracks: this.tracks, pipes: this.pipes, offers: this.sfuOffers, demand: this.layerDemand, mediaWaitMs: options.mediaWaitMs, remote: options.remoteTracks, dataChannels: this.data.registry, bounds },
       (id) => this.sessions.get(id),
       (session, mid) => this.emit(session, 'TRACK_ENDED', mid),
     );

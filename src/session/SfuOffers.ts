@@ -8,6 +8,7 @@ import { receiveOnly } from './bidirectional.js';
 import { TrackResults } from './trackResults.js';
 import type { TracksOutcome } from './types.js';
 import type { SessionEventType } from '../events/SessionEventBus.js';
+import { checkSessionBounds, DEFAULT_SESSION_BOUNDS, type SessionBounds } from './bounds.js';
 
 /** The m-sections a withdrawn offer added or changed, and so took back. */
 export interface RollbackOutcome {
@@ -21,7 +22,10 @@ export interface RollbackOutcome {
  * queue, like every change of a session.
  */
 export class SfuOffers {
-  constructor(private readonly emit: (session: Session, type: SessionEventType, mid?: string | null) => void) {}
+  constructor(
+    private readonly emit: (session: Session, type: SessionEventType, mid?: string | null) => void,
+    private readonly bounds: SessionBounds = DEFAULT_SESSION_BOUNDS,
+  ) {}
 
   /**
    * A session that has no m-section yet gets a data (m=application) section
@@ -50,6 +54,7 @@ export class SfuOffers {
 
   /** The SFU's offer of new m-sections for the client to send the requested tracks on. */
   offerToReceive(session: Session, push: PushRequest[], kinds: MediaKind[]): TracksOutcome {
+    checkSessionBounds(session, this.bounds, { transceivers: push.length, sections: push.length + (session.transceivers.length === 0 ? 1 : 0) });
     const results = new TrackResults();
     const names = session.publishedNames();
     const added: Transceiver[] = [];

@@ -25,8 +25,12 @@ export function checkRemoteTracks(operation: string, tracks: readonly { trackNam
 /** Printable, no whitespace: names travel in URLs, logs and SDP (a=msid). */
 const NAME = /^[\x21-\x7e]+$/;
 
+export function isValidTrackName(name: string): boolean {
+  return typeof name === 'string' && name.length > 0 && name.length <= MAX_TRACK_NAME_LENGTH && NAME.test(name);
+}
+
 export function validateTrackName(name: string): string {
-  if (typeof name !== 'string' || name.length === 0 || name.length > MAX_TRACK_NAME_LENGTH || !NAME.test(name)) {
+  if (!isValidTrackName(name)) {
     throw badRequest(
       `trackName must be 1 to ${MAX_TRACK_NAME_LENGTH} printable ASCII characters without spaces`,
     );

@@ -3,6 +3,7 @@ import type { RemoteDescription, RemoteSection } from '../sdp/types.js';
 import type { Session, Transceiver } from './Session.js';
 import { TrackResults } from './trackResults.js';
 import type { PullRequest } from './types.js';
+import { isValidTrackName } from './limits.js';
 
 /** A track the client asks to publish from its offer. */
 export interface PushRequest {
@@ -205,7 +206,8 @@ function planPulls(
 /** Name for an auto-discovered track: the client's own track id when it is free. */
 function discoveredName(section: RemoteSection, taken: Set<string>): string {
   const own = section.msid?.trackId;
-  if (own && own !== '-' && !taken.has(own) && own.length <= 64) return own;
+  // The client's id only when it passes the rules every track name does (it travels in URLs, logs and SDP).
+  if (own && own !== '-' && !taken.has(own) && isValidTrackName(own)) return own;
   let name = `${section.kind}-${section.mid}`;
   for (let n = 2; taken.has(name); n += 1) name = `${section.kind}-${section.mid}-${n}`;
   return name;

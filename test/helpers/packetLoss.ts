@@ -22,13 +22,14 @@ export async function dropUdp(options: { port: number; match: 'from' | 'to'; per
   if (process.getuid?.() !== 0) throw new Error('packet loss is an nftables rule: run the tests as root (CI does)');
   const { port, match, percent } = options;
   if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new Error(`dropUdp: bad port ${port}`);
-  if (!(percent > 0 && percent < 100)) throw new Error(`dropUdp: percent must be between 0 and 100, not ${percent}`);
+  if (!(percent > 0 && percent <= 100)) throw new Error(`dropUdp: percent must be above 0 and at most 100, not ${percent}`);
   const table = `switchyard_loss_${randomBytes(4).toString('hex')}`;
   const ruleset = [
     `table inet ${table} {`,
     '  chain input {',
     '    type filter hook input priority 0; policy accept;',
-    `    udp ${match === 'from' ? 'sport' : 'dport'} ${port} numgen random mod 100 < ${Math.round(percent)} drop`,
+    // 100 %: the peer vanishes, as a closed laptop lid does, without closing anything.
+    `    udp ${match === 'from' ? 'sport' : 'dport'} ${port}${percent < 100 ? ` numgen random mod 100 < ${Math.round(percent)}` : ''} drop`,
     '  }',
     '}',
   ].join('\n');
@@ -56,4 +57,18 @@ export async function selectedLocalPort(pc: RTCPeerConnection): Promise<number> 
   const port = Number(local?.port);
   if (!port) throw new Error('no selected candidate pair in getStats');
   return port;
+}
+
+/**
+ * Every local UDP port a libwebrtc peer gathered a candidate on. A peer whose
+ * selected pair goes silent tries its other pairs, so making a peer vanish
+ * means dropping what it sends from each of them.
+ */
+export async function localUdpPorts(pc: RTCPeerConnection): Promise<number[]> {
+  const ports = new Set<number>();
+  (await pc.getStats()).forEach((s: Record<string, unknown>) => {
+    if (s.type === 'local-candidate' && s.protocol === 'udp' && Number(s.port) > 0) ports.add(Number(s.port));
+  });
+  if (ports.size === 0) throw new Error('no local UDP candidates in getStats');
+  return [...ports];
 }

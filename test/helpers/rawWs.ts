@@ -15,8 +15,9 @@ export interface RawWsClient {
   closed(): Promise<number>;
 }
 
-export async function openRawWs(url: string, connectionParams: Record<string, unknown> = {}): Promise<RawWsClient> {
-  const socket = new WebSocket(`${url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
+/** options.autoPong false: a client whose network vanished, which never answers the server's WebSocket pings. */
+export async function openRawWs(url: string, connectionParams: Record<string, unknown> = {}, options: { autoPong?: boolean } = {}): Promise<RawWsClient> {
+  const socket = new WebSocket(`${url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws', { autoPong: options.autoPong ?? true });
   const client: RawWsClient = {
     socket,
     received: [],

@@ -179,6 +179,26 @@ describe('session events from any node', () => {
   });
 });
 
+describe('forwarded subscriptions and the per-subject caps', () => {
+  it('count where the client is connected: 17 sessionEvents of one subject through B reach a session on A over 17 connections, none refused there', { timeout: 30_000 }, async () => {
+    const token = await mintClientToken({ appId: 'acme', secret: SECRET, subject: 'kim', grant: { createSession: true } });
+    const created = await gqlOk(url(A), 'mutation { createSession { session { id } } }', {}, token);
+    const id = created.createSession.session.id as string;
+    // One connection to B; B forwards each subscription to A over a connection of its own, with kim's token.
+    // MAX_CONNECTIONS_PER_SUBJECT (16 by default) must not count those on A: kim's connections are counted on B.
+    const client = wsClient(url(B), token);
+    cleanups.push(() => void client.dispose());
+    const subscriptions = Array.from({ length: 17 }, () => collect(client, 'subscription($id: ID!) { sessionEvents(sessionId: $id) { type } }', { id }, (d) => d.sessionEvents.type as string));
+    cleanups.push(() => subscriptions.forEach((s) => void s.close()));
+    const refused = () => subscriptions.flatMap((s) => s.errors);
+    await waitFor('17 forwarded subscriptions held on A', () => nodes[A]!.sessions.sessionEvents.subscriberCount >= 17 || refused().length > 0, 10_000);
+    expect(refused()).toEqual([]);
+    await gqlOk(url(B), 'mutation($id: ID!) { closeSession(input: { sessionId: $id }) { sessionId } }', { id }, token);
+    await waitFor('CLOSED on every subscription', () => subscriptions.every((s) => s.items.includes('CLOSED') || s.errors.length > 0), 10_000);
+    expect(refused()).toEqual([]);
+  });
+});
+
 describe('media between nodes', () => {
   it('pipes a track published on A to subscribers on B, once for both, and ends their transceivers when it is unpublished', { timeout: 60_000 }, async () => {
     const published = await publishCamera(url(A), SECRET, 'camera', []);

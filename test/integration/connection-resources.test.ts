@@ -38,6 +38,9 @@ beforeAll(async () => {
     NODE_ENV: 'production',
     APPS: `${APP.id}:${APP.secret}`,
     MAX_QUEUED_EVENTS_PER_CONNECTION: String(QUEUE_CAP),
+    // A round opens a third of its connections with one short-lived token: one subject, far past the default caps.
+    MAX_CONNECTIONS_PER_SUBJECT: String(CONNECTIONS_PER_ROUND),
+    MAX_SUBSCRIPTIONS_PER_SUBJECT: String(2 * CONNECTIONS_PER_ROUND),
   });
 });
 

@@ -150,6 +150,34 @@ describe('a cursor older than what is retained', () => {
   });
 });
 
+describe('the events an app keeps for replay', () => {
+  it('are its own: another app\'s churn past EVENT_RETENTION_COUNT leaves its cursor replayable', async () => {
+    const apps = { acme: `acme-${'s'.repeat(40)}`, beta: `beta-${'s'.repeat(40)}` };
+    const small = await startTestServer({ WORKERS: '1', EVENT_RETENTION_COUNT: '2', APPS: `acme:${apps.acme},beta:${apps.beta}` });
+    const [beta, acme] = [wsClient(small.url, apps.beta), wsClient(small.url, apps.acme)];
+    const view = (appId: string, name: string) =>
+      ({ appId, owner: null, sessionId: `${appId}-session`, name, kind: 'audio', status: 'ACTIVE', tags: [], simulcastRids: [], publishedAt: new Date(), muted: false }) as const;
+    try {
+      const cursorOf = async (secret: string) => (await gqlOk(small.url, '{ trackEventsCursor }', {}, secret)).trackEventsCursor as string;
+      const [betaCursor, acmeCursor] = [await cursorOf(apps.beta), await cursorOf(apps.acme)];
+      await small.sessions.trackEvents.publish('PUBLISHED', view('beta', 'b-mic'));
+      // acme churns through five times what is retained.
+      for (let i = 0; i < 10; i += 1) await small.sessions.trackEvents.publish('PUBLISHED', view('acme', `a-mic${i}`));
+      const resumed = collect<Ev>(beta, TRACK_EVENTS, { after: betaCursor }, (d) => d.trackEvents);
+      expect((await resumed.waitFor(1)).map((e) => `${e.type} ${e.track.name}`)).toEqual(['PUBLISHED b-mic']);
+      expect(resumed.errors).toEqual([]);
+      // acme's own history did move on.
+      const stale = collect<Ev>(acme, TRACK_EVENTS, { after: acmeCursor }, (d) => d.trackEvents);
+      await waitFor('the error', () => stale.errors.length > 0, 5_000);
+      expect(JSON.stringify(stale.errors)).toMatch(/reload the tracks snapshot/);
+    } finally {
+      await beta.dispose();
+      await acme.dispose();
+      await small.stop();
+    }
+  });
+});
+
 describe('sessionEvents', () => {
   it('tells a puller TRACK_ENDED, with the mid, when the publisher leaves', async () => {
     const { peer: pub } = await publisher([{ kind: 'video', name: 'camera', tags: [] }]);

@@ -61,6 +61,9 @@ const view = (name: string, sessionId = 's1'): TrackView => ({
   muted: false,
 });
 
+/** Where a subscription resumes: after `cursor`, in app `appId`'s history (the views' app unless said). */
+const resume = (cursor: string, appId = 'dev') => ({ cursor, appId });
+
 /** Collects a stream's events as "TYPE name". */
 function drain(stream: EventStream<TrackEvent>) {
   const seen: string[] = [];
@@ -116,7 +119,7 @@ describe.each([
     const publishing = (async () => {
       for (let i = 50; i < 250; i += 1) await bus.publish('ACTIVE', view(`t${i}`));
     })();
-    const resumed = drain(await bus.subscribe(first.cursor, () => true));
+    const resumed = drain(await bus.subscribe(resume(first.cursor), () => true));
     await publishing;
     await until(() => resumed.seen.length >= 249, '249 events');
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -135,7 +138,7 @@ describe.each([
     expect(snapshot.tracks[0]!.publishedAt).toBeInstanceOf(Date);
     expect(await bus.track('s1', 'cam')).toMatchObject({ name: 'cam', status: 'ACTIVE', tags: ['room:a'] });
     expect(await bus.track('s1', 'gone')).toBeNull();
-    const after = drain(await bus.subscribe(snapshot.cursor, (event) => event.track.name !== 'skip'));
+    const after = drain(await bus.subscribe(resume(snapshot.cursor), (event) => event.track.name !== 'skip'));
     await bus.publish('PUBLISHED', view('skip'));
     await bus.publish('MUTED', { ...view('mic'), muted: true });
     await until(() => after.seen.length === 1, 'one event');
@@ -148,13 +151,13 @@ describe.each([
     const bus = await factory({ maxEvents: 10, maxAgeMs: 600_000 }).open();
     const first = await bus.publish('PUBLISHED', view('t0'));
     for (let i = 1; i < 30; i += 1) await bus.publish('ACTIVE', view(`t${i}`));
-    await expectStale(bus.subscribe(first.cursor, () => true));
+    await expectStale(bus.subscribe(resume(first.cursor), () => true));
     const other = await factory().open();
     const foreign = await other.publish('PUBLISHED', view('x'));
-    await expectStale(bus.subscribe(foreign.cursor, () => true));
-    await expectStale(bus.subscribe('not-a-cursor', () => true));
+    await expectStale(bus.subscribe(resume(foreign.cursor), () => true));
+    await expectStale(bus.subscribe(resume('not-a-cursor'), () => true));
     // The newest retained cursor still works.
-    const recent = drain(await bus.subscribe(await bus.cursor(), () => true));
+    const recent = drain(await bus.subscribe(resume(await bus.cursor()), () => true));
     await bus.publish('INACTIVE', view('t29'));
     await until(() => recent.seen.length === 1, 'the next event');
     expect(recent.seen).toEqual(['INACTIVE t29']);
@@ -167,11 +170,46 @@ describe.each([
     await new Promise((resolve) => setTimeout(resolve, 400));
     const recent = await bus.publish('PUBLISHED', view('new'));
     // After `old` came `old2`, which is too old to replay now.
-    await expectStale(bus.subscribe(old.cursor, () => true));
+    await expectStale(bus.subscribe(resume(old.cursor), () => true));
     // After `recent` nothing is missing.
-    const live = drain(await bus.subscribe(recent.cursor, () => true));
+    const live = drain(await bus.subscribe(resume(recent.cursor), () => true));
     await bus.publish('ACTIVE', view('new'));
     await until(() => live.seen.length === 1, 'the next event');
+  });
+
+  it('keeps each app\'s history on its own: one app\'s churn leaves another app\'s cursor replayable', async () => {
+    const bus = await factory({ maxEvents: 10, maxAgeMs: 600_000 }).open();
+    const beta = (name: string) => ({ ...view(name, 'sb'), appId: 'beta' });
+    const betaCursor = (await bus.publish('PUBLISHED', beta('b0'))).cursor;
+    const devCursor = (await bus.publish('PUBLISHED', view('d0'))).cursor;
+    await bus.publish('PUBLISHED', beta('b1'));
+    // dev publishes three times what is retained: with one history for all, beta's b1 would be gone.
+    for (let i = 1; i <= 30; i += 1) await bus.publish('ACTIVE', view(`d${i}`));
+    const resumed = drain(await bus.subscribe(resume(betaCursor, 'beta'), (event) => event.track.appId === 'beta'));
+    await bus.publish('UNPUBLISHED', beta('b1'));
+    await until(() => resumed.seen.length === 2, 'beta\'s replayed and live events');
+    expect(resumed.seen).toEqual(['PUBLISHED b1', 'UNPUBLISHED b1']);
+    expect(resumed.error).toBeUndefined();
+    // dev's own history moved on: its cursor from before its churn is stale.
+    await expectStale(bus.subscribe(resume(devCursor), () => true));
+    // Beta's own churn past the count makes its old cursor stale too.
+    for (let i = 2; i < 14; i += 1) await bus.publish('PUBLISHED', beta(`b${i}`));
+    await expectStale(bus.subscribe(resume(betaCursor, 'beta'), () => true));
+  });
+
+  it('drops an idle app\'s events older than maxAgeMs from its replay', async () => {
+    const bus = await factory({ maxEvents: 1000, maxAgeMs: 200 }).open();
+    const beta = (name: string) => ({ ...view(name, 'sb'), appId: 'beta' });
+    const old = await bus.publish('PUBLISHED', beta('old'));
+    await bus.publish('PUBLISHED', beta('old2'));
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    // Another app's event: beta published nothing since, and its old2 is too old to replay now.
+    await bus.publish('PUBLISHED', view('dev'));
+    await expectStale(bus.subscribe(resume(old.cursor, 'beta'), () => true));
+    const latest = drain(await bus.subscribe(resume(await bus.cursor(), 'beta'), () => true));
+    await bus.publish('ACTIVE', beta('old2'));
+    await until(() => latest.seen.length === 1, 'the next event');
+    expect(latest.error).toBeUndefined();
   });
 
   it('ends its subscriptions when closed', async () => {
@@ -203,9 +241,24 @@ describe('the track event log on Redis, shared by several nodes', () => {
     const cursor = await c.cursor();
     await a.publish('UNPUBLISHED', view('a3', 'sa'));
     await c.publish('UNPUBLISHED', view('b7', 'sb'));
-    const resumed = drain(await b.subscribe(cursor, () => true));
+    const resumed = drain(await b.subscribe(resume(cursor), () => true));
     await until(() => resumed.seen.length === 2, 'two events on B');
     expect(resumed.seen).toEqual(['UNPUBLISHED a3', 'UNPUBLISHED b7']);
+  });
+
+  it('keeps each app\'s history on its own across nodes: churn published on one node leaves another app\'s cursor replayable on a third', async () => {
+    const log = onRedis({ maxEvents: 10, maxAgeMs: 600_000 });
+    const [a, b, c] = [await log.open(), await log.open(), await log.open()];
+    const beta = (name: string) => ({ ...view(name, 'sb'), appId: 'beta' });
+    const cursor = (await b.publish('PUBLISHED', beta('b0'))).cursor;
+    await b.publish('PUBLISHED', beta('b1'));
+    await Promise.all([0, 1].map(async (half) => {
+      for (let i = 0; i < 20; i += 1) await a.publish('ACTIVE', view(`d${half}-${i}`, 'sa'));
+    }));
+    const resumed = drain(await c.subscribe(resume(cursor, 'beta'), (event) => event.track.appId === 'beta'));
+    await until(() => resumed.seen.length === 1, 'beta\'s replayed event on C');
+    expect(resumed.seen).toEqual(['PUBLISHED b1']);
+    expect(resumed.error).toBeUndefined();
   });
 
   it('answers UNAVAILABLE while Redis is away; when an empty Redis is back, subscribers are told to reload and new events flow', { timeout: 30_000 }, async () => {

@@ -135,3 +135,42 @@ describe('SessionLiveness without ICE consent checks (WHIP, GStreamer)', () => {
     expect(gone).not.toHaveBeenCalled();
   });
 });
+
+describe('SessionLiveness without ICE consent checks: nothing received at all', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  const SILENCE = 5_000;
+  const setup = () => {
+    const gone = vi.fn();
+    const counter = { bytes: 1_000 };
+    const watch = new SessionLiveness(
+      { idleTimeoutMs: IDLE, reconnectGraceMs: GRACE, silenceMs: SILENCE, bytesReceived: async () => counter.bytes },
+      { gone, lost: vi.fn() },
+    );
+    // Publishes nothing: the silent-track rule alone would never end it.
+    const s = { closed: false, connectionState: 'CONNECTED', dtlsGone: false, iceConsentChecks: false, transceivers: [] } as unknown as FakeSession;
+    return { gone, counter, watch, s };
+  };
+
+  it('keeps a session while bytes keep arriving, and reports it once they stop for silenceMs', async () => {
+    const { gone, counter, watch, s } = setup();
+    watch.watch(s);
+    for (let i = 0; i < 12; i += 1) {
+      counter.bytes += 100;
+      await vi.advanceTimersByTimeAsync(2_500);
+    }
+    expect(gone).not.toHaveBeenCalled();
+    await vi.advanceTimersByTimeAsync(SILENCE + 2_500);
+    expect(gone).toHaveBeenCalledTimes(1);
+    expect(gone.mock.calls[0]![1]).toMatch(/nothing received from the client/);
+  });
+
+  it('stops reading once the session is forgotten', async () => {
+    const { gone, watch, s } = setup();
+    watch.watch(s);
+    watch.forget(s);
+    await vi.advanceTimersByTimeAsync(SILENCE * 4);
+    expect(gone).not.toHaveBeenCalled();
+  });
+});

@@ -1,4 +1,20 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { ErrorCode } from '../../errors.js';
+
+/**
+ * Marks the operations the protocol adapters run in process, so that they may
+ * ask for what only their protocol needs (a WHIP ingest session without ICE
+ * consent checks) with a client token's credentials. The mark is random per
+ * process and never leaves it: a request from outside cannot carry it.
+ */
+export const ADAPTER_HEADER = 'x-switchyard-adapter';
+const adapterMark = randomBytes(32).toString('base64url');
+
+/** Whether a request's ADAPTER_HEADER value is this process's mark. */
+export function isAdapterCall(value: string | null | undefined): boolean {
+  if (typeof value !== 'string' || value.length !== adapterMark.length) return false;
+  return timingSafeEqual(Buffer.from(value), Buffer.from(adapterMark));
+}
 
 /** A failed GraphQL operation, as its first error says it. */
 export interface OperationError {
@@ -25,7 +41,7 @@ const contractCodes = new Set<string>(Object.values(ErrorCode));
 
 export function inProcessGraphQL(yoga: FetchHandler, graphqlPath: string): ExecuteOperation {
   return async <T>(query: string, variables: Record<string, unknown>, authorization: string | undefined): Promise<OperationResult<T>> => {
-    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/graphql-response+json' };
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/graphql-response+json', [ADAPTER_HEADER]: adapterMark };
     if (authorization) headers.authorization = authorization;
     const response = await yoga.fetch(`http://switchyard.internal${graphqlPath}`, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
     const body = (await response.json()) as { data?: T | null; errors?: { message: string; extensions?: { code?: string } }[] };

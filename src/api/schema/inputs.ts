@@ -54,7 +54,7 @@ export const CreateSessionInput = builder.inputType('CreateSessionInput', {
     correlationId: t.string({ description: 'Free-form id of the application\'s (e.g. its user id), up to 256 characters.' }),
     iceConsentChecks: t.boolean({
       description:
-        'false for clients that send no ICE consent checks once connected (GStreamer 1.22\'s webrtcbin, behind WHIP): the SFU then does not drop the connection after ICE_CONSENT_TIMEOUT_S, and closes the session instead when all its published tracks have had no media for TRACK_INACTIVE_AFTER_MS + RECONNECT_GRACE_MS. Default true (browsers and libwebrtc check consent every few seconds).',
+        'false for clients that send no ICE consent checks once connected (GStreamer 1.22\'s webrtcbin, behind WHIP): the SFU then does not drop the connection after ICE_CONSENT_TIMEOUT_S, and closes the session instead when all its published tracks have had no media, or nothing at all has arrived from the client, for TRACK_INACTIVE_AFTER_MS + RECONNECT_GRACE_MS. Only the app secret (and the WHIP endpoint) may ask for it: a client token gets FORBIDDEN. Default true (browsers and libwebrtc check consent every few seconds).',
     }),
   }),
 });
