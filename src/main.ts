@@ -1,11 +1,20 @@
 import { ConfigError, loadConfig } from './config/config.js';
-import { createLogger } from './logger.js';
+import { createLogger, flushLogs, reportToStderr } from './logger.js';
 import { startSwitchyard } from './app.js';
+import { startExitWatchdog, type ExitWatchdog } from './process/exitWatchdog.js';
 
 /** How often a node started by npm checks that npm is still its parent. */
 const PARENT_CHECK_MS = 1000;
 /** A shutdown that takes longer than this ends the process anyway. */
 const SHUTDOWN_TIMEOUT_MS = 10_000;
+/** The most the exit waits for log lines to leave (a reader that stopped reading loses the rest). */
+const LOG_FLUSH_MS = 1000;
+/**
+ * How long after the in-process deadline (plus the log flush) the exit
+ * watchdog kills the process: time for the timeout's own exit to happen
+ * first when the main thread can still run it.
+ */
+const WATCHDOG_MARGIN_MS = 2000;
 
 /** `npm start`: one SFU node on embedded defaults, configured by environment variables. */
 async function main(): Promise<void> {
@@ -22,32 +31,58 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel);
   // startSwitchyard logs the one "Switchyard is up" line with the URLs.
   const node = await startSwitchyard(config, logger);
-  let stopping = false;
-  let draining = false;
+  let phase: 'up' | 'draining' | 'stopping' = 'up';
+  let exiting = false;
+  let watchdog: ExitWatchdog | undefined;
+  let deadline: NodeJS.Timeout | undefined;
+  /**
+   * Ends the process: with `status` once the log lines have left (1 s at
+   * most). A failure is written to stderr as well as to the log, plainly:
+   * stdout may be the very thing that is gone (issue 23).
+   */
+  const exit = (status: number, problem?: string, error?: unknown) => {
+    if (exiting) return;
+    exiting = true;
+    if (problem === undefined) logger.info('stopped');
+    else {
+      const detail = error === undefined ? '' : `: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
+      reportToStderr(`switchyard: ${problem}${detail}; exiting with status ${status}`);
+      logger.error({ err: error }, problem);
+    }
+    void flushLogs(LOG_FLUSH_MS).then(() => process.exit(status));
+  };
+  /**
+   * From now on the process ends within `ms` (+ the log flush): by exit(1)
+   * here when the main thread can run it, by the watchdog process (SIGKILL)
+   * when it cannot.
+   */
+  const bound = (ms: number) => {
+    clearTimeout(deadline);
+    // Not unref'd: a stop step that hangs on nothing must not let the loop empty and exit 0.
+    deadline = setTimeout(() => exit(1, `shutdown timed out after ${ms} ms`), ms);
+    watchdog ??= startExitWatchdog((error) => reportToStderr(`switchyard: the exit watchdog did not start: ${error.message}`));
+    watchdog?.arm(ms + LOG_FLUSH_MS + WATCHDOG_MARGIN_MS);
+  };
   /** SIGTERM drains (a load balancer's or systemd's stop); SIGINT, or a second signal, stops at once. */
   const shutdown = (reason: string, drain = false) => {
-    if (stopping) return;
-    if (drain && !draining && config.drainTimeoutMs > 0 && node.sessions.sessionCount > 0) {
-      draining = true;
+    if (phase === 'stopping') return;
+    if (drain && phase === 'up' && config.drainTimeoutMs > 0 && node.sessions.sessionCount > 0) {
+      phase = 'draining';
+      bound(config.drainTimeoutMs + SHUTDOWN_TIMEOUT_MS);
       logger.info({ reason, timeoutMs: config.drainTimeoutMs }, 'draining before shutting down (a second signal stops at once)');
-      void node.drain(config.drainTimeoutMs).then(() => shutdown('drained'));
+      // drain() ends with stop(): its failure is the shutdown's.
+      node.drain(config.drainTimeoutMs).then(
+        () => shutdown('drained'),
+        (error: unknown) => exit(1, 'shutdown failed', error),
+      );
       return;
     }
-    stopping = true;
+    phase = 'stopping';
+    bound(SHUTDOWN_TIMEOUT_MS);
     logger.info({ reason }, 'shutting down');
-    setTimeout(() => {
-      logger.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, 'shutdown timed out; exiting');
-      process.exit(1);
-    }, SHUTDOWN_TIMEOUT_MS).unref();
     node.stop().then(
-      () => {
-        logger.info('stopped');
-        process.exit(0);
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
+      () => exit(0),
+      (error: unknown) => exit(1, 'shutdown failed', error),
     );
   };
   // Ctrl-C under npm brings SIGINT twice (from the terminal, and forwarded by
