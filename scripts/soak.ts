@@ -1,9 +1,11 @@
 /**
- * npm run soak -- --minutes N [--interval S] [--peers P] [--seed X] [--env KEY=VALUE ...]
+ * npm run soak -- --minutes N [--interval S] [--peers P] [--seed X] [--in-process] [--settle S] [--env KEY=VALUE ...]
  *
- * Starts a Switchyard node in this process and churns real libwebrtc peers
- * against it (scripts/soak/soak.ts), printing a row of counts and memory every
- * interval; at the end it drains and checks that everything is back to zero.
+ * Starts a Switchyard node in a child process (or, with --in-process, in this
+ * one) and churns real libwebrtc peers against it from this process
+ * (scripts/soak/soak.ts), printing a row of counts and memory every interval;
+ * at the end it drains, checks that everything is back to zero, and samples
+ * memory again after it settles.
  * Exit code 0 on PASS, 1 on FAIL (failures, an incomplete drain, a worker death).
  */
 import { parseArgs } from 'node:util';
@@ -14,6 +16,8 @@ const USAGE = `usage: npm run soak -- --minutes N [options]
   --interval <s>     seconds between table rows (default 30; 10 when minutes <= 2)
   --peers <p>        peers kept alive at once (default 8)
   --seed <x>         seed of the journey choices (default random; printed)
+  --in-process       run the node in this process, with the peers (default: a child process, so its memory is its own)
+  --settle <s>       seconds after the drain before the last memory sample (default 15)
   --env KEY=VALUE    a node setting over the soak's own (repeatable), e.g. --env SESSION_IDLE_TIMEOUT_MS=5000
 Logs of the node: SOAK_LOG_LEVEL=info (default silent).`;
 
@@ -31,6 +35,8 @@ async function main(): Promise<number> {
       interval: { type: 'string' },
       peers: { type: 'string' },
       seed: { type: 'string' },
+      'in-process': { type: 'boolean' },
+      settle: { type: 'string' },
       env: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
@@ -53,6 +59,8 @@ async function main(): Promise<number> {
     peers: number('peers', values.peers),
     seed,
     env,
+    ...(values['in-process'] ? { mode: 'in-process' as const } : {}),
+    ...(values.settle === undefined ? {} : { settleS: number('settle', values.settle)! }),
   });
   return result.passed ? 0 : 1;
 }

@@ -1,18 +1,15 @@
 /**
- * The churn: keeps `peers` journeys (journeys.ts) under way until the
+ * The churn: keeps `peers` journeys (journeys/) under way until the
  * deadline, samples the node every interval, then stops the churn, closes
  * every peer and waits for the drain: every count back to zero, or the
- * leftovers named in the result.
+ * leftovers named in the result. A while after the drain it samples once
+ * more, for the memory the node keeps once it has nothing to do.
  */
-import type { types } from 'mediasoup';
-import type { Switchyard } from '../../src/app.js';
-import { takeCensus } from '../../src/media/census.js';
-import type { MediaWorker } from '../../src/media/workerPool.js';
 import { rng } from '../../test/helpers/fuzz.js';
-import { Journeys, pickJourney } from './journeys.js';
-import { nodeMemoryKb, openFds, processRssKb } from './metrics.js';
-import { clock, memorySlopes, report, tableHeader, tableRow } from './report.js';
-import type { SoakFailure, SoakOptions, SoakResult, SoakSample } from './types.js';
+import { HARDENING_KINDS, Journeys, pickJourney, type JourneyKind } from './journeys/index.js';
+import type { SoakNode } from './node.js';
+import { afterDrain, clock, memorySlopes, report, tableHeader, tableRow } from './report.js';
+import type { NodeFailure, SoakFailure, SoakOptions, SoakResult, SoakSample } from './types.js';
 import { delay, errorMessage, settleWithin } from './util.js';
 
 export class Soak {
@@ -20,31 +17,34 @@ export class Soak {
   private readonly seed: number;
   private readonly peers: number;
   private readonly intervalS: number;
+  private readonly settleS: number;
   private readonly startedAt = Date.now();
   private stopping = false;
   private readonly wakers = new Set<() => void>();
   private readonly failures: SoakFailure[] = [];
   private journeysDone = 0;
   private readonly journeysByKind: Record<string, number> = {};
+  private readonly outcomes: Record<string, number> = {};
+  private readonly timings: Record<string, number[]> = {};
   private active = 0;
   private sequence = 0;
   private workerDeaths = 0;
   /** Journeys under way. */
   private readonly underWay = new Set<Promise<void>>();
-  /** What the journeys share: publishers, open peers, the checks that outlive a journey. */
   private readonly journeys: Journeys;
+  /** Hardening kinds not launched yet: each runs once early (see launch). */
+  private readonly firstOfKind: JourneyKind[];
   private readonly samples: SoakSample[] = [];
-  /** Transport id -> type ('webrtc', 'pipe', …), from every router's observer since the start. */
-  private readonly transportTypes = new Map<string, types.TransportType>();
 
   constructor(
-    private readonly node: Switchyard,
+    private readonly node: SoakNode,
     private readonly options: SoakOptions,
   ) {
     this.log = options.log ?? ((line) => console.log(line));
     this.seed = (options.seed ?? Math.floor(Math.random() * 1_000_000_000)) >>> 0;
     this.peers = Math.max(1, options.peers ?? 8);
     this.intervalS = options.intervalS ?? (options.minutes <= 2 ? 10 : 30);
+    this.settleS = options.settleS ?? 15;
     this.journeys = new Journeys(node, {
       stopping: () => this.stopping,
       fail: (journey, message) => this.fail(journey, message),
@@ -53,7 +53,12 @@ export class Soak {
         this.journeysDone += 1;
         this.journeysByKind[kind] = (this.journeysByKind[kind] ?? 0) + 1;
       },
+      tally: (outcome) => {
+        this.outcomes[outcome] = (this.outcomes[outcome] ?? 0) + 1;
+      },
+      time: (label, ms) => void (this.timings[label] ??= []).push(ms),
     });
+    this.firstOfKind = HARDENING_KINDS.filter((kind) => !this.journeys.skipped.has(kind));
   }
 
   private elapsedS(): number {
@@ -61,28 +66,29 @@ export class Soak {
   }
 
   async run(): Promise<SoakResult> {
-    const { config } = this.node;
+    const { info, mode } = this.node;
     this.log(
       `soak: ${this.options.minutes} min, ${this.peers} peers, a row every ${this.intervalS} s, seed ${this.seed} (repeat with --seed ${this.seed}); ` +
-        `node ${this.node.url}, ${config.workers} workers, SESSION_IDLE_TIMEOUT_MS ${config.sessionIdleTimeoutMs}, RECONNECT_GRACE_MS ${config.reconnectGraceMs}`,
+        `node ${info.url}, ${info.workers.length} workers, SESSION_IDLE_TIMEOUT_MS ${info.sessionIdleTimeoutMs}, RECONNECT_GRACE_MS ${info.reconnectGraceMs}, ` +
+        `TRACK_INACTIVE_AFTER_MS ${info.trackInactiveAfterMs}, MAX_TRANSCEIVERS_PER_SESSION ${info.maxTransceiversPerSession}, ` +
+        `MAX_PENDING_PULLS_PER_SESSION ${info.maxPendingPullsPerSession}, MAX_LIST_ITEMS ${info.maxListItems}`,
     );
-    const onWorkerDied = (worker: { index: number; worker: { pid: number } }) => {
-      this.workerDeaths += 1;
-      this.fail('node', `mediasoup worker ${worker.index} (pid ${worker.worker.pid}) died`);
+    this.log(
+      mode === 'separate'
+        ? `mode: separate: the node in process ${info.pid}, the peers in this one (${process.pid}): node heap, RSS and fds are the server's own`
+        : `mode: in-process: the node and the peers share process ${process.pid}: its RSS and fds include the peers'`,
+    );
+    for (const [kind, reason] of this.journeys.skipped) this.log(`skipped: ${kind} (${reason})`);
+    for (const note of this.journeys.notes) this.log(note);
+    const onNodeFailure = (failure: NodeFailure) => {
+      if (failure.kind === 'worker-died') this.workerDeaths += 1;
+      this.fail('node', failure.message);
     };
     const onUnhandled = (reason: unknown) => this.fail('process', `unhandled rejection: ${errorMessage(reason)}`);
-    const observe = (slot: MediaWorker) => {
-      slot.router.observer.on('newtransport', (transport) => {
-        this.transportTypes.set(transport.id, transport.type);
-        transport.observer.once('close', () => this.transportTypes.delete(transport.id));
-      });
-    };
-    for (const slot of this.node.pool.workers) observe(slot);
-    this.node.pool.on('workerReady', observe);
-    this.node.pool.on('workerDied', onWorkerDied);
+    this.node.onFailure(onNodeFailure);
     process.on('unhandledRejection', onUnhandled);
     try {
-      this.log(tableHeader(this.node.pool.workers));
+      this.log(tableHeader(info.workers, mode));
       const start = await this.sample();
       this.log(tableRow(start, 'start'));
       const deadline = this.startedAt + this.options.minutes * 60_000;
@@ -98,13 +104,11 @@ export class Soak {
       await sampler;
       return await this.finish(start);
     } finally {
-      this.node.pool.off('workerDied', onWorkerDied);
-      this.node.pool.off('workerReady', observe);
       process.off('unhandledRejection', onUnhandled);
     }
   }
 
-  // The end: stop the churn, close everything, drain, judge ---------------------
+  // The end: stop the churn, close everything, drain, settle, judge ---------------
 
   private async finish(start: SoakSample): Promise<SoakResult> {
     this.stopping = true;
@@ -119,30 +123,43 @@ export class Soak {
 
     const drainStarted = Date.now();
     const drainTimeoutMs = this.options.drainTimeoutMs ?? 15_000;
-    let leftovers = await this.leftovers();
+    let leftovers = await this.node.leftovers();
     while (leftovers.length > 0 && Date.now() - drainStarted < drainTimeoutMs) {
       await delay(250);
-      leftovers = await this.leftovers();
+      leftovers = await this.node.leftovers();
     }
     const drainMs = Date.now() - drainStarted;
-    if (leftovers.length > 0) leftovers.push(...this.describeLiveSessions());
+    if (leftovers.length > 0) leftovers.push(...(await this.node.liveSessions()));
     const final = await this.sample();
     this.log(tableRow(final, 'drained'));
+    // Memory after the drain: what the node keeps once idle, after its timers and caches have had a while.
+    await delay(this.settleS * 1000);
+    const settledSample = await this.sample();
+    this.log(tableRow(settledSample, `+${this.settleS}s`));
 
     const { slopes, slopeWindow } = memorySlopes(this.samples, final);
+    const { warm, rows } = afterDrain(this.samples, settledSample);
     const drained = leftovers.length === 0;
     const passed = drained && this.failures.length === 0 && this.workerDeaths === 0;
     const result: SoakResult = {
+      mode: this.node.mode,
       seed: this.seed,
       peers: this.peers,
       intervalS: this.intervalS,
       journeys: this.journeysDone,
       journeysByKind: { ...this.journeysByKind },
+      outcomes: { ...this.outcomes },
+      timings: { ...this.timings },
+      skipped: [...this.journeys.skipped].map(([kind, reason]) => `${kind}: ${reason}`),
       failures: [...this.failures],
       workerDeaths: this.workerDeaths,
       samples: [...this.samples],
       start,
       final,
+      settled: settledSample,
+      settleS: this.settleS,
+      warm,
+      afterDrain: rows,
       drained,
       leftovers,
       drainMs,
@@ -152,40 +169,6 @@ export class Soak {
     };
     report(result, this.log);
     return result;
-  }
-
-  private async leftovers(): Promise<string[]> {
-    const left: string[] = [];
-    const { sessions } = this.node;
-    if (sessions.sessionCount > 0) left.push(`${sessions.sessionCount} sessions`);
-    if (sessions.tracks.size > 0) left.push(`${sessions.tracks.size} tracks`);
-    const census = await takeCensus(this.node.pool);
-    const pipes = this.pipeTransports();
-    if (census.transports - pipes > 0) left.push(`${census.transports - pipes} mediasoup transports (besides ${pipes} pipe transports)`);
-    // mediasoup keeps one PipeTransport pair per pair of routers for later pipes: at most w(w-1) for w workers.
-    const workers = this.node.pool.workers.length;
-    if (pipes > workers * (workers - 1)) left.push(`${pipes} pipe transports (more than the ${workers * (workers - 1)} of one pair per router pair)`);
-    for (const key of ['producers', 'consumers', 'dataProducers', 'dataConsumers'] as const) {
-      if (census[key] > 0) left.push(`${census[key]} mediasoup ${key}`);
-    }
-    // Every peer's graphql-ws connection is disposed by now: whatever the API still holds leaked.
-    const api = this.node.api.census();
-    if (api.connections > 0) left.push(`${api.connections} graphql-ws connections`);
-    if (api.subscriptions > 0) left.push(`${api.subscriptions} graphql-ws subscriptions`);
-    return left;
-  }
-
-  /** For the report of an incomplete drain: which sessions stayed, in what state. */
-  private describeLiveSessions(): string[] {
-    const map = (this.node.sessions as unknown as { sessions?: Map<string, { connectionState?: string }> }).sessions;
-    if (!(map instanceof Map)) return [];
-    return [...map.entries()].slice(0, 10).map(([id, session]) => `session ${id} ${session.connectionState ?? '?'}`);
-  }
-
-  private pipeTransports(): number {
-    let count = 0;
-    for (const type of this.transportTypes.values()) if (type === 'pipe') count += 1;
-    return count;
   }
 
   // Sampling ------------------------------------------------------------------
@@ -201,22 +184,15 @@ export class Soak {
     }
   }
 
+  /** The node's reading (from its own process in separate mode), with the churn's counts and, when apart, the peers' RSS. */
   private async sample(): Promise<SoakSample> {
-    const census = await takeCensus(this.node.pool);
-    const memory = await nodeMemoryKb();
+    const node = await this.node.sample();
     return {
+      ...node,
       elapsedS: this.elapsedS(),
       journeys: this.journeysDone,
       failures: this.failures.length,
-      sessions: this.node.sessions.sessionCount,
-      tracks: this.node.sessions.tracks.size,
-      census,
-      pipeTransports: this.pipeTransports(),
-      heapKb: memory.heapKb,
-      rssKb: memory.rssKb,
-      nodeFds: openFds(process.pid),
-      workers: this.node.pool.workers.map((w) => ({ index: w.index, pid: w.worker.pid, rssKb: processRssKb(w.worker.pid), fds: openFds(w.worker.pid) })),
-      api: this.node.api.census(),
+      ...(this.node.mode === 'separate' ? { peersRssKb: Math.round(process.memoryUsage().rss / 1024) } : {}),
     };
   }
 
@@ -243,17 +219,32 @@ export class Soak {
     });
   }
 
-  /** Starts one more journey, its kind and choices from a generator seeded by the run's seed and the journey's number. */
+  /**
+   * Starts one more journey, its kind and choices from a generator seeded by
+   * the run's seed and the journey's number. Once the first peers are under
+   * way (publishers for the hardening journeys to pull from), each hardening
+   * kind not chosen yet is launched once, so that even a 2-minute run meets
+   * every edge; after that the weights alone decide.
+   */
   private launch(): void {
     this.sequence += 1;
     const id = this.sequence;
     const r = rng((this.seed + Math.imul(id, 0x9e3779b9)) >>> 0);
-    const kind = pickJourney(r);
+    const chosen = pickJourney(r, new Set(this.journeys.skipped.keys()));
+    const kind = id > this.peers ? (this.firstOfKind.shift() ?? chosen) : chosen;
+    const index = this.firstOfKind.indexOf(kind);
+    if (index >= 0) this.firstOfKind.splice(index, 1);
     this.active += 1;
-    const journey = this.journeys.run(kind, id, r).finally(() => {
-      this.active -= 1;
-      this.underWay.delete(journey);
-    });
+    const journey = this.journeys
+      .run(kind, id, r)
+      .then((done) => {
+        // Found no publisher to pull from: a hardening kind gets another turn.
+        if (done !== kind && (HARDENING_KINDS as readonly JourneyKind[]).includes(kind) && !this.firstOfKind.includes(kind) && !this.journeysByKind[kind]) this.firstOfKind.push(kind);
+      })
+      .finally(() => {
+        this.active -= 1;
+        this.underWay.delete(journey);
+      });
     this.underWay.add(journey);
   }
 }

@@ -1,14 +1,17 @@
-/** Waiting and error text, shared by the churn (runner.ts) and the journeys (journeys.ts). */
+/** Waiting and error text, shared by the churn (runner.ts) and the journeys (journeys/). */
 
 export const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Polls `check` every 50 ms; true once it holds, false after `timeoutMs`. */
-export async function until(check: () => boolean, timeoutMs: number): Promise<boolean> {
+/**
+ * Polls `check` every `everyMs` (50 by default); true once it holds, false
+ * after `timeoutMs`. Checks that ask the node over IPC are async and poll less often.
+ */
+export async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 50): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (check()) return true;
+    if (await check()) return true;
     if (Date.now() >= deadline) return false;
-    await delay(50);
+    await delay(everyMs);
   }
 }
 
