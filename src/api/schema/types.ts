@@ -2,6 +2,7 @@ import type { Session, Transceiver } from '../../session/Session.js';
 import type { DescriptionInput, TracksOutcome } from '../../session/SessionService.js';
 import type { TrackError, TrackResult } from '../../session/trackResults.js';
 import type { TrackView } from '../../events/TrackEventBus.js';
+import { trackId } from '../../tracks/trackId.js';
 import { builder } from './builder.js';
 import { MediaKindEnum, PeerConnectionStateEnum, SdpTypeEnum, TrackLocationEnum, TrackStatusEnum } from './enums.js';
 
@@ -16,6 +17,11 @@ export const SessionDescriptionRef = builder.objectRef<DescriptionInput>('Sessio
 export const TrackRef = builder.objectRef<TrackView>('Track').implement({
   description: 'A track pushed by a session: the unit that other sessions pull.',
   fields: (t) => ({
+    id: t.id({
+      description:
+        'Stable and unique: the same for this track in every query, event and data channel answer, on every node, so normalized caches (Apollo, urql Graphcache, Relay) key it with no configuration. Its form is "<sessionId>:<name>" (session ids are UUIDs without ":", so the first ":" splits it). A track published again under the same name in the same session has the same id: caches update one entry; compare publishedAt to tell the publications apart.',
+      resolve: (track) => trackId(track.sessionId, track.name),
+    }),
     sessionId: t.exposeID('sessionId', { description: 'The session that pushes it.' }),
     name: t.exposeString('name', { description: 'Unique within its session.' }),
     kind: t.expose('kind', { type: MediaKindEnum }),
