@@ -9,6 +9,7 @@ import { InvalidRequest, invalidParams, requestError } from './errors.js';
 import { object, type Json } from './requests.js';
 import { getSession, newSession } from './sessions.js';
 import { closeTracks, newTracks, OperationFailed, renegotiate, updateTracks, type Answer, type CallContext } from './tracks.js';
+import { TURN_KEYS_PREFIX, turnKeyCall } from './turnKeys.js';
 import type { ErrorCode } from '../../errors.js';
 
 export interface CloudflareRoutesOptions {
@@ -43,12 +44,15 @@ const PREFIX = /^\/v1\/apps\/([^/]+)\/sessions\/(new|[^/]+)((?:\/[a-z]+){0,2})$/
  * /v1/apps/{appId}/: the same paths, bodies and error fields, as an adapter
  * over the GraphQL API (docs/cloudflare-api.md). `Authorization: Bearer` is
  * the app's secret (or a client token of that app); without apps configured
- * (development) any app id is the development app.
+ * (development) any app id is the development app. Cloudflare's TURN
+ * credential API is under /v1/turn/keys/{keyId}/, where the key is an app
+ * (turnKeys.ts).
  */
 export function cloudflareRoutes(options: CloudflareRoutesOptions) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
     const url = new URL(req.url ?? '/', 'http://switchyard.internal');
-    if (!url.pathname.startsWith('/v1/apps/')) return false;
+    const turn = url.pathname.startsWith(TURN_KEYS_PREFIX);
+    if (!turn && !url.pathname.startsWith('/v1/apps/')) return false;
     const cors = options.cors.headers(req.headers.origin, 'GET, POST, PUT, OPTIONS');
     if (cors['access-control-allow-origin']) cors['access-control-allow-headers'] = 'Authorization, Content-Type';
     cors.vary = 'Origin';
@@ -59,6 +63,14 @@ export function cloudflareRoutes(options: CloudflareRoutesOptions) {
     }
     const reply = (answer: Answer) => sendJson(res, answer.status, answer.body, cors);
     try {
+      if (turn) {
+        const call = turnKeyCall(req.method, url.pathname);
+        // One answer for a wrong token and for a key that does not exist: the route tells no one which keys exist.
+        await checkApp(options.authenticator, req.headers.authorization, segment(call.keyId), 'TURN key');
+        const body = await jsonBody(req, options.maxRequestBytes);
+        reply(await call.run({ execute: options.execute, authorization: req.headers.authorization, body }));
+        return true;
+      }
       if (!match) throw new InvalidRequest(404, 'not_found', `no such operation: ${req.method} ${url.pathname}`);
       const [, appId, session, rest] = match as unknown as [string, string, string, string];
       const authorization = req.headers.authorization;
@@ -84,10 +96,10 @@ export function cloudflareRoutes(options: CloudflareRoutesOptions) {
 }
 
 /** The credentials must belong to the app the path names (any app id in development, where no apps are configured). */
-async function checkApp(authenticator: Authenticator, authorization: string | undefined, appId: string): Promise<void> {
+async function checkApp(authenticator: Authenticator, authorization: string | undefined, appId: string, what = 'app'): Promise<void> {
   const principal = await authenticator.authenticate(authorization);
   if (authenticator.open) return;
-  if (principal.appId !== appId) throw new InvalidRequest(401, 'unauthorized', `these credentials are not those of app ${appId}`);
+  if (principal.appId !== appId) throw new InvalidRequest(401, 'unauthorized', `these credentials are not those of ${what} ${appId}`);
 }
 
 /**
