@@ -14,6 +14,8 @@ import { WorkerPool } from './media/workerPool.js';
 import { SessionService } from './session/SessionService.js';
 import { IceServerIssuer } from './turn/iceServers.js';
 import { createMetricsService, type MetricsService } from './metrics/setup.js';
+import { startWebhooks } from './webhooks/WebhookSource.js';
+import type { WebhookDelivery } from './webhooks/WebhookDelivery.js';
 
 export interface Switchyard {
   readonly config: Config;
@@ -27,6 +29,8 @@ export interface Switchyard {
   readonly api: ApiServer;
   /** Prometheus metrics (METRICS…); `url` is set when they have a port of their own. */
   readonly metrics: MetricsService & { url: string | undefined };
+  /** This node's webhook queue: what its sessions post to their apps' endpoints (docs/webhooks.md). */
+  readonly webhooks: WebhookDelivery;
   /** Where the HTTP API listens, once started. */
   readonly address: AddressInfo;
   /** http://host:port of the API, for clients and tests. */
@@ -81,6 +85,8 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     remoteTracks,
     sessionEvents: new SessionEventBus(),
   });
+  // Watches the sessions from before the first one exists: every session's events, from its creation on.
+  const webhooks = startWebhooks(config.webhooks, config.apps, sessions, logger);
   const pipeServer = shared.cluster ? new PipeServer(sessions.tracks, sessions.data.registry, sessions.layerDemand, pipeAddress, logger, shared.cluster.nodes) : undefined;
   remoteTracks?.useDemand(sessions.layerDemand);
   let census: ApiServer['census'] = () => ({ connections: 0, subscriptions: 0 });
@@ -91,6 +97,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
       workers: () => pool.workers,
       sessions,
       api: () => census(),
+      webhooks: () => webhooks.stats(),
       ...(pipeServer && remoteTracks && watch && redis
         ? { cluster: { pipesOut: () => pipeServer.size, pipesIn: () => remoteTracks.size, peers: () => watch.peers, redisReady: () => redis.status === 'ready' } }
         : {}),
@@ -129,6 +136,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
   } catch (error) {
     await api.close();
     await sessions.close();
+    await webhooks.close(0);
     await shared.close();
     await pool.close();
     throw error;
@@ -164,8 +172,11 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
       await api.close();
       remoteTracks?.close();
       await sessions.close();
+      // The sessions' last events (closed by the stop) are queued now: they get WEBHOOK_SHUTDOWN_FLUSH_MS while the rest stops.
+      const flushed = webhooks.close(config.webhooks.shutdownFlushMs);
       await shared.close();
       await pool.close();
+      await flushed;
     })());
   return {
     config,
@@ -176,6 +187,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     pipes: remoteTracks && pipeServer ? { remote: remoteTracks, server: pipeServer } : undefined,
     api,
     metrics: { ...metrics, url: metricsUrl },
+    webhooks,
     address,
     url,
     stop,

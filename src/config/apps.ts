@@ -1,3 +1,5 @@
+import { parseWebhookEndpoints, type WebhookEndpointConfig } from '../webhooks/config.js';
+
 /**
  * An app is a tenant: its backend holds the secret, drives every session of
  * the app with it and signs the client tokens its browsers use.
@@ -5,6 +7,8 @@
 export interface AppConfig {
   id: string;
   secret: string;
+  /** Where the app's events are posted (APPS_FILE only; docs/webhooks.md). */
+  webhooks?: WebhookEndpointConfig[];
 }
 
 const APP_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -34,13 +38,14 @@ export function parseAppList(raw: string): AppConfig[] {
     });
 }
 
-/** APPS_FILE: {"apps": [{"id": "acme", "secret": "..."}]}. */
+/** APPS_FILE: {"apps": [{"id": "acme", "secret": "...", "webhooks"?: [{"url": ..., "secret"?: ..., "events"?: [...]}]}]}. */
 export function parseAppsFile(text: string): AppConfig[] {
   const parsed: unknown = JSON.parse(text);
   const list = (parsed as { apps?: unknown } | null)?.apps;
   if (!Array.isArray(list)) throw new Error('APPS_FILE must hold {"apps": [{"id": ..., "secret": ...}]}');
   return list.map((entry: unknown, i) => {
-    const { id, secret } = (entry ?? {}) as { id?: unknown; secret?: unknown };
-    return checked(id, secret, `APPS_FILE entry ${i + 1}`);
+    const { id, secret, webhooks } = (entry ?? {}) as { id?: unknown; secret?: unknown; webhooks?: unknown };
+    const app = checked(id, secret, `APPS_FILE entry ${i + 1}`);
+    return webhooks === undefined ? app : { ...app, webhooks: parseWebhookEndpoints(webhooks, `APPS_FILE app ${app.id}`) };
   });
 }

@@ -4,6 +4,8 @@ import { parseAppList, parseAppsFile, type AppConfig } from './apps.js';
 import { ConfigError, flag, integer, ip, parseUrl, type Env } from './parse.js';
 import { DEFAULT_SESSION_BOUNDS, type SessionBounds } from '../session/bounds.js';
 import { metricsConfig, turnConfig, type MetricsConfig, type TurnConfig } from './operations.js';
+import { webhookConfig, type WebhookConfig } from '../webhooks/config.js';
+import { DEVELOPMENT_APP } from '../auth/principal.js';
 
 export { ConfigError } from './parse.js';
 
@@ -105,6 +107,8 @@ export interface Config {
   turn: TurnConfig | undefined;
   /** Prometheus /metrics. */
   metrics: MetricsConfig;
+  /** Where each app's events are posted, and how (WEBHOOK_*, APPS_FILE webhooks; docs/webhooks.md). */
+  webhooks: WebhookConfig;
 }
 
 function redisUrl(env: Env): string | undefined {
@@ -291,5 +295,6 @@ export function loadConfig(env: Env = process.env): Config {
     drainTimeoutMs: integer(env, 'DRAIN_TIMEOUT_MS', 30_000, 0, 86_400_000),
     turn: turnConfig(env),
     metrics: metricsConfig(env, runMode, host),
+    webhooks: webhookConfig(env, runMode, appList, DEVELOPMENT_APP.id),
   };
 }

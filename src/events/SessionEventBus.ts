@@ -37,6 +37,7 @@ export interface SessionEvent {
 export class SessionEventBus {
   private readonly listeners = new Map<string, Set<(event: SessionEvent) => void>>();
   private readonly everything = new Set<(event: SessionEvent) => void>();
+  private readonly creations = new Set<(session: Session) => void>();
   private count = 0;
 
   publish(event: SessionEvent): void {
@@ -44,6 +45,18 @@ export class SessionEventBus {
     const listeners = this.listeners.get(event.session.id);
     if (listeners) for (const listener of [...listeners]) listener(event);
     for (const listener of this.everything) listener(event);
+  }
+
+  /**
+   * A session was created on this node. Not a SessionEvent: nobody can
+   * subscribe to a session before it exists; for the node itself (webhooks).
+   */
+  created(session: Session): void {
+    for (const listener of this.creations) listener(session);
+  }
+
+  watchCreated(listener: (session: Session) => void): void {
+    this.creations.add(listener);
   }
 
   /** Every event of every session, for the node itself (the cluster directory forgets closed sessions). */

@@ -7,6 +7,7 @@ import type { MediaWorker } from '../media/workerPool.js';
 import type { SessionService } from '../session/SessionService.js';
 import type { ApiObserver } from './apiMetrics.js';
 import { MediaCounters, type Direction, type RtpTotals } from './mediaCounters.js';
+import type { WebhookStats } from '../webhooks/WebhookDelivery.js';
 
 /** What the metrics read at each scrape. */
 export interface MetricSources {
@@ -14,6 +15,8 @@ export interface MetricSources {
   sessions: SessionService;
   /** graphql-ws connections and live subscriptions (the API server's census). */
   api: () => { connections: number; subscriptions: number };
+  /** The webhook queue's counts (WebhookDelivery.stats). */
+  webhooks?: () => WebhookStats;
   /** In a cluster: pipes to and from other nodes, and the other members as this node sees them. */
   cluster?: {
     pipesOut: () => number;
@@ -75,6 +78,7 @@ export class SwitchyardMetrics implements ApiObserver {
       subscriptions: gauge('switchyard_subscriptions', 'Live subscriptions (track and session events, stats; WebSocket and HTTP).'),
       peers: gauge('switchyard_cluster_peers', 'Other nodes of the cluster as this node saw them at its last check, by state (alive, gone).', ['state']),
       redisUp: gauge('switchyard_cluster_redis_up', '1 while this node\'s Redis connection is ready.'),
+      webhookQueue: gauge('switchyard_webhook_queue_length', 'Webhook deliveries (one per event and endpoint) waiting, in flight or waiting for a retry on this node.'),
     };
     this.counters = {
       workerCpu: counter('switchyard_worker_cpu_seconds_total', 'CPU time of each mediasoup worker process (user and system).', ['worker']),
@@ -87,6 +91,12 @@ export class SwitchyardMetrics implements ApiObserver {
       keyFrameRequests: counter('switchyard_key_frame_requests_total', 'PLI and FIR the SFU sent to publishers (in) and received from subscribers (out).', ['direction']),
       eventsPublished: counter('switchyard_events_published_total', 'Events this node published, by stream (track, session).', ['stream']),
       eventsDelivered: counter('switchyard_events_delivered_total', 'Events handed to subscribers.'),
+      webhookDeliveries: counter(
+        'switchyard_webhook_deliveries_total',
+        'Webhook deliveries done with, by outcome: delivered (a 2xx), gave_up (WEBHOOK_MAX_ATTEMPTS failed), dropped (the queue was full), abandoned (queued when the node stopped).',
+        ['outcome'],
+      ),
+      webhookRetries: counter('switchyard_webhook_retries_total', 'Webhook attempts that failed (no 2xx) and were retried later.'),
     };
   }
 
@@ -170,6 +180,15 @@ export class SwitchyardMetrics implements ApiObserver {
     this.raise(c.eventsPublished!, { stream: 'track' }, eventCounters.trackPublished);
     this.raise(c.eventsPublished!, { stream: 'session' }, eventCounters.sessionPublished);
     this.raise(c.eventsDelivered!, {}, eventCounters.delivered);
+    const webhooks = this.sources.webhooks?.();
+    if (webhooks) {
+      g.webhookQueue!.set(webhooks.queued);
+      this.raise(c.webhookDeliveries!, { outcome: 'delivered' }, webhooks.delivered);
+      this.raise(c.webhookDeliveries!, { outcome: 'gave_up' }, webhooks.gaveUp);
+      this.raise(c.webhookDeliveries!, { outcome: 'dropped' }, webhooks.dropped);
+      this.raise(c.webhookDeliveries!, { outcome: 'abandoned' }, webhooks.abandoned);
+      this.raise(c.webhookRetries!, {}, webhooks.retries);
+    }
   }
 
   /** Brings a counter up to a total kept elsewhere (counters only go up). */

@@ -214,6 +214,7 @@ export class SessionService {
     }
     this.sessions.set(session.id, session);
     this.created += 1;
+    this.sessionEvents.created(session);
     transport.observer.once('close', () => this.ending.forget(session));
     this.liveness.watch(session);
     this.quality.watch(session);
