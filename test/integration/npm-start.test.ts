@@ -36,6 +36,15 @@ function proc(pid: number): Proc | undefined {
   return { pid, ppid: Number(ppid), comm: stat.slice(stat.indexOf('(') + 1, close), state: state as string };
 }
 
+/** A process's argv joined by spaces ('' once it is gone). */
+function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+  } catch {
+    return '';
+  }
+}
+
 const childrenOf = (pid: number): Proc[] =>
   readdirSync('/proc')
     .filter((name) => /^\d+$/.test(name))
@@ -78,7 +87,8 @@ async function npmStart(): Promise<Started> {
   expect(npm.exitCode, output).toBeNull();
   // With `exec` in the script node is npm's own child; without, a shell's.
   const descendants = (of: number): Proc[] => childrenOf(of).flatMap((p) => [p, ...descendants(p.pid)]);
-  const node = descendants(pid).find((p) => p.comm === 'node')?.pid;
+  // Found by its command line: Node 24 names its main thread "MainThread", which is what /proc shows as comm.
+  const node = descendants(pid).find((p) => commandLine(p.pid).includes('dist/src/main.js'))?.pid;
   if (node === undefined) throw new Error(`no node process under npm; its output:\n${output}`);
   const workers = childrenOf(node).filter((p) => p.comm.startsWith('mediasoup-work')).map((p) => p.pid);
   expect(workers).toHaveLength(2);
