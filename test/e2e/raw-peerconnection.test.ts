@@ -188,7 +188,8 @@ describe('a plain RTCPeerConnection client in Chromium', () => {
     expect(stopped.errors?.[0]?.extensions?.code).toBe('BAD_REQUEST');
     expect(stopped.errors?.[0]?.message).toMatch(/inactive/);
     expect(stopped.signalingState).toBe('stable');
-    expect((await sessionState(b.sessionId)).connectionState).toBe('CONNECTED');
+    // The refused stop() changed nothing: the session connects (it may still be connecting on a loaded machine).
+    await expect.poll(async () => (await sessionState(b.sessionId)).connectionState, { timeout: 5000 }).toBe('CONNECTED');
     await expect.poll(() => trackState(b.sessionId, 'mic'), { timeout: 5000 }).toEqual({ muted: false, status: 'ACTIVE' });
     const intoB = await b.page.evaluate((camera) => window.sy.pull([camera]), camera);
     expect(intoB.tracks[0]!.error).toBeNull();
