@@ -14,7 +14,7 @@
 // On Node 22 or newer nothing is fetched, and a link left by an earlier
 // install on an older Node is removed.
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readlinkSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -47,20 +47,45 @@ function versionOf(bin) {
   }
 }
 
-const major = Number(process.versions.node.split('.')[0]);
+const sameFile = (a, b) => {
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * The machine's Node version. Not simply process.version: on a second
+ * `npm install` npm puts our own link first on this script's PATH, so this
+ * script may itself run on the fetched runtime. npm names the Node it runs on
+ * in npm_node_execpath; without it, running on the fetched runtime means the
+ * machine's Node was too old when the link was made, and the link stays.
+ */
+function machineNodeVersion() {
+  const npmNode = process.env.npm_node_execpath;
+  if (npmNode && !sameFile(npmNode, runtimeBin)) {
+    const version = versionOf(npmNode);
+    if (version) return version.replace(/^v/, '');
+  }
+  return sameFile(process.execPath, runtimeBin) ? undefined : process.versions.node;
+}
+
+const machineVersion = machineNodeVersion() ?? 'of this machine';
+const major = Number(machineVersion.split('.')[0]);
 if (major >= MIN_MAJOR) {
   if (ourLink()) {
     rmSync(binLink);
-    log(`Node ${process.versions.node} is supported: removed the link to the fetched runtime`);
+    log(`Node ${machineVersion} is supported: removed the link to the fetched runtime`);
   }
   process.exit(0);
 }
 
 const installed = versionOf(runtimeBin);
 if (installed && Number(installed.slice(1).split('.')[0]) >= MIN_MAJOR) {
-  log(`Node ${process.versions.node} is older than ${MIN_MAJOR}: using the fetched Node ${installed}`);
+  log(`Node ${machineVersion} is older than ${MIN_MAJOR}: using the fetched Node ${installed}`);
 } else {
-  log(`Node ${process.versions.node} is older than ${MIN_MAJOR}: fetching ${platformPackage}@${RUNTIME_RANGE} from the npm registry`);
+  log(`Node ${machineVersion} is older than ${MIN_MAJOR}: fetching ${platformPackage}@${RUNTIME_RANGE} from the npm registry`);
   mkdirSync(runtimeDir, { recursive: true });
   const npmCli = process.env.npm_execpath;
   const npm = npmCli ? [process.execPath, npmCli] : ['npm'];

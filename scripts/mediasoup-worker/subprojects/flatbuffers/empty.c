@@ -1,1 +1,1 @@
-/* Empty translation unit: Switchyard's stand-in for a static library that Debian provides as a shared one. */
+/* Empty translation unit: a static library that Debian provides as a shared one still needs a target with this name. */
