@@ -27,7 +27,7 @@ const require = createRequire(join(projectRoot, 'package.json'));
 /** Debian packages the source build needs (their runtime libraries come with them). */
 const BUILD_PACKAGES = [
   'build-essential', 'pkg-config', 'meson', 'ninja-build', 'libssl-dev', 'libuv1-dev',
-  'libsrtp2-dev', 'libusrsctp-dev', 'libabsl-dev', 'flatbuffers-compiler', 'libflatbuffers-dev',
+  'libsrtp2-dev', 'flatbuffers-compiler', 'libflatbuffers-dev',
 ];
 
 /** main.cpp exits with 41 when started without its parent's channel: the binary runs. */

@@ -8,9 +8,6 @@ import type { TrackRegistry } from '../tracks/TrackRegistry.js';
 import type { PublishedDataChannel } from '../tracks/PublishedDataChannel.js';
 import type { NodeInfo } from './NodeRegistry.js';
 
-/** SCTP streams of a data pipe between nodes (one stream per piped channel; as mediasoup's pipeToRouter). */
-export const PIPE_SCTP_STREAMS = { OS: 1024, MIS: 1024 };
-
 /** Where a node's pipe transports listen, and the address other nodes send to. */
 export interface PipeAddress {
   ip: string;
@@ -194,7 +191,7 @@ export class PipeServer {
     await this.checkDestination(request);
     const channel = this.dataChannels.get(request.sessionId, request.trackName);
     if (!channel) throw trackNotFound(request.sessionId, request.trackName);
-    const transport = await channel.router.createPipeTransport({ listenInfo: pipeListenInfo(this.address), enableSctp: true, numSctpStreams: PIPE_SCTP_STREAMS });
+    const transport = await channel.router.createPipeTransport({ listenInfo: pipeListenInfo(this.address), enableSctp: true });
     try {
       await transport.connect({ ip: request.ip, port: request.port });
       const consumer = await transport.consumeData({ dataProducerId: channel.dataProducer.id });

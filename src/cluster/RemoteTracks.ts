@@ -12,7 +12,7 @@ import { callNode } from './internalCalls.js';
 
 /** How long an UNPUBLISHED is remembered for pipes still opening. */
 const UNPUBLISHED_MEMORY_MS = 30_000;
-import { PIPE_SCTP_STREAMS, pipeListenInfo, type DataPipeAnswer, type PipeAddress, type PipeAnswer } from './PipeServer.js';
+import { pipeListenInfo, type DataPipeAnswer, type PipeAddress, type PipeAnswer } from './PipeServer.js';
 
 type Piped = RemoteSource | RemoteDataSource;
 const closePiped = (piped: Piped) => ('producer' in piped ? piped.producer.close() : piped.dataProducer.close());
@@ -227,7 +227,7 @@ export class RemoteTracks implements RemoteTrackSource {
 
   /** A data channel's pipe: a PipeTransport with SCTP (in the clear, see PipeServer.openData) and a pipe data producer. */
   private async openData(ownerUrl: string, sessionId: string, name: string, router: types.Router, key: string): Promise<RemoteDataSource> {
-    const transport = await router.createPipeTransport({ listenInfo: pipeListenInfo(this.address), enableSctp: true, numSctpStreams: PIPE_SCTP_STREAMS });
+    const transport = await router.createPipeTransport({ listenInfo: pipeListenInfo(this.address), enableSctp: true });
     try {
       const answer = (await callNode(this.cluster, ownerUrl, 'pipeData', {
         sessionId,

@@ -1,7 +1,6 @@
 import type { types } from 'mediasoup';
 import type { MediaWorker } from './workerPool.js';
 
-const SCTP_STREAMS = { OS: 1024, MIS: 1024 };
 /**
  * Where a session's downlink bandwidth estimate starts (mediasoup's default is
  * 600 kbit/s): enough for a 720p layer, so a subscriber that prefers the top
@@ -10,8 +9,10 @@ const SCTP_STREAMS = { OS: 1024, MIS: 1024 };
 const INITIAL_OUTGOING_BITRATE = 1_500_000;
 /**
  * What the SFU may hold for one session's SCTP association before it drops
- * data channel messages (mediasoup's default is 256 KiB): room for bursts to
- * a subscriber whose congestion window is still small.
+ * data channel messages: room for bursts to a subscriber whose congestion
+ * window is still small (mediasoup's default was 256 KiB until its own SCTP
+ * stack, 2 MB since: we keep 1 MiB per session, the memory a stalled
+ * subscriber can pin).
  */
 const SCTP_SEND_BUFFER_BYTES = 1_048_576;
 
@@ -30,9 +31,11 @@ export function createSessionTransport(
     enableTcp: options.enableTcp,
     preferUdp: true,
     enableSctp: true,
-    numSctpStreams: SCTP_STREAMS,
-    // Announced in SDP as a=max-message-size: browsers refuse to send more (send() throws), mediasoup drops more.
-    maxSctpMessageSize: options.maxMessageBytes,
+    // The receive limit is announced in SDP as a=max-message-size: browsers refuse to send more (send() throws),
+    // mediasoup drops more. The send limit keeps what a subscriber gets within what its publisher may send.
+    // (mediasoup 3.20+ announces 65535 SCTP streams each way; numSctpStreams is gone.)
+    maxReceiveMessageSize: options.maxMessageBytes,
+    maxSendMessageSize: options.maxMessageBytes,
     sctpSendBufferSize: SCTP_SEND_BUFFER_BYTES,
     initialAvailableOutgoingBitrate: INITIAL_OUTGOING_BITRATE,
     // 0 turns mediasoup's consent check off (clients that send none: SessionLiveness watches their media).

@@ -89,6 +89,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       logTags: ['info', 'ice', 'dtls', 'srtp', 'rtp', 'rtcp'],
       appData: { index },
     });
+    leaveSignalsToTheNode(worker);
     const port = this.options.rtcPort + index;
     const listen = {
       ip: this.options.rtcListenIp,
@@ -129,4 +130,18 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       }
     }
   }
+}
+
+/**
+ * mediasoup 3.19.22+ closes every worker when the Node process gets SIGINT or
+ * SIGTERM (its own process.once listeners). A node drains on SIGTERM
+ * (src/main.ts): its sessions must keep their media until they end or the
+ * drain deadline passes, and the node closes the pool itself afterwards. The
+ * listener is a private field of mediasoup's Worker; if a release renames it,
+ * nothing is removed and test/integration/node-exit.test.ts's drain fails.
+ */
+function leaveSignalsToTheNode(worker: types.Worker): void {
+  const listener = (worker as unknown as { onSignal?: unknown }).onSignal;
+  if (typeof listener !== 'function') return;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.removeListener(signal, listener as (signal: NodeJS.Signals) => void);
 }

@@ -4,6 +4,26 @@ import type { MediaKind, RemoteDescription, RemoteSection, RtcpFeedback, SdpCode
 
 const DEPENDENCY_DESCRIPTOR_URI = 'https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension';
 
+/**
+ * Header extensions the router knows but Switchyard keeps out of producers,
+ * so no packet it forwards carries them:
+ * - the dependency descriptor: with it negotiated, libwebrtc describes VP8
+ *   with it, and the router's consumers then never see a key frame they can
+ *   start from (browsers do not offer it by default either);
+ * - abs-capture-time, playout-delay and mediasoup's packet id, which
+ *   mediasoup 3.25+ forwards at router ids 9, 10 and 11: Chromium's
+ *   receive-only offers (WHEP players) number the mid 9, and a packet with
+ *   another extension at the mid's id is dropped by its receiver (see
+ *   midExtensionClash). Sender Reports keep audio and video in sync without
+ *   abs-capture-time.
+ */
+const UNFORWARDED_EXTENSIONS = new Set([
+  DEPENDENCY_DESCRIPTOR_URI,
+  'http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time',
+  'http://www.webrtc.org/experiments/rtp-hdrext/playout-delay',
+  'urn:mediasoup:params:rtp-hdrext:packet-id',
+]);
+
 /** Codecs that repair or pad other codecs: never a track's media codec. */
 const AUXILIARY_CODECS = new Set(['rtx', 'red', 'ulpfec', 'flexfec-03', 'cn', 'telephone-event']);
 
@@ -70,7 +90,7 @@ export function mapProducer(section: RemoteSection, router: types.RtpCapabilitie
   const codecs = rtx ? [mediaCodec, { ...rtx, rtcpFeedback: [] }] : [mediaCodec];
 
   const headerExtensions = section.headerExtensions.filter((ext) =>
-    ext.uri !== DEPENDENCY_DESCRIPTOR_URI &&
+    !UNFORWARDED_EXTENSIONS.has(ext.uri) &&
     router.headerExtensions?.some(
       (cap) => cap.kind === kind && cap.uri === ext.uri && (cap.direction === 'sendrecv' || cap.direction === 'recvonly'),
     ),
@@ -215,6 +235,7 @@ export function consumerCapabilities(router: types.RtpCapabilities, client: type
     uriById.set(ext.preferredId, ext.uri);
   }
   const headerExtensions = (router.headerExtensions ?? []).filter((ext) => {
+    if (UNFORWARDED_EXTENSIONS.has(ext.uri)) return false;
     const clientId = idByUri.get(ext.uri);
     if (clientId !== undefined) return clientId === ext.preferredId;
     return !uriById.has(ext.preferredId);
@@ -294,10 +315,7 @@ export function receiveOffer(
   const headerExtensions: SdpHeaderExtension[] = [];
   for (const ext of router.headerExtensions ?? []) {
     if (ext.kind !== kind || (ext.direction !== 'sendrecv' && ext.direction !== 'recvonly')) continue;
-    // With the dependency descriptor negotiated, libwebrtc describes VP8 with
-    // it, and the router's consumers then never see a key frame they can
-    // start from. Browsers do not offer it by default either.
-    if (ext.uri === DEPENDENCY_DESCRIPTOR_URI) continue;
+    if (UNFORWARDED_EXTENSIONS.has(ext.uri)) continue;
     const id = clientIds.get(ext.uri) ?? (usedIds.has(ext.preferredId) ? undefined : ext.preferredId);
     if (id === undefined || headerExtensions.some((e) => e.id === id)) continue;
     headerExtensions.push({ uri: ext.uri, id });
@@ -315,7 +333,10 @@ export function receiveOffer(
 export function offeredSectionCapabilities(section: RemoteSection, router: types.RtpCapabilities): types.RtpCapabilities {
   const offered = clientCapabilities({ type: 'offer', sections: [section] });
   const headerExtensions = (router.headerExtensions ?? []).filter(
-    (ext) => ext.kind === section.kind && section.headerExtensions.some((own) => own.uri === ext.uri && own.id === ext.preferredId),
+    (ext) =>
+      ext.kind === section.kind &&
+      !UNFORWARDED_EXTENSIONS.has(ext.uri) &&
+      section.headerExtensions.some((own) => own.uri === ext.uri && own.id === ext.preferredId),
   );
   return { codecs: offered?.codecs ?? [], headerExtensions };
 }
@@ -343,17 +364,20 @@ const MID_URI = 'urn:ietf:params:rtp-hdrext:sdes:mid';
  * The id a client's m-section gives the mid header extension when a packet
  * from the SFU could carry another extension there. mediasoup's consumers
  * send the extensions their producer's packets had, at the router's ids
- * (abs-send-time 4, transport-cc 5, video-orientation 11, …), whatever was
+ * (abs-send-time 4, transport-cc 5, video-orientation 8, …), whatever was
  * negotiated; libwebrtc demultiplexes a bundle by the mid at the id of its
  * own offer. libwebrtc in Node numbers the mid 4, reads abs-send-time as a
  * mid and drops the video (measured: 0 of 143 packets taken; all once the
- * offer had no mid extension). Chromium numbers it 9, which the router does
- * not use: it plays. Such an offer cannot be answered with media; the SFU
+ * offer had no mid extension). Chromium numbers it 9, where the router
+ * (mediasoup 3.32) puts abs-capture-time, which producers here never carry
+ * (UNFORWARDED_EXTENSIONS): it plays. Such an offer cannot be answered with media; the SFU
  * offers instead.
  */
 export function midExtensionClash(section: RemoteSection, router: types.RtpCapabilities): number | undefined {
   const own = section.headerExtensions.find((ext) => ext.uri === MID_URI);
   if (!own) return undefined;
-  const taken = (router.headerExtensions ?? []).some((ext) => ext.kind === section.kind && ext.preferredId === own.id && ext.uri !== MID_URI);
+  const taken = (router.headerExtensions ?? []).some(
+    (ext) => ext.kind === section.kind && ext.preferredId === own.id && ext.uri !== MID_URI && !UNFORWARDED_EXTENSIONS.has(ext.uri),
+  );
   return taken ? own.id : undefined;
 }

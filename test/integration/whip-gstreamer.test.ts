@@ -41,11 +41,11 @@ const STUB_SOURCE = join(import.meta.dirname, '..', 'support', 'gupnp-igd-stub.c
 
 const OPUS = 'audiotestsrc is-live=true wave=sine freq=440 ! audioconvert ! audioresample ! queue ! opusenc ! rtpopuspay pt=111 ssrc=1 ! queue ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111';
 const TEST_PICTURE = 'videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=15/1 ! videoconvert ! queue';
-// picture-id-mode: rtpvp8pay writes no extended VP8 payload descriptor by default (RFC 7741 allows that), and
-// mediasoup 3.18's VP8 parser then finds no key frame, so subscribers never get a picture. With picture IDs (as
-// every browser sends) it does. keyframe-max-dist (and x264's key-int-max): a new subscriber's first picture waits
-// for the encoder's next periodic key frame (measured: this pipeline does not answer the SFU's PLI), every 2 s here.
-const VP8 = `${TEST_PICTURE} ! vp8enc deadline=1 keyframe-max-dist=30 ! rtpvp8pay picture-id-mode=15-bit pt=96 ssrc=2 ! queue ! application/x-rtp,media=video,encoding-name=VP8,payload=96`;
+// rtpvp8pay's default: no extended VP8 payload descriptor (no picture ids; RFC 7741 allows that). mediasoup 3.18's
+// VP8 parser found no key frame in it, so subscribers never got a picture; 3.19.3 fixed that, and this test would
+// catch it coming back. keyframe-max-dist (and x264's key-int-max): a new subscriber's first picture waits for the
+// encoder's next periodic key frame (measured: this pipeline does not answer the SFU's PLI), every 2 s here.
+const VP8 = `${TEST_PICTURE} ! vp8enc deadline=1 keyframe-max-dist=30 ! rtpvp8pay pt=96 ssrc=2 ! queue ! application/x-rtp,media=video,encoding-name=VP8,payload=96`;
 const H264 =
   `${TEST_PICTURE} ! x264enc tune=zerolatency speed-preset=ultrafast bitrate=300 key-int-max=30 ! video/x-h264,profile=constrained-baseline` +
   ' ! rtph264pay pt=102 ssrc=2 config-interval=-1 aggregate-mode=zero-latency ! queue ! application/x-rtp,media=video,encoding-name=H264,payload=102';

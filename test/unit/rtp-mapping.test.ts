@@ -4,7 +4,7 @@ import type { types } from 'mediasoup';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROUTER_MEDIA_CODECS } from '../../src/media/codecs.js';
 import { parseDescription } from '../../src/sdp/parse.js';
-import { answerablePayloadTypes, clientCapabilities, mapProducer, midExtensionClash, offeredSectionCapabilities } from '../../src/sdp/rtpMapping.js';
+import { answerablePayloadTypes, clientCapabilities, consumerCapabilities, mapProducer, midExtensionClash, offeredSectionCapabilities } from '../../src/sdp/rtpMapping.js';
 
 const fixture = (name: string) => parseDescription('offer', readFileSync(new URL(`../fixtures/sdp/${name}.sdp`, import.meta.url), 'utf8'), 65536);
 
@@ -92,6 +92,25 @@ describe('answering a client\'s receiving m-section with a consumer', () => {
     expect(midExtensionClash(receiving(9), router.rtpCapabilities)).toBeUndefined();
     expect(midExtensionClash(receiving(1), router.rtpCapabilities)).toBeUndefined();
     expect(midExtensionClash(receiving(null), router.rtpCapabilities)).toBeUndefined();
+  });
+
+  it('keeps the extensions mediasoup forwards at Chromium\'s mid id (9: abs-capture-time) out of producers and consumers', async () => {
+    const forwardedElsewhere = [
+      'http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time',
+      'http://www.webrtc.org/experiments/rtp-hdrext/playout-delay',
+      'urn:mediasoup:params:rtp-hdrext:packet-id',
+    ];
+    // The router knows them (mediasoup 3.32 numbers them 9, 10, 11): the premise of this test.
+    expect(router.rtpCapabilities.headerExtensions?.filter((e) => e.kind === 'video').map((e) => e.uri)).toEqual(expect.arrayContaining(forwardedElsewhere));
+    const section = fixture('chrome-push').sections[0]!;
+    const offering = { ...section, headerExtensions: [...section.headerExtensions, ...forwardedElsewhere.map((uri, i) => ({ uri, id: 20 + i }))] };
+    const mapping = mapProducer(offering, router.rtpCapabilities)!;
+    const producer = await transport.produce({ kind: 'video', rtpParameters: mapping.rtpParameters });
+    for (const uri of forwardedElsewhere) {
+      expect(producer.rtpParameters.headerExtensions?.some((e) => e.uri === uri)).toBe(false);
+      expect(consumerCapabilities(router.rtpCapabilities, undefined).headerExtensions?.some((e) => e.uri === uri)).toBe(false);
+    }
+    producer.close();
   });
 
   it('says whether the consumer\'s payload types are the offer\'s, media and RTX apart', () => {
