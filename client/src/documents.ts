@@ -58,7 +58,7 @@ export const SESSION_STATS = `query SwitchyardSessionStats($id: ID!) {
     tracks { mid location kind trackSessionId trackName bitrate bytes packets packetsLost fractionLost jitter roundTripTime nackCount pliCount firCount score layer { rid spatialLayer temporalLayer } } } }
 }`;
 
-const TRACK_FIELDS = 'sessionId name kind status muted tags simulcastRids dataChannel { ordered maxRetransmits maxPacketLifeTime }';
+const TRACK_FIELDS = 'id sessionId name kind status muted tags simulcastRids dataChannel { ordered maxRetransmits maxPacketLifeTime }';
 
 export const TRACK_SNAPSHOT = `query SwitchyardTrackSnapshot($filter: TrackFilter) {
   trackSnapshot(filter: $filter) { cursor tracks { ${TRACK_FIELDS} } }

@@ -8,6 +8,8 @@ export type PeerConnectionState = 'NEW' | 'CONNECTING' | 'CONNECTED' | 'DISCONNE
 
 /** A track some session publishes, as Switchyard describes it. */
 export interface TrackInfo {
+  /** `<sessionId>:<name>`: the same on every node and in every event, so normalized caches key tracks by it. */
+  id: string;
   sessionId: string;
   name: string;
   kind: MediaKind;

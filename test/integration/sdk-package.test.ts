@@ -32,6 +32,8 @@ export async function join(url: string, camera: MediaStreamTrack, show: (track: 
   });
   sfu.on('trackended', ({ mid: ended, track }) => console.log(ended.length, track?.kind));
   await sfu.watchTracks({ tags: ['room:lobby'] }, async (tracks: TrackInfo[]) => {
+    const keys: string[] = tracks.map((t) => t.id);
+    console.log(keys);
     for (const t of tracks) if (t.kind !== 'DATA' && t.sessionId !== sfu.sessionId) show(await sfu.pull(t.sessionId, t.name));
   });
   // @ts-expect-error: a track name is no MediaStreamTrack
