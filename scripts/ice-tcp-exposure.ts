@@ -4,7 +4,7 @@
  * loopback, opens that many TCP connections that never send a byte (as an
  * attacker would), and reports the worker's file descriptors and memory,
  * and how many of the connections the worker still holds after the wait.
- * mediasoup (3.18) has no timeout for TCP connections that do not complete
+ * mediasoup (3.18 to 3.32) has no timeout for TCP connections that do not complete
  * ICE: see docs/security.md for the host-level mitigation and RTC_TCP.
  */
 import { readdirSync, readFileSync } from 'node:fs';
