@@ -1,4 +1,5 @@
 import type { types } from 'mediasoup';
+import { DownlinkProbe } from './downlinkProbe.js';
 import type { MediaWorker } from './workerPool.js';
 
 /**
@@ -21,11 +22,11 @@ const SCTP_SEND_BUFFER_BYTES = 1_048_576;
  * and one TCP port per worker). SCTP is on so that a data m-section gets a
  * working association.
  */
-export function createSessionTransport(
+export async function createSessionTransport(
   worker: MediaWorker,
   options: { enableTcp: boolean; iceConsentTimeoutS: number; maxMessageBytes: number },
 ): Promise<types.WebRtcTransport> {
-  return worker.router.createWebRtcTransport({
+  const transport = await worker.router.createWebRtcTransport({
     webRtcServer: worker.webRtcServer,
     enableUdp: true,
     enableTcp: options.enableTcp,
@@ -41,4 +42,7 @@ export function createSessionTransport(
     // 0 turns mediasoup's consent check off (clients that send none: SessionLiveness watches their media).
     iceConsentTimeout: options.iceConsentTimeoutS,
   });
+  // Lives as long as the transport (its timer stops when the transport closes).
+  new DownlinkProbe(transport);
+  return transport;
 }
