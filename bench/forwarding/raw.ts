@@ -15,9 +15,9 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { types } from 'mediasoup';
 import { parseDescription } from '../../src/sdp/parse.js';
-import { fromMediasoupCodec, mapProducer } from '../../src/sdp/rtpMapping.js';
+import { mapProducer } from '../../src/sdp/rtpMapping.js';
 import type { RemoteDescription } from '../../src/sdp/types.js';
-import { writeDescription, type LocalSection, type LocalTransport } from '../../src/sdp/write.js';
+import { sendingSection, writeDescription, type LocalTransport } from '../../src/sdp/write.js';
 
 const { RTCPeerConnection } = wrtc;
 const { RTCVideoSource } = wrtc.nonstandard;
@@ -281,6 +281,20 @@ async function connect(transport: types.WebRtcTransport, remote: RemoteDescripti
   });
 }
 
+/** Both ends of a raw link: a WebRtcTransport with mediasoup's defaults and a libwebrtc PeerConnection; close() ends both. */
+async function rawPeer(router: types.Router): Promise<{ transport: types.WebRtcTransport; pc: RTCPeerConnection; close(): void }> {
+  const transport = await router.createWebRtcTransport({ listenInfos: LISTEN_INFOS });
+  const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
+  return {
+    transport,
+    pc,
+    close: () => {
+      pc.close();
+      transport.close();
+    },
+  };
+}
+
 export interface RawSubscriber {
   pc: RTCPeerConnection;
   transport: types.WebRtcTransport;
@@ -297,32 +311,15 @@ export interface RawSubscriber {
  * src/session or the API.
  */
 export async function rawSubscriber(router: types.Router, producerId: string): Promise<RawSubscriber> {
-  const transport = await router.createWebRtcTransport({ listenInfos: LISTEN_INFOS });
-  const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
-  const close = () => {
-    pc.close();
-    transport.close();
-  };
+  const { transport, pc, close } = await rawPeer(router);
   try {
     const consumer = await transport.consume({ producerId, rtpCapabilities: router.rtpCapabilities, paused: false });
-    const { rtpParameters } = consumer;
-    const encoding = rtpParameters.encodings?.[0];
-    if (!encoding?.ssrc || rtpParameters.mid === undefined) throw new Error('consumer has no SSRC or MID');
-    const section: LocalSection = {
-      mid: rtpParameters.mid,
-      kind: consumer.kind,
-      direction: 'sendonly',
-      rejected: false,
-      codecs: rtpParameters.codecs.map(fromMediasoupCodec),
-      headerExtensions: (rtpParameters.headerExtensions ?? []).map((ext) => ({ uri: ext.uri, id: ext.id })),
-      outgoing: {
-        ssrc: encoding.ssrc,
-        ...(encoding.rtx?.ssrc ? { rtxSsrc: encoding.rtx.ssrc } : {}),
-        cname: rtpParameters.rtcp?.cname ?? 'raw',
-        streamId: 'raw',
-        trackId: `raw-${consumer.id.slice(0, 8)}`,
-      },
-    };
+    const mid = consumer.rtpParameters.mid;
+    const section =
+      mid === undefined
+        ? undefined
+        : sendingSection(consumer.rtpParameters, { mid, kind: consumer.kind, cname: 'raw', streamId: 'raw', trackId: `raw-${consumer.id.slice(0, 8)}` });
+    if (!section) throw new Error('consumer has no SSRC or MID');
     const offer = writeDescription({ originId: String(Date.now()), version: 1, transport: localTransport(transport, 'actpass'), sections: [section] });
     await pc.setRemoteDescription({ type: 'offer', sdp: offer });
     const answer = await pc.createAnswer();
@@ -350,12 +347,7 @@ export interface RawPublisher {
  * created with mediasoup's defaults and the answer written back.
  */
 export async function rawPublisher(router: types.Router, track: MediaStreamTrack): Promise<RawPublisher> {
-  const transport = await router.createWebRtcTransport({ listenInfos: LISTEN_INFOS });
-  const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
-  const close = () => {
-    pc.close();
-    transport.close();
-  };
+  const { transport, pc, close } = await rawPeer(router);
   try {
     pc.addTransceiver(track, { direction: 'sendonly' });
     const offer = await pc.createOffer();

@@ -1,6 +1,7 @@
 import * as sdpTransform from 'sdp-transform';
 import type { types } from 'mediasoup';
-import type { Direction, DtlsSetup, SdpCodec, SdpHeaderExtension, SectionKind } from './types.js';
+import { fromMediasoupCodec } from './rtpMapping.js';
+import type { Direction, DtlsSetup, MediaKind, SdpCodec, SdpHeaderExtension, SectionKind } from './types.js';
 
 /** What the SFU sends on a section: the pulled track's RTP stream. */
 export interface OutgoingStream {
@@ -26,6 +27,34 @@ export interface LocalSection {
   /** RIDs the SFU receives from a simulcast publisher. */
   receiveRids?: string[];
   sctp?: { port: number; maxMessageSize: number };
+}
+
+/**
+ * The sendonly section that carries a consumer's stream to the client: its
+ * codecs, header extensions and SSRCs (RTX too) as mediasoup sends them.
+ * Undefined when the consumer has no SSRC (mediasoup always gives one).
+ */
+export function sendingSection(
+  rtpParameters: types.RtpParameters,
+  section: { mid: string; kind: MediaKind; cname: string; streamId: string; trackId: string },
+): LocalSection | undefined {
+  const encoding = rtpParameters.encodings?.[0];
+  if (!encoding?.ssrc) return undefined;
+  return {
+    mid: section.mid,
+    kind: section.kind,
+    direction: 'sendonly',
+    rejected: false,
+    codecs: rtpParameters.codecs.map(fromMediasoupCodec),
+    headerExtensions: (rtpParameters.headerExtensions ?? []).map((ext) => ({ uri: ext.uri, id: ext.id })),
+    outgoing: {
+      ssrc: encoding.ssrc,
+      ...(encoding.rtx?.ssrc ? { rtxSsrc: encoding.rtx.ssrc } : {}),
+      cname: rtpParameters.rtcp?.cname ?? section.cname,
+      streamId: section.streamId,
+      trackId: section.trackId,
+    },
+  };
 }
 
 export interface LocalTransport {

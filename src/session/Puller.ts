@@ -4,7 +4,8 @@ import { ErrorCode, SwitchyardError, trackNotFound } from '../errors.js';
 import type { LayerDemand } from '../media/layerDemand.js';
 import type { ProducerPipes } from '../media/producerPipes.js';
 import { SimulcastPolicy } from '../media/simulcastPolicy.js';
-import { consumerCapabilities, fromMediasoupCodec } from '../sdp/rtpMapping.js';
+import { consumerCapabilities } from '../sdp/rtpMapping.js';
+import { sendingSection } from '../sdp/write.js';
 import { answerableConsumer, offeredCapabilities } from './offeredPulls.js';
 import type { TrackRegistry } from '../tracks/TrackRegistry.js';
 import type { PulledSource, Session, Transceiver } from './Session.js';
@@ -330,29 +331,20 @@ export class Puller {
     const { consumer } = made;
     const simulcast = rids.length > 0 ? new SimulcastPolicy(consumer, origin, rids, request.simulcast ?? {}, this.demand) : undefined;
     results.setMid(index, mid);
-    const { rtpParameters } = consumer;
-    const encoding = rtpParameters.encodings?.[0];
-    if (!encoding?.ssrc) {
+    const section = sendingSection(consumer.rtpParameters, {
+      mid,
+      // findSource refuses data channels.
+      kind: source.kind as MediaKind,
+      cname: `switchyard-${source.sessionId}`,
+      streamId: source.sessionId,
+      trackId: msidTrackId(mid, source.name),
+    });
+    if (!section) {
       consumer.close();
       throw new Error('consumer has no SSRC');
     }
     const transceiver: Transceiver = {
-      section: {
-        mid,
-        // findSource refuses data channels.
-        kind: source.kind as MediaKind,
-        direction: 'sendonly',
-        rejected: false,
-        codecs: rtpParameters.codecs.map(fromMediasoupCodec),
-        headerExtensions: (rtpParameters.headerExtensions ?? []).map((ext) => ({ uri: ext.uri, id: ext.id })),
-        outgoing: {
-          ssrc: encoding.ssrc,
-          ...(encoding.rtx?.ssrc ? { rtxSsrc: encoding.rtx.ssrc } : {}),
-          cname: rtpParameters.rtcp?.cname ?? `switchyard-${source.sessionId}`,
-          streamId: source.sessionId,
-          trackId: msidTrackId(mid, source.name),
-        },
-      },
+      section,
       pulled: simulcast ? { source, consumer, ended: false, simulcast } : { source, consumer, ended: false },
       pending: true,
     };

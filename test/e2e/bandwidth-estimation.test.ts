@@ -8,7 +8,7 @@ import { launchChromium } from '../helpers/browser.js';
 import { gqlOk } from '../helpers/graphql.js';
 import { makeTestHosts, type TestHosts } from '../helpers/netns.js';
 import { limitUdpRate, shapeEgress } from '../helpers/rateLimit.js';
-import { openRawPage } from '../helpers/rawPage.js';
+import { openRawPage, publishSimulcast } from '../helpers/rawPage.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startTestServer } from '../helpers/server.js';
 
@@ -80,26 +80,6 @@ interface Subscriber {
   sample(since: number): Promise<Sample>;
 }
 
-/** Publishes a 1280x720 camera in three layers (1/4, 1/2, full size) with plain WebRTC code, as a Chrome app would. */
-async function publishSimulcast(page: Page): Promise<void> {
-  const result = await page.evaluate(async (rids) => {
-    await window.sy.createSession();
-    const media = await navigator.mediaDevices.getUserMedia({ video: { width: 1280, height: 720 } });
-    const track = media.getVideoTracks()[0]!;
-    const scale = [4, 2, 1];
-    const maxBitrate = [150_000, 500_000, 1_500_000];
-    const transceiver = window.sy.pc.addTransceiver(track, {
-      direction: 'sendonly',
-      sendEncodings: rids.map((rid, i) => ({ rid, scaleResolutionDownBy: scale[i], maxBitrate: maxBitrate[i] })),
-    });
-    const pushed = await window.sy.clientOffer('pushTracks', () => ({ tracks: [{ mid: transceiver.mid, trackName: 'cam' }] }));
-    (window as unknown as { camSender: RTCRtpSender }).camSender = transceiver.sender;
-    return { settings: track.getSettings(), errors: pushed.errors, tracks: pushed.tracks };
-  }, RIDS);
-  expect(result.errors).toBeUndefined();
-  expect(result.tracks?.[0]?.error).toBeNull();
-  expect(result.settings.width).toBe(1280);
-}
 
 /** The publisher's top layer: its encoded width and frames (outbound-rtp of rid h). */
 function topLayerSent(page: Page): Promise<{ width: number; frames: number }> {
@@ -293,7 +273,7 @@ beforeAll(async () => {
   browser = await launchChromium();
   nsBrowser = await launchChromiumIn(hosts.hosts[0]!.netns);
   const publisher = await openRawPage(browser, nodeA.url, 'publisher');
-  await publishSimulcast(publisher);
+  expect((await publishSimulcast(publisher, RIDS)).width).toBe(1280);
   publisherId = await publisher.evaluate(() => window.sy.sessionId);
   // The publisher's own bandwidth estimate ramps up first: the top layer is sent, full size, before anyone pulls.
   const started = await topLayerSent(publisher);

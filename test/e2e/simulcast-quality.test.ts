@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Switchyard } from '../../src/app.js';
 import { launchChromium } from '../helpers/browser.js';
 import { gqlOk } from '../helpers/graphql.js';
-import { openRawPage } from '../helpers/rawPage.js';
+import { openRawPage, publishSimulcast } from '../helpers/rawPage.js';
 import { startTestServer } from '../helpers/server.js';
 
 /**
@@ -29,26 +29,6 @@ let subscriberId: string;
 /** The subscriber's transceivers: mid -> the RID it pulls now. */
 const pulled = new Map<string, string>();
 
-/** Publishes a 1280x720 camera at FPS in three layers (1/4, 1/2, full size) with plain WebRTC code. */
-async function publishSimulcast(page: Page): Promise<void> {
-  const result = await page.evaluate(async ({ fps, rids }) => {
-    await window.sy.createSession();
-    const media = await navigator.mediaDevices.getUserMedia({ video: { width: 1280, height: 720, frameRate: { exact: fps } } });
-    const track = media.getVideoTracks()[0]!;
-    const scale = [4, 2, 1];
-    const maxBitrate = [150_000, 500_000, 1_500_000];
-    const transceiver = window.sy.pc.addTransceiver(track, {
-      direction: 'sendonly',
-      sendEncodings: rids.map((rid, i) => ({ rid, scaleResolutionDownBy: scale[i], maxBitrate: maxBitrate[i] })),
-    });
-    const pushed = await window.sy.clientOffer('pushTracks', () => ({ tracks: [{ mid: transceiver.mid, trackName: 'cam' }] }));
-    (window as unknown as { camSender: RTCRtpSender }).camSender = transceiver.sender;
-    return { settings: track.getSettings(), errors: pushed.errors, tracks: pushed.tracks };
-  }, { fps: FPS, rids: RIDS });
-  expect(result.errors).toBeUndefined();
-  expect(result.tracks?.[0]?.error).toBeNull();
-  expect(result.settings.frameRate).toBe(FPS);
-}
 
 /** Encoded frames per RID (publisher) or decoded frames per mid (subscriber), and the time they were read. */
 async function frameCounts(page: Page, side: 'encoded' | 'decoded'): Promise<{ at: number; frames: Record<string, number> }> {
@@ -130,7 +110,7 @@ beforeAll(async () => {
   server = await startTestServer({ WORKERS: '2' });
   browser = await launchChromium();
   publisher = await openRawPage(browser, server.url, 'publisher');
-  await publishSimulcast(publisher);
+  expect((await publishSimulcast(publisher, RIDS, FPS)).frameRate).toBe(FPS);
   publisherId = await publisher.evaluate(() => window.sy.sessionId);
   subscriber = await openRawPage(browser, server.url, 'subscriber');
   subscriberId = (await subscriber.evaluate(() => window.sy.createSession())).sessionId;

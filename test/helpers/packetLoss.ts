@@ -4,6 +4,19 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
+/** Loads an nftables ruleset with `nft -f -` (Debian's nftables; root). */
+export async function loadNftRuleset(ruleset: string): Promise<void> {
+  const child = execFile('nft', ['-f', '-']);
+  const done = new Promise<void>((resolve, reject) => {
+    let stderr = '';
+    child.stderr?.on('data', (chunk) => (stderr += chunk));
+    child.on('error', (error) => reject(new Error(`nft (install Debian's nftables): ${error.message}`)));
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`nft -f exited ${code}: ${stderr.trim()}`))));
+  });
+  child.stdin?.end(ruleset);
+  await done;
+}
+
 /** Random loss of one UDP flow on this machine, made by the test and removed by it. */
 export interface PacketLoss {
   remove(): Promise<void>;
@@ -33,15 +46,7 @@ export async function dropUdp(options: { port: number; match: 'from' | 'to'; per
     '  }',
     '}',
   ].join('\n');
-  const child = execFile('nft', ['-f', '-']);
-  const done = new Promise<void>((resolve, reject) => {
-    let stderr = '';
-    child.stderr?.on('data', (chunk) => (stderr += chunk));
-    child.on('error', (error) => reject(new Error(`nft (install Debian's nftables): ${error.message}`)));
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`nft -f exited ${code}: ${stderr.trim()}`))));
-  });
-  child.stdin?.end(ruleset);
-  await done;
+  await loadNftRuleset(ruleset);
   return { remove: async () => void (await run('nft', ['delete', 'table', 'inet', table]).catch(() => undefined)) };
 }
 

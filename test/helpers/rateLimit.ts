@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
+import { loadNftRuleset } from './packetLoss.js';
 
 const run = promisify(execFile);
 
@@ -11,19 +12,6 @@ export interface RateLimit {
   /** What the limit has dropped so far. */
   dropped(): Promise<{ packets: number; bytes: number }>;
   remove(): Promise<void>;
-}
-
-/** Loads a ruleset with `nft -f -`. */
-async function applyRuleset(ruleset: string): Promise<void> {
-  const child = execFile('nft', ['-f', '-']);
-  const done = new Promise<void>((resolve, reject) => {
-    let stderr = '';
-    child.stderr?.on('data', (chunk) => (stderr += chunk));
-    child.on('error', (error) => reject(new Error(`nft (install Debian's nftables): ${error.message}`)));
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`nft -f exited ${code}: ${stderr.trim()}`))));
-  });
-  child.stdin?.end(ruleset);
-  await done;
 }
 
 /**
@@ -44,7 +32,7 @@ export async function limitUdpRate(options: { port: number; match: 'from' | 'to'
   if (burstKbytes !== undefined && !(Number.isInteger(burstKbytes) && burstKbytes > 0)) throw new Error(`limitUdpRate: bad burstKbytes ${burstKbytes}`);
   const table = `switchyard_rate_${randomBytes(4).toString('hex')}`;
   const burst = burstKbytes !== undefined ? ` burst ${burstKbytes} kbytes` : '';
-  await applyRuleset(
+  await loadNftRuleset(
     [
       `table inet ${table} {`,
       '  chain input {',

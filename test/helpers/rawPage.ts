@@ -81,6 +81,33 @@ export async function rawPublisher(browser: Browser, url: string, name: string, 
 }
 
 /**
+ * Publishes a 1280x720 camera as `cam` in three layers (`rids`, lowest first:
+ * 1/4, 1/2 and full size, at most 150 kbit/s, 500 kbit/s and 1.5 Mbit/s) with
+ * plain WebRTC code, as a Chrome app would, on the page's session (created
+ * here). `fps` asks the camera for exactly that frame rate. The sender is left
+ * in window.camSender; returns the camera's settings.
+ */
+export async function publishSimulcast(page: Page, rids: readonly string[], fps?: number): Promise<MediaTrackSettings> {
+  const result = await page.evaluate(async ({ fps, rids }) => {
+    await window.sy.createSession();
+    const media = await navigator.mediaDevices.getUserMedia({ video: { width: 1280, height: 720, ...(fps ? { frameRate: { exact: fps } } : {}) } });
+    const track = media.getVideoTracks()[0]!;
+    const scale = [4, 2, 1];
+    const maxBitrate = [150_000, 500_000, 1_500_000];
+    const transceiver = window.sy.pc.addTransceiver(track, {
+      direction: 'sendonly',
+      sendEncodings: rids.map((rid, i) => ({ rid, scaleResolutionDownBy: scale[i], maxBitrate: maxBitrate[i] })),
+    });
+    const pushed = await window.sy.clientOffer('pushTracks', () => ({ tracks: [{ mid: transceiver.mid, trackName: 'cam' }] }));
+    (window as unknown as { camSender: RTCRtpSender }).camSender = transceiver.sender;
+    return { settings: track.getSettings(), errors: pushed.errors, tracks: pushed.tracks };
+  }, { fps, rids: [...rids] });
+  expect(result.errors).toBeUndefined();
+  expect(result.tracks?.[0]?.error).toBeNull();
+  return result.settings;
+}
+
+/**
  * The transceiver `mid` plays video: its <video> has a size and its decoded
  * frames and playback time go on over a second.
  */
