@@ -8,7 +8,10 @@ import { openSharedState, type SharedState } from './cluster/sharedState.js';
 import { PipeServer, type PipeRequest } from './cluster/PipeServer.js';
 import { RemoteTracks } from './cluster/RemoteTracks.js';
 import { joinCluster } from './cluster/membership.js';
+import { HEARTBEAT_MS } from './cluster/NodeRegistry.js';
+import { NodeLoadMeter } from './placement/NodeLoadMeter.js';
 import { SessionEventBus } from './events/SessionEventBus.js';
+import { badRequest } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { WorkerPool } from './media/workerPool.js';
 import { SessionService } from './session/SessionService.js';
@@ -66,7 +69,18 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
   }
   // Media between nodes: pipes listen where the workers' media does, and are announced at PIPE_ANNOUNCED_IP.
   const pipeAddress = { ip: config.rtcListenIp, announcedAddress: config.pipeAnnouncedIp ?? config.rtcAnnouncedIp };
-  const remoteTracks = shared.cluster ? new RemoteTracks(shared.cluster, pipeAddress, logger) : undefined;
+  const remoteTracks = shared.cluster
+    ? new RemoteTracks({
+        cluster: shared.cluster,
+        address: pipeAddress,
+        logger,
+        carriers: shared.cluster.carriers,
+        anyRouter: () => pool.pick().router,
+        region: config.topology.region,
+        regionOrder: config.topology.regionOrder,
+        pipeIdleGraceMs: config.topology.pipeIdleGraceMs,
+      })
+    : undefined;
   const sessions = new SessionService({
     pool,
     logger,
@@ -88,8 +102,25 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
   // Watches the sessions from before the first one exists: every session's events, from its creation on.
   const webhooks = startWebhooks(config.webhooks, config.apps, sessions, logger);
   const pipeServer = shared.cluster ? new PipeServer(sessions.tracks, sessions.data.registry, sessions.layerDemand, pipeAddress, logger, shared.cluster.nodes) : undefined;
-  remoteTracks?.useDemand(sessions.layerDemand);
+  remoteTracks?.useEngine(sessions.layerDemand, sessions.pipes);
+  if (pipeServer && remoteTracks && shared.cluster) {
+    pipeServer.relay = {
+      carrying: (sessionId, trackName, attach) => remoteTracks.carrying(sessionId, trackName, attach),
+      fedNodeLeft: (producerId) => remoteTracks.fedNodeLeft(producerId),
+      cluster: shared.cluster,
+      region: config.topology.region,
+      fanout: config.topology.relayFanout,
+    };
+    remoteTracks.feeds = (producerId) => pipeServer.feeds(producerId);
+  }
   let census: ApiServer['census'] = () => ({ connections: 0, subscriptions: 0 });
+  const loadMeter = new NodeLoadMeter({
+    workers: () => pool.workers,
+    sessions: () => sessions.sessionCount,
+    consumers: () => sessions.list().reduce((n, s) => n + s.transceivers.filter((t) => t.pulled && !t.pulled.ended).length, 0),
+    transports: () => sessions.list().map((s) => s.transport),
+  });
+  loadMeter.start(HEARTBEAT_MS);
   const { watch, redis } = shared;
   const metrics = createMetricsService(
     config.metrics,
@@ -101,6 +132,8 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
       ...(pipeServer && remoteTracks && watch && redis
         ? { cluster: { pipesOut: () => pipeServer.size, pipesIn: () => remoteTracks.size, peers: () => watch.peers, redisReady: () => redis.status === 'ready' } }
         : {}),
+      load: () => loadMeter.load,
+      capacity: { maxSessions: config.maxSessionsPerNode, region: config.topology.region },
     },
     logger,
   );
@@ -125,7 +158,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     iceServers: new IceServerIssuer(config.turn),
     ...(metrics.metrics ? { apiObserver: metrics.metrics } : {}),
     ...(metrics.apiRoute ? { metricsRoute: metrics.apiRoute } : {}),
-    ...(shared.cluster && pipeServer ? { cluster: shared.cluster, internal: internalCalls(pipeServer) } : {}),
+    ...(shared.cluster && pipeServer && remoteTracks ? { cluster: shared.cluster, internal: internalCalls(pipeServer, remoteTracks) } : {}),
   });
   census = () => api.census();
   let address: AddressInfo;
@@ -145,7 +178,9 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
   const { cluster } = shared;
   if (cluster && shared.watch && pipeServer && remoteTracks) {
-    await joinCluster({ shared, cluster, watch: shared.watch, sessions, pipeServer, remoteTracks, url: config.clusterAdvertiseUrl ?? url, logger });
+    const capacity = { maxSessions: config.maxSessionsPerNode, workers: config.workers };
+    const status = () => ({ region: config.topology.region, draining: sessions.draining, load: loadMeter.load, capacity });
+    await joinCluster({ shared, cluster, watch: shared.watch, sessions, pipeServer, remoteTracks, url: config.clusterAdvertiseUrl ?? url, status, logger });
   }
   logger.info(
     {
@@ -168,6 +203,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
+      loadMeter.stop();
       await metrics.close();
       await api.close();
       remoteTracks?.close();
@@ -211,8 +247,13 @@ export function startedMessage(url: string, config: Pick<Config, 'graphiql' | 'd
 }
 
 /** The calls other nodes of the cluster make to this one (under /internal/, with the cluster secret). */
-function internalCalls(pipes: PipeServer) {
+function internalCalls(pipes: PipeServer, remote: RemoteTracks) {
   return {
+    upstreamLost: async (body: Record<string, unknown>) => {
+      const { sessionId, trackName, fromNode } = body;
+      if (typeof sessionId !== 'string' || typeof trackName !== 'string' || typeof fromNode !== 'string') throw badRequest('upstreamLost needs sessionId, trackName and fromNode');
+      return remote.upstreamLost(sessionId, trackName, fromNode);
+    },
     pipe: (body: Record<string, unknown>) => pipes.open(body as unknown as PipeRequest),
     pipeData: (body: Record<string, unknown>) => pipes.openData(body as unknown as PipeRequest),
     demand: async (body: Record<string, unknown>) => pipes.setDemand(body as { producerId: string; fromNode: string; layer: number }),

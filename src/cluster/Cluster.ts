@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import { NodeRegistry } from './NodeRegistry.js';
 import { REDIS_UNAVAILABLE } from './redis.js';
 import { SessionDirectory, type SessionEntry } from './SessionDirectory.js';
+import { RedisCarrierDirectory, type CarrierDirectory } from '../relay/CarrierDirectory.js';
 
 /** Where a call about a session goes: this node, another live node, or nowhere (the session is unknown or its node gone). */
 export type SessionRoute = { kind: 'local' } | { kind: 'remote'; nodeId: string; url: string } | { kind: 'unknown' };
@@ -18,6 +19,8 @@ export type SessionRoute = { kind: 'local' } | { kind: 'remote'; nodeId: string;
 export class Cluster {
   readonly nodes: NodeRegistry;
   readonly directory: SessionDirectory;
+  /** Which nodes carry each track (relay trees). */
+  readonly carriers: CarrierDirectory;
   private readonly secret: Buffer;
 
   constructor(
@@ -29,6 +32,7 @@ export class Cluster {
   ) {
     this.nodes = new NodeRegistry(redis, prefix, (error) => logger.warn({ err: error }, 'could not refresh this node\'s heartbeat in Redis'));
     this.directory = new SessionDirectory(redis, prefix);
+    this.carriers = new RedisCarrierDirectory(redis, prefix);
     this.secret = Buffer.from(secret);
   }
 

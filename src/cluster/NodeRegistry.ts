@@ -17,7 +17,35 @@ export interface NodeInfo {
    * of versions that did not say.
    */
   readonly pipeIps?: string[];
+  /** NODE_REGION; absent for nodes of versions that did not say (counted as "default"). */
+  readonly region?: string;
+  /** Taking no new sessions (SIGTERM): placement and relays pass it by. */
+  readonly draining?: boolean;
+  /** How busy the node is, at its last beat. */
+  readonly load?: NodeLoad;
+  /** What the node takes at most. */
+  readonly capacity?: NodeCapacity;
 }
+
+/** A node's load as it reports it with each heartbeat (also in its /metrics). */
+export interface NodeLoad {
+  sessions: number;
+  /** Pulled tracks forwarded to this node's subscribers. */
+  consumers: number;
+  /** Mean CPU share of its mediasoup workers over the last beat, 0 to 1. */
+  workerCpu: number;
+  /** Media this node sends (to clients and other nodes), bits per second. */
+  outgoingBitrate: number;
+}
+
+export interface NodeCapacity {
+  /** MAX_SESSIONS_PER_NODE. */
+  maxSessions: number;
+  workers: number;
+}
+
+/** What a node says about itself at each beat, beside where it is reached. */
+export type NodeStatus = Pick<NodeInfo, 'region' | 'draining' | 'load' | 'capacity'>;
 
 /**
  * The nodes of a cluster, on Redis: each node refreshes a key with a short
@@ -36,6 +64,10 @@ export class NodeRegistry {
   private joined = false;
   /** Since when this node's beats have been going through without a failure (0 while they fail). */
   private beatingSince = 0;
+  /** What this node says of itself at each beat (region, load, capacity). */
+  private status: () => NodeStatus = () => ({});
+  /** The live nodes (this one included) as read at the last beat: placement and relays choose from it without a round trip. */
+  private known: NodeInfo[] = [];
 
   constructor(
     private readonly redis: Redis,
@@ -43,8 +75,12 @@ export class NodeRegistry {
     private readonly onError: (error: unknown) => void,
   ) {}
 
-  /** Joins the cluster: announces this node at `url` (its pipes at `pipeIps`) and keeps announcing it. */
-  async join(url: string, pipeIps?: string[]): Promise<void> {
+  /**
+   * Joins the cluster: announces this node at `url` (its pipes at `pipeIps`)
+   * and keeps announcing it, with what `status` says at each beat.
+   */
+  async join(url: string, pipeIps?: string[], status?: () => NodeStatus): Promise<void> {
+    if (status) this.status = status;
     this.self = { id: this.selfId, url, startedAt: new Date().toISOString(), ...(pipeIps ? { pipeIps } : {}) };
     this.joined = false;
     // The timer first: a first beat that fails (Redis flapping) is retried by the next one.
@@ -104,9 +140,31 @@ export class NodeRegistry {
     return `${this.prefix}nodes`;
   }
 
+  /** This node as it announces itself now. */
+  get me(): NodeInfo | undefined {
+    return this.self && { ...this.self, id: this.selfId, ...this.status() };
+  }
+
+  /** The live nodes as read at the last beat (this one as it is now): at most a beat old, no round trip. */
+  get peers(): NodeInfo[] {
+    const me = this.me;
+    return me ? [me, ...this.known.filter((node) => node.id !== this.selfId)] : [...this.known];
+  }
+
+  /** Reads every live node's announcement (one round trip for the member list, one for their keys). */
+  private async readPeers(): Promise<void> {
+    const ids = await this.members();
+    if (ids.length === 0) {
+      this.known = [];
+      return;
+    }
+    const texts = await this.redis.mget(ids.map((id) => this.key(id)));
+    this.known = texts.flatMap((text) => (text ? [JSON.parse(text) as NodeInfo] : []));
+  }
+
   /** A live node (one whose heartbeat has not expired), or null. */
   async node(id: string): Promise<NodeInfo | null> {
-    if (id === this.selfId && this.self) return this.self;
+    if (id === this.selfId && this.self) return this.me ?? null;
     const text = await this.redis.get(this.key(id));
     return text ? (JSON.parse(text) as NodeInfo) : null;
   }
@@ -124,14 +182,17 @@ export class NodeRegistry {
    * sessions unpublished by the others, so it must not quietly come back.
    */
   private async beat(): Promise<void> {
-    if (!this.self) return;
+    const me = this.me;
+    if (!me) return;
+    const text = JSON.stringify(me);
     if (!this.joined) {
-      await this.redis.multi().set(this.key(this.selfId), JSON.stringify(this.self), 'PX', HEARTBEAT_TTL_MS).sadd(this.membersKey, this.selfId).exec();
+      await this.redis.multi().set(this.key(this.selfId), text, 'PX', HEARTBEAT_TTL_MS).sadd(this.membersKey, this.selfId).exec();
       this.joined = true;
-    } else if ((await this.redis.set(this.key(this.selfId), JSON.stringify(this.self), 'PX', HEARTBEAT_TTL_MS, 'XX')) === null) {
+    } else if ((await this.redis.set(this.key(this.selfId), text, 'PX', HEARTBEAT_TTL_MS, 'XX')) === null) {
       this.onExpired?.();
     }
     this.beatingSince ||= Date.now();
+    await this.readPeers();
   }
 
   private key(id: string): string {

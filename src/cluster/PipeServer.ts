@@ -7,6 +7,9 @@ import { trackView, type TrackView } from '../tracks/PublishedTrack.js';
 import type { TrackRegistry } from '../tracks/TrackRegistry.js';
 import type { PublishedDataChannel } from '../tracks/PublishedDataChannel.js';
 import type { NodeInfo } from './NodeRegistry.js';
+import type { Carrier } from '../relay/RelaySelector.js';
+import { callNode } from './internalCalls.js';
+import type { Cluster } from './Cluster.js';
 
 /** Where a node's pipe transports listen, and the address other nodes send to. */
 export interface PipeAddress {
@@ -27,6 +30,10 @@ export interface PipeRequest {
   ip: string;
   port: number;
   srtpParameters?: types.SrtpParameters | undefined;
+  /** The asking node's region entry: fetch the track first if this node does not carry it. */
+  attach?: boolean | undefined;
+  /** The last resort: feed the asking node even past RELAY_FANOUT. */
+  force?: boolean | undefined;
 }
 
 /** What the owner answers: its end of the pipe and what the pulling node's pipe producer must be. */
@@ -39,6 +46,26 @@ export interface PipeAnswer {
   rtpParameters: types.RtpParameters;
   paused: boolean;
   view: TrackView;
+  /** Where the answering node sits in the track's tree (the asking node sits one below). */
+  carrier?: Carrier | undefined;
+}
+
+/** A track this node carries for another node (RemoteTracks): its inbound producer, router and place in the tree. */
+export interface CarriedTrack {
+  readonly producer: types.Producer;
+  readonly router: types.Router;
+  readonly carrier: Carrier;
+  readonly view: TrackView;
+}
+
+/** How this node relays tracks it does not own (RemoteTracks), and how many nodes it feeds with one. */
+export interface RelaySettings {
+  carrying(sessionId: string, trackName: string, attach: boolean): Promise<CarriedTrack | undefined>;
+  /** A fed node stopped taking a producer: the inbound pipe may now be idle. */
+  fedNodeLeft(producerId: string): void;
+  cluster: Cluster;
+  region: string;
+  fanout: number;
 }
 
 /** A pipe request from another node names the track, the node and its own end of the pipe. */
@@ -95,6 +122,10 @@ export class PipeServer {
   private readonly consumers = new Map<string, Set<types.Consumer>>();
   /** The layer each node last said its subscribers of a track want, for the pipes it opens after saying so. */
   private readonly reported = new Map<string, number>();
+  /** Nodes fed per producer id (one pipe each): what RELAY_FANOUT bounds. */
+  private readonly fed = new Map<string, Set<string>>();
+  /** How this node relays tracks of other nodes; unset: it serves only its own. */
+  relay: RelaySettings | undefined;
 
   constructor(
     private readonly tracks: TrackRegistry,
@@ -135,49 +166,96 @@ export class PipeServer {
     // Media between nodes is always encrypted: a request without SRTP keys gets no pipe.
     if (!request.srtpParameters) throw badRequest('a pipe needs SRTP parameters');
     await this.checkDestination(request);
-    const track = this.tracks.get(request.sessionId, request.trackName);
-    if (!track) throw trackNotFound(request.sessionId, request.trackName);
-    const transport = await track.router.createPipeTransport({
+    const source = await this.sourceOf(request);
+    const producerId = source.producer.id;
+    const fed = this.fed.get(producerId) ?? new Set<string>();
+    const fanout = this.relay?.fanout ?? Number.POSITIVE_INFINITY;
+    if (!fed.has(request.fromNode) && fed.size >= fanout && !request.force) {
+      throw new SwitchyardError(ErrorCode.LIMIT_EXCEEDED, `this node feeds ${fanout} nodes with ${request.trackName} already (RELAY_FANOUT)`);
+    }
+    const transport = await source.router.createPipeTransport({
       listenInfo: pipeListenInfo(this.address),
       enableSrtp: true,
       enableRtx: true,
     });
     try {
       await transport.connect({ ip: request.ip, port: request.port, srtpParameters: request.srtpParameters });
-      const consumer = await transport.consume({ producerId: track.producer.id });
-      const layers = track.simulcastRids.length;
-      const key = `${track.producer.id}|${request.fromNode}`;
+      const consumer = await transport.consume({ producerId });
+      const layers = source.view.simulcastRids.length;
+      const key = `${producerId}|${request.fromNode}`;
       // Every layer counts as wanted until the other node says what its subscribers prefer (setDemand()).
-      if (layers > 1) this.demand.want(track.producer.id, consumer.id, this.reported.get(key) ?? layers - 1);
+      if (layers > 1) this.demand.want(producerId, consumer.id, this.reported.get(key) ?? layers - 1);
       const ofNode = this.consumers.get(key) ?? new Set();
       this.consumers.set(key, ofNode);
       ofNode.add(consumer);
+      this.fed.set(producerId, fed);
+      fed.add(request.fromNode);
+      // A relay's inbound pipe was replaced (its own parent died): the node below must take the track again.
+      if (source.relayed) consumer.once('producerclose', () => this.tellUpstreamLost(request));
       consumer.observer.once('close', () => {
-        this.demand.release(track.producer.id, consumer.id);
+        this.demand.release(producerId, consumer.id);
         ofNode.delete(consumer);
         if (ofNode.size === 0 && this.consumers.get(key) === ofNode) {
           this.consumers.delete(key);
           this.reported.delete(key);
+          fed.delete(request.fromNode);
+          if (fed.size === 0 && this.fed.get(producerId) === fed) this.fed.delete(producerId);
+          this.relay?.fedNodeLeft(producerId);
         }
         transport.close();
       });
       this.remember(request.fromNode, transport);
       const local = transport.tuple;
-      this.logger.info({ session: request.sessionId, track: request.trackName, toNode: request.fromNode }, 'piping a track to another node');
+      this.logger.info({ session: request.sessionId, track: request.trackName, toNode: request.fromNode, relayed: source.relayed }, 'piping a track to another node');
       return {
         ip: local.localAddress,
         port: local.localPort,
         ...(transport.srtpParameters ? { srtpParameters: transport.srtpParameters } : {}),
-        producerId: track.producer.id,
+        producerId,
         kind: consumer.kind,
         rtpParameters: consumer.rtpParameters,
         paused: consumer.producerPaused,
-        view: trackView(track),
+        view: source.view,
+        carrier: source.carrier,
       };
     } catch (error) {
       transport.close();
       throw error;
     }
+  }
+
+  /** The producer a pipe request is served from: this node's own track, or one it carries for others (a relay). */
+  private async sourceOf(request: PipeRequest): Promise<{ producer: types.Producer; router: types.Router; view: TrackView; carrier: Carrier; relayed: boolean }> {
+    const track = this.tracks.get(request.sessionId, request.trackName);
+    const self = this.relay?.cluster.nodeId ?? '';
+    if (track) return { producer: track.producer, router: track.router, view: trackView(track), carrier: { nodeId: self, region: this.relay?.region ?? 'default', depth: 0, path: [] }, relayed: false };
+    const carried = await this.relay?.carrying(request.sessionId, request.trackName, request.attach === true);
+    if (!carried || carried.producer.closed) throw trackNotFound(request.sessionId, request.trackName);
+    if (carried.carrier.path.includes(request.fromNode)) {
+      // The asking node is above this one in the tree: feeding it would make a loop.
+      throw new SwitchyardError(ErrorCode.LIMIT_EXCEEDED, `this node takes ${request.trackName} from below the asking node`);
+    }
+    return { producer: carried.producer, router: carried.router, view: carried.view, carrier: carried.carrier, relayed: true };
+  }
+
+  private tellUpstreamLost(request: PipeRequest): void {
+    const relay = this.relay;
+    if (!relay) return;
+    void (async () => {
+      const node = await this.members.node(request.fromNode);
+      if (!node) return;
+      await callNode(relay.cluster, node.url, 'upstreamLost', { sessionId: request.sessionId, trackName: request.trackName, fromNode: relay.cluster.nodeId });
+    })().catch((error: unknown) => this.logger.debug({ err: error, toNode: request.fromNode }, 'could not tell a fed node that this node lost a track'));
+  }
+
+  /** Nodes this node feeds with a producer now. */
+  feeds(producerId: string): number {
+    return this.fed.get(producerId)?.size ?? 0;
+  }
+
+  /** The pipes this node sends, one per (producer, node), for the link table and metrics. */
+  links(): { producerId: string; toNode: string }[] {
+    return [...this.fed].flatMap(([producerId, nodes]) => [...nodes].map((toNode) => ({ producerId, toNode })));
   }
 
   /**

@@ -14,6 +14,7 @@ import {
 } from '../events/TrackEventBus.js';
 import { eventCounters } from '../events/eventCounters.js';
 import { REDIS_UNAVAILABLE } from './redis.js';
+import { floorLua, RAISE_FLOOR_SCRIPT } from './logFloor.js';
 
 /**
  * The cluster's track directory and event log, on Redis:
@@ -51,6 +52,15 @@ export class RedisTrackEventBus implements TrackEventBus {
   /** Stream id and seq of the last event the reader dispatched. */
   private lastId = '0-0';
   private lastSeq = 0;
+  /**
+   * The newest event this node has seen (read or published itself): the log
+   * must never go back below it. After a failover to a replica that missed
+   * the last writes of the old primary, the counter would hand out again seqs
+   * that subscribers and cursors already hold, and they would skip the new
+   * events as duplicates; publishing and reconnecting raise the counter (and
+   * the stream's last id) past it first (FLOOR_SCRIPT).
+   */
+  private floor = { seq: 0, id: '0-0' };
   private closed = false;
   private reading: Promise<void> | undefined;
   /** Called when Redis turned out to have lost the log (a new epoch): each node then restores what it owns. */
@@ -75,6 +85,7 @@ export class RedisTrackEventBus implements TrackEventBus {
     // Connection errors surface as failed reads (below); the event itself is expected while Redis is away.
     this.reader.on('error', () => undefined);
     redis.defineCommand('switchyardPublishTrackEvent', { numberOfKeys: 6, lua: PUBLISH_SCRIPT });
+    redis.defineCommand('switchyardRaiseFloor', { numberOfKeys: 2, lua: RAISE_FLOOR_SCRIPT });
     // Redis came back (perhaps empty, after a restart): check that the log is still the one the cursors name.
     redis.on('ready', () => void this.checkEpoch().catch((error: unknown) => this.onReadError(error)));
   }
@@ -98,10 +109,15 @@ export class RedisTrackEventBus implements TrackEventBus {
     if (this.closed || !this.epoch) return false;
     await this.redis.set(this.keys.epoch, randomBytes(6).toString('base64url'), 'NX');
     const epoch = await this.redis.get(this.keys.epoch);
-    if (epoch === this.epoch) return false;
+    if (epoch === this.epoch) {
+      // The same log, but perhaps one that lost its newest entries (a failover): cursors of those then still resume.
+      await (this.redis as unknown as PublishCommand).switchyardRaiseFloor(this.keys.stream, this.keys.seq, String(this.floor.seq), this.floor.id);
+      return false;
+    }
     this.epoch = epoch ?? '';
     this.lastId = '0-0';
     this.lastSeq = 0;
+    this.floor = { seq: 0, id: '0-0' };
     for (const stream of [...this.streams]) stream.fail(badRequest(`the cluster's event log was reset (Redis lost its data): ${STALE}`));
     this.onReset();
     return true;
@@ -147,9 +163,12 @@ export class RedisTrackEventBus implements TrackEventBus {
         JSON.stringify(track),
         String(this.retention.maxAgeMs),
         track.appId,
+        String(this.floor.seq),
+        this.floor.id,
       ),
     )) as [number, string];
     const seq = Number(result[0]);
+    this.raiseFloor(seq, result[1]);
     return { seq, cursor: this.encode(seq, result[1]), type, track, at };
   }
 
@@ -281,6 +300,7 @@ export class RedisTrackEventBus implements TrackEventBus {
             const event = this.toEvent(id, fields);
             this.lastId = id;
             this.lastSeq = event.seq;
+            this.raiseFloor(event.seq, id);
             for (const listener of [...this.listeners]) listener(event);
           }
         }
@@ -290,6 +310,10 @@ export class RedisTrackEventBus implements TrackEventBus {
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
     }
+  }
+
+  private raiseFloor(seq: number, id: string): void {
+    if (seq > this.floor.seq) this.floor = { seq, id };
   }
 
   private toEvent(id: string, fields: string[]): TrackEvent {
@@ -323,17 +347,19 @@ export class RedisTrackEventBus implements TrackEventBus {
 
 interface PublishCommand {
   switchyardPublishTrackEvent(...args: string[]): Promise<unknown>;
+  switchyardRaiseFloor(...args: string[]): Promise<unknown>;
 }
 
 /**
  * KEYS: stream, seq, tracks, order, the app's stream, the apps' latest seqs.
  * ARGV: max events, event body, oldest id to keep (ms), event type, track
- * key, track view, max age (ms), app id. Appends the event with the next seq
+ * key, track view, max age (ms), app id, this node's floor seq and id
+ * (floorLua). Appends the event with the next seq
  * to the stream and, with the same id and the app's previous seq, to the
  * app's stream; trims both by count and age; updates the directory; returns
  * {seq, id}.
  */
-const PUBLISH_SCRIPT = `
+const PUBLISH_SCRIPT = `${floorLua(9, 10)}
 local seq = redis.call('INCR', KEYS[2])
 local prev = redis.call('HGET', KEYS[6], ARGV[8])
 if not prev then prev = '0' end

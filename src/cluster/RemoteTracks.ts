@@ -3,109 +3,120 @@ import type { TrackEvent, TrackEventBus } from '../events/TrackEventBus.js';
 import { trackKey } from '../events/TrackEventBus.js';
 import type { Logger } from '../logger.js';
 import type { LayerDemand } from '../media/layerDemand.js';
-import type { Pipeable } from '../media/producerPipes.js';
+import type { ProducerPipes } from '../media/producerPipes.js';
 import type { TrackRefusal } from '../session/types.js';
 import type { TrackStatus, TrackView } from '../tracks/PublishedTrack.js';
 import type { Cluster } from './Cluster.js';
-import { SwitchyardError, trackNotFound, unavailable } from '../errors.js';
+import { ErrorCode, SwitchyardError, trackNotFound, unavailable } from '../errors.js';
 import { callNode } from './internalCalls.js';
+import { pipeListenInfo, type PipeAddress, type PipeAnswer } from './PipeServer.js';
+import { RemoteDataChannels, type RemoteDataSource } from './RemoteDataChannels.js';
+import type { CarrierDirectory } from '../relay/CarrierDirectory.js';
+import { relayCandidates, type Carrier, type RelayCandidate, type RelayNode } from '../relay/RelaySelector.js';
+import { InboundDemand } from '../relay/InboundDemand.js';
 
+export type { RemoteDataSource };
+
+/** How long a new inbound pipe waits for the pull that opened it to consume it, at least. */
+const FIRST_USE_MS = 5_000;
 /** How long an UNPUBLISHED is remembered for pipes still opening. */
 const UNPUBLISHED_MEMORY_MS = 30_000;
-import { pipeListenInfo, type DataPipeAnswer, type PipeAddress, type PipeAnswer } from './PipeServer.js';
 
-type Piped = RemoteSource | RemoteDataSource;
-const closePiped = (piped: Piped) => ('producer' in piped ? piped.producer.close() : piped.dataProducer.close());
-
-/** A track of another node, as a puller on this node uses it: its view (kept current from events) and its pipe producer here. */
+/** A track of another node, as a puller on this node uses it. */
 export interface RemoteSource {
   readonly view: TrackView & { status: TrackStatus; muted: boolean };
-  /** On the router the pull asked for; consumers there consume it like any producer. */
+  /** The track's inbound pipe producer on this node (whose layer scores a subscriber's simulcast policy follows). */
   readonly producer: types.Producer;
+  /** What the puller's router consumes: the same id, piped onto that router when it is another worker's. */
+  readonly producerId: string;
 }
 
 /** What the session engine asks of the cluster when a pulled track is not on this node. */
 export interface RemoteTrackSource {
-  /**
-   * The track (on another live node) piped onto `router`; null when no node
-   * holds it. `check` sees the track's view first: a refusal opens no pipe.
-   */
+  /** The track (on another live node) made consumable on `router`; null when no node holds it. `check` sees its view first. */
   find(sessionId: string, trackName: string, router: types.Router, check: (view: TrackView) => TrackRefusal | null): Promise<RemoteSource | TrackRefusal | null>;
   /** The same for a data channel: its data producer piped onto `router`. */
   findData(sessionId: string, name: string, router: types.Router, check: (view: TrackView) => TrackRefusal | null): Promise<RemoteDataSource | TrackRefusal | null>;
+  /** A consumer of a remote track on this node: the track's inbound pipe stays while one is left. */
+  hold(sessionId: string, trackName: string, consumer: { observer: { once(event: 'close', listener: () => void): unknown } }): void;
+  /**
+   * The track's inbound pipe is being replaced (its relay died): resolves
+   * true once the track can be consumed again, false if it could not be.
+   * Undefined when the track is not moving (it ended).
+   */
+  moving(sessionId: string, trackName: string): Promise<boolean> | undefined;
 }
 
-/** A data channel of another node, piped here for the subscribers of this node. */
-export interface RemoteDataSource {
-  readonly view: TrackView & { status: TrackStatus; muted: boolean };
-  readonly dataProducer: types.DataProducer;
+/** A track entering this node: one pipe from its parent in the track's tree, whatever the number of workers here. */
+export interface Inbound {
+  readonly sessionId: string;
+  readonly trackName: string;
+  readonly ownerId: string;
+  readonly router: types.Router;
+  readonly producer: types.Producer;
+  readonly parentId: string;
+  /** This node's place in the track's tree (what it tells the nodes below it). */
+  readonly carrier: Carrier;
+  readonly view: RemoteSource['view'];
+  /** Consumers on this node (any router) that keep the pipe. */
+  holders: number;
+  idle?: NodeJS.Timeout | undefined;
+}
+
+export interface RemoteTracksOptions {
+  cluster: Cluster;
+  address: PipeAddress;
+  logger: Logger;
+  carriers: CarrierDirectory;
+  /** A router for a track this node relays without a subscriber of its own. */
+  anyRouter: () => types.Router;
+  region: string;
+  regionOrder: string[];
+  pipeIdleGraceMs: number;
 }
 
 /**
- * The pulling side of media between nodes: the first pull on this node of a
- * track published on another node opens a pipe from the owner's router to
- * the puller's (PipeServer there), once per (track, router); every later
- * pull there consumes the same pipe producer. Pipe producers never learn by
- * themselves that their source is gone (shared/notes/cluster.md), so the
- * cluster's event log closes them: an UNPUBLISHED track's pipes close here,
- * and with them its consumers (TRACK_ENDED for their sessions).
+ * The pulling side of media between nodes. A track of another node enters
+ * this node once (Inbound), on the router of its first subscriber, and is
+ * piped to other workers here as they pull it. It comes from its tree's
+ * nearest carrier (relayCandidates), which may be the owner or a relay. The
+ * cluster's event log closes inbound pipes (UNPUBLISHED), since pipe
+ * producers never learn by themselves that their source is gone; a dead
+ * parent makes this node attach elsewhere (`parentGone`); a pipe that no
+ * subscriber and no fed node uses closes after PIPE_IDLE_GRACE_MS.
  */
 export class RemoteTracks implements RemoteTrackSource {
-  /** trackKey + router id -> the pipe (or the pipe being made). */
-  private readonly pipes = new Map<string, Promise<Piped>>();
-  /** Current views of remote tracks being piped here, by trackKey. */
+  private readonly inbounds = new Map<string, Promise<Inbound>>();
+  private readonly ready = new Map<string, Inbound>();
+  /** Views of remote tracks with pipes here, by trackKey, kept current from the events. */
   private readonly views = new Map<string, RemoteSource['view']>();
+  private readonly moves = new Map<string, Promise<boolean>>();
+  private readonly unpublished = new Set<string>();
+  private readonly data: RemoteDataChannels;
   private following: AsyncIterator<TrackEvent> | undefined;
   private directory: TrackEventBus | undefined;
-  private demand: LayerDemand | undefined;
-  /** Owner URL of each simulcast track piped here, by producer id: where this node's layer demand goes. */
-  private readonly owners = new Map<string, string>();
-  /** Tracks unpublished lately, so that a pipe that finishes opening after the event closes at once. */
-  private readonly unpublished = new Set<string>();
-  /** Per producer: the demand report on its way and the latest one waiting (sent in order, only the newest). */
-  private readonly demandReports = new Map<string, { sending: boolean; next: number | undefined }>();
+  private inboundDemand: InboundDemand | undefined;
+  /** Spreads an inbound producer to the other workers of this node (the session engine's, set by useEngine). */
+  private pipes: ProducerPipes | undefined;
+  /** How many other nodes this node feeds with a producer (PipeServer): a relay keeps its pipe for them. */
+  feeds: (producerId: string) => number = () => 0;
 
-  constructor(
-    private readonly cluster: Cluster,
-    private readonly address: PipeAddress,
-    private readonly logger: Logger,
-  ) {}
-
-  /**
-   * Passes this node's layer demand for piped simulcast tracks to their
-   * owners: what the subscribers here prefer (LayerDemand, with its delay for
-   * less) is what this node's pipe asks the publisher for.
-   */
-  useDemand(demand: LayerDemand): void {
-    this.demand = demand;
-    demand.on('change', (producerId, highest) => {
-      if (this.owners.has(producerId)) this.reportDemand(producerId, highest);
-    });
+  constructor(private readonly options: RemoteTracksOptions) {
+    this.data = new RemoteDataChannels(options.cluster, options.address, options.logger);
   }
 
-  /** Reports per producer go one at a time, in order, and only the newest waits: the owner always ends with the latest. */
-  private reportDemand(producerId: string, layer: number): void {
-    const state = this.demandReports.get(producerId) ?? { sending: false, next: undefined };
-    this.demandReports.set(producerId, state);
-    state.next = layer;
-    if (state.sending) return;
-    const send = async () => {
-      while (state.next !== undefined) {
-        const owner = this.owners.get(producerId);
-        const next = state.next;
-        state.next = undefined;
-        if (!owner) break;
-        try {
-          await callNode(this.cluster, owner, 'demand', { producerId, fromNode: this.cluster.nodeId, layer: next });
-        } catch (error) {
-          this.logger.debug({ err: error, producer: producerId }, 'could not tell the owner of a piped track which layers are watched here');
-        }
-      }
-      state.sending = false;
-      if (!this.owners.has(producerId)) this.demandReports.delete(producerId);
-    };
-    state.sending = true;
-    void send();
+  private get cluster(): Cluster {
+    return this.options.cluster;
+  }
+
+  /**
+   * Joins the session engine: its pipes between workers spread inbound
+   * tracks inside this node, and the layer demand of its subscribers (and of
+   * the nodes this one feeds) goes up to each inbound pipe's parent.
+   */
+  useEngine(demand: LayerDemand, pipes: ProducerPipes): void {
+    this.inboundDemand = new InboundDemand(demand, this.cluster, this.options.logger);
+    this.pipes = pipes;
   }
 
   /** Follows the cluster's track events: status changes update views, UNPUBLISHED closes pipes. */
@@ -117,68 +128,116 @@ export class RemoteTracks implements RemoteTrackSource {
       try {
         for await (const event of stream) this.onEvent(event);
       } catch (error) {
-        this.logger.warn({ err: error }, 'stopped following track events for piped tracks; following again');
+        this.options.logger.warn({ err: error }, 'stopped following track events for piped tracks; following again');
         if (this.following === stream) await this.follow(events).catch(() => undefined);
       }
     })();
   }
 
   async find(sessionId: string, trackName: string, router: types.Router, check: (view: TrackView) => TrackRefusal | null): Promise<RemoteSource | TrackRefusal | null> {
-    return this.findPiped(sessionId, trackName, router, check, (url, key) => this.open(url, sessionId, trackName, router, key)) as Promise<RemoteSource | TrackRefusal | null>;
+    const key = trackKey(sessionId, trackName);
+    let inbound = this.inbounds.get(key);
+    if (inbound) {
+      // A track that enters this node already: its view is here, no round trip.
+      const known = this.views.get(key);
+      const refusal = known ? check(known) : null;
+      if (refusal) return refusal;
+    } else {
+      const found = await this.lookUp(sessionId, trackName);
+      if (!found) return null;
+      const refusal = check(found.view);
+      if (refusal) return refusal;
+      inbound = this.inboundFor(sessionId, trackName, found.ownerId, found.view, router);
+    }
+    const entered = await inbound;
+    if (!this.pipes) throw new Error('RemoteTracks is used before useEngine');
+    const producerId = await this.pipes.availableOn(entered.producer, entered.router, router);
+    return { view: entered.view, producer: entered.producer, producerId };
   }
 
   async findData(sessionId: string, name: string, router: types.Router, check: (view: TrackView) => TrackRefusal | null): Promise<RemoteDataSource | TrackRefusal | null> {
-    return this.findPiped(sessionId, name, router, check, (url, key) => this.openData(url, sessionId, name, router, key)) as Promise<RemoteDataSource | TrackRefusal | null>;
-  }
-
-  /** A track or data channel of another node piped onto `router`: the pipe of an earlier pull, or a new one. */
-  private async findPiped(
-    sessionId: string,
-    trackName: string,
-    router: types.Router,
-    check: (view: TrackView) => TrackRefusal | null,
-    open: (ownerUrl: string, key: string) => Promise<Piped>,
-  ): Promise<Piped | TrackRefusal | null> {
     const route = await this.cluster.route(sessionId);
     if (route.kind !== 'remote') return null;
-    const view = await this.directory?.track(sessionId, trackName);
+    const view = await this.directory?.track(sessionId, name);
     if (!view) return null;
     const refusal = check(view);
     if (refusal) return refusal;
-    const key = `${trackKey(sessionId, trackName)}|${router.id}`;
-    let pipe = this.pipes.get(key);
-    if (!pipe) {
-      // The view is followed before the pipe opens: an UNPUBLISHED that comes while it opens is not missed.
-      const viewKey = trackKey(sessionId, trackName);
-      // The directory says it is published now; only an UNPUBLISHED from here on counts.
-      this.unpublished.delete(viewKey);
-      if (!this.views.has(viewKey)) this.views.set(viewKey, { ...view, publishedAt: new Date(view.publishedAt) });
-      pipe = open(route.url, key).catch((error: unknown) => {
-        if (!this.hasPipesOf(viewKey, key)) this.views.delete(viewKey);
-        if (error instanceof SwitchyardError) throw error;
-        // mediasoup's words (a closed router, a channel error) are for the log: the puller's client gets a stable reason.
-        this.logger.warn({ err: error, session: sessionId, track: trackName, owner: route.nodeId }, 'could not open a pipe from another node');
-        throw unavailable(`could not open a pipe from the node that publishes ${trackName}; retry shortly`);
-      });
-      this.pipes.set(key, pipe);
-      pipe.catch(() => this.pipes.delete(key));
-    }
-    return pipe;
-  }
-
-  /** Pipes open now (made or being made), for tests and metrics. */
-  get size(): number {
-    return this.pipes.size;
+    const key = trackKey(sessionId, name);
+    if (!this.views.has(key)) this.views.set(key, { ...view, publishedAt: new Date(view.publishedAt) });
+    return this.data.pipe(route.url, route.nodeId, sessionId, name, this.views.get(key)!, router).catch((error: unknown) => {
+      if (!this.data.carries(key) && !this.inbounds.has(key)) this.views.delete(key);
+      throw error;
+    });
   }
 
   /**
-   * Closes every pipe from other nodes (their consumers here end): after the
-   * cluster declared this node gone, the other ends were closed, and a pipe
-   * kept here would carry nothing.
+   * The track as this node carries it, for a node below this one in its tree:
+   * the inbound pipe that is here or coming, or (`attach`: this node is its
+   * region's entry) a new one. Undefined when this node does not carry it.
    */
+  async carrying(sessionId: string, trackName: string, attach: boolean): Promise<Inbound | undefined> {
+    const key = trackKey(sessionId, trackName);
+    const moving = this.moves.get(key);
+    if (moving) await moving;
+    const inbound = this.inbounds.get(key);
+    if (inbound) return inbound;
+    if (!attach) return undefined;
+    const found = await this.lookUp(sessionId, trackName);
+    if (!found) return undefined;
+    return this.inboundFor(sessionId, trackName, found.ownerId, found.view, this.options.anyRouter());
+  }
+
+  hold(sessionId: string, trackName: string, consumer: { observer: { once(event: 'close', listener: () => void): unknown } }): void {
+    const inbound = this.ready.get(trackKey(sessionId, trackName));
+    if (!inbound) return;
+    inbound.holders += 1;
+    clearTimeout(inbound.idle);
+    inbound.idle = undefined;
+    consumer.observer.once('close', () => {
+      inbound.holders -= 1;
+      this.closeIfIdle(inbound);
+    });
+  }
+
+  moving(sessionId: string, trackName: string): Promise<boolean> | undefined {
+    return this.moves.get(trackKey(sessionId, trackName));
+  }
+
+  /** A node this one fed with `producerId` stopped taking it: the pipe may now be idle. */
+  fedNodeLeft(producerId: string): void {
+    for (const inbound of this.ready.values()) if (inbound.producer.id === producerId) this.closeIfIdle(inbound);
+  }
+
+  /** A node died: every track this node took from it comes from another carrier now. */
+  parentGone(nodeId: string): void {
+    for (const inbound of [...this.ready.values()]) {
+      if (inbound.parentId === nodeId && inbound.ownerId !== nodeId) void this.reattach(inbound.sessionId, inbound.trackName, 'its relay node died');
+    }
+  }
+
+  /** The parent of a track here lost it itself (it re-attaches): so does this node. */
+  upstreamLost(sessionId: string, trackName: string, parentId: string): { reattaching: boolean } {
+    const inbound = this.ready.get(trackKey(sessionId, trackName));
+    if (!inbound || inbound.parentId !== parentId) return { reattaching: false };
+    void this.reattach(sessionId, trackName, 'its relay node lost it');
+    return { reattaching: true };
+  }
+
+  /** Inbound pipes (one per track) and data channel pipes open now, for tests and metrics. */
+  get size(): number {
+    return this.inbounds.size + this.data.size;
+  }
+
+  /** The tracks entering this node and where from (metrics, tests, the link table). */
+  links(): { sessionId: string; trackName: string; parentId: string; depth: number; holders: number; feeds: number }[] {
+    return [...this.ready.values()].map((i) => ({ sessionId: i.sessionId, trackName: i.trackName, parentId: i.parentId, depth: i.carrier.depth, holders: i.holders, feeds: this.feeds(i.producer.id) }));
+  }
+
+  /** Closes every pipe from other nodes (after the cluster declared this node gone, their other ends were closed). */
   closePipes(): void {
-    for (const pipe of this.pipes.values()) void pipe.then(closePiped).catch(() => undefined);
-    this.pipes.clear();
+    for (const inbound of this.inbounds.values()) void inbound.then((i) => i.producer.close()).catch(() => undefined);
+    this.inbounds.clear();
+    this.data.closeAll();
   }
 
   close(): void {
@@ -186,111 +245,159 @@ export class RemoteTracks implements RemoteTrackSource {
     this.following = undefined;
   }
 
-  /** Whether any pipe of the track (on any router; `except` one of them) is open or opening here. */
-  private hasPipesOf(viewKey: string, except?: string): boolean {
-    return [...this.pipes.keys()].some((k) => k !== except && k.startsWith(`${viewKey}|`));
+  /** Where a track lives and its view, from the cluster's directory. */
+  private async lookUp(sessionId: string, trackName: string): Promise<{ ownerId: string; view: TrackView } | null> {
+    const route = await this.cluster.route(sessionId);
+    if (route.kind !== 'remote') return null;
+    const view = await this.directory?.track(sessionId, trackName);
+    return view ? { ownerId: route.nodeId, view } : null;
   }
 
-  private async open(ownerUrl: string, sessionId: string, trackName: string, router: types.Router, key: string): Promise<RemoteSource> {
-    const transport = await router.createPipeTransport({
-      listenInfo: pipeListenInfo(this.address),
-      enableSrtp: true,
-      enableRtx: true,
+  /** The track's inbound pipe: made once, shared by every pull and fed node while it opens. */
+  private inboundFor(sessionId: string, trackName: string, ownerId: string, view: TrackView, router: types.Router): Promise<Inbound> {
+    const key = trackKey(sessionId, trackName);
+    const existing = this.inbounds.get(key);
+    if (existing) return existing;
+    // The view is followed before the pipe opens: an UNPUBLISHED that comes while it opens is not missed.
+    this.unpublished.delete(key);
+    if (!this.views.has(key)) this.views.set(key, { ...view, publishedAt: new Date(view.publishedAt) });
+    const made = this.attach(sessionId, trackName, ownerId, router).catch((error: unknown) => {
+      if (this.inbounds.get(key) === made) this.inbounds.delete(key);
+      if (!this.data.carries(key) && !this.moves.has(key)) this.views.delete(key);
+      if (error instanceof SwitchyardError) throw error;
+      this.options.logger.warn({ err: error, session: sessionId, track: trackName, owner: ownerId }, 'could not open a pipe from another node');
+      throw unavailable(`could not open a pipe from the node that publishes ${trackName}; retry shortly`);
     });
+    this.inbounds.set(key, made);
+    return made;
+  }
+
+  /** Asks the track's nearest carriers in turn until one feeds this node. */
+  private async attach(sessionId: string, trackName: string, ownerId: string, router: types.Router): Promise<Inbound> {
+    const me = { id: this.cluster.nodeId, region: this.options.region };
+    const nodes = new Map<string, RelayNode>(
+      this.cluster.nodes.peers.map((n) => [n.id, { id: n.id, url: n.url, region: n.region ?? 'default', draining: n.draining === true }]),
+    );
+    const owner = { nodeId: ownerId, region: nodes.get(ownerId)?.region ?? 'default' };
+    const { carriers, entries } = await this.options.carriers.read(sessionId, trackName);
+    const carriedHere = owner.region === me.region || carriers.some((c) => c.region === me.region && nodes.has(c.nodeId) && c.nodeId !== me.id && !c.path.includes(me.id));
+    let regionEntry = entries[me.region];
+    if (!carriedHere) regionEntry = await this.options.carriers.claimEntry(sessionId, trackName, me.region, me.id, (id) => nodes.has(id));
+    const candidates = relayCandidates({ me, regionOrder: this.options.regionOrder, owner, carriers, regionEntry, nodes });
+    let last: unknown = trackNotFound(sessionId, trackName);
+    for (const candidate of candidates) {
+      try {
+        return await this.pipeFrom(candidate, sessionId, trackName, ownerId, router);
+      } catch (error) {
+        const passable = error instanceof SwitchyardError && (error.code === ErrorCode.LIMIT_EXCEEDED || error.code === ErrorCode.UNAVAILABLE || (error.code === ErrorCode.TRACK_NOT_FOUND && candidate.nodeId !== ownerId));
+        if (!passable) throw error;
+        this.options.logger.debug({ err: error, session: sessionId, track: trackName, node: candidate.nodeId }, 'a carrier did not feed this node; asking the next');
+        last = error;
+      }
+    }
+    throw last;
+  }
+
+  /** One pipe from `candidate`: this node's end, the call, the other end's answer, the pipe producer. */
+  private async pipeFrom(candidate: RelayCandidate, sessionId: string, trackName: string, ownerId: string, router: types.Router): Promise<Inbound> {
+    const transport = await router.createPipeTransport({ listenInfo: pipeListenInfo(this.options.address), enableSrtp: true, enableRtx: true });
     try {
-      const answer = (await callNode(this.cluster, ownerUrl, 'pipe', {
+      const answer = (await callNode(this.cluster, candidate.url, 'pipe', {
         sessionId,
         trackName,
         fromNode: this.cluster.nodeId,
         ip: transport.tuple.localAddress,
         port: transport.tuple.localPort,
         srtpParameters: transport.srtpParameters,
+        attach: candidate.attach,
+        force: candidate.force,
       })) as unknown as PipeAnswer;
       await transport.connect({ ip: answer.ip, port: answer.port, ...(answer.srtpParameters ? { srtpParameters: answer.srtpParameters } : {}) });
       const producer = await transport.produce({ id: answer.producerId, kind: answer.kind, rtpParameters: answer.rtpParameters, paused: answer.paused });
-      const view = this.adopt(sessionId, trackName, answer.view, producer);
-      const layers = answer.view.simulcastRids.length;
-      if (layers > 1 && this.demand) {
-        this.owners.set(producer.id, ownerUrl);
-        this.demand.track(producer.id, layers);
+      producer.observer.once('close', () => transport.close());
+      const key = trackKey(sessionId, trackName);
+      if (this.unpublished.has(key)) {
+        producer.close();
+        throw trackNotFound(sessionId, trackName);
       }
-      this.closeWith(producer, transport, key, trackKey(sessionId, trackName), () => {
-        this.owners.delete(producer.id);
-        this.demand?.forget(producer.id);
-      });
-      return { view, producer };
+      const parent = answer.carrier ?? { nodeId: candidate.nodeId, region: 'default', depth: 0, path: [] };
+      const carrier: Carrier = { nodeId: this.cluster.nodeId, region: this.options.region, depth: parent.depth + 1, path: [...parent.path, candidate.nodeId] };
+      const view = this.views.get(key) ?? { ...answer.view, publishedAt: new Date(answer.view.publishedAt) };
+      this.views.set(key, view);
+      const inbound: Inbound = { sessionId, trackName, ownerId, router, producer, parentId: candidate.nodeId, carrier, view, holders: 0 };
+      this.ready.set(key, inbound);
+      this.inboundDemand?.follow(producer.id, answer.view.simulcastRids.length, candidate.url);
+      producer.observer.once('close', () => this.closed(inbound));
+      this.options.carriers.add(sessionId, trackName, carrier).catch((error: unknown) => this.options.logger.warn({ err: error, track: trackName }, 'could not record this node as a carrier of a track'));
+      this.options.logger.info({ session: sessionId, track: trackName, from: candidate.nodeId, depth: carrier.depth }, 'a track enters this node');
+      // A pipe that nobody takes closes (a pull that failed after the pipe opened), given time for the first pull to consume it.
+      this.closeIfIdle(inbound, FIRST_USE_MS);
+      return inbound;
     } catch (error) {
       transport.close();
       throw error;
     }
   }
 
-  /** A data channel's pipe: a PipeTransport with SCTP (in the clear, see PipeServer.openData) and a pipe data producer. */
-  private async openData(ownerUrl: string, sessionId: string, name: string, router: types.Router, key: string): Promise<RemoteDataSource> {
-    const transport = await router.createPipeTransport({ listenInfo: pipeListenInfo(this.address), enableSctp: true });
-    try {
-      const answer = (await callNode(this.cluster, ownerUrl, 'pipeData', {
-        sessionId,
-        trackName: name,
-        fromNode: this.cluster.nodeId,
-        ip: transport.tuple.localAddress,
-        port: transport.tuple.localPort,
-      })) as unknown as DataPipeAnswer;
-      await transport.connect({ ip: answer.ip, port: answer.port });
-      const dataProducer = await transport.produceData({
-        id: answer.dataProducerId,
-        sctpStreamParameters: answer.sctpStreamParameters,
-        label: answer.label,
-        protocol: answer.protocol,
-      });
-      const view = this.adopt(sessionId, name, answer.view, dataProducer);
-      this.closeWith(dataProducer, transport, key, trackKey(sessionId, name));
-      return { view, dataProducer };
-    } catch (error) {
-      transport.close();
-      throw error;
+  private closed(inbound: Inbound): void {
+    const key = trackKey(inbound.sessionId, inbound.trackName);
+    clearTimeout(inbound.idle);
+    if (this.ready.get(key) === inbound) {
+      this.ready.delete(key);
+      this.inbounds.delete(key);
     }
+    this.inboundDemand?.forget(inbound.producer.id);
+    if (!this.inbounds.has(key) && !this.moves.has(key) && !this.data.carries(key)) this.views.delete(key);
+    this.options.carriers.remove(inbound.sessionId, inbound.trackName, this.cluster.nodeId, this.options.region).catch(() => undefined);
+  }
+
+  /** Closes an inbound pipe that no consumer here and no fed node has used for PIPE_IDLE_GRACE_MS. */
+  private closeIfIdle(inbound: Inbound, atLeastMs = 0): void {
+    if (inbound.holders > 0 || this.feeds(inbound.producer.id) > 0 || inbound.idle || inbound.producer.closed) return;
+    inbound.idle = setTimeout(() => {
+      inbound.idle = undefined;
+      if (inbound.holders > 0 || this.feeds(inbound.producer.id) > 0) return;
+      this.options.logger.info({ session: inbound.sessionId, track: inbound.trackName }, 'closing an idle inbound pipe: no subscriber and no fed node left');
+      inbound.producer.close();
+    }, Math.max(atLeastMs, this.options.pipeIdleGraceMs));
+    inbound.idle.unref();
   }
 
   /**
-   * The view a new pipe producer follows: the one this node already follows,
-   * or the owner's answer. A track unpublished while its pipe was opening
-   * closes the producer and answers TRACK_NOT_FOUND.
+   * Takes the track from another carrier. The old pipe producer closes first
+   * (the new one takes its id); consumers here see `moving` and follow the
+   * track onto the new producer on their transceivers.
    */
-  private adopt(sessionId: string, name: string, answered: TrackView, producer: { close(): void }): RemoteSource['view'] {
-    const viewKey = trackKey(sessionId, name);
-    const view = this.views.get(viewKey) ?? { ...answered, publishedAt: new Date(answered.publishedAt) };
-    this.views.set(viewKey, view);
-    if (this.unpublished.has(viewKey)) {
-      producer.close();
-      throw trackNotFound(sessionId, name);
+  private async reattach(sessionId: string, trackName: string, why: string): Promise<void> {
+    const key = trackKey(sessionId, trackName);
+    const old = this.ready.get(key);
+    if (!old || this.moves.has(key)) return;
+    const started = Date.now();
+    let settle: (back: boolean) => void = () => undefined;
+    this.moves.set(key, new Promise<boolean>((resolve) => (settle = resolve)));
+    try {
+      old.producer.close();
+      const entered = await this.inboundFor(sessionId, trackName, old.ownerId, old.view, old.router);
+      this.options.logger.warn({ session: sessionId, track: trackName, why, from: entered.parentId, ms: Date.now() - started }, 'a track re-attached to another carrier');
+      settle(true);
+    } catch (error) {
+      this.options.logger.error({ err: error, session: sessionId, track: trackName, why }, 'could not re-attach a track to another carrier: its subscribers here lose it');
+      settle(false);
+    } finally {
+      this.moves.delete(key);
     }
-    return view;
-  }
-
-  /** When a pipe producer closes, its transport goes; the track's last pipe on this node stops following it (`lastPipe` too). */
-  private closeWith(producer: Pipeable, transport: types.PipeTransport, key: string, viewKey: string, lastPipe?: () => void): void {
-    producer.observer.once('close', () => {
-      transport.close();
-      this.pipes.delete(key);
-      if (!this.hasPipesOf(viewKey)) {
-        lastPipe?.();
-        this.views.delete(viewKey);
-      }
-    });
   }
 
   private onEvent(event: TrackEvent): void {
-    const viewKey = trackKey(event.track.sessionId, event.track.name);
-    const view = this.views.get(viewKey);
+    const key = trackKey(event.track.sessionId, event.track.name);
+    const view = this.views.get(key);
     if (!view) return;
     if (event.type === 'UNPUBLISHED') {
       view.status = 'INACTIVE';
-      this.unpublished.add(viewKey);
-      setTimeout(() => this.unpublished.delete(viewKey), UNPUBLISHED_MEMORY_MS).unref();
-      for (const [key, pipe] of [...this.pipes]) {
-        if (key.startsWith(`${viewKey}|`)) void pipe.then(closePiped).catch(() => undefined);
-      }
+      this.unpublished.add(key);
+      setTimeout(() => this.unpublished.delete(key), UNPUBLISHED_MEMORY_MS).unref();
+      void this.inbounds.get(key)?.then((i) => i.producer.close()).catch(() => undefined);
+      this.data.unpublish(key);
       return;
     }
     view.status = event.track.status;

@@ -7,6 +7,7 @@ import type { PipeServer } from './PipeServer.js';
 import type { RemoteTracks } from './RemoteTracks.js';
 import type { RedisTrackEventBus } from './RedisTrackEventBus.js';
 import type { SharedState } from './sharedState.js';
+import type { NodeStatus } from './NodeRegistry.js';
 import type { TrackEventType, TrackView } from '../events/TrackEventBus.js';
 
 async function publish(log: RedisTrackEventBus, type: TrackEventType, view: TrackView): Promise<number> {
@@ -39,6 +40,8 @@ export async function joinCluster(options: {
   remoteTracks: RemoteTracks;
   /** Where other nodes reach this node's API. */
   url: string;
+  /** What this node says of itself at each heartbeat: region, load, capacity, draining. */
+  status: () => NodeStatus;
   logger: Logger;
 }): Promise<void> {
   const { shared, cluster, watch, sessions, pipeServer, remoteTracks, url, logger } = options;
@@ -48,6 +51,10 @@ export async function joinCluster(options: {
 
   sessions.sessionEvents.watchAll((event) => {
     if (event.type === 'CLOSED') cluster.forgetSession(event.session.id);
+  });
+  // A track that ends takes its relay tree's records with it.
+  sessions.tracks.on('change', (type, track) => {
+    if (type === 'UNPUBLISHED') cluster.carriers.forget(track.sessionId, track.name).catch(() => undefined);
   });
 
   /**
@@ -121,7 +128,11 @@ export async function joinCluster(options: {
 
   await remoteTracks.follow(shared.trackEvents);
   // Other nodes' PipeServers send piped media only to these addresses (checkDestination).
-  await cluster.nodes.join(url, pipeServer.announcedIps);
-  watch.onNodeGone = (nodeId) => pipeServer.closeTowards(nodeId);
+  await cluster.nodes.join(url, pipeServer.announcedIps, options.status);
+  watch.onNodeGone = (nodeId) => {
+    pipeServer.closeTowards(nodeId);
+    // Tracks this node took from the dead one come from another carrier now.
+    remoteTracks.parentGone(nodeId);
+  };
   watch.start();
 }

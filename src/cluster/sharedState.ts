@@ -9,8 +9,8 @@ import { RedisTrackEventBus } from './RedisTrackEventBus.js';
 
 /**
  * What nodes share: one node alone keeps it in memory (the embedded default,
- * no Redis); with REDIS_URL it lives in Redis, where every node of the
- * cluster reads and writes it.
+ * no Redis); with REDIS_URL (or REDIS_SENTINELS) it lives in Redis, where
+ * every node of the cluster reads and writes it.
  */
 export interface SharedState {
   /** 'embedded' (one node, in memory) or 'cluster' (Redis). */
@@ -33,16 +33,28 @@ const KEY_PREFIX = 'switchyard:';
 
 export async function openSharedState(config: Config, logger: Logger): Promise<SharedState> {
   const retention = { maxEvents: config.eventRetentionCount, maxAgeMs: config.eventRetentionMs };
-  if (!config.redisUrl) {
+  // Either way into cluster mode; config refuses both at once.
+  const target = config.redisUrl ?? config.redisSentinel;
+  if (!target) {
     const trackEvents = new InMemoryTrackEventBus(retention);
     return { mode: 'embedded', trackEvents, redis: undefined, cluster: undefined, watch: undefined, close: () => trackEvents.close() };
   }
   const log = logger.child({ component: 'redis' });
   let down = false;
-  const redis = await connectRedis(config.redisUrl, (error) => {
+  /** Set when this node closes the connection itself: that close is no outage. */
+  let closing = false;
+  const lost = (error: Error | undefined) => {
     // One line per outage, not one per reconnection attempt.
     if (!down) log.error({ err: error }, 'lost the connection to Redis: calls that need the cluster answer UNAVAILABLE until it is back');
     down = true;
+  };
+  const redis = await connectRedis(target, lost);
+  // A connection that closed counts as an outage even when no error came with
+  // it: after a Sentinel failover the client may reach the new primary at its
+  // first try (the old one demoted, its clients killed), and the writes that
+  // the old primary took but never replicated still need repairing (onReconnect).
+  redis.on('close', () => {
+    if (!closing) lost(undefined);
   });
   redis.on('ready', () => {
     if (!down) return;
@@ -69,12 +81,14 @@ export async function openSharedState(config: Config, logger: Logger): Promise<S
       async close() {
         watch.stop();
         await cluster.nodes.leave();
+        closing = true;
         await trackEvents.close();
         redis.disconnect();
       },
     };
     return state;
   } catch (error) {
+    closing = true;
     redis.disconnect();
     throw error;
   }

@@ -5,6 +5,8 @@ import { ConfigError, flag, integer, ip, parseUrl, type Env } from './parse.js';
 import { DEFAULT_SESSION_BOUNDS, type SessionBounds } from '../session/bounds.js';
 import { metricsConfig, turnConfig, type MetricsConfig, type TurnConfig } from './operations.js';
 import { webhookConfig, type WebhookConfig } from '../webhooks/config.js';
+import { topologyConfig, type TopologyConfig } from './topology.js';
+import { redisSentinelConfig, type RedisSentinelConfig } from './redisSentinel.js';
 import { DEVELOPMENT_APP } from '../auth/principal.js';
 
 export { ConfigError } from './parse.js';
@@ -93,6 +95,8 @@ export interface Config {
   corsOrigins: string[];
   /** The cluster's Redis (redis:// or rediss://); undefined runs this node alone, embedded. */
   redisUrl: string | undefined;
+  /** The cluster's Redis found through Sentinel (REDIS_SENTINELS, REDIS_SENTINEL_MASTER): the other way into cluster mode; never set with redisUrl. */
+  redisSentinel: RedisSentinelConfig | undefined;
   /** Names the cluster in Redis keys, so that several clusters can share one Redis. */
   clusterName: string;
   /** Authenticates calls between the nodes of a cluster. */
@@ -103,6 +107,8 @@ export interface Config {
   pipeAnnouncedIp: string | undefined;
   /** SIGTERM: how long the node waits for its sessions to end before it closes them. */
   drainTimeoutMs: number;
+  /** Region, relay fan-out and pipe grace of this node in a cluster (NODE_REGION, REGION_ORDER, RELAY_FANOUT, PIPE_IDLE_GRACE_MS). */
+  topology: TopologyConfig;
   /** TURN relays to hand out credentials for (query iceServers); undefined: none configured. */
   turn: TurnConfig | undefined;
   /** Prometheus /metrics. */
@@ -183,8 +189,8 @@ function clusterSecret(env: Env, runMode: Config['mode']): string {
   const raw = env.CLUSTER_SECRET ?? '';
   if (raw === '') {
     // The development secret is public: a cluster that guards anything (production, or apps configured) needs its own.
-    if (env.REDIS_URL && (runMode === 'production' || env.APPS || env.APPS_FILE)) {
-      throw new ConfigError('cluster mode (REDIS_URL) with apps or in production needs CLUSTER_SECRET: 32 or more characters, the same on every node');
+    if ((env.REDIS_URL || env.REDIS_SENTINELS) && (runMode === 'production' || env.APPS || env.APPS_FILE)) {
+      throw new ConfigError('cluster mode (REDIS_URL or REDIS_SENTINELS) with apps or in production needs CLUSTER_SECRET: 32 or more characters, the same on every node');
     }
     return DEVELOPMENT_CLUSTER_SECRET;
   }
@@ -288,11 +294,13 @@ export function loadConfig(env: Env = process.env): Config {
     demo: flag(env, 'DEMO', runMode === 'development'),
     corsOrigins: corsOrigins(env, runMode),
     redisUrl: redisUrl(env),
+    redisSentinel: redisSentinelConfig(env),
     clusterName: clusterName(env),
     clusterSecret: clusterSecret(env, runMode),
     clusterAdvertiseUrl: advertiseUrl(env),
     pipeAnnouncedIp: ip(env, 'PIPE_ANNOUNCED_IP', undefined),
     drainTimeoutMs: integer(env, 'DRAIN_TIMEOUT_MS', 30_000, 0, 86_400_000),
+    topology: topologyConfig(env),
     turn: turnConfig(env),
     metrics: metricsConfig(env, runMode, host),
     webhooks: webhookConfig(env, runMode, appList, DEVELOPMENT_APP.id),

@@ -8,6 +8,7 @@ import type { SessionService } from '../session/SessionService.js';
 import type { ApiObserver } from './apiMetrics.js';
 import { MediaCounters, type Direction, type RtpTotals } from './mediaCounters.js';
 import type { WebhookStats } from '../webhooks/WebhookDelivery.js';
+import type { NodeLoad } from '../cluster/NodeRegistry.js';
 
 /** What the metrics read at each scrape. */
 export interface MetricSources {
@@ -17,6 +18,9 @@ export interface MetricSources {
   api: () => { connections: number; subscriptions: number };
   /** The webhook queue's counts (WebhookDelivery.stats). */
   webhooks?: () => WebhookStats;
+  /** This node's load as it announces it to the cluster (NodeLoadMeter), and what it takes at most. */
+  load?: () => NodeLoad;
+  capacity?: { maxSessions: number; region: string };
   /** In a cluster: pipes to and from other nodes, and the other members as this node sees them. */
   cluster?: {
     pipesOut: () => number;
@@ -78,6 +82,8 @@ export class SwitchyardMetrics implements ApiObserver {
       subscriptions: gauge('switchyard_subscriptions', 'Live subscriptions (track and session events, stats; WebSocket and HTTP).'),
       peers: gauge('switchyard_cluster_peers', 'Other nodes of the cluster as this node saw them at its last check, by state (alive, gone).', ['state']),
       redisUp: gauge('switchyard_cluster_redis_up', '1 while this node\'s Redis connection is ready.'),
+      load: gauge('switchyard_node_load', 'This node\'s load as it announces it to the cluster with each heartbeat: sessions, consumers, worker_cpu (mean share of a core, 0-1), outgoing_bitrate (bit/s).', ['measure']),
+      capacity: gauge('switchyard_node_capacity', 'What this node takes at most (max_sessions: MAX_SESSIONS_PER_NODE), labelled with its region (NODE_REGION).', ['measure', 'region']),
       webhookQueue: gauge('switchyard_webhook_queue_length', 'Webhook deliveries (one per event and endpoint) waiting, in flight or waiting for a retry on this node.'),
     };
     this.counters = {
@@ -155,6 +161,15 @@ export class SwitchyardMetrics implements ApiObserver {
     const census = this.sources.api();
     g.wsConnections!.set(census.connections);
     g.subscriptions!.set(census.subscriptions);
+    const load = this.sources.load?.();
+    if (load) {
+      g.load!.set({ measure: 'sessions' }, load.sessions);
+      g.load!.set({ measure: 'consumers' }, load.consumers);
+      g.load!.set({ measure: 'worker_cpu' }, load.workerCpu);
+      g.load!.set({ measure: 'outgoing_bitrate' }, load.outgoingBitrate);
+    }
+    const capacity = this.sources.capacity;
+    if (capacity) g.capacity!.set({ measure: 'max_sessions', region: capacity.region }, capacity.maxSessions);
     const { cluster } = this.sources;
     if (cluster) {
       g.pipes!.set({ scope: 'node_out' }, cluster.pipesOut());

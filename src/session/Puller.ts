@@ -59,6 +59,8 @@ export class Puller {
     private readonly sessionById: (id: string) => Session | undefined,
     /** A pulled source went away: the session's transceiver on `mid` is now inactive. */
     private readonly onTrackEnded: (session: Session, mid: string) => void,
+    /** A pulled track came back on a new producer: follow() it on the session's queue. */
+    private readonly onSourceMoved: (session: Session, mid: string) => void = () => undefined,
   ) {
     ({ tracks: this.tracks, pipes: this.pipes, offers: this.offers, demand: this.demand, mediaWaitMs: this.mediaWaitMs, remote: this.remote, dataChannels: this.dataChannels } = parts);
     this.bounds = parts.bounds ?? DEFAULT_SESSION_BOUNDS;
@@ -145,7 +147,7 @@ export class Puller {
   private async findSource(
     session: Session,
     request: PullRequest,
-  ): Promise<{ view: PulledSource; producerId: string; origin: types.Producer } | { refusal: TrackRefusal }> {
+  ): Promise<{ view: PulledSource; producerId: string; origin: types.Producer; remote?: boolean } | { refusal: TrackRefusal }> {
     const local = this.source(request);
     if (local.track) {
       const producerId = await this.pipes.availableOn(local.track.producer, local.track.router, session.router);
@@ -162,7 +164,7 @@ export class Puller {
     }
     if (!remote) return { refusal: local.refusal };
     if ('code' in remote) return { refusal: remote };
-    return { view: remote.view, producerId: remote.producer.id, origin: remote.producer };
+    return { view: remote.view, producerId: remote.producerId, origin: remote.producer, remote: true };
   }
 
   /**
@@ -273,7 +275,7 @@ export class Puller {
       results.fail(index, found.refusal.code, found.refusal.message);
       return undefined;
     }
-    const { view: source, producerId, origin } = found;
+    const { view: source, producerId, origin, remote } = found;
     const reused = offered ?? (reuseMid === undefined ? undefined : session.transceivers.find((t) => t.section.mid === reuseMid)?.section);
     if (reused && reused.kind !== source.kind) {
       results.fail(index, ErrorCode.BAD_REQUEST, `mid ${reused.mid} carries ${reused.kind}, ${request.trackName} is ${source.kind}`);
@@ -329,6 +331,8 @@ export class Puller {
       return undefined;
     }
     const { consumer } = made;
+    // A consumer of another node's track keeps that track's inbound pipe open.
+    if (remote) this.remote?.hold(source.sessionId, source.name, consumer);
     const simulcast = rids.length > 0 ? new SimulcastPolicy(consumer, origin, rids, request.simulcast ?? {}, this.demand) : undefined;
     results.setMid(index, mid);
     const section = sendingSection(consumer.rtpParameters, {
@@ -352,13 +356,51 @@ export class Puller {
     return transceiver;
   }
 
-  /** A pulled source went away: its transceiver stays, inactive (receiving only, when it also carries a pushed track). */
+  /**
+   * A pulled source went away: its transceiver stays, inactive (receiving
+   * only, when it also carries a pushed track). A track of another node
+   * whose relay died is not gone: it is re-attaching, and the transceiver
+   * follows it (follow) once it is back.
+   */
   private onSourceEnded(session: Session, consumer: types.Consumer): void {
     const transceiver = session.transceivers.find((t) => t.pulled?.consumer === consumer);
-    if (!transceiver?.pulled) return;
-    transceiver.pulled.ended = true;
+    const pulled = transceiver?.pulled;
+    if (!transceiver || !pulled) return;
+    pulled.ended = true;
+    const moving = this.remote?.moving(pulled.source.sessionId, pulled.source.name);
+    if (!moving) return this.endTransceiver(session, transceiver);
+    void moving.then((back) => {
+      // Still the same transceiver and pull (the client did not retarget or close it meanwhile).
+      if (!session.transceivers.includes(transceiver) || transceiver.pulled !== pulled) return;
+      if (back) this.onSourceMoved(session, transceiver.section.mid);
+      else this.endTransceiver(session, transceiver);
+    });
+  }
+
+  private endTransceiver(session: Session, transceiver: Transceiver): void {
     transceiver.section = { ...transceiver.section, direction: transceiver.pushed ? 'recvonly' : 'inactive' };
     this.onTrackEnded(session, transceiver.section.mid);
+  }
+
+  /**
+   * On the session's queue: the track pulled on `mid` came back on a new
+   * producer (its relay was replaced): a new consumer on the same mid and
+   * the SFU's offer of its new stream. No TRACK_ENDED: the client's
+   * transceiver and track stay; the SDK applies the offer by itself.
+   */
+  async follow(session: Session, mid: string): Promise<void> {
+    const transceiver = session.transceivers.find((t) => t.section.mid === mid);
+    const pulled = transceiver?.pulled;
+    if (!transceiver || !pulled?.ended || session.closed) return;
+    const preferredRid = pulled.simulcast?.preferredRid ?? null;
+    const request: PullRequest = { sessionId: pulled.source.sessionId, trackName: pulled.source.name, mid: null, simulcast: preferredRid ? { preferredRid } : null };
+    const probe = new TrackResults();
+    const replacement = await this.consume(session, request, probe, probe.add({ mid: null, sessionId: null, trackName: null }), [], mid);
+    if (!replacement?.pulled) return this.endTransceiver(session, transceiver);
+    transceiver.section = (transceiver.pushed && bidirectionalSection(transceiver.section, replacement.section)) || replacement.section;
+    transceiver.pulled = replacement.pulled;
+    transceiver.pending = true;
+    this.offers.offer(session);
   }
 
   /** The pulled track joins the pushed one on its transceiver ("#name"); undefined, with the result's error, when their codecs clash. */

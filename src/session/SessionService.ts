@@ -144,6 +144,10 @@ export class SessionService {
       { tracks: this.tracks, pipes: this.pipes, offers: this.sfuOffers, demand: this.layerDemand, mediaWaitMs: options.mediaWaitMs, remote: options.remoteTracks, dataChannels: this.data.registry, bounds },
       (id) => this.sessions.get(id),
       (session, mid) => this.emit(session, 'TRACK_ENDED', mid),
+      (session, mid) =>
+        void session.queue
+          .run(() => this.puller.follow(session, mid))
+          .catch((error: unknown) => session.log.warn({ err: error, mid }, 'could not follow a pulled track onto its new source')),
     );
     this.pool.on('workerDied', (worker) => this.ending.onWorkerDied(worker));
     this.activity = new TrackActivityMonitor(this.tracks, options.activity, this.logger);
