@@ -21,6 +21,8 @@ const CLAIM_MS = 30_000;
 export class NodeWatch {
   private timer: NodeJS.Timeout | undefined;
   private readonly gone = new Set<string>();
+  /** Members seen alive at the last check: one that left since (a stop, its key and membership removed) is gone too. */
+  private seenAlive = new Set<string>();
   private checking = false;
   /** The other members as this node saw them at its last check (metrics). */
   peers = { alive: 0, gone: 0 };
@@ -54,10 +56,20 @@ export class NodeWatch {
     try {
       const settled = this.nodes.settled;
       const seen = { alive: 0, gone: 0 };
-      for (const id of await this.nodes.members()) {
+      const members = await this.nodes.members();
+      const alive = new Set<string>();
+      for (const id of this.seenAlive) {
+        // It left the cluster (a stop or drain): nothing to clean up, but what this node took from it must come from elsewhere.
+        if (!members.includes(id)) {
+          this.logger.info({ node: id }, 'a node left the cluster');
+          this.onNodeGone(id);
+        }
+      }
+      for (const id of members) {
         if (id === this.nodes.selfId) continue;
         if (await this.nodes.alive(id)) {
           this.gone.delete(id);
+          alive.add(id);
           seen.alive += 1;
           continue;
         }
@@ -74,6 +86,7 @@ export class NodeWatch {
         if (await this.claim(id)) await this.cleanUp(id);
       }
       this.peers = seen;
+      this.seenAlive = alive;
     } catch (error) {
       this.logger.debug({ err: error }, 'could not check the cluster\'s nodes; trying again');
     } finally {
