@@ -69,6 +69,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
   }
   // Media between nodes: pipes listen where the workers' media does, and are announced at PIPE_ANNOUNCED_IP.
   const pipeAddress = { ip: config.rtcListenIp, announcedAddress: config.pipeAnnouncedIp ?? config.rtcAnnouncedIp };
+  if (shared.cluster) shared.cluster.topology = { region: config.topology.region, regionOrder: config.topology.regionOrder };
   const remoteTracks = shared.cluster
     ? new RemoteTracks({
         cluster: shared.cluster,

@@ -24,6 +24,7 @@ import { ErrorCode, SwitchyardError, unavailable } from '../errors.js';
 import type { Outbox } from '../events/EventStream.js';
 import type { ApiContext } from './context.js';
 import { forwardSubscription } from './forwardedSubscriptions.js';
+import { placedCreateSession } from './placedSessions.js';
 
 /**
  * Any node answers any call: a root field about a session that lives on
@@ -83,6 +84,8 @@ export function enableForwarding(schema: GraphQLSchema): GraphQLSchema {
         // A subscription's events are resolved by `resolve` here; where they come from is `subscribe`.
         field.subscribe = routedSubscription(field.subscribe, sessionOf);
         field.resolve = forwardedReader(resolve);
+      } else if (type.name === 'Mutation' && field.name === 'createSession') {
+        field.resolve = placedCreateSession(resolve);
       } else {
         field.resolve = sessionOf ? routedResolver(resolve, sessionOf) : forwardedReader(resolve);
       }
@@ -112,7 +115,7 @@ function routedResolver(
 ): GraphQLFieldResolver<unknown, ApiContext> {
   return async (parent, args, context, info) => {
     const owner = await remoteOwner(context, sessionOf(args));
-    return owner ? forward(owner.url, owner.forwarding, info, String(sessionOf(args))) : resolve(parent, args, context, info);
+    return owner ? forward(owner.url, owner.forwarding, info, { session: String(sessionOf(args)) }) : resolve(parent, args, context, info);
   };
 }
 
@@ -140,7 +143,7 @@ function routedSubscription(
 }
 
 /** Sends this one root field to the node at `url`; returns its value as this node's resolver would have. */
-async function forward(url: string, forwarding: ForwardingContext, info: GraphQLResolveInfo, sessionId: string): Promise<unknown> {
+export async function forward(url: string, forwarding: ForwardingContext, info: GraphQLResolveInfo, about: { session: string } | { placing: true }): Promise<unknown> {
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json', [INTERNAL_HEADER]: forwarding.cluster.internalToken };
   if (forwarding.authorization) headers.authorization = forwarding.authorization;
   let body: { data?: Record<string, unknown> | null; errors?: { message: string; path?: (string | number)[]; extensions?: { code?: string } }[] };
@@ -154,8 +157,8 @@ async function forward(url: string, forwarding: ForwardingContext, info: GraphQL
     body = (await response.json()) as typeof body;
   } catch (error) {
     // fetch's own words (and its cause's) can name the owner's internal address: they go to the log, with the owner's URL.
-    forwarding.cluster.logger.warn({ err: error, node: url, session: sessionId }, 'the node that holds a session did not answer a forwarded call');
-    throw unavailable(`the node that holds session ${sessionId} did not answer; retry shortly`);
+    forwarding.cluster.logger.warn({ err: error, node: url, ...about }, 'another node did not answer a forwarded call');
+    throw unavailable('session' in about ? `the node that holds session ${about.session} did not answer; retry shortly` : 'the node chosen for the new session did not answer; retry shortly');
   }
   const key = String(info.path.key);
   const error = body.errors?.find((e) => !e.path || e.path[0] === key) ?? (body.data?.[key] === undefined ? body.errors?.[0] : undefined);

@@ -1,7 +1,7 @@
 import type { Outbox } from '../events/EventStream.js';
 import type { TrackEvent } from '../events/TrackEventBus.js';
 import type { SessionEvent } from '../events/SessionEventBus.js';
-import { ErrorCode, SwitchyardError, sessionNotFound, trackNotFound, unavailable } from '../errors.js';
+import { ErrorCode, SwitchyardError, sessionNotFound, trackNotFound } from '../errors.js';
 import type { Session } from '../session/Session.js';
 import type { DescriptionInput, PullRequest, SessionService, TracksOutcome } from '../session/SessionService.js';
 import type { SourceCheck } from '../session/types.js';
@@ -10,6 +10,7 @@ import type { LocalDataChannelRequest, RemoteDataChannelRequest } from '../sessi
 import type { DataChannelsOutcome } from '../session/DataChannels.js';
 import { matchesFilter, type TrackFilter } from '../tracks/TrackRegistry.js';
 import type { Cluster } from '../cluster/Cluster.js';
+import { nodeDraining } from '../placement/refusals.js';
 import type { SessionStats } from '../quality/sessionStats.js';
 import type { AccessPolicy } from './access.js';
 import type { MutationRateLimiter } from './rateLimit.js';
@@ -114,7 +115,7 @@ export class GuardedSessions {
 
   async createSession(input: { description?: DescriptionInput | null; correlationId?: string | null; iceConsentChecks?: boolean }) {
     if (this.access.createSession() !== 'allowed') throw forbidden('this token may not create sessions');
-    if (this.sessions.draining) throw unavailable('this node is shutting down and takes no new sessions; create the session on another node');
+    if (this.sessions.draining) throw nodeDraining();
     const { appId, owner } = this.access;
     // Without consent checks only the session's media says the client is there: WHIP ingest (whose GStreamer
     // clients send no checks) and app backends may ask for it; a browser's token may not.

@@ -1,5 +1,6 @@
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { ErrorCode, SwitchyardError } from '../errors.js';
+import { nodeFull } from '../placement/refusals.js';
 
 export interface SessionQuotaSettings {
   /** Live sessions this node holds at most, whoever asks. */
@@ -46,7 +47,7 @@ export class SessionQuotas {
   async reserve(appId: string): Promise<() => void> {
     const { maxSessionsPerNode, maxSessionsPerApp, sessionCreationsPerAppPerSecond } = this.settings;
     if (this.counts.total() + this.pendingTotal >= maxSessionsPerNode) {
-      throw limitExceeded(`this node holds its maximum of ${maxSessionsPerNode} sessions (MAX_SESSIONS_PER_NODE); try another node or later`);
+      throw nodeFull(maxSessionsPerNode);
     }
     const pending = this.pendingByApp.get(appId) ?? 0;
     if (this.counts.inApp(appId) + pending >= maxSessionsPerApp) {

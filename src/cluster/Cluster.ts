@@ -22,6 +22,8 @@ export class Cluster {
   /** Which nodes carry each track (relay trees). */
   readonly carriers: CarrierDirectory;
   private readonly secret: Buffer;
+  /** This node's region and the other regions nearest first (NODE_REGION, REGION_ORDER): placement and relays start from them. */
+  topology: { region: string; regionOrder: string[] } = { region: 'default', regionOrder: [] };
 
   constructor(
     redis: Redis,
