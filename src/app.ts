@@ -98,6 +98,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     dataMaxMessageBytes: config.dataMaxMessageBytes,
     trackEvents: shared.trackEvents,
     remoteTracks,
+    ...(shared.cluster ? { newSessionId: shared.cluster.newSessionId } : {}),
     sessionEvents: new SessionEventBus(),
   });
   // Watches the sessions from before the first one exists: every session's events, from its creation on.

@@ -242,7 +242,7 @@ export class GuardedSessions {
   /** Access, then the session's mutation budget: refused calls by strangers never spend it. */
   private async mutating(sessionId: string): Promise<void> {
     this.require(sessionId);
-    await this.limiter.take(sessionId, `mutations of session ${sessionId}`);
+    await this.limiter.takeLocal(sessionId, `mutations of session ${sessionId}`);
   }
 
   /** Attaches the caller's rule for source tracks to a pull request. */

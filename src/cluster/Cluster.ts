@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { unavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -6,6 +6,10 @@ import { NodeRegistry } from './NodeRegistry.js';
 import { REDIS_UNAVAILABLE } from './redis.js';
 import { SessionDirectory, type SessionEntry } from './SessionDirectory.js';
 import { RedisCarrierDirectory, type CarrierDirectory } from '../relay/CarrierDirectory.js';
+
+/** How many characters of a session id name its node: the first group of a UUID. */
+const TAG_LENGTH = 8;
+const nodeTag = (id: string) => id.slice(0, TAG_LENGTH);
 
 /** Where a call about a session goes: this node, another live node, or nowhere (the session is unknown or its node gone). */
 export type SessionRoute = { kind: 'local' } | { kind: 'remote'; nodeId: string; url: string } | { kind: 'unknown' };
@@ -63,8 +67,28 @@ export class Cluster {
     this.directory.forget(sessionId).catch((error: unknown) => this.logger.warn({ err: error, session: sessionId }, 'could not remove a closed session from the cluster directory'));
   }
 
-  /** Where calls about a session go. A session whose node stopped answering its heartbeat is unknown. */
+  /**
+   * A new session id that names this node: a UUID whose first group is the
+   * first group of this node's id. Any node then finds the session's node in
+   * the heartbeats it already holds (route), with no round trip to Redis.
+   * 90 random bits are left, as unguessable as any id needs to be.
+   */
+  readonly newSessionId = (): string => `${nodeTag(this.nodeId)}${randomUUID().slice(TAG_LENGTH)}`;
+
+  /**
+   * Where calls about a session go. A session id that names a live node
+   * (newSessionId) goes there at once; that node answers for it, even that
+   * it is gone. Other ids (sessions of nodes that did not name themselves)
+   * are looked up in the directory. A session whose node stopped answering
+   * its heartbeat is unknown.
+   */
   async route(sessionId: string): Promise<SessionRoute> {
+    const named = this.nodes.peers.filter((node) => nodeTag(node.id) === nodeTag(sessionId));
+    if (named.length === 1) {
+      const node = named[0]!;
+      // Not on this node (callers look here first): gone, or never was.
+      return node.id === this.nodeId ? { kind: 'unknown' } : { kind: 'remote', nodeId: node.id, url: node.url };
+    }
     const entry = await this.shared(() => this.directory.get(sessionId));
     if (!entry) return { kind: 'unknown' };
     if (entry.nodeId === this.nodeId) return { kind: 'local' };

@@ -54,6 +54,8 @@ export interface SessionServiceOptions {
   sessionEvents: SessionEventBus;
   /** In a cluster: tracks of other nodes, piped here when pulled. */
   remoteTracks?: RemoteTrackSource | undefined;
+  /** In a cluster: new session ids start with this node's tag, so that any node finds the session's node without asking Redis. */
+  newSessionId?: (() => string) | undefined;
   /** Data channels (published and subscribed) one session may hold. */
   maxDataChannelsPerSession: number;
   /** Largest data channel message (SCTP max-message-size). */
@@ -99,9 +101,11 @@ export class SessionService {
   readonly stats = new StatsFeed();
   private readonly quality: ConnectionQualityWatch;
   private created = 0;
+  private readonly newSessionId: () => string;
 
   constructor(options: SessionServiceOptions) {
     this.pool = options.pool;
+    this.newSessionId = options.newSessionId ?? randomUUID;
     this.logger = options.logger;
     this.maxSdpBytes = options.maxSdpBytes;
     this.transportOptions = { iceConsentTimeoutS: options.iceConsentTimeoutS, maxMessageBytes: options.dataMaxMessageBytes };
@@ -198,7 +202,7 @@ export class SessionService {
     const worker = this.pool.pick();
     const consent = input.iceConsentChecks ?? true;
     const transport = await createSessionTransport(worker, { enableTcp: this.pool.rtcTcp, ...this.transportOptions, ...(consent ? {} : { iceConsentTimeoutS: 0 }) });
-    const session = new Session(randomUUID(), input.correlationId ?? null, worker, transport, input.ownership);
+    const session = new Session(this.newSessionId(), input.correlationId ?? null, worker, transport, input.ownership);
     session.log = this.logger.child({ app: input.ownership.appId, session: session.id, correlationId: session.correlationId });
     session.iceConsentChecks = consent;
     session.onConnectionStateChange = () => {

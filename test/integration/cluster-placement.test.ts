@@ -66,7 +66,7 @@ describe('placement by load', () => {
 
     // All ten carry media: the first publishes, the other nine pull it (every call still through A).
     await peers[0]!.push([{ track: camera.track, name: 'camera' }]);
-    const videos = [];
+    const videos: ReturnType<typeof watchVideo>[] = [];
     for (const peer of peers.slice(1)) {
       const [pulled] = await peer.pull([{ sessionId: peers[0]!.sessionId, trackName: 'camera' }]);
       expect(pulled?.error).toBeNull();
@@ -88,7 +88,7 @@ describe('placement by load', () => {
     for (let i = 0; i < 2 * CAPACITY; i += 1) {
       const result = await create();
       expect(result.errors).toBeUndefined();
-      homes.push(where(result.data.createSession.session.id));
+      homes.push(where(result.data!.createSession.session.id));
     }
     const thirdEu = [1, 2].find((i) => nodes[i]!.sessions.sessionCount === CAPACITY && homes.includes(i))!;
     expect(homes.slice(0, CAPACITY)).toEqual(Array(CAPACITY).fill(thirdEu));
