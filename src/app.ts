@@ -258,6 +258,7 @@ function internalCalls(pipes: PipeServer, remote: RemoteTracks) {
     },
     pipe: (body: Record<string, unknown>) => pipes.open(body as unknown as PipeRequest),
     pipeData: (body: Record<string, unknown>) => pipes.openData(body as unknown as PipeRequest),
+    track: async (body: Record<string, unknown>) => pipes.view(body),
     demand: async (body: Record<string, unknown>) => pipes.setDemand(body as { producerId: string; fromNode: string; layer: number }),
   };
 }

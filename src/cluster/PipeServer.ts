@@ -248,6 +248,18 @@ export class PipeServer {
     })().catch((error: unknown) => this.logger.debug({ err: error, toNode: request.fromNode }, 'could not tell a fed node that this node lost a track'));
   }
 
+  /**
+   * The view of one of this node's tracks or data channels, for a node that
+   * wants to pull it before the cluster's directory has it (its publication
+   * reaches Redis after pushTracks returns, so that push costs no round trip).
+   */
+  view(request: { sessionId?: unknown; trackName?: unknown }): TrackView {
+    if (typeof request.sessionId !== 'string' || typeof request.trackName !== 'string') throw badRequest('a track view request needs sessionId and trackName');
+    const published = this.tracks.get(request.sessionId, request.trackName) ?? this.dataChannels.get(request.sessionId, request.trackName);
+    if (!published) throw trackNotFound(request.sessionId, request.trackName);
+    return trackView(published);
+  }
+
   /** Nodes this node feeds with a producer now. */
   feeds(producerId: string): number {
     return this.fed.get(producerId)?.size ?? 0;

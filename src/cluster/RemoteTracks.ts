@@ -158,7 +158,7 @@ export class RemoteTracks implements RemoteTrackSource {
   async findData(sessionId: string, name: string, router: types.Router, check: (view: TrackView) => TrackRefusal | null): Promise<RemoteDataSource | TrackRefusal | null> {
     const route = await this.cluster.route(sessionId);
     if (route.kind !== 'remote') return null;
-    const view = await this.directory?.track(sessionId, name);
+    const view = await this.viewOf(route.url, sessionId, name);
     if (!view) return null;
     const refusal = check(view);
     if (refusal) return refusal;
@@ -245,12 +245,29 @@ export class RemoteTracks implements RemoteTrackSource {
     this.following = undefined;
   }
 
-  /** Where a track lives and its view, from the cluster's directory. */
+  /** Where a track lives and its view. */
   private async lookUp(sessionId: string, trackName: string): Promise<{ ownerId: string; view: TrackView } | null> {
     const route = await this.cluster.route(sessionId);
     if (route.kind !== 'remote') return null;
-    const view = await this.directory?.track(sessionId, trackName);
+    const view = await this.viewOf(route.url, sessionId, trackName);
     return view ? { ownerId: route.nodeId, view } : null;
+  }
+
+  /**
+   * A track's view from the cluster's directory, or from its owner when the
+   * directory has none yet: a track is in Redis shortly after pushTracks
+   * returns (its publication costs the push no round trip), and a pull made
+   * at once on another node must find it all the same.
+   */
+  private async viewOf(ownerUrl: string, sessionId: string, trackName: string): Promise<TrackView | null> {
+    const known = await this.directory?.track(sessionId, trackName);
+    if (known) return known;
+    try {
+      return (await callNode(this.cluster, ownerUrl, 'track', { sessionId, trackName })) as unknown as TrackView;
+    } catch (error) {
+      if (error instanceof SwitchyardError && error.code === ErrorCode.TRACK_NOT_FOUND) return null;
+      throw error;
+    }
   }
 
   /** The track's inbound pipe: made once, shared by every pull and fed node while it opens. */
@@ -278,6 +295,11 @@ export class RemoteTracks implements RemoteTrackSource {
     const nodes = new Map<string, RelayNode>(
       this.cluster.nodes.peers.map((n) => [n.id, { id: n.id, url: n.url, region: n.region ?? 'default', draining: n.draining === true }]),
     );
+    if (!nodes.has(ownerId)) {
+      // Joined since this node last read the heartbeats (at most a beat ago): read it now.
+      const info = await this.cluster.nodes.node(ownerId);
+      if (info) nodes.set(ownerId, { id: info.id, url: info.url, region: info.region ?? 'default', draining: info.draining === true });
+    }
     const owner = { nodeId: ownerId, region: nodes.get(ownerId)?.region ?? 'default' };
     const { carriers, entries } = await this.options.carriers.read(sessionId, trackName);
     const carriedHere = owner.region === me.region || carriers.some((c) => c.region === me.region && nodes.has(c.nodeId) && c.nodeId !== me.id && !c.path.includes(me.id));
