@@ -132,7 +132,18 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
       api: () => census(),
       webhooks: () => webhooks.stats(),
       ...(pipeServer && remoteTracks && watch && redis
-        ? { cluster: { pipesOut: () => pipeServer.size, pipesIn: () => remoteTracks.size, peers: () => watch.peers, redisReady: () => redis.status === 'ready' } }
+        ? {
+            cluster: {
+              pipesOut: () => pipeServer.size,
+              pipesIn: () => remoteTracks.size,
+              peers: () => watch.peers,
+              redisReady: () => redis.status === 'ready',
+              links: () => [
+                ...remoteTracks.links().map((l) => ({ direction: 'in' as const, peer: l.parentId })),
+                ...pipeServer.links().map((l) => ({ direction: 'out' as const, peer: l.toNode })),
+              ],
+            },
+          }
         : {}),
       load: () => loadMeter.load,
       capacity: { maxSessions: config.maxSessionsPerNode, region: config.topology.region },
@@ -179,10 +190,11 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
   const { cluster } = shared;
+  let leaveCluster = () => undefined as void;
   if (cluster && shared.watch && pipeServer && remoteTracks) {
     const capacity = { maxSessions: config.maxSessionsPerNode, workers: config.workers };
     const status = () => ({ region: config.topology.region, draining: sessions.draining, load: loadMeter.load, capacity });
-    await joinCluster({ shared, cluster, watch: shared.watch, sessions, pipeServer, remoteTracks, url: config.clusterAdvertiseUrl ?? url, status, logger });
+    leaveCluster = await joinCluster({ shared, cluster, watch: shared.watch, sessions, pipeServer, remoteTracks, url: config.clusterAdvertiseUrl ?? url, status, logger });
   }
   logger.info(
     {
@@ -206,6 +218,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
   const stop = () =>
     (stopping ??= (async () => {
       loadMeter.stop();
+      leaveCluster();
       await metrics.close();
       await api.close();
       remoteTracks?.close();

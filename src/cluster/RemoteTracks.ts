@@ -55,6 +55,7 @@ export interface Inbound {
   readonly router: types.Router;
   readonly producer: types.Producer;
   readonly parentId: string;
+  readonly parentUrl: string;
   /** This node's place in the track's tree (what it tells the nodes below it). */
   readonly carrier: Carrier;
   readonly view: RemoteSource['view'];
@@ -215,11 +216,19 @@ export class RemoteTracks implements RemoteTrackSource {
     }
   }
 
+  /** The nodes this node takes tracks from now, with their API URLs (ParentWatch asks them). */
+  parents(): Map<string, string> {
+    const urls = new Map<string, string>();
+    for (const inbound of this.ready.values()) urls.set(inbound.parentId, inbound.parentUrl);
+    return urls;
+  }
+
   /** The parent of a track here lost it itself (it re-attaches): so does this node. */
   upstreamLost(sessionId: string, trackName: string, parentId: string): { reattaching: boolean } {
     const inbound = this.ready.get(trackKey(sessionId, trackName));
     if (!inbound || inbound.parentId !== parentId) return { reattaching: false };
-    void this.reattach(sessionId, trackName, 'its relay node lost it');
+    // The parent is taking the track again itself: it stays the first to ask, so the tree keeps its shape.
+    void this.reattach(sessionId, trackName, 'its relay node lost it', parentId);
     return { reattaching: true };
   }
 
@@ -271,14 +280,14 @@ export class RemoteTracks implements RemoteTrackSource {
   }
 
   /** The track's inbound pipe: made once, shared by every pull and fed node while it opens. */
-  private inboundFor(sessionId: string, trackName: string, ownerId: string, view: TrackView, router: types.Router): Promise<Inbound> {
+  private inboundFor(sessionId: string, trackName: string, ownerId: string, view: TrackView, router: types.Router, preferred?: string): Promise<Inbound> {
     const key = trackKey(sessionId, trackName);
     const existing = this.inbounds.get(key);
     if (existing) return existing;
     // The view is followed before the pipe opens: an UNPUBLISHED that comes while it opens is not missed.
     this.unpublished.delete(key);
     if (!this.views.has(key)) this.views.set(key, { ...view, publishedAt: new Date(view.publishedAt) });
-    const made = this.attach(sessionId, trackName, ownerId, router).catch((error: unknown) => {
+    const made = this.attach(sessionId, trackName, ownerId, router, preferred).catch((error: unknown) => {
       if (this.inbounds.get(key) === made) this.inbounds.delete(key);
       if (!this.data.carries(key) && !this.moves.has(key)) this.views.delete(key);
       if (error instanceof SwitchyardError) throw error;
@@ -290,7 +299,7 @@ export class RemoteTracks implements RemoteTrackSource {
   }
 
   /** Asks the track's nearest carriers in turn until one feeds this node. */
-  private async attach(sessionId: string, trackName: string, ownerId: string, router: types.Router): Promise<Inbound> {
+  private async attach(sessionId: string, trackName: string, ownerId: string, router: types.Router, preferred?: string): Promise<Inbound> {
     const me = { id: this.cluster.nodeId, region: this.options.region };
     const nodes = new Map<string, RelayNode>(
       this.cluster.nodes.peers.map((n) => [n.id, { id: n.id, url: n.url, region: n.region ?? 'default', draining: n.draining === true }]),
@@ -306,6 +315,8 @@ export class RemoteTracks implements RemoteTrackSource {
     let regionEntry = entries[me.region];
     if (!carriedHere) regionEntry = await this.options.carriers.claimEntry(sessionId, trackName, me.region, me.id, (id) => nodes.has(id));
     const candidates = relayCandidates({ me, regionOrder: this.options.regionOrder, owner, carriers, regionEntry, nodes });
+    const again = preferred === undefined ? undefined : nodes.get(preferred);
+    if (again && preferred !== me.id) candidates.unshift({ nodeId: again.id, url: again.url, attach: false, force: false });
     let last: unknown = trackNotFound(sessionId, trackName);
     for (const candidate of candidates) {
       try {
@@ -346,7 +357,7 @@ export class RemoteTracks implements RemoteTrackSource {
       const carrier: Carrier = { nodeId: this.cluster.nodeId, region: this.options.region, depth: parent.depth + 1, path: [...parent.path, candidate.nodeId] };
       const view = this.views.get(key) ?? { ...answer.view, publishedAt: new Date(answer.view.publishedAt) };
       this.views.set(key, view);
-      const inbound: Inbound = { sessionId, trackName, ownerId, router, producer, parentId: candidate.nodeId, carrier, view, holders: 0 };
+      const inbound: Inbound = { sessionId, trackName, ownerId, router, producer, parentId: candidate.nodeId, parentUrl: candidate.url, carrier, view, holders: 0 };
       this.ready.set(key, inbound);
       this.inboundDemand?.follow(producer.id, answer.view.simulcastRids.length, candidate.url);
       producer.observer.once('close', () => this.closed(inbound));
@@ -390,7 +401,7 @@ export class RemoteTracks implements RemoteTrackSource {
    * (the new one takes its id); consumers here see `moving` and follow the
    * track onto the new producer on their transceivers.
    */
-  private async reattach(sessionId: string, trackName: string, why: string): Promise<void> {
+  private async reattach(sessionId: string, trackName: string, why: string, preferred?: string): Promise<void> {
     const key = trackKey(sessionId, trackName);
     const old = this.ready.get(key);
     if (!old || this.moves.has(key)) return;
@@ -399,7 +410,7 @@ export class RemoteTracks implements RemoteTrackSource {
     this.moves.set(key, new Promise<boolean>((resolve) => (settle = resolve)));
     try {
       old.producer.close();
-      const entered = await this.inboundFor(sessionId, trackName, old.ownerId, old.view, old.router);
+      const entered = await this.inboundFor(sessionId, trackName, old.ownerId, old.view, old.router, preferred);
       this.options.logger.warn({ session: sessionId, track: trackName, why, from: entered.parentId, ms: Date.now() - started }, 'a track re-attached to another carrier');
       settle(true);
     } catch (error) {

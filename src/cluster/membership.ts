@@ -8,6 +8,7 @@ import type { RemoteTracks } from './RemoteTracks.js';
 import type { RedisTrackEventBus } from './RedisTrackEventBus.js';
 import type { SharedState } from './sharedState.js';
 import type { NodeStatus } from './NodeRegistry.js';
+import { ParentWatch } from '../relay/ParentWatch.js';
 import type { TrackEventType, TrackView } from '../events/TrackEventBus.js';
 
 async function publish(log: RedisTrackEventBus, type: TrackEventType, view: TrackView): Promise<number> {
@@ -43,7 +44,7 @@ export async function joinCluster(options: {
   /** What this node says of itself at each heartbeat: region, load, capacity, draining. */
   status: () => NodeStatus;
   logger: Logger;
-}): Promise<void> {
+}): Promise<() => void> {
   const { shared, cluster, watch, sessions, pipeServer, remoteTracks, url, logger } = options;
   const log = shared.trackEvents as RedisTrackEventBus;
   let lastRestore = 0;
@@ -135,4 +136,8 @@ export async function joinCluster(options: {
     remoteTracks.parentGone(nodeId);
   };
   watch.start();
+  // Parents are watched closer than heartbeats: a dead relay's tracks move within a second or so.
+  const parents = new ParentWatch(() => remoteTracks.parents(), (nodeId) => remoteTracks.parentGone(nodeId), logger);
+  parents.start();
+  return () => parents.stop();
 }

@@ -27,6 +27,8 @@ export interface MetricSources {
     pipesIn: () => number;
     peers: () => { alive: number; gone: number };
     redisReady: () => boolean;
+    /** Each track's link to or from another node (one per track and node pair): the relay tree as this node sees it. */
+    links?: () => { direction: 'in' | 'out'; peer: string }[];
   };
 }
 
@@ -82,6 +84,7 @@ export class SwitchyardMetrics implements ApiObserver {
       subscriptions: gauge('switchyard_subscriptions', 'Live subscriptions (track and session events, stats; WebSocket and HTTP).'),
       peers: gauge('switchyard_cluster_peers', 'Other nodes of the cluster as this node saw them at its last check, by state (alive, gone).', ['state']),
       redisUp: gauge('switchyard_cluster_redis_up', '1 while this node\'s Redis connection is ready.'),
+      links: gauge('switchyard_pipe_links', 'Tracks this node takes from (in) or feeds to (out) each other node of the cluster, by that node\'s id (the relay tree; switchyard_pipes{scope="node_in"|"node_out"} is the total).', ['direction', 'peer']),
       load: gauge('switchyard_node_load', 'This node\'s load as it announces it to the cluster with each heartbeat: sessions, consumers, worker_cpu (mean share of a core, 0-1), outgoing_bitrate (bit/s).', ['measure']),
       capacity: gauge('switchyard_node_capacity', 'What this node takes at most (max_sessions: MAX_SESSIONS_PER_NODE), labelled with its region (NODE_REGION).', ['measure', 'region']),
       webhookQueue: gauge('switchyard_webhook_queue_length', 'Webhook deliveries (one per event and endpoint) waiting, in flight or waiting for a retry on this node.'),
@@ -178,6 +181,8 @@ export class SwitchyardMetrics implements ApiObserver {
       g.peers!.set({ state: 'alive' }, peers.alive);
       g.peers!.set({ state: 'gone' }, peers.gone);
       g.redisUp!.set(cluster.redisReady() ? 1 : 0);
+      g.links!.reset();
+      for (const link of cluster.links?.() ?? []) g.links!.inc(link);
     }
 
     const c = this.counters;
