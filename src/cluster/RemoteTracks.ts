@@ -9,10 +9,11 @@ import type { TrackStatus, TrackView } from '../tracks/PublishedTrack.js';
 import type { Cluster } from './Cluster.js';
 import { ErrorCode, SwitchyardError, trackNotFound, unavailable } from '../errors.js';
 import { callNode } from './internalCalls.js';
-import { pipeListenInfo, type PipeAddress, type PipeAnswer } from './PipeServer.js';
+import type { PipeAddress } from './PipeServer.js';
 import { RemoteDataChannels, type RemoteDataSource } from './RemoteDataChannels.js';
 import type { CarrierDirectory } from '../relay/CarrierDirectory.js';
-import { relayCandidates, type Carrier, type RelayCandidate, type RelayNode } from '../relay/RelaySelector.js';
+import type { Carrier } from '../relay/RelaySelector.js';
+import { joinTree } from '../relay/joinTree.js';
 import { InboundDemand } from '../relay/InboundDemand.js';
 
 export type { RemoteDataSource };
@@ -298,78 +299,25 @@ export class RemoteTracks implements RemoteTrackSource {
     return made;
   }
 
-  /** Asks the track's nearest carriers in turn until one feeds this node. */
+  /** Joins the track's tree (joinTree) and keeps the pipe it got as this node's inbound pipe of the track. */
   private async attach(sessionId: string, trackName: string, ownerId: string, router: types.Router, preferred?: string): Promise<Inbound> {
-    const me = { id: this.cluster.nodeId, region: this.options.region };
-    const nodes = new Map<string, RelayNode>(
-      this.cluster.nodes.peers.map((n) => [n.id, { id: n.id, url: n.url, region: n.region ?? 'default', draining: n.draining === true }]),
-    );
-    if (!nodes.has(ownerId)) {
-      // Joined since this node last read the heartbeats (at most a beat ago): read it now.
-      const info = await this.cluster.nodes.node(ownerId);
-      if (info) nodes.set(ownerId, { id: info.id, url: info.url, region: info.region ?? 'default', draining: info.draining === true });
+    const { producer, parentId, parentUrl, carrier, answer } = await joinTree(this.options, { sessionId, trackName, ownerId, router, preferred });
+    const key = trackKey(sessionId, trackName);
+    if (this.unpublished.has(key)) {
+      producer.close();
+      throw trackNotFound(sessionId, trackName);
     }
-    const owner = { nodeId: ownerId, region: nodes.get(ownerId)?.region ?? 'default' };
-    const { carriers, entries } = await this.options.carriers.read(sessionId, trackName);
-    const carriedHere = owner.region === me.region || carriers.some((c) => c.region === me.region && nodes.has(c.nodeId) && c.nodeId !== me.id && !c.path.includes(me.id));
-    let regionEntry = entries[me.region];
-    if (!carriedHere) regionEntry = await this.options.carriers.claimEntry(sessionId, trackName, me.region, me.id, (id) => nodes.has(id));
-    const candidates = relayCandidates({ me, regionOrder: this.options.regionOrder, owner, carriers, regionEntry, nodes });
-    const again = preferred === undefined ? undefined : nodes.get(preferred);
-    if (again && preferred !== me.id) candidates.unshift({ nodeId: again.id, url: again.url, attach: false, force: false });
-    let last: unknown = trackNotFound(sessionId, trackName);
-    for (const candidate of candidates) {
-      try {
-        return await this.pipeFrom(candidate, sessionId, trackName, ownerId, router);
-      } catch (error) {
-        const passable = error instanceof SwitchyardError && (error.code === ErrorCode.LIMIT_EXCEEDED || error.code === ErrorCode.UNAVAILABLE || (error.code === ErrorCode.TRACK_NOT_FOUND && candidate.nodeId !== ownerId));
-        if (!passable) throw error;
-        this.options.logger.debug({ err: error, session: sessionId, track: trackName, node: candidate.nodeId }, 'a carrier did not feed this node; asking the next');
-        last = error;
-      }
-    }
-    throw last;
-  }
-
-  /** One pipe from `candidate`: this node's end, the call, the other end's answer, the pipe producer. */
-  private async pipeFrom(candidate: RelayCandidate, sessionId: string, trackName: string, ownerId: string, router: types.Router): Promise<Inbound> {
-    const transport = await router.createPipeTransport({ listenInfo: pipeListenInfo(this.options.address), enableSrtp: true, enableRtx: true });
-    try {
-      const answer = (await callNode(this.cluster, candidate.url, 'pipe', {
-        sessionId,
-        trackName,
-        fromNode: this.cluster.nodeId,
-        ip: transport.tuple.localAddress,
-        port: transport.tuple.localPort,
-        srtpParameters: transport.srtpParameters,
-        attach: candidate.attach,
-        force: candidate.force,
-      })) as unknown as PipeAnswer;
-      await transport.connect({ ip: answer.ip, port: answer.port, ...(answer.srtpParameters ? { srtpParameters: answer.srtpParameters } : {}) });
-      const producer = await transport.produce({ id: answer.producerId, kind: answer.kind, rtpParameters: answer.rtpParameters, paused: answer.paused });
-      producer.observer.once('close', () => transport.close());
-      const key = trackKey(sessionId, trackName);
-      if (this.unpublished.has(key)) {
-        producer.close();
-        throw trackNotFound(sessionId, trackName);
-      }
-      const parent = answer.carrier ?? { nodeId: candidate.nodeId, region: 'default', depth: 0, path: [] };
-      const carrier: Carrier = { nodeId: this.cluster.nodeId, region: this.options.region, depth: parent.depth + 1, path: [...parent.path, candidate.nodeId] };
-      const view = this.views.get(key) ?? { ...answer.view, publishedAt: new Date(answer.view.publishedAt) };
-      this.views.set(key, view);
-      const inbound: Inbound = { sessionId, trackName, ownerId, router, producer, parentId: candidate.nodeId, parentUrl: candidate.url, carrier, view, holders: 0 };
-      this.ready.set(key, inbound);
-      this.inboundDemand?.follow(producer.id, answer.view.simulcastRids.length, candidate.url);
-      producer.observer.once('close', () => this.closed(inbound));
-      this.options.carriers.add(sessionId, trackName, carrier).catch((error: unknown) => this.options.logger.warn({ err: error, track: trackName }, 'could not record this node as a carrier of a track'));
-      this.options.logger.info({ session: sessionId, track: trackName, from: candidate.nodeId, depth: carrier.depth }, 'a track enters this node');
-      // A pipe that nobody takes closes (a pull that failed after the pipe opened), given time for the first pull to consume it.
-      this.closeIfIdle(inbound, FIRST_USE_MS);
-      return inbound;
-    } catch (error) {
-      transport.close();
-      throw error;
-    }
+    const view = this.views.get(key) ?? { ...answer.view, publishedAt: new Date(answer.view.publishedAt) };
+    this.views.set(key, view);
+    const inbound: Inbound = { sessionId, trackName, ownerId, router, producer, parentId, parentUrl, carrier, view, holders: 0 };
+    this.ready.set(key, inbound);
+    this.inboundDemand?.follow(producer.id, answer.view.simulcastRids.length, parentUrl);
+    producer.observer.once('close', () => this.closed(inbound));
+    this.options.carriers.add(sessionId, trackName, carrier).catch((error: unknown) => this.options.logger.warn({ err: error, track: trackName }, 'could not record this node as a carrier of a track'));
+    this.options.logger.info({ session: sessionId, track: trackName, from: parentId, depth: carrier.depth }, 'a track enters this node');
+    // A pipe that nobody takes closes (a pull that failed after the pipe opened), given time for the first pull to consume it.
+    this.closeIfIdle(inbound, FIRST_USE_MS);
+    return inbound;
   }
 
   private closed(inbound: Inbound): void {
