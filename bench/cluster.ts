@@ -17,57 +17,15 @@
  * KEY_FRAME_REQUEST_DELAY_MS is passed to the nodes (0 unless set): with the
  * default 1000 each pull waits for the key-frame window of the one before.
  */
-import wrtc from '@roamhq/wrtc';
 import type { Switchyard } from '../src/app.js';
+import { latencyProbe, timestampCamera, WIDTH, HEIGHT } from './videoProbe.js';
 import { TestPeer } from '../test/helpers/peer.js';
 import { startBenchNode } from './benchNode.js';
 import { startRedis } from '../test/helpers/redis.js';
 
-const { RTCVideoSource, RTCVideoSink } = wrtc.nonstandard;
 const RUNS = Number(process.env.RUNS ?? 10);
 const SECONDS = Number(process.env.SECONDS ?? 10);
 const KEY_FRAME_DELAY = process.env.KEY_FRAME_REQUEST_DELAY_MS ?? '0';
-const WIDTH = 320;
-const HEIGHT = 240;
-const BITS = 32;
-const BLOCK = WIDTH / BITS;
-
-/** A camera whose every frame carries the low 32 bits of its capture time (ms) as black/white blocks. */
-function timestampCamera(fps = 30) {
-  const source = new RTCVideoSource();
-  const track = source.createTrack();
-  const data = new Uint8Array((WIDTH * HEIGHT * 3) / 2);
-  const timer = setInterval(() => {
-    const now = Date.now() >>> 0;
-    for (let y = 0; y < HEIGHT; y += 1) {
-      for (let x = 0; x < WIDTH; x += 1) {
-        const bit = y < 16 ? (now >>> (BITS - 1 - Math.floor(x / BLOCK))) & 1 : (x + y) & 1;
-        data[y * WIDTH + x] = y < 16 ? (bit ? 235 : 16) : 128 + (bit ? 10 : -10);
-      }
-    }
-    data.fill(128, WIDTH * HEIGHT);
-    source.onFrame({ width: WIDTH, height: HEIGHT, data });
-  }, Math.round(1000 / fps));
-  return { track, stop: () => { clearInterval(timer); track.stop(); } };
-}
-
-/** Reads the capture time back from a decoded frame and records capture-to-decode latency. */
-function latencyProbe(track: MediaStreamTrack) {
-  const sink = new RTCVideoSink(track);
-  const samples: number[] = [];
-  let frames = 0;
-  let firstFrameAt = 0;
-  sink.onframe = ({ frame }: { frame: { width: number; height: number; data: Uint8Array } }) => {
-    frames += 1;
-    firstFrameAt ||= performance.now();
-    if (frame.width !== WIDTH) return;
-    let stamp = 0;
-    for (let i = 0; i < BITS; i += 1) stamp = (stamp * 2) + (frame.data[8 * WIDTH + i * BLOCK + BLOCK / 2]! > 128 ? 1 : 0);
-    const latency = ((Date.now() >>> 0) - stamp) >>> 0;
-    if (latency < 5000) samples.push(latency);
-  };
-  return { samples, frames: () => frames, firstFrameAt: () => firstFrameAt, stop: () => sink.stop() };
-}
 
 async function node(redisUrl: string): Promise<Switchyard> {
   return startBenchNode({ REDIS_URL: redisUrl, KEY_FRAME_REQUEST_DELAY_MS: KEY_FRAME_DELAY });

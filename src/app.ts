@@ -272,6 +272,7 @@ function internalCalls(pipes: PipeServer, remote: RemoteTracks) {
     pipe: (body: Record<string, unknown>) => pipes.open(body as unknown as PipeRequest),
     pipeData: (body: Record<string, unknown>) => pipes.openData(body as unknown as PipeRequest),
     track: async (body: Record<string, unknown>) => pipes.view(body),
+    unpipe: async (body: Record<string, unknown>) => pipes.unpipe(body),
     demand: async (body: Record<string, unknown>) => pipes.setDemand(body as { producerId: string; fromNode: string; layer: number }),
   };
 }

@@ -93,7 +93,13 @@ export class Cluster {
     if (!entry) return { kind: 'unknown' };
     if (entry.nodeId === this.nodeId) return { kind: 'local' };
     const node = await this.shared(() => this.nodes.node(entry.nodeId));
-    return node ? { kind: 'remote', nodeId: node.id, url: node.url } : { kind: 'unknown' };
+    if (node) return { kind: 'remote', nodeId: node.id, url: node.url };
+    // Just after Redis was away (a failover), every heartbeat key may have lapsed: a member's session is not gone, only unreachable now.
+    // With Redis steady, a missing key means the node died: its session is gone (it answers SESSION_NOT_FOUND at once).
+    if (!this.nodes.settled && (await this.shared(() => this.nodes.isMember(entry.nodeId)))) {
+      throw unavailable(`the node that holds session ${sessionId} did not answer its heartbeat; retry shortly`);
+    }
+    return { kind: 'unknown' };
   }
 
   private async shared<T>(work: () => Promise<T>): Promise<T> {

@@ -73,7 +73,13 @@ export class NodeRegistry {
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly onError: (error: unknown) => void,
-  ) {}
+  ) {
+    // Back after an outage (a Sentinel failover takes 2-3 s, close to the TTL): beat at once, not at the next tick, so that the
+    // other nodes find this node's key again (or it learns the key lapsed, onExpired) as soon as Redis answers.
+    redis.on('ready', () => {
+      if (this.timer) void this.beat().catch((error: unknown) => this.failed(error));
+    });
+  }
 
   /**
    * Joins the cluster: announces this node at `url` (its pipes at `pipeIps`)
@@ -125,6 +131,11 @@ export class NodeRegistry {
   /** Every node that joined and has not been cleaned up after (alive or not). */
   members(): Promise<string[]> {
     return this.redis.smembers(this.membersKey);
+  }
+
+  /** Whether a node joined and has not been cleaned up after (it may be gone without being declared so yet). */
+  async isMember(id: string): Promise<boolean> {
+    return (await this.redis.sismember(this.membersKey, id)) === 1;
   }
 
   async alive(id: string): Promise<boolean> {

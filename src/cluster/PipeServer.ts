@@ -321,6 +321,22 @@ export class PipeServer {
     return { counted: true };
   }
 
+  /**
+   * A node closed its end of a pipe this node sends (its last subscriber of
+   * the track left): this end closes too, so a relay whose last fed node
+   * left can close its own inbound pipe in turn. The pipe is named by this
+   * end's port: a new pipe to the same node for the same track stays.
+   */
+  unpipe(request: { fromNode?: unknown; port?: unknown }): { closed: boolean } {
+    if (typeof request.fromNode !== 'string' || !Number.isInteger(request.port)) throw badRequest('unpipe needs fromNode and port');
+    for (const transport of this.towards.get(request.fromNode) ?? []) {
+      if (transport.tuple.localPort !== request.port) continue;
+      transport.close();
+      return { closed: true };
+    }
+    return { closed: false };
+  }
+
   /** Closes every pipe towards a node that is gone. */
   closeTowards(nodeId: string): void {
     for (const transport of this.towards.get(nodeId) ?? []) transport.close();

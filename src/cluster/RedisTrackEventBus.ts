@@ -62,6 +62,8 @@ export class RedisTrackEventBus implements TrackEventBus {
    */
   private floor = { seq: 0, id: '0-0' };
   private closed = false;
+  /** When this node last found the log reset (Redis came back empty): a missing heartbeat key soon after is the reset's doing. */
+  resetAt = 0;
   private reading: Promise<void> | undefined;
   /** Called when Redis turned out to have lost the log (a new epoch): each node then restores what it owns. */
   onReset: () => void = () => undefined;
@@ -115,6 +117,7 @@ export class RedisTrackEventBus implements TrackEventBus {
       return false;
     }
     this.epoch = epoch ?? '';
+    this.resetAt = Date.now();
     this.lastId = '0-0';
     this.lastSeq = 0;
     this.floor = { seq: 0, id: '0-0' };

@@ -57,6 +57,8 @@ export interface Inbound {
   readonly producer: types.Producer;
   readonly parentId: string;
   readonly parentUrl: string;
+  /** The port of the parent's end of the pipe (what names the pipe there). */
+  readonly parentPort: number;
   /** This node's place in the track's tree (what it tells the nodes below it). */
   readonly carrier: Carrier;
   readonly view: RemoteSource['view'];
@@ -309,7 +311,7 @@ export class RemoteTracks implements RemoteTrackSource {
     }
     const view = this.views.get(key) ?? { ...answer.view, publishedAt: new Date(answer.view.publishedAt) };
     this.views.set(key, view);
-    const inbound: Inbound = { sessionId, trackName, ownerId, router, producer, parentId, parentUrl, carrier, view, holders: 0 };
+    const inbound: Inbound = { sessionId, trackName, ownerId, router, producer, parentId, parentUrl, parentPort: answer.port, carrier, view, holders: 0 };
     this.ready.set(key, inbound);
     this.inboundDemand?.follow(producer.id, answer.view.simulcastRids.length, parentUrl);
     producer.observer.once('close', () => this.closed(inbound));
@@ -322,6 +324,8 @@ export class RemoteTracks implements RemoteTrackSource {
 
   private closed(inbound: Inbound): void {
     const key = trackKey(inbound.sessionId, inbound.trackName);
+    // The parent's end closes too (it may then be idle itself); a dead parent does not answer, which is fine.
+    callNode(this.cluster, inbound.parentUrl, 'unpipe', { fromNode: this.cluster.nodeId, port: inbound.parentPort }).catch(() => undefined);
     clearTimeout(inbound.idle);
     if (this.ready.get(key) === inbound) {
       this.ready.delete(key);

@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Switchyard } from '../../src/app.js';
 import { gqlOk } from '../helpers/graphql.js';
-import { fakeCamera, waitFor } from '../helpers/media.js';
+import { waitFor } from '../helpers/media.js';
 import { TestPeer } from '../helpers/peer.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startTestServer } from '../helpers/server.js';
-import { startDelayProxy, timeGraphQLCalls } from '../helpers/delayProxy.js';
+import { startDelayProxy } from '../helpers/delayProxy.js';
+import { callJourney } from '../helpers/callJourney.js';
 
 /**
  * No Redis round trip on a session's own hot path: node FAR reaches Redis
@@ -38,32 +39,7 @@ afterAll(async () => {
   await redis?.close();
 });
 
-/** One journey of calls on `node`'s own sessions: returns the median time of each root field. */
-async function journey(node: Switchyard, rounds: number): Promise<Map<string, number>> {
-  const timing = timeGraphQLCalls();
-  try {
-    for (let round = 0; round < rounds; round += 1) {
-      const camera = fakeCamera(160, 120, 15);
-      cleanups.push(camera.stop);
-      const publisher = new TestPeer(node.url);
-      const subscriber = new TestPeer(node.url);
-      cleanups.push(() => publisher.stop(), () => subscriber.stop());
-      await publisher.createSession();
-      await publisher.push([{ track: camera.track, name: 'camera' }]);
-      await subscriber.createSession();
-      const [pulled] = await subscriber.pull([{ sessionId: publisher.sessionId, trackName: 'camera' }]);
-      await subscriber.close([pulled!.mid!]);
-      await gqlOk(node.url, 'query($id: ID!) { session(id: $id) { id tracks { mid } } }', { id: subscriber.sessionId });
-      for (const peer of [subscriber, publisher]) await gqlOk(node.url, 'mutation($id: ID!) { closeSession(input: { sessionId: $id }) { sessionId } }', { id: peer.sessionId });
-      camera.stop();
-    }
-  } finally {
-    timing.stop();
-  }
-  const byField = new Map<string, number[]>();
-  for (const call of timing.calls) byField.set(call.field, [...(byField.get(call.field) ?? []), call.ms]);
-  return new Map([...byField].map(([field, times]) => [field, times.sort((a, b) => a - b)[Math.floor(times.length / 2)]!]));
-}
+const journey = (node: Switchyard, rounds: number) => callJourney(node.url, rounds);
 
 describe('Redis far away', () => {
   it('costs only session creation on a node\'s own sessions, and nothing on a call forwarded by session id', { timeout: 90_000 }, async () => {
