@@ -11,6 +11,8 @@ export async function startDelayProxy(target: { host: string; port: number }, on
   const server: Server = createServer((client) => {
     const upstream = connect(target.port, target.host);
     for (const socket of [client, upstream]) {
+      // No Nagle: a small write held for an ACK (delayed up to 40 ms) would add to the delay this proxy is for.
+      socket.setNoDelay(true);
       sockets.add(socket);
       socket.on('close', () => sockets.delete(socket));
       socket.on('error', () => socket.destroy());

@@ -38,6 +38,7 @@ beforeAll(async () => {
         REGION_ORDER: region === 'eu' ? 'us' : 'eu',
         RELAY_FANOUT: String(FANOUT),
         PIPE_IDLE_GRACE_MS: '1000',
+        LAYER_OFF_DELAY_MS: '500',
       }),
     );
   }
@@ -111,6 +112,49 @@ describe('relay trees', () => {
     expect(links.rows).toHaveLength(nodes.length - 1);
   });
 
+  it('passes layer demand up the tree: a subscriber two hops away asks for f, the publisher hears it', { timeout: 60_000 }, async () => {
+    const camera = fakeCamera(320, 180, 15);
+    cleanups.push(camera.stop);
+    const publisher = new TestPeer(nodes[0]!.url);
+    cleanups.push(() => publisher.stop());
+    await publisher.createSession();
+    const events = collect(wsClient(nodes[0]!.url), 'subscription($id: ID!) { sessionEvents(sessionId: $id) { type layersInDemand } }', { id: publisher.sessionId }, (d) => d.sessionEvents as { type: string; layersInDemand: string[] | null });
+    cleanups.push(() => void events.close());
+    const transceiver = publisher.pc.addTransceiver(camera.track, { direction: 'sendonly', sendEncodings: [{ rid: 'q', scaleResolutionDownBy: 4 }, { rid: 'h', scaleResolutionDownBy: 2 }, { rid: 'f' }] });
+    await publisher.setLocal(await publisher.pc.createOffer());
+    const pushed = await gqlOk(nodes[0]!.url, 'mutation($input: PushTracksInput!) { pushTracks(input: $input) { sessionDescription { sdp } } }', {
+      input: { sessionId: publisher.sessionId, sessionDescription: { type: 'OFFER', sdp: publisher.localSdp }, tracks: [{ mid: transceiver.mid, trackName: 'sim' }] },
+    });
+    await publisher.pc.setRemoteDescription({ type: 'answer', sdp: pushed.pushTracks.sessionDescription.sdp });
+    const demand = () => events.items.filter((e) => e.type === 'LAYERS_IN_DEMAND').map((e) => e.layersInDemand!.join(','));
+    const pull = async (node: Switchyard) => {
+      const peer = new TestPeer(node.url);
+      cleanups.push(() => peer.stop());
+      await peer.createSession();
+      const data = await gqlOk(node.url, 'mutation($input: PullTracksInput!) { pullTracks(input: $input) { sessionDescription { sdp } tracks { mid error { code } } } }', {
+        input: { sessionId: peer.sessionId, tracks: [{ sessionId: publisher.sessionId, trackName: 'sim', simulcast: { preferredRid: 'q' } }] },
+      });
+      await peer.applyOffer(data.pullTracks.sessionDescription.sdp);
+      return { peer, mid: data.pullTracks.tracks[0].mid as string, node };
+    };
+    // Nodes 1 and 2 fill the owner's fan-out; node 3 hangs below one of them.
+    const pulled = [await pull(nodes[1]!), await pull(nodes[2]!), await pull(nodes[3]!)];
+    const deep = pulled[2]!;
+    const link = nodes[3]!.pipes!.remote.links().find((l) => l.trackName === 'sim')!;
+    expect(link.depth).toBe(2);
+    await expect.poll(() => demand().at(-1), { timeout: 10_000 }).toBe('q');
+    const asked = Date.now();
+    await gqlOk(deep.node.url, 'mutation($input: UpdateTracksInput!) { updateTracks(input: $input) { tracks { error { code } } } }', {
+      input: { sessionId: deep.peer.sessionId, tracks: [{ mid: deep.mid, sessionId: publisher.sessionId, trackName: 'sim', simulcast: { preferredRid: 'f' } }] },
+    });
+    await expect.poll(() => demand().at(-1), { timeout: 3000, interval: 20 }).toBe('q,h,f');
+    console.log(`relay tree: a subscriber at depth 2 asks for f -> the publisher hears it after ${Date.now() - asked} ms`);
+    // The track ends with its session: its pipes close everywhere (the later tests count pipes).
+    for (const { peer, node } of [...pulled, { peer: publisher, node: nodes[0]! }]) {
+      await gqlOk(node.url, 'mutation($id: ID!) { closeSession(input: { sessionId: $id }) { sessionId } }', { id: peer.sessionId });
+    }
+    await waitFor('the track\'s pipes to close', () => nodes.every((n) => !n.pipes!.remote.links().some((l) => l.trackName === 'sim')), 5000);
+  });
   it('re-attaches the nodes below a relay that stops, their subscribers back on the same transceivers without TRACK_ENDED', { timeout: 60_000 }, async () => {
     const links = linkTable(nodes, REGIONS).rows;
     // The relay with the largest subtree (a node other than the owner that feeds others): its grandchildren must follow too.
@@ -154,4 +198,20 @@ describe('relay trees', () => {
       expect(s.events.items.some((e) => e.type === 'RENEGOTIATION_NEEDED')).toBe(true);
     }
   });
+
+  it('folds idle branches: once the last subscribers leave, every inbound pipe closes after PIPE_IDLE_GRACE_MS, and the parents\' ends with them', { timeout: 30_000 }, async () => {
+    const alive = nodes.filter((n) => n.pipes!.remote.size > 0 || n.pipes!.server.size > 0);
+    expect(alive.length).toBeGreaterThan(1);
+    for (const s of subscribers) {
+      if (!s.node.sessions.get(s.peer.sessionId)) continue;
+      await gqlOk(s.node.url, 'mutation($id: ID!) { closeSession(input: { sessionId: $id }) { sessionId } }', { id: s.peer.sessionId });
+    }
+    const closed = Date.now();
+    await waitFor('every pipe between nodes to close', () => nodes.every((n) => n.pipes!.remote.size === 0 && n.pipes!.server.size === 0), 10_000);
+    const ms = Date.now() - closed;
+    console.log(`relay tree: last subscribers closed -> every pipe between nodes closed after ${ms} ms (PIPE_IDLE_GRACE_MS 1000, ${alive.length} nodes had pipes)`);
+    // Not before the grace: a subscriber that comes back at once finds its pipe.
+    expect(ms).toBeGreaterThanOrEqual(900);
+  });
+
 });
