@@ -107,13 +107,15 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
   remoteTracks?.useEngine(sessions.layerDemand, sessions.pipes);
   if (pipeServer && remoteTracks && shared.cluster) {
     pipeServer.relay = {
-      carrying: (sessionId, trackName, attach) => remoteTracks.carrying(sessionId, trackName, attach),
+      carrying: (sessionId, trackName, attach, fromNode) => remoteTracks.carrying(sessionId, trackName, attach, fromNode),
       fedNodeLeft: (producerId) => remoteTracks.fedNodeLeft(producerId),
+      moving: (sessionId, trackName) => remoteTracks.isMoving(sessionId, trackName),
       cluster: shared.cluster,
       region: config.topology.region,
       fanout: config.topology.relayFanout,
     };
     remoteTracks.feeds = (producerId) => pipeServer.feeds(producerId);
+    remoteTracks.fedNodes = (producerId) => pipeServer.links().filter((l) => l.producerId === producerId).map((l) => l.toNode);
   }
   let census: ApiServer['census'] = () => ({ connections: 0, subscriptions: 0 });
   const loadMeter = new NodeLoadMeter({

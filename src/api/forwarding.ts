@@ -20,7 +20,7 @@ import {
 } from 'graphql';
 import type { Cluster } from '../cluster/Cluster.js';
 import { INTERNAL_HEADER } from '../cluster/internalCalls.js';
-import { ErrorCode, SwitchyardError, unavailable } from '../errors.js';
+import { ErrorCode, SwitchyardError, sessionNotFound, unavailable } from '../errors.js';
 import type { Outbox } from '../events/EventStream.js';
 import type { ApiContext } from './context.js';
 import { forwardSubscription } from './forwardedSubscriptions.js';
@@ -115,7 +115,17 @@ function routedResolver(
 ): GraphQLFieldResolver<unknown, ApiContext> {
   return async (parent, args, context, info) => {
     const owner = await remoteOwner(context, sessionOf(args));
-    return owner ? forward(owner.url, owner.forwarding, info, { session: String(sessionOf(args)) }) : resolve(parent, args, context, info);
+    if (!owner) return resolve(parent, args, context, info);
+    const sessionId = String(sessionOf(args));
+    try {
+      return await forward(owner.url, owner.forwarding, info, { session: sessionId });
+    } catch (error) {
+      // The heartbeats this node holds are up to a beat old: a node that just died may still be named there. The directory says whether it is gone.
+      if (!(error instanceof SwitchyardError) || error.code !== ErrorCode.UNAVAILABLE) throw error;
+      const fresh = await owner.forwarding.cluster.route(sessionId, { fresh: true });
+      if (fresh.kind === 'unknown') throw sessionNotFound(sessionId);
+      throw error;
+    }
   };
 }
 

@@ -29,7 +29,8 @@ export function placedCreateSession(resolve: GraphQLFieldResolver<unknown, ApiCo
           cluster.logger.info({ node: node.id, region: node.region, why: (error as Error).message }, 'placed a new session on another node');
           return placed;
         } catch (refusal) {
-          if (isPlaceable(refusal) || (refusal instanceof SwitchyardError && refusal.code === ErrorCode.UNAVAILABLE)) continue;
+          // Only a node that says it is full or draining is passed by: one that did not answer may have made the session (the client retries).
+          if (isPlaceable(refusal)) continue;
           throw refusal;
         }
       }

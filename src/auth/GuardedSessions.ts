@@ -116,6 +116,8 @@ export class GuardedSessions {
   async createSession(input: { description?: DescriptionInput | null; correlationId?: string | null; iceConsentChecks?: boolean }) {
     if (this.access.createSession() !== 'allowed') throw forbidden('this token may not create sessions');
     if (this.sessions.draining) throw nodeDraining();
+    // Before any budget is spent: a full node's call is placed on another node, which spends it there.
+    this.quotas.checkRoom();
     const { appId, owner } = this.access;
     // Without consent checks only the session's media says the client is there: WHIP ingest (whose GStreamer
     // clients send no checks) and app backends may ask for it; a browser's token may not.

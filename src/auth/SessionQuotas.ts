@@ -44,6 +44,11 @@ export class SessionQuotas {
    * naming the limit. Call the returned release once the creation ended
    * (created or failed).
    */
+  /** Refuses (placeably: another node may take it) when this node holds its maximum of sessions. */
+  checkRoom(): void {
+    if (this.counts.total() + this.pendingTotal >= this.settings.maxSessionsPerNode) throw nodeFull(this.settings.maxSessionsPerNode);
+  }
+
   async reserve(appId: string): Promise<() => void> {
     const { maxSessionsPerNode, maxSessionsPerApp, sessionCreationsPerAppPerSecond } = this.settings;
     if (this.counts.total() + this.pendingTotal >= maxSessionsPerNode) {

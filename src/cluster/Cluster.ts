@@ -80,10 +80,12 @@ export class Cluster {
    * (newSessionId) goes there at once; that node answers for it, even that
    * it is gone. Other ids (sessions of nodes that did not name themselves)
    * are looked up in the directory. A session whose node stopped answering
-   * its heartbeat is unknown.
+   * its heartbeat is unknown. `fresh` asks the directory and the heartbeat
+   * keys themselves (a node that just died may still be in the heartbeats
+   * this node read a beat ago).
    */
-  async route(sessionId: string): Promise<SessionRoute> {
-    const named = this.nodes.peers.filter((node) => nodeTag(node.id) === nodeTag(sessionId));
+  async route(sessionId: string, options: { fresh?: boolean } = {}): Promise<SessionRoute> {
+    const named = options.fresh ? [] : this.nodes.peers.filter((node) => nodeTag(node.id) === nodeTag(sessionId));
     if (named.length === 1) {
       const node = named[0]!;
       // Not on this node (callers look here first): gone, or never was.

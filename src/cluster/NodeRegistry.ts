@@ -162,6 +162,11 @@ export class NodeRegistry {
     return me ? [me, ...this.known.filter((node) => node.id !== this.selfId)] : [...this.known];
   }
 
+  /** A node found gone (or left) since the last read: out of the heartbeats this node holds at once, not at the next beat. */
+  forgetPeer(id: string): void {
+    this.known = this.known.filter((node) => node.id !== id);
+  }
+
   /** Reads every live node's announcement (one round trip for the member list, one for their keys). */
   private async readPeers(): Promise<void> {
     const ids = await this.members();

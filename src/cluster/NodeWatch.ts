@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js';
 import { HEARTBEAT_MS, type NodeRegistry } from './NodeRegistry.js';
 import type { RedisTrackEventBus } from './RedisTrackEventBus.js';
 import type { SessionDirectory } from './SessionDirectory.js';
+import type { CarrierDirectory } from '../relay/CarrierDirectory.js';
 
 /** How often each node looks for dead members: twice per heartbeat, so a death is noticed at most half a beat after the key expires. */
 const CHECK_MS = HEARTBEAT_MS / 2;
@@ -37,6 +38,7 @@ export class NodeWatch {
     private readonly directory: SessionDirectory,
     private readonly log: RedisTrackEventBus,
     private readonly logger: Logger,
+    private readonly carriers: CarrierDirectory,
   ) {}
 
   start(): void {
@@ -58,11 +60,16 @@ export class NodeWatch {
       const seen = { alive: 0, gone: 0 };
       const members = await this.nodes.members();
       const alive = new Set<string>();
+      // A member list without this node is not the cluster's (Redis came back empty, or a failover lost the set): judge nobody by it.
+      const listIntact = settled && members.includes(this.nodes.selfId);
       for (const id of this.seenAlive) {
         // It left the cluster (a stop or drain): nothing to clean up, but what this node took from it must come from elsewhere.
-        if (!members.includes(id)) {
+        if (listIntact && !members.includes(id) && !(await this.nodes.alive(id))) {
           this.logger.info({ node: id }, 'a node left the cluster');
+          this.nodes.forgetPeer(id);
           this.onNodeGone(id);
+        } else if (!members.includes(id)) {
+          alive.add(id);
         }
       }
       for (const id of members) {
@@ -81,6 +88,7 @@ export class NodeWatch {
         if (!this.gone.has(id)) {
           this.gone.add(id);
           this.logger.warn({ node: id }, 'a node of the cluster stopped answering its heartbeat: dropping what this node sent it');
+          this.nodes.forgetPeer(id);
           this.onNodeGone(id);
         }
         if (await this.claim(id)) await this.cleanUp(id);
@@ -110,6 +118,8 @@ export class NodeWatch {
     for (const sessionId of sessions) {
       for (const view of await this.log.tracksOfSession(sessionId)) {
         await this.log.publish('UNPUBLISHED', { ...view, status: 'INACTIVE' });
+        // Its relay tree's records go with it (its node cannot forget them any more).
+        await this.carriers.forget(view.sessionId, view.name);
         tracks += 1;
       }
       await this.directory.forget(sessionId);

@@ -60,9 +60,12 @@ export interface CarriedTrack {
 
 /** How this node relays tracks it does not own (RemoteTracks), and how many nodes it feeds with one. */
 export interface RelaySettings {
-  carrying(sessionId: string, trackName: string, attach: boolean): Promise<CarriedTrack | undefined>;
+  /** `fromNode`: who asks (a node this one fed before a move waits for it; others are sent elsewhere at once). */
+  carrying(sessionId: string, trackName: string, attach: boolean, fromNode: string): Promise<CarriedTrack | undefined>;
   /** A fed node stopped taking a producer: the inbound pipe may now be idle. */
   fedNodeLeft(producerId: string): void;
+  /** Whether this node is taking the track from another carrier right now. */
+  moving(sessionId: string, trackName: string): boolean;
   cluster: Cluster;
   region: string;
   fanout: number;
@@ -143,9 +146,9 @@ export class PipeServer {
    * host. The refusal names no address (it can reach a client through the
    * asking node); the log does.
    */
-  private async checkDestination(request: PipeRequest): Promise<void> {
+  private async checkDestination(request: PipeRequest): Promise<NodeInfo> {
     const node = await this.members.node(request.fromNode);
-    if (node && pipeAddressesOf(node).includes(canonicalIp(request.ip))) return;
+    if (node && pipeAddressesOf(node).includes(canonicalIp(request.ip))) return node;
     this.logger.warn(
       { fromNode: request.fromNode, ip: request.ip, port: request.port, member: node !== null, session: request.sessionId, track: request.trackName },
       'refused a pipe towards an address that no live cluster member announced',
@@ -165,33 +168,43 @@ export class PipeServer {
     checkPipeRequest(request);
     // Media between nodes is always encrypted: a request without SRTP keys gets no pipe.
     if (!request.srtpParameters) throw badRequest('a pipe needs SRTP parameters');
-    await this.checkDestination(request);
+    const asking = await this.checkDestination(request);
     const source = await this.sourceOf(request);
     const producerId = source.producer.id;
+    // The fan-out is checked and the place taken before any await: concurrent requests see each other.
     const fed = this.fed.get(producerId) ?? new Set<string>();
+    this.fed.set(producerId, fed);
     const fanout = this.relay?.fanout ?? Number.POSITIVE_INFINITY;
-    if (!fed.has(request.fromNode) && fed.size >= fanout && !request.force) {
+    const already = fed.has(request.fromNode);
+    if (!already && fed.size >= fanout && request.force !== true) {
       throw new SwitchyardError(ErrorCode.LIMIT_EXCEEDED, `this node feeds ${fanout} nodes with ${request.trackName} already (RELAY_FANOUT)`);
     }
-    const transport = await source.router.createPipeTransport({
-      listenInfo: pipeListenInfo(this.address),
-      enableSrtp: true,
-      enableRtx: true,
-    });
+    fed.add(request.fromNode);
+    const key = `${producerId}|${request.fromNode}`;
+    const giveBack = () => {
+      if (already || this.consumers.has(key)) return;
+      fed.delete(request.fromNode);
+      if (fed.size === 0 && this.fed.get(producerId) === fed) this.fed.delete(producerId);
+    };
+    let transport: types.PipeTransport;
+    try {
+      transport = await source.router.createPipeTransport({ listenInfo: pipeListenInfo(this.address), enableSrtp: true, enableRtx: true });
+    } catch (error) {
+      giveBack();
+      throw error;
+    }
+    const opening = transport;
     try {
       await transport.connect({ ip: request.ip, port: request.port, srtpParameters: request.srtpParameters });
       const consumer = await transport.consume({ producerId });
       const layers = source.view.simulcastRids.length;
-      const key = `${producerId}|${request.fromNode}`;
       // Every layer counts as wanted until the other node says what its subscribers prefer (setDemand()).
       if (layers > 1) this.demand.want(producerId, consumer.id, this.reported.get(key) ?? layers - 1);
       const ofNode = this.consumers.get(key) ?? new Set();
       this.consumers.set(key, ofNode);
       ofNode.add(consumer);
-      this.fed.set(producerId, fed);
-      fed.add(request.fromNode);
       // A relay's inbound pipe was replaced (its own parent died): the node below must take the track again.
-      if (source.relayed) consumer.once('producerclose', () => this.tellUpstreamLost(request));
+      if (source.relayed) consumer.once('producerclose', () => this.tellUpstreamLost(request, asking.url));
       consumer.observer.once('close', () => {
         this.demand.release(producerId, consumer.id);
         ofNode.delete(consumer);
@@ -219,7 +232,8 @@ export class PipeServer {
         carrier: source.carrier,
       };
     } catch (error) {
-      transport.close();
+      opening.close();
+      giveBack();
       throw error;
     }
   }
@@ -229,7 +243,7 @@ export class PipeServer {
     const track = this.tracks.get(request.sessionId, request.trackName);
     const self = this.relay?.cluster.nodeId ?? '';
     if (track) return { producer: track.producer, router: track.router, view: trackView(track), carrier: { nodeId: self, region: this.relay?.region ?? 'default', depth: 0, path: [] }, relayed: false };
-    const carried = await this.relay?.carrying(request.sessionId, request.trackName, request.attach === true);
+    const carried = await this.relay?.carrying(request.sessionId, request.trackName, request.attach === true, request.fromNode);
     if (!carried || carried.producer.closed) throw trackNotFound(request.sessionId, request.trackName);
     if (carried.carrier.path.includes(request.fromNode)) {
       // The asking node is above this one in the tree: feeding it would make a loop.
@@ -238,14 +252,26 @@ export class PipeServer {
     return { producer: carried.producer, router: carried.router, view: carried.view, carrier: carried.carrier, relayed: true };
   }
 
-  private tellUpstreamLost(request: PipeRequest): void {
+  /**
+   * Tells a fed node that this relay's inbound pipe of the track was replaced
+   * (its own parent died), so that it takes the track again: only while the
+   * relay is re-attaching (a track that ended is told by the event log), at
+   * the URL the node had when it asked (Redis may be away now), three tries.
+   */
+  private tellUpstreamLost(request: PipeRequest, url: string): void {
     const relay = this.relay;
-    if (!relay) return;
+    if (!relay?.moving(request.sessionId, request.trackName)) return;
     void (async () => {
-      const node = await this.members.node(request.fromNode);
-      if (!node) return;
-      await callNode(relay.cluster, node.url, 'upstreamLost', { sessionId: request.sessionId, trackName: request.trackName, fromNode: relay.cluster.nodeId });
-    })().catch((error: unknown) => this.logger.debug({ err: error, toNode: request.fromNode }, 'could not tell a fed node that this node lost a track'));
+      for (let attempt = 0; attempt < 3; attempt += 1) {
+        try {
+          await callNode(relay.cluster, url, 'upstreamLost', { sessionId: request.sessionId, trackName: request.trackName, fromNode: relay.cluster.nodeId });
+          return;
+        } catch (error) {
+          this.logger.debug({ err: error, toNode: request.fromNode, attempt }, 'could not tell a fed node that this node lost a track');
+          await new Promise((resolve) => setTimeout(resolve, 200 * (attempt + 1)));
+        }
+      }
+    })();
   }
 
   /**

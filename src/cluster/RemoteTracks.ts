@@ -7,10 +7,11 @@ import type { ProducerPipes } from '../media/producerPipes.js';
 import type { TrackRefusal } from '../session/types.js';
 import type { TrackStatus, TrackView } from '../tracks/PublishedTrack.js';
 import type { Cluster } from './Cluster.js';
-import { ErrorCode, SwitchyardError, trackNotFound, unavailable } from '../errors.js';
+import { SwitchyardError, trackNotFound, unavailable } from '../errors.js';
 import { callNode } from './internalCalls.js';
 import type { PipeAddress } from './PipeServer.js';
 import { RemoteDataChannels, type RemoteDataSource } from './RemoteDataChannels.js';
+import { lookUpTrack } from './lookUpTrack.js';
 import type { CarrierDirectory } from '../relay/CarrierDirectory.js';
 import type { Carrier } from '../relay/RelaySelector.js';
 import { joinTree } from '../relay/joinTree.js';
@@ -20,6 +21,8 @@ export type { RemoteDataSource };
 
 /** How long a new inbound pipe waits for the pull that opened it to consume it, at least. */
 const FIRST_USE_MS = 5_000;
+/** How long a node this one fed waits for it to finish re-attaching, at most. */
+const MOVE_WAIT_MS = 5_000;
 /** How long an UNPUBLISHED is remembered for pipes still opening. */
 const UNPUBLISHED_MEMORY_MS = 30_000;
 
@@ -95,6 +98,8 @@ export class RemoteTracks implements RemoteTrackSource {
   /** Views of remote tracks with pipes here, by trackKey, kept current from the events. */
   private readonly views = new Map<string, RemoteSource['view']>();
   private readonly moves = new Map<string, Promise<boolean>>();
+  /** The nodes this node fed with a track when it began re-attaching it: they alone wait for the move. */
+  private readonly movingFor = new Map<string, Set<string>>();
   private readonly unpublished = new Set<string>();
   private readonly data: RemoteDataChannels;
   private following: AsyncIterator<TrackEvent> | undefined;
@@ -104,6 +109,8 @@ export class RemoteTracks implements RemoteTrackSource {
   private pipes: ProducerPipes | undefined;
   /** How many other nodes this node feeds with a producer (PipeServer): a relay keeps its pipe for them. */
   feeds: (producerId: string) => number = () => 0;
+  /** Which nodes this node feeds with a producer now (PipeServer). */
+  fedNodes: (producerId: string) => string[] = () => [];
 
   constructor(private readonly options: RemoteTracksOptions) {
     this.data = new RemoteDataChannels(options.cluster, options.address, options.logger);
@@ -153,17 +160,25 @@ export class RemoteTracks implements RemoteTrackSource {
       if (refusal) return refusal;
       inbound = this.inboundFor(sessionId, trackName, found.ownerId, found.view, router);
     }
-    const entered = await inbound;
+    let entered = await inbound;
+    if (entered.producer.closed) {
+      // Closed while this pull waited (unpublished, or re-attaching): the new pipe if there is one, else the track is gone.
+      await this.moves.get(key);
+      const next = this.inbounds.get(key);
+      if (!next) return null;
+      entered = await next;
+      if (entered.producer.closed) return null;
+    }
     if (!this.pipes) throw new Error('RemoteTracks is used before useEngine');
     const producerId = await this.pipes.availableOn(entered.producer, entered.router, router);
     return { view: entered.view, producer: entered.producer, producerId };
   }
 
   async findData(sessionId: string, name: string, router: types.Router, check: (view: TrackView) => TrackRefusal | null): Promise<RemoteDataSource | TrackRefusal | null> {
-    const route = await this.cluster.route(sessionId);
-    if (route.kind !== 'remote') return null;
-    const view = await this.viewOf(route.url, sessionId, name);
-    if (!view) return null;
+    const found = await this.lookUp(sessionId, name);
+    if (!found) return null;
+    const { view } = found;
+    const route = { url: found.ownerUrl, nodeId: found.ownerId };
     const refusal = check(view);
     if (refusal) return refusal;
     const key = trackKey(sessionId, name);
@@ -179,10 +194,15 @@ export class RemoteTracks implements RemoteTrackSource {
    * the inbound pipe that is here or coming, or (`attach`: this node is its
    * region's entry) a new one. Undefined when this node does not carry it.
    */
-  async carrying(sessionId: string, trackName: string, attach: boolean): Promise<Inbound | undefined> {
+  async carrying(sessionId: string, trackName: string, attach: boolean, fromNode?: string): Promise<Inbound | undefined> {
     const key = trackKey(sessionId, trackName);
     const moving = this.moves.get(key);
-    if (moving) await moving;
+    if (moving) {
+      // Only the nodes it fed before the move wait for it (they were told, and keep the tree's shape); any other asker
+      // (a sibling re-attaching too) is sent on at once rather than waiting on a node that may be waiting on it.
+      if (fromNode === undefined || !this.movingFor.get(key)?.has(fromNode)) throw unavailable(`this node is taking ${trackName} from another carrier; ask another`);
+      await Promise.race([moving, new Promise((resolve) => setTimeout(resolve, MOVE_WAIT_MS).unref())]);
+    }
     const inbound = this.inbounds.get(key);
     if (inbound) return inbound;
     if (!attach) return undefined;
@@ -207,6 +227,10 @@ export class RemoteTracks implements RemoteTrackSource {
     return this.moves.get(trackKey(sessionId, trackName));
   }
 
+  isMoving(sessionId: string, trackName: string): boolean {
+    return this.moves.has(trackKey(sessionId, trackName));
+  }
+
   /** A node this one fed with `producerId` stopped taking it: the pipe may now be idle. */
   fedNodeLeft(producerId: string): void {
     for (const inbound of this.ready.values()) if (inbound.producer.id === producerId) this.closeIfIdle(inbound);
@@ -215,7 +239,7 @@ export class RemoteTracks implements RemoteTrackSource {
   /** A node died: every track this node took from it comes from another carrier now. */
   parentGone(nodeId: string): void {
     for (const inbound of [...this.ready.values()]) {
-      if (inbound.parentId === nodeId && inbound.ownerId !== nodeId) void this.reattach(inbound.sessionId, inbound.trackName, 'its relay node died');
+      if (inbound.parentId === nodeId && inbound.ownerId !== nodeId) void this.reattach(inbound.sessionId, inbound.trackName, 'its relay node died or stopped answering', { avoid: nodeId });
     }
   }
 
@@ -228,10 +252,11 @@ export class RemoteTracks implements RemoteTrackSource {
 
   /** The parent of a track here lost it itself (it re-attaches): so does this node. */
   upstreamLost(sessionId: string, trackName: string, parentId: string): { reattaching: boolean } {
-    const inbound = this.ready.get(trackKey(sessionId, trackName));
-    if (!inbound || inbound.parentId !== parentId) return { reattaching: false };
+    const key = trackKey(sessionId, trackName);
+    const inbound = this.ready.get(key);
+    if (!inbound || inbound.parentId !== parentId || this.unpublished.has(key)) return { reattaching: false };
     // The parent is taking the track again itself: it stays the first to ask, so the tree keeps its shape.
-    void this.reattach(sessionId, trackName, 'its relay node lost it', parentId);
+    void this.reattach(sessionId, trackName, 'its relay node lost it', { preferred: parentId });
     return { reattaching: true };
   }
 
@@ -257,40 +282,20 @@ export class RemoteTracks implements RemoteTrackSource {
     this.following = undefined;
   }
 
-  /** Where a track lives and its view. */
-  private async lookUp(sessionId: string, trackName: string): Promise<{ ownerId: string; view: TrackView } | null> {
-    const route = await this.cluster.route(sessionId);
-    if (route.kind !== 'remote') return null;
-    const view = await this.viewOf(route.url, sessionId, trackName);
-    return view ? { ownerId: route.nodeId, view } : null;
-  }
-
-  /**
-   * A track's view from the cluster's directory, or from its owner when the
-   * directory has none yet: a track is in Redis shortly after pushTracks
-   * returns (its publication costs the push no round trip), and a pull made
-   * at once on another node must find it all the same.
-   */
-  private async viewOf(ownerUrl: string, sessionId: string, trackName: string): Promise<TrackView | null> {
-    const known = await this.directory?.track(sessionId, trackName);
-    if (known) return known;
-    try {
-      return (await callNode(this.cluster, ownerUrl, 'track', { sessionId, trackName })) as unknown as TrackView;
-    } catch (error) {
-      if (error instanceof SwitchyardError && error.code === ErrorCode.TRACK_NOT_FOUND) return null;
-      throw error;
-    }
+  /** Where a track lives and its view (lookUpTrack). */
+  private lookUp(sessionId: string, trackName: string): Promise<{ ownerId: string; ownerUrl: string; view: TrackView } | null> {
+    return lookUpTrack(this.cluster, this.directory, sessionId, trackName);
   }
 
   /** The track's inbound pipe: made once, shared by every pull and fed node while it opens. */
-  private inboundFor(sessionId: string, trackName: string, ownerId: string, view: TrackView, router: types.Router, preferred?: string): Promise<Inbound> {
+  private inboundFor(sessionId: string, trackName: string, ownerId: string, view: TrackView, router: types.Router, choice: { preferred?: string; avoid?: string } = {}): Promise<Inbound> {
     const key = trackKey(sessionId, trackName);
     const existing = this.inbounds.get(key);
     if (existing) return existing;
     // The view is followed before the pipe opens: an UNPUBLISHED that comes while it opens is not missed.
     this.unpublished.delete(key);
     if (!this.views.has(key)) this.views.set(key, { ...view, publishedAt: new Date(view.publishedAt) });
-    const made = this.attach(sessionId, trackName, ownerId, router, preferred).catch((error: unknown) => {
+    const made = this.attach(sessionId, trackName, ownerId, router, choice).catch((error: unknown) => {
       if (this.inbounds.get(key) === made) this.inbounds.delete(key);
       if (!this.data.carries(key) && !this.moves.has(key)) this.views.delete(key);
       if (error instanceof SwitchyardError) throw error;
@@ -302,8 +307,8 @@ export class RemoteTracks implements RemoteTrackSource {
   }
 
   /** Joins the track's tree (joinTree) and keeps the pipe it got as this node's inbound pipe of the track. */
-  private async attach(sessionId: string, trackName: string, ownerId: string, router: types.Router, preferred?: string): Promise<Inbound> {
-    const { producer, parentId, parentUrl, carrier, answer } = await joinTree(this.options, { sessionId, trackName, ownerId, router, preferred });
+  private async attach(sessionId: string, trackName: string, ownerId: string, router: types.Router, choice: { preferred?: string; avoid?: string }): Promise<Inbound> {
+    const { producer, parentId, parentUrl, carrier, answer } = await joinTree(this.options, { sessionId, trackName, ownerId, router, ...choice });
     const key = trackKey(sessionId, trackName);
     if (this.unpublished.has(key)) {
       producer.close();
@@ -333,7 +338,8 @@ export class RemoteTracks implements RemoteTrackSource {
     }
     this.inboundDemand?.forget(inbound.producer.id);
     if (!this.inbounds.has(key) && !this.moves.has(key) && !this.data.carries(key)) this.views.delete(key);
-    this.options.carriers.remove(inbound.sessionId, inbound.trackName, this.cluster.nodeId, this.options.region).catch(() => undefined);
+    // While re-attaching, this node stays a carrier (its record is rewritten by the new pipe) and keeps its region entry.
+    if (!this.moves.has(key)) this.options.carriers.remove(inbound.sessionId, inbound.trackName, this.cluster.nodeId, this.options.region).catch(() => undefined);
   }
 
   /** Closes an inbound pipe that no consumer here and no fed node has used for PIPE_IDLE_GRACE_MS. */
@@ -353,16 +359,17 @@ export class RemoteTracks implements RemoteTrackSource {
    * (the new one takes its id); consumers here see `moving` and follow the
    * track onto the new producer on their transceivers.
    */
-  private async reattach(sessionId: string, trackName: string, why: string, preferred?: string): Promise<void> {
+  private async reattach(sessionId: string, trackName: string, why: string, choice: { preferred?: string; avoid?: string } = {}): Promise<void> {
     const key = trackKey(sessionId, trackName);
     const old = this.ready.get(key);
     if (!old || this.moves.has(key)) return;
     const started = Date.now();
     let settle: (back: boolean) => void = () => undefined;
     this.moves.set(key, new Promise<boolean>((resolve) => (settle = resolve)));
+    this.movingFor.set(key, new Set(this.fedNodes(old.producer.id)));
     try {
       old.producer.close();
-      const entered = await this.inboundFor(sessionId, trackName, old.ownerId, old.view, old.router, preferred);
+      const entered = await this.inboundFor(sessionId, trackName, old.ownerId, old.view, old.router, choice);
       this.options.logger.warn({ session: sessionId, track: trackName, why, from: entered.parentId, ms: Date.now() - started }, 'a track re-attached to another carrier');
       settle(true);
     } catch (error) {
@@ -370,6 +377,8 @@ export class RemoteTracks implements RemoteTrackSource {
       settle(false);
     } finally {
       this.moves.delete(key);
+      this.movingFor.delete(key);
+      if (!this.inbounds.has(key) && !this.data.carries(key)) this.views.delete(key);
     }
   }
 

@@ -18,8 +18,14 @@ export interface CarrierDirectory {
   forget(sessionId: string, trackName: string): Promise<void>;
 }
 
-/** Gives up a region entry only if this node holds it (another node may have replaced a dead one). */
-const RELEASE_ENTRY = `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0`;
+/**
+ * Takes this node off a track's carriers and gives up its region entry only
+ * if it still holds it (another node may have replaced a dead one), in one
+ * step: a release must not land after the same node's newer claim.
+ */
+const REMOVE_CARRIER = `redis.call('HDEL', KEYS[1], ARGV[2])
+if redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[2], ARGV[1]) end
+return 1`;
 /** Takes a region entry when it is free or held by `ARGV[3]` (a node found dead); answers the holder. */
 const CLAIM_ENTRY = `local held = redis.call('HGET', KEYS[1], ARGV[1])
 if (not held) or held == ARGV[3] then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) return ARGV[2] end
@@ -37,7 +43,7 @@ export class RedisCarrierDirectory implements CarrierDirectory {
     private readonly redis: Redis,
     private readonly prefix: string,
   ) {
-    redis.defineCommand('switchyardReleaseEntry', { numberOfKeys: 1, lua: RELEASE_ENTRY });
+    redis.defineCommand('switchyardRemoveCarrier', { numberOfKeys: 2, lua: REMOVE_CARRIER });
     redis.defineCommand('switchyardClaimEntry', { numberOfKeys: 1, lua: CLAIM_ENTRY });
   }
 
@@ -69,8 +75,7 @@ export class RedisCarrierDirectory implements CarrierDirectory {
 
   async remove(sessionId: string, trackName: string, nodeId: string, region: string): Promise<void> {
     const keys = this.keys(sessionId, trackName);
-    await this.redis.hdel(keys.carriers, nodeId);
-    await (this.redis as unknown as EntryScripts).switchyardReleaseEntry(keys.entries, region, nodeId);
+    await (this.redis as unknown as EntryScripts).switchyardRemoveCarrier(keys.carriers, keys.entries, region, nodeId);
   }
 
   async claimEntry(sessionId: string, trackName: string, region: string, nodeId: string, alive: (id: string) => boolean): Promise<string> {
@@ -87,6 +92,6 @@ export class RedisCarrierDirectory implements CarrierDirectory {
 }
 
 interface EntryScripts {
-  switchyardReleaseEntry(key: string, region: string, nodeId: string): Promise<number>;
+  switchyardRemoveCarrier(carriersKey: string, entriesKey: string, region: string, nodeId: string): Promise<number>;
   switchyardClaimEntry(key: string, region: string, nodeId: string, replace: string): Promise<string>;
 }

@@ -18,7 +18,6 @@ const MISSES = 2;
 export class ParentWatch {
   private timer: NodeJS.Timeout | undefined;
   private readonly misses = new Map<string, number>();
-  private readonly given = new Set<string>();
 
   constructor(
     /** The parents now: node id -> its API URL. */
@@ -40,12 +39,10 @@ export class ParentWatch {
   private async probeAll(): Promise<void> {
     const parents = this.parents();
     for (const id of [...this.misses.keys()]) if (!parents.has(id)) this.misses.delete(id);
-    for (const id of [...this.given]) if (!parents.has(id)) this.given.delete(id);
     await Promise.all([...parents].map(([id, url]) => this.probe(id, url)));
   }
 
   private async probe(id: string, url: string): Promise<void> {
-    if (this.given.has(id)) return;
     const answered = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) }).then(
       async (response) => {
         await response.body?.cancel();
@@ -60,8 +57,9 @@ export class ParentWatch {
     const missed = (this.misses.get(id) ?? 0) + 1;
     this.misses.set(id, missed);
     if (missed < MISSES) return;
-    this.given.add(id);
     this.logger.warn({ node: id, misses: missed }, 'a node this one takes tracks from does not answer: taking them from other carriers');
+    this.misses.delete(id);
+    // Its tracks re-attach elsewhere (not to it: joinTree avoids it); should one still come from it later, it is watched afresh.
     this.onGone(id);
   }
 }

@@ -36,7 +36,7 @@ export interface TreeJoin {
  */
 export async function joinTree(
   context: TreeContext,
-  request: { sessionId: string; trackName: string; ownerId: string; router: types.Router; preferred?: string | undefined },
+  request: { sessionId: string; trackName: string; ownerId: string; router: types.Router; preferred?: string | undefined; avoid?: string | undefined },
 ): Promise<TreeJoin> {
   const { cluster } = context;
   const { sessionId, trackName, ownerId } = request;
@@ -47,14 +47,26 @@ export async function joinTree(
     const info = await cluster.nodes.node(ownerId);
     if (info) nodes.set(ownerId, { id: info.id, url: info.url, region: info.region ?? 'default', draining: info.draining === true });
   }
+  // A parent given up (it stopped answering) is not asked again: it may be alive but too slow.
+  if (request.avoid !== undefined && request.avoid !== ownerId) nodes.delete(request.avoid);
   const owner = { nodeId: ownerId, region: nodes.get(ownerId)?.region ?? 'default' };
-  const { carriers, entries } = await context.carriers.read(sessionId, trackName);
-  const carriedHere = owner.region === me.region || carriers.some((c) => c.region === me.region && nodes.has(c.nodeId) && c.nodeId !== me.id && !c.path.includes(me.id));
-  let regionEntry = entries[me.region];
-  if (!carriedHere) regionEntry = await context.carriers.claimEntry(sessionId, trackName, me.region, me.id, (id) => nodes.has(id));
+  let carriers: Carrier[] = [];
+  let regionEntry: string | undefined;
+  try {
+    const read = await context.carriers.read(sessionId, trackName);
+    carriers = read.carriers;
+    regionEntry = read.entries[me.region];
+    const carriedHere = owner.region === me.region || carriers.some((c) => c.region === me.region && nodes.has(c.nodeId) && c.nodeId !== me.id && !c.path.includes(me.id));
+    if (!carriedHere) regionEntry = await context.carriers.claimEntry(sessionId, trackName, me.region, me.id, (id) => nodes.has(id));
+  } catch (error) {
+    // Redis away (a failover): the owner still feeds this node, from the heartbeats already held; the tree is tidied by later joins.
+    context.logger.warn({ err: error, session: sessionId, track: trackName }, 'could not read a track\'s relay tree; taking it from its owner');
+    carriers = [];
+    regionEntry = me.id;
+  }
   const candidates = relayCandidates({ me, regionOrder: context.regionOrder, owner, carriers, regionEntry, nodes });
   const again = request.preferred === undefined ? undefined : nodes.get(request.preferred);
-  if (again && again.id !== me.id) candidates.unshift({ nodeId: again.id, url: again.url, attach: false, force: false });
+  if (again && again.id !== me.id && !again.draining) candidates.unshift({ nodeId: again.id, url: again.url, attach: false, force: false });
   let last: unknown = trackNotFound(sessionId, trackName);
   for (const candidate of candidates) {
     try {

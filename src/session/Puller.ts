@@ -17,6 +17,7 @@ import type { PublishedTrack } from '../tracks/PublishedTrack.js';
 import type { PublishedDataChannel } from '../tracks/PublishedDataChannel.js';
 import type { MediaKind, RemoteSection } from '../sdp/types.js';
 import { checkSessionBounds, DEFAULT_SESSION_BOUNDS, type SessionBounds } from './bounds.js';
+import { PulledMoves } from './PulledMoves.js';
 
 const notMediaTrack = (name: string): TrackRefusal => ({
   code: ErrorCode.BAD_REQUEST,
@@ -53,16 +54,27 @@ export class Puller {
   private readonly remote: RemoteTrackSource | undefined;
   private readonly dataChannels: TrackRegistry<PublishedDataChannel> | undefined;
   private readonly bounds: SessionBounds;
+  private readonly moves: PulledMoves;
 
   constructor(
     parts: PullerParts,
     private readonly sessionById: (id: string) => Session | undefined,
     /** A pulled source went away: the session's transceiver on `mid` is now inactive. */
-    private readonly onTrackEnded: (session: Session, mid: string) => void,
+    onTrackEnded: (session: Session, mid: string) => void,
     /** A pulled track came back on a new producer: follow() it on the session's queue. */
-    private readonly onSourceMoved: (session: Session, mid: string) => void = () => undefined,
+    onSourceMoved: (session: Session, mid: string) => void = () => undefined,
   ) {
     ({ tracks: this.tracks, pipes: this.pipes, offers: this.offers, demand: this.demand, mediaWaitMs: this.mediaWaitMs, remote: this.remote, dataChannels: this.dataChannels } = parts);
+    this.moves = new PulledMoves({
+      remote: this.remote,
+      offers: this.offers,
+      consumeOn: (session, request, mid) => {
+        const probe = new TrackResults();
+        return this.consume(session, request, probe, probe.add({ mid: null, sessionId: null, trackName: null }), [], mid);
+      },
+      onTrackEnded,
+      onSourceMoved,
+    });
     this.bounds = parts.bounds ?? DEFAULT_SESSION_BOUNDS;
   }
 
@@ -356,51 +368,14 @@ export class Puller {
     return transceiver;
   }
 
-  /**
-   * A pulled source went away: its transceiver stays, inactive (receiving
-   * only, when it also carries a pushed track). A track of another node
-   * whose relay died is not gone: it is re-attaching, and the transceiver
-   * follows it (follow) once it is back.
-   */
+  /** A pulled source went away (PulledMoves: ended, or moving to another carrier). */
   private onSourceEnded(session: Session, consumer: types.Consumer): void {
-    const transceiver = session.transceivers.find((t) => t.pulled?.consumer === consumer);
-    const pulled = transceiver?.pulled;
-    if (!transceiver || !pulled) return;
-    pulled.ended = true;
-    const moving = this.remote?.moving(pulled.source.sessionId, pulled.source.name);
-    if (!moving) return this.endTransceiver(session, transceiver);
-    void moving.then((back) => {
-      // Still the same transceiver and pull (the client did not retarget or close it meanwhile).
-      if (!session.transceivers.includes(transceiver) || transceiver.pulled !== pulled) return;
-      if (back) this.onSourceMoved(session, transceiver.section.mid);
-      else this.endTransceiver(session, transceiver);
-    });
+    this.moves.sourceEnded(session, consumer);
   }
 
-  private endTransceiver(session: Session, transceiver: Transceiver): void {
-    transceiver.section = { ...transceiver.section, direction: transceiver.pushed ? 'recvonly' : 'inactive' };
-    this.onTrackEnded(session, transceiver.section.mid);
-  }
-
-  /**
-   * On the session's queue: the track pulled on `mid` came back on a new
-   * producer (its relay was replaced): a new consumer on the same mid and
-   * the SFU's offer of its new stream. No TRACK_ENDED: the client's
-   * transceiver and track stay; the SDK applies the offer by itself.
-   */
-  async follow(session: Session, mid: string): Promise<void> {
-    const transceiver = session.transceivers.find((t) => t.section.mid === mid);
-    const pulled = transceiver?.pulled;
-    if (!transceiver || !pulled?.ended || session.closed) return;
-    const preferredRid = pulled.simulcast?.preferredRid ?? null;
-    const request: PullRequest = { sessionId: pulled.source.sessionId, trackName: pulled.source.name, mid: null, simulcast: preferredRid ? { preferredRid } : null };
-    const probe = new TrackResults();
-    const replacement = await this.consume(session, request, probe, probe.add({ mid: null, sessionId: null, trackName: null }), [], mid);
-    if (!replacement?.pulled) return this.endTransceiver(session, transceiver);
-    transceiver.section = (transceiver.pushed && bidirectionalSection(transceiver.section, replacement.section)) || replacement.section;
-    transceiver.pulled = replacement.pulled;
-    transceiver.pending = true;
-    this.offers.offer(session);
+  /** On the session's queue: the pull on `mid` follows its track onto its new producer (PulledMoves.follow). */
+  follow(session: Session, mid: string): Promise<void> {
+    return this.moves.follow(session, mid);
   }
 
   /** The pulled track joins the pushed one on its transceiver ("#name"); undefined, with the result's error, when their codecs clash. */

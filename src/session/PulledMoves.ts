@@ -1,0 +1,77 @@
+import type { types } from 'mediasoup';
+import type { RemoteTrackSource } from '../cluster/RemoteTracks.js';
+import { bidirectionalSection } from './bidirectional.js';
+import type { Session, Transceiver } from './Session.js';
+import type { SfuOffers } from './SfuOffers.js';
+import type { PullRequest } from './types.js';
+
+/** What following a moved track needs of the puller. */
+export interface PulledMovesParts {
+  remote: RemoteTrackSource | undefined;
+  offers: SfuOffers;
+  /** A new consumer of `request` on the transceiver `mid` (Puller.consume). */
+  consumeOn: (session: Session, request: PullRequest, mid: string) => Promise<Transceiver | undefined>;
+  onTrackEnded: (session: Session, mid: string) => void;
+  onSourceMoved: (session: Session, mid: string) => void;
+}
+
+/**
+ * What happens to a pull whose source producer closed: the track ended
+ * (its transceiver goes inactive, TRACK_ENDED), or, for a track of another
+ * node whose relay was replaced, it is moving: once it is back the pull
+ * follows it onto the new producer on the same mid (an SFU offer).
+ */
+export class PulledMoves {
+  constructor(private readonly parts: PulledMovesParts) {}
+
+  /**
+   * A pulled source went away: its transceiver stays, inactive (receiving
+   * only, when it also carries a pushed track). A track of another node
+   * whose relay died is not gone: it is re-attaching, and the transceiver
+   * follows it (follow) once it is back.
+   */
+  sourceEnded(session: Session, consumer: types.Consumer): void {
+    const transceiver = session.transceivers.find((t) => t.pulled?.consumer === consumer);
+    const pulled = transceiver?.pulled;
+    if (!transceiver || !pulled) return;
+    pulled.ended = true;
+    const moving = this.parts.remote?.moving(pulled.source.sessionId, pulled.source.name);
+    if (!moving) return this.endTransceiver(session, transceiver);
+    void moving
+      .then((back) => {
+        // The transceiver that still carries this pull (a negotiation meanwhile may have rebuilt the object; a retarget or close took the pull away).
+        const current = session.transceivers.find((t) => t.pulled === pulled);
+        if (!current || session.closed) return;
+        if (back) this.parts.onSourceMoved(session, current.section.mid);
+        else this.endTransceiver(session, current);
+      })
+      .catch((error: unknown) => session.log.warn({ err: error }, 'could not follow a pulled track that moved'));
+  }
+
+  endTransceiver(session: Session, transceiver: Transceiver): void {
+    transceiver.section = { ...transceiver.section, direction: transceiver.pushed ? 'recvonly' : 'inactive' };
+    this.parts.onTrackEnded(session, transceiver.section.mid);
+  }
+
+  /**
+   * On the session's queue: the track pulled on `mid` came back on a new
+   * producer (its relay was replaced): a new consumer on the same mid and
+   * the SFU's offer of its new stream. No TRACK_ENDED: the client's
+   * transceiver and track stay; the SDK applies the offer by itself.
+   */
+  async follow(session: Session, mid: string): Promise<void> {
+    const transceiver = session.transceivers.find((t) => t.section.mid === mid);
+    const pulled = transceiver?.pulled;
+    // Only a pull whose consumer closed under it (not one the client retargeted or that ended for good meanwhile).
+    if (!transceiver || !pulled?.ended || !pulled.consumer.closed || session.closed) return;
+    const preferredRid = pulled.simulcast?.preferredRid ?? null;
+    const request: PullRequest = { sessionId: pulled.source.sessionId, trackName: pulled.source.name, mid: null, simulcast: preferredRid ? { preferredRid } : null };
+    const replacement = await this.parts.consumeOn(session, request, mid);
+    if (!replacement?.pulled) return this.endTransceiver(session, transceiver);
+    transceiver.section = (transceiver.pushed && bidirectionalSection(transceiver.section, replacement.section)) || replacement.section;
+    transceiver.pulled = replacement.pulled;
+    transceiver.pending = true;
+    this.parts.offers.offer(session);
+  }
+
+}
