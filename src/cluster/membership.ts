@@ -108,10 +108,12 @@ export async function joinCluster(options: {
     if (handling) return;
     handling = true;
     void (async () => {
-      // An emptied Redis: the reset handler restores everything (found here, or just now by the log's own check on reconnection).
-      if ((await log.checkEpoch()) || Date.now() - log.resetAt < RESTORE_GRACE_MS) return;
-      // Just after a restore, a missing key is the restore's own doing; otherwise ask whether the others gave this node up.
-      if (Date.now() - lastRestore < RESTORE_GRACE_MS || (await cluster.nodes.expiry()) === 'lapsed') {
+      // An emptied Redis found here: the reset handler restores everything.
+      if (await log.checkEpoch()) return;
+      // Just after a reset or a restore (found by the log's own check on reconnection), a missing key is their doing;
+      // otherwise ask whether the others gave this node up. Either way a lapsed key is put back under the same id.
+      const justRestored = Date.now() - Math.max(lastRestore, log.resetAt) < RESTORE_GRACE_MS;
+      if (justRestored || (await cluster.nodes.expiry()) === 'lapsed') {
         await cluster.nodes.rejoin({ newId: false });
         return;
       }
