@@ -391,6 +391,12 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
           this.shutDown(true);
         }
         break;
+      case 'DOMINANT_SPEAKER_CHANGED':
+        if (event.speaker && event.mid) {
+          const track = this.pc.getTransceivers().find((t) => t.mid === event.mid)?.receiver.track;
+          this.emit('dominantspeaker', { mid: event.mid, sessionId: event.speaker.sessionId, trackName: event.speaker.name, track });
+        }
+        break;
       case 'QUALITY_CHANGED':
         if (event.quality) this.emit('qualitychange', { quality: event.quality });
         break;

@@ -44,7 +44,7 @@ export const SESSION_TRACKS = `query SwitchyardSessionTracks($id: ID!) {
 }`;
 
 export const SESSION_EVENTS = `subscription SwitchyardSessionEvents($id: ID!) {
-  sessionEvents(sessionId: $id) { type mid layersInDemand dataChannelId dataChannelEndReason quality session { connectionState } }
+  sessionEvents(sessionId: $id) { type mid layersInDemand dataChannelId dataChannelEndReason quality speaker { sessionId name } session { connectionState } }
 }`;
 
 export const SESSION_LAYERS = `query SwitchyardSessionLayers($id: ID!) {

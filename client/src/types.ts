@@ -59,7 +59,7 @@ export interface TracksPayload {
 
 /** A sessionEvents message, as the SDK reads it. */
 export interface SessionEventData {
-  type: 'CONNECTION_STATE_CHANGED' | 'TRACK_ENDED' | 'RENEGOTIATION_NEEDED' | 'LAYERS_IN_DEMAND' | 'DATA_CHANNEL_ENDED' | 'QUALITY_CHANGED' | 'CLOSED';
+  type: 'CONNECTION_STATE_CHANGED' | 'TRACK_ENDED' | 'RENEGOTIATION_NEEDED' | 'LAYERS_IN_DEMAND' | 'DATA_CHANNEL_ENDED' | 'QUALITY_CHANGED' | 'DOMINANT_SPEAKER_CHANGED' | 'CLOSED';
   mid: string | null;
   /** QUALITY_CHANGED: the session's connection quality now. */
   quality?: ConnectionQuality | null;
@@ -68,6 +68,8 @@ export interface SessionEventData {
   dataChannelId?: number | null;
   /** DATA_CHANNEL_ENDED: why. */
   dataChannelEndReason?: DataChannelEndReason | null;
+  /** DOMINANT_SPEAKER_CHANGED: the pulled audio track now speaking (on `mid`). */
+  speaker?: { sessionId: string; name: string } | null;
 }
 
 /**
@@ -207,6 +209,8 @@ export interface SessionStats {
 }
 
 export interface SwitchyardEvents extends Record<string, unknown> {
+  /** Another of the audio tracks this session pulls is now the dominant speaker: highlight its tile (`mid` is its transceiver here). */
+  dominantspeaker: { mid: string; sessionId: string; trackName: string; track: MediaStreamTrack | undefined };
   /** The session's connection quality dropped or recovered (QUALITY_CHANGED): show a "poor connection" hint. */
   qualitychange: { quality: ConnectionQuality };
   /** Which simulcast layers (RIDs) of a pushed track someone watches changed; with adaptiveSimulcast the others are off now. */

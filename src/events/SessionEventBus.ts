@@ -2,6 +2,7 @@ import { EventStream, type Outbox } from './EventStream.js';
 import type { Session } from '../session/Session.js';
 import { eventCounters } from './eventCounters.js';
 import type { ConnectionQuality } from '../quality/connectionQuality.js';
+import type { TrackView } from '../tracks/PublishedTrack.js';
 
 export type SessionEventType =
   | 'CONNECTION_STATE_CHANGED'
@@ -10,6 +11,7 @@ export type SessionEventType =
   | 'LAYERS_IN_DEMAND'
   | 'DATA_CHANNEL_ENDED'
   | 'QUALITY_CHANGED'
+  | 'DOMINANT_SPEAKER_CHANGED'
   | 'CLOSED';
 
 export interface SessionEvent {
@@ -26,6 +28,8 @@ export interface SessionEvent {
   readonly dataChannelEndReason?: 'SOURCE_ENDED' | 'OVERFLOW' | null;
   /** QUALITY_CHANGED: the session's connection quality now. */
   readonly quality?: ConnectionQuality | null;
+  /** DOMINANT_SPEAKER_CHANGED: the pulled audio track now speaking (`mid` is the transceiver carrying it). */
+  readonly speaker?: TrackView | null;
   readonly at: Date;
 }
 

@@ -18,6 +18,7 @@ import type { PublishedDataChannel } from '../tracks/PublishedDataChannel.js';
 import type { MediaKind, RemoteSection } from '../sdp/types.js';
 import { checkSessionBounds, DEFAULT_SESSION_BOUNDS, type SessionBounds } from './bounds.js';
 import { PulledMoves } from './PulledMoves.js';
+import type { DominantSpeakers } from '../speakers/DominantSpeakers.js';
 
 const notMediaTrack = (name: string): TrackRefusal => ({
   code: ErrorCode.BAD_REQUEST,
@@ -43,6 +44,8 @@ export interface PullerParts {
   dataChannels?: TrackRegistry<PublishedDataChannel>;
   /** What one session may hold (transceivers, pulls waiting for an answer, m-sections). */
   bounds?: SessionBounds;
+  /** Who speaks among the audio tracks each session pulls. */
+  speakers?: DominantSpeakers;
 }
 
 export class Puller {
@@ -55,6 +58,7 @@ export class Puller {
   private readonly dataChannels: TrackRegistry<PublishedDataChannel> | undefined;
   private readonly bounds: SessionBounds;
   private readonly moves: PulledMoves;
+  private readonly speakers: DominantSpeakers | undefined;
 
   constructor(
     parts: PullerParts,
@@ -76,6 +80,7 @@ export class Puller {
       onSourceMoved,
     });
     this.bounds = parts.bounds ?? DEFAULT_SESSION_BOUNDS;
+    this.speakers = parts.speakers;
   }
 
   /** pullTracks on the session's queue: a consumer and m-section per track, then the SFU's offer. */
@@ -345,6 +350,7 @@ export class Puller {
     const { consumer } = made;
     // A consumer of another node's track keeps that track's inbound pipe open.
     if (remote) this.remote?.hold(source.sessionId, source.name, consumer);
+    this.speakers?.add(session, consumer);
     const simulcast = rids.length > 0 ? new SimulcastPolicy(consumer, origin, rids, request.simulcast ?? {}, this.demand) : undefined;
     results.setMid(index, mid);
     const section = sendingSection(consumer.rtpParameters, {

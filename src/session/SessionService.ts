@@ -13,6 +13,7 @@ import { closeTracksWithOffer, forceCloseTracks } from './closeTracks.js';
 import { TrackActivityMonitor, type TrackActivityOptions } from '../tracks/TrackActivityMonitor.js';
 import { TrackRegistry } from '../tracks/TrackRegistry.js';
 import { checkRemoteTracks, checkTrackCount, toPushRequests } from './limits.js';
+import { DominantSpeakers } from '../speakers/DominantSpeakers.js';
 import { Negotiator } from './Negotiator.js';
 import { SessionLiveness } from './SessionLiveness.js';
 import { SfuOffers, type RollbackOutcome } from './SfuOffers.js';
@@ -144,8 +145,10 @@ export class SessionService {
     this.publisherLayers = new PublisherLayers(this.layerDemand, this.tracks, (id) => this.sessions.get(id), (session, mid, rids) =>
       this.emit(session, 'LAYERS_IN_DEMAND', mid, rids),
     );
+    const speakers = new DominantSpeakers((session, mid, speaker) => this.sessionEvents.publish({ type: 'DOMINANT_SPEAKER_CHANGED', session, mid, speaker, at: new Date() }), this.logger);
+    this.sessionEvents.watchAll((event) => event.type === 'CLOSED' && speakers.forget(event.session.id));
     this.puller = new Puller(
-      { tracks: this.tracks, pipes: this.pipes, offers: this.sfuOffers, demand: this.layerDemand, mediaWaitMs: options.mediaWaitMs, remote: options.remoteTracks, dataChannels: this.data.registry, bounds },
+      { tracks: this.tracks, pipes: this.pipes, offers: this.sfuOffers, demand: this.layerDemand, mediaWaitMs: options.mediaWaitMs, remote: options.remoteTracks, dataChannels: this.data.registry, bounds, speakers },
       (id) => this.sessions.get(id),
       (session, mid) => this.emit(session, 'TRACK_ENDED', mid),
       (session, mid) =>

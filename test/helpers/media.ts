@@ -20,19 +20,42 @@ export function fakeCamera(width = 320, height = 240, fps = 30) {
 
 /** A synthetic microphone: a 440 Hz tone, 10 ms chunks at 48 kHz mono. */
 export function fakeMicrophone() {
+  return toneMicrophone(440, 8000);
+}
+
+/**
+ * A synthetic microphone playing a tone at `frequency` Hz; `setAmplitude`
+ * makes it louder, softer or silent (0). `talking`: its loudness swells
+ * and falls like syllables, as speech does: active speaker detection takes
+ * the quietest level it hears as background noise, so a steady tone (or one
+ * that is only on or off) never counts as speech.
+ */
+export function toneMicrophone(frequency: number, amplitude: number, options: { talking?: boolean } = {}) {
   const source = new RTCAudioSource();
   const track = source.createTrack();
   const sampleRate = 48000;
   const samples = new Int16Array(sampleRate / 100);
   let phase = 0;
+  let level = amplitude;
+  let chunk = 0;
   const timer = setInterval(() => {
+    chunk += 1;
+    // Syllables: loudness swells and falls three times a second, between a tenth and all of `amplitude`.
+    const gain = options.talking ? 0.1 + 0.9 * Math.abs(Math.sin((2 * Math.PI * 3 * chunk) / 100)) : 1;
     for (let i = 0; i < samples.length; i += 1) {
-      samples[i] = Math.round(8000 * Math.sin(phase));
-      phase += (2 * Math.PI * 440) / sampleRate;
+      samples[i] = Math.round(gain * level * Math.sin(phase));
+      phase += (2 * Math.PI * frequency) / sampleRate;
     }
     source.onData({ samples, sampleRate, bitsPerSample: 16, channelCount: 1, numberOfFrames: samples.length });
   }, 10);
-  return { track, stop: () => { clearInterval(timer); track.stop(); } };
+  return {
+    track,
+    setAmplitude: (value: number) => void (level = value),
+    stop: () => {
+      clearInterval(timer);
+      track.stop();
+    },
+  };
 }
 
 /** Counts decoded frames of a received video track and remembers their size. */

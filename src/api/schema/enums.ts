@@ -93,6 +93,11 @@ export const SessionEventTypeEnum = builder.enumType('SessionEventType', {
       description:
         'The session\'s connection quality dropped or recovered (`quality`): the worst of mediasoup\'s scores of what it sends and receives, as the workers report them. Not sent for the first level a session reaches; after it every change is, UNKNOWN (no media left) included. Read Session.quality for the current one.',
     },
+    DOMINANT_SPEAKER_CHANGED: {
+      value: 'DOMINANT_SPEAKER_CHANGED' as const,
+      description:
+        'Another of the audio tracks this session pulls is now the dominant speaker (`speaker`, carried on `mid`): mediasoup\'s active speaker detection over the audio levels publishers send, every 300 ms at most. Sent only when it changes; nothing when everyone stops speaking.',
+    },
     CLOSED: { value: 'CLOSED' as const, description: 'The session is closed; nothing more will come.' },
   },
 });

@@ -23,7 +23,7 @@ export const SessionEventRef = builder.objectRef<SessionEvent>('SessionEvent').i
     session: t.field({ type: SessionRef, resolve: (e) => e.session }),
     mid: t.exposeString('mid', {
       nullable: true,
-      description: 'TRACK_ENDED: the transceiver whose source went away. LAYERS_IN_DEMAND: the transceiver of the published track.',
+      description: 'TRACK_ENDED: the transceiver whose source went away. LAYERS_IN_DEMAND: the transceiver of the published track. DOMINANT_SPEAKER_CHANGED: the transceiver carrying the speaker.',
     }),
     layersInDemand: t.stringList({
       nullable: true,
@@ -47,6 +47,12 @@ export const SessionEventRef = builder.objectRef<SessionEvent>('SessionEvent').i
       nullable: true,
       description: 'QUALITY_CHANGED: the session\'s connection quality now.',
       resolve: (e) => e.quality ?? null,
+    }),
+    speaker: t.field({
+      type: TrackRef,
+      nullable: true,
+      description: 'DOMINANT_SPEAKER_CHANGED: the pulled audio track now speaking; `mid` is the transceiver that carries it in this session.',
+      resolve: (e) => e.speaker ?? null,
     }),
     at: t.expose('at', { type: 'DateTime' }),
   }),

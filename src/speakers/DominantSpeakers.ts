@@ -1,0 +1,84 @@
+import type { types } from 'mediasoup';
+import type { Logger } from '../logger.js';
+import type { PulledSource, Session } from '../session/Session.js';
+
+/** How often mediasoup's observer decides who speaks (ms): fast enough to follow a conversation, slow enough not to flap. */
+export const SPEAKER_INTERVAL_MS = 300;
+
+interface Watch {
+  observer: Promise<types.ActiveSpeakerObserver | undefined>;
+  /** Producer id on the session's router -> consumers of it in this session. */
+  producers: Map<string, number>;
+  current: string | undefined;
+}
+
+/**
+ * Who is speaking, for each session: the dominant speaker among the audio
+ * tracks it pulls. mediasoup's ActiveSpeakerObserver (the dominant speaker
+ * identification of Volfin and Cohen, from the audio levels publishers put
+ * in their RTP, ssrc-audio-level) runs on the session's own router, where
+ * every track it pulls is a producer: its own worker's, one piped from
+ * another worker, or one piped from another node. So the answer is the same
+ * whichever node or worker the speakers publish on.
+ */
+export class DominantSpeakers {
+  private readonly watches = new Map<string, Watch>();
+
+  constructor(
+    /** A session's dominant speaker changed: the track, and the transceiver (mid) that carries it in the session. */
+    private readonly changed: (session: Session, mid: string, speaker: PulledSource) => void,
+    private readonly logger: Logger,
+  ) {}
+
+  /** A consumer of an audio track in `session`: its producer joins the session's observer while the consumer lives. */
+  add(session: Session, consumer: types.Consumer): void {
+    if (consumer.kind !== 'audio' || session.closed) return;
+    const watch = this.watchOf(session);
+    const producerId = consumer.producerId;
+    const count = watch.producers.get(producerId) ?? 0;
+    watch.producers.set(producerId, count + 1);
+    if (count === 0) void watch.observer.then((observer) => observer?.addProducer({ producerId })).catch((error: unknown) => this.logger.debug({ err: error }, 'could not observe a pulled audio track'));
+    consumer.observer.once('close', () => {
+      const left = (watch.producers.get(producerId) ?? 1) - 1;
+      if (left > 0) return void watch.producers.set(producerId, left);
+      watch.producers.delete(producerId);
+      if (watch.current === producerId) watch.current = undefined;
+      void watch.observer.then((observer) => (observer && !observer.closed ? observer.removeProducer({ producerId }) : undefined)).catch(() => undefined);
+    });
+  }
+
+  /** The session ended: its observer goes. */
+  forget(sessionId: string): void {
+    const watch = this.watches.get(sessionId);
+    if (!watch) return;
+    this.watches.delete(sessionId);
+    void watch.observer.then((observer) => observer?.close());
+  }
+
+  private watchOf(session: Session): Watch {
+    const existing = this.watches.get(session.id);
+    if (existing) return existing;
+    const watch: Watch = { producers: new Map(), current: undefined, observer: Promise.resolve(undefined) };
+    watch.observer = session.router
+      .createActiveSpeakerObserver({ interval: SPEAKER_INTERVAL_MS })
+      .then((observer) => {
+        observer.on('dominantspeaker', ({ producer }) => this.onSpeaker(session, watch, producer.id));
+        if (this.watches.get(session.id) !== watch) observer.close();
+        return observer;
+      })
+      .catch((error: unknown) => {
+        this.logger.warn({ err: error, session: session.id }, 'could not watch who speaks in a session');
+        return undefined;
+      });
+    this.watches.set(session.id, watch);
+    return watch;
+  }
+
+  private onSpeaker(session: Session, watch: Watch, producerId: string): void {
+    if (watch.current === producerId || session.closed) return;
+    const transceiver = session.transceivers.find((t) => t.pulled && !t.pulled.ended && t.pulled.consumer.producerId === producerId);
+    if (!transceiver?.pulled) return;
+    watch.current = producerId;
+    this.changed(session, transceiver.section.mid, transceiver.pulled.source);
+  }
+}
