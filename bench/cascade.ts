@@ -21,12 +21,11 @@
  */
 import type { Switchyard } from '../src/app.js';
 import { TestPeer } from '../test/helpers/peer.js';
-import { gqlOk } from '../test/helpers/graphql.js';
 import { startRedis } from '../test/helpers/redis.js';
 import { startDelayProxy } from '../test/helpers/delayProxy.js';
 import { callJourney } from '../test/helpers/callJourney.js';
 import { startBenchNode } from './benchNode.js';
-import { latencyProbe, timestampCamera, WIDTH, HEIGHT } from './videoProbe.js';
+import { pullToFirstFrame, timestampCamera, WIDTH, HEIGHT } from './videoProbe.js';
 
 const RUNS = Number(process.env.RUNS ?? 5);
 const SECONDS = Number(process.env.SECONDS ?? 8);
@@ -43,25 +42,6 @@ const nodeEnv = (cluster: string, extra: Record<string, string> = {}) => ({
   PIPE_IDLE_GRACE_MS: String(GRACE_MS),
   ...extra,
 });
-
-/** A fresh subscriber on `on` pulls the camera; resolves once it decodes, with the time from the pull. */
-async function pullToFirstFrame(on: Switchyard, publisherId: string) {
-  const peer = new TestPeer(on.url);
-  await peer.createSession();
-  const started = performance.now();
-  const [pulled] = await peer.pull([{ sessionId: publisherId, trackName: 'camera' }]);
-  if (pulled?.error) throw new Error(`pull failed: ${pulled.error.message}`);
-  while (!peer.received.has(pulled!.mid!)) await sleep(5);
-  const probe = latencyProbe(peer.received.get(pulled!.mid!)!);
-  while (!probe.firstFrameAt()) await sleep(2);
-  const stop = async () => {
-    probe.stop();
-    // The session ends now, not when its ICE consent runs out: its consumer lets go of the pipe.
-    await gqlOk(on.url, 'mutation($id: ID!) { closeSession(input: { sessionId: $id }) { sessionId } }', { id: peer.sessionId });
-    peer.stop();
-  };
-  return { peer, probe, ms: probe.firstFrameAt() - started, stop };
-}
 
 async function workerCpu(node: Switchyard): Promise<number> {
   const usage = await node.pool.workers[0]!.worker.getResourceUsage();

@@ -18,7 +18,7 @@
  * default 1000 each pull waits for the key-frame window of the one before.
  */
 import type { Switchyard } from '../src/app.js';
-import { latencyProbe, timestampCamera, WIDTH, HEIGHT } from './videoProbe.js';
+import { pullToFirstFrame, timestampCamera, WIDTH, HEIGHT } from './videoProbe.js';
 import { TestPeer } from '../test/helpers/peer.js';
 import { startBenchNode } from './benchNode.js';
 import { startRedis } from '../test/helpers/redis.js';
@@ -29,19 +29,6 @@ const KEY_FRAME_DELAY = process.env.KEY_FRAME_REQUEST_DELAY_MS ?? '0';
 
 async function node(redisUrl: string): Promise<Switchyard> {
   return startBenchNode({ REDIS_URL: redisUrl, KEY_FRAME_REQUEST_DELAY_MS: KEY_FRAME_DELAY });
-}
-
-/** A fresh subscriber on `on` pulls the camera; resolves with the time from the pull to its first decoded frame. */
-async function pullToFirstFrame(on: Switchyard, publisherId: string) {
-  const peer = new TestPeer(on.url);
-  await peer.createSession();
-  const started = performance.now();
-  const [pulled] = await peer.pull([{ sessionId: publisherId, trackName: 'camera' }]);
-  if (pulled?.error) throw new Error(`pull failed: ${pulled.error.message}`);
-  while (!peer.received.has(pulled!.mid!)) await new Promise((resolve) => setTimeout(resolve, 5));
-  const probe = latencyProbe(peer.received.get(pulled!.mid!)!);
-  while (!probe.firstFrameAt()) await new Promise((resolve) => setTimeout(resolve, 2));
-  return { peer, probe, ms: probe.firstFrameAt() - started };
 }
 
 /** CPU time (user + system, ms) of each node's worker. */

@@ -1,4 +1,7 @@
 import wrtc from '@roamhq/wrtc';
+import type { Switchyard } from '../src/app.js';
+import { gqlOk } from '../test/helpers/graphql.js';
+import { TestPeer } from '../test/helpers/peer.js';
 
 const { RTCVideoSource, RTCVideoSink } = wrtc.nonstandard;
 export const WIDTH = 320;
@@ -43,3 +46,28 @@ export function latencyProbe(track: MediaStreamTrack) {
   return { samples, frames: () => frames, firstFrameAt: () => firstFrameAt, stop: () => sink.stop() };
 }
 
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A fresh subscriber on `on` pulls the camera; resolves once it decodes,
+ * with the time from the pull to its first decoded frame. `stop` ends the
+ * session at once (not when its ICE consent runs out), so its consumer lets
+ * go of any pipe.
+ */
+export async function pullToFirstFrame(on: Switchyard, publisherId: string) {
+  const peer = new TestPeer(on.url);
+  await peer.createSession();
+  const started = performance.now();
+  const [pulled] = await peer.pull([{ sessionId: publisherId, trackName: 'camera' }]);
+  if (pulled?.error) throw new Error(`pull failed: ${pulled.error.message}`);
+  while (!peer.received.has(pulled!.mid!)) await sleep(5);
+  const probe = latencyProbe(peer.received.get(pulled!.mid!)!);
+  while (!probe.firstFrameAt()) await sleep(2);
+  const stop = async () => {
+    probe.stop();
+    await gqlOk(on.url, 'mutation($id: ID!) { closeSession(input: { sessionId: $id }) { sessionId } }', { id: peer.sessionId });
+    peer.stop();
+  };
+  return { peer, probe, ms: probe.firstFrameAt() - started, stop };
+}

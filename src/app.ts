@@ -77,8 +77,6 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
         logger,
         carriers: shared.cluster.carriers,
         anyRouter: () => pool.pick().router,
-        region: config.topology.region,
-        regionOrder: config.topology.regionOrder,
         pipeIdleGraceMs: config.topology.pipeIdleGraceMs,
       })
     : undefined;
@@ -111,7 +109,6 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
       fedNodeLeft: (producerId) => remoteTracks.fedNodeLeft(producerId),
       moving: (sessionId, trackName) => remoteTracks.isMoving(sessionId, trackName),
       cluster: shared.cluster,
-      region: config.topology.region,
       fanout: config.topology.relayFanout,
     };
     remoteTracks.feeds = (producerId) => pipeServer.feeds(producerId);

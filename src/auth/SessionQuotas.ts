@@ -39,21 +39,19 @@ export class SessionQuotas {
     this.creations = new RateLimiterMemory({ points: settings.sessionCreationsPerAppPerSecond, duration: 1 });
   }
 
-  /**
-   * Admits one session creation for `appId`, or refuses with LIMIT_EXCEEDED
-   * naming the limit. Call the returned release once the creation ended
-   * (created or failed).
-   */
   /** Refuses (placeably: another node may take it) when this node holds its maximum of sessions. */
   checkRoom(): void {
     if (this.counts.total() + this.pendingTotal >= this.settings.maxSessionsPerNode) throw nodeFull(this.settings.maxSessionsPerNode);
   }
 
+  /**
+   * Admits one session creation for `appId`, or refuses with LIMIT_EXCEEDED
+   * naming the limit. Call the returned release once the creation ended
+   * (created or failed).
+   */
   async reserve(appId: string): Promise<() => void> {
-    const { maxSessionsPerNode, maxSessionsPerApp, sessionCreationsPerAppPerSecond } = this.settings;
-    if (this.counts.total() + this.pendingTotal >= maxSessionsPerNode) {
-      throw nodeFull(maxSessionsPerNode);
-    }
+    const { maxSessionsPerApp, sessionCreationsPerAppPerSecond } = this.settings;
+    this.checkRoom();
     const pending = this.pendingByApp.get(appId) ?? 0;
     if (this.counts.inApp(appId) + pending >= maxSessionsPerApp) {
       throw limitExceeded(`app ${appId} holds its maximum of ${maxSessionsPerApp} sessions (MAX_SESSIONS_PER_APP); close some first`);

@@ -67,7 +67,6 @@ export interface RelaySettings {
   /** Whether this node is taking the track from another carrier right now. */
   moving(sessionId: string, trackName: string): boolean;
   cluster: Cluster;
-  region: string;
   fanout: number;
 }
 
@@ -242,7 +241,7 @@ export class PipeServer {
   private async sourceOf(request: PipeRequest): Promise<{ producer: types.Producer; router: types.Router; view: TrackView; carrier: Carrier; relayed: boolean }> {
     const track = this.tracks.get(request.sessionId, request.trackName);
     const self = this.relay?.cluster.nodeId ?? '';
-    if (track) return { producer: track.producer, router: track.router, view: trackView(track), carrier: { nodeId: self, region: this.relay?.region ?? 'default', depth: 0, path: [] }, relayed: false };
+    if (track) return { producer: track.producer, router: track.router, view: trackView(track), carrier: { nodeId: self, region: this.relay?.cluster.topology.region ?? 'default', depth: 0, path: [] }, relayed: false };
     const carried = await this.relay?.carrying(request.sessionId, request.trackName, request.attach === true, request.fromNode);
     if (!carried || carried.producer.closed) throw trackNotFound(request.sessionId, request.trackName);
     if (carried.carrier.path.includes(request.fromNode)) {

@@ -77,8 +77,6 @@ export interface RemoteTracksOptions {
   carriers: CarrierDirectory;
   /** A router for a track this node relays without a subscriber of its own. */
   anyRouter: () => types.Router;
-  region: string;
-  regionOrder: string[];
   pipeIdleGraceMs: number;
 }
 
@@ -339,7 +337,7 @@ export class RemoteTracks implements RemoteTrackSource {
     this.inboundDemand?.forget(inbound.producer.id);
     if (!this.inbounds.has(key) && !this.moves.has(key) && !this.data.carries(key)) this.views.delete(key);
     // While re-attaching, this node stays a carrier (its record is rewritten by the new pipe) and keeps its region entry.
-    if (!this.moves.has(key)) this.options.carriers.remove(inbound.sessionId, inbound.trackName, this.cluster.nodeId, this.options.region).catch(() => undefined);
+    if (!this.moves.has(key)) this.options.carriers.remove(inbound.sessionId, inbound.trackName, this.cluster.nodeId, this.cluster.topology.region).catch(() => undefined);
   }
 
   /** Closes an inbound pipe that no consumer here and no fed node has used for PIPE_IDLE_GRACE_MS. */

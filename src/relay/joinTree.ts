@@ -6,16 +6,18 @@ import { ErrorCode, SwitchyardError, trackNotFound } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { CarrierDirectory } from './CarrierDirectory.js';
 import { relayCandidates, type Carrier, type RelayCandidate, type RelayNode } from './RelaySelector.js';
+import type { NodeInfo } from '../cluster/NodeRegistry.js';
 
-/** What joining a track's tree needs of this node. */
+/** What joining a track's tree needs of this node (its region and REGION_ORDER are the cluster's topology). */
 export interface TreeContext {
   cluster: Cluster;
   carriers: CarrierDirectory;
   address: PipeAddress;
-  region: string;
-  regionOrder: string[];
   logger: Logger;
 }
+
+/** A heartbeat as the relay selector reads it (nodes of versions that did not say their region are in "default"). */
+const relayNode = (node: NodeInfo): RelayNode => ({ id: node.id, url: node.url, region: node.region ?? 'default', draining: node.draining === true });
 
 /** A pipe into this node from a carrier of the track: its producer here, where it comes from, and this node's place in the tree. */
 export interface TreeJoin {
@@ -40,12 +42,13 @@ export async function joinTree(
 ): Promise<TreeJoin> {
   const { cluster } = context;
   const { sessionId, trackName, ownerId } = request;
-  const me = { id: cluster.nodeId, region: context.region };
-  const nodes = new Map<string, RelayNode>(cluster.nodes.peers.map((n) => [n.id, { id: n.id, url: n.url, region: n.region ?? 'default', draining: n.draining === true }]));
+  const { region, regionOrder } = cluster.topology;
+  const me = { id: cluster.nodeId, region };
+  const nodes = new Map<string, RelayNode>(cluster.nodes.peers.map((n) => [n.id, relayNode(n)]));
   if (!nodes.has(ownerId)) {
     // Joined since this node last read the heartbeats (at most a beat ago): read it now.
     const info = await cluster.nodes.node(ownerId);
-    if (info) nodes.set(ownerId, { id: info.id, url: info.url, region: info.region ?? 'default', draining: info.draining === true });
+    if (info) nodes.set(ownerId, relayNode(info));
   }
   // A parent given up (it stopped answering) is not asked again: it may be alive but too slow.
   if (request.avoid !== undefined && request.avoid !== ownerId) nodes.delete(request.avoid);
@@ -64,7 +67,7 @@ export async function joinTree(
     carriers = [];
     regionEntry = me.id;
   }
-  const candidates = relayCandidates({ me, regionOrder: context.regionOrder, owner, carriers, regionEntry, nodes });
+  const candidates = relayCandidates({ me, regionOrder, owner, carriers, regionEntry, nodes });
   const again = request.preferred === undefined ? undefined : nodes.get(request.preferred);
   if (again && again.id !== me.id && !again.draining) candidates.unshift({ nodeId: again.id, url: again.url, attach: false, force: false });
   let last: unknown = trackNotFound(sessionId, trackName);
@@ -100,7 +103,7 @@ async function pipeFrom(context: TreeContext, candidate: RelayCandidate, request
     const producer = await transport.produce({ id: answer.producerId, kind: answer.kind, rtpParameters: answer.rtpParameters, paused: answer.paused });
     producer.observer.once('close', () => transport.close());
     const parent = answer.carrier ?? { nodeId: candidate.nodeId, region: 'default', depth: 0, path: [] };
-    const carrier: Carrier = { nodeId: cluster.nodeId, region: context.region, depth: parent.depth + 1, path: [...parent.path, candidate.nodeId] };
+    const carrier: Carrier = { nodeId: cluster.nodeId, region: cluster.topology.region, depth: parent.depth + 1, path: [...parent.path, candidate.nodeId] };
     return { producer, parentId: candidate.nodeId, parentUrl: candidate.url, carrier, answer };
   } catch (error) {
     transport.close();

@@ -36,10 +36,10 @@ export async function startCall(url: string, options: { credential?: string; tra
   };
 }
 
-/** A session that publishes one fake camera with these tags. */
-export async function publishCamera(url: string, credential: string | undefined, trackName: string, tags: string[]) {
+/** A session that publishes one fake camera (160x120, at `fps`) with these tags. */
+export async function publishCamera(url: string, credential: string | undefined, trackName: string, tags: string[], fps = 30) {
   const peer = new TestPeer(url, credential);
-  const camera = fakeCamera(160, 120);
+  const camera = fakeCamera(160, 120, fps);
   await peer.createSession();
   const [pushed] = await peer.push([{ track: camera.track, name: trackName, tags }]);
   return {

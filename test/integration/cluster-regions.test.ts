@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fakeCamera, waitFor } from '../helpers/media.js';
+import { waitFor } from '../helpers/media.js';
 import { buildOnce, startNodeProcess, type NodeProcess } from '../helpers/nodeProcess.js';
-import { TestPeer } from '../helpers/peer.js';
+import { publishCamera } from '../helpers/call.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { scrape, sample, type Scrape } from '../helpers/metrics.js';
 import { follower, frameClock, type Follower } from '../helpers/follower.js';
@@ -81,13 +81,9 @@ describe('nine nodes in three regions', () => {
     expect(rtts['eu-us']).toBeGreaterThan(2 * ONE_WAY_MS['0-1'] * 0.9);
     expect(rtts['eu-eu']).toBeLessThan(10);
 
-    const camera = fakeCamera(160, 120, 15);
-    cleanups.push(camera.stop);
-    const publisher = new TestPeer(nodes[0]!.url);
-    cleanups.push(() => publisher.stop());
-    await publisher.createSession();
-    await publisher.push([{ track: camera.track, name: 'camera' }]);
-    const source = { sessionId: publisher.sessionId, trackName: 'camera' };
+    const published = await publishCamera(nodes[0]!.url, undefined, 'camera', [], 15);
+    cleanups.push(published.stop);
+    const source = { sessionId: published.peer.sessionId, trackName: 'camera' };
 
     for (let i = 1; i < nodes.length; i += 1) {
       for (let k = 0; k < 2; k += 1) {

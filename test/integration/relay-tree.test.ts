@@ -3,6 +3,7 @@ import type { Switchyard } from '../../src/app.js';
 import { gqlOk } from '../helpers/graphql.js';
 import { fakeCamera, waitFor, watchVideo } from '../helpers/media.js';
 import { TestPeer } from '../helpers/peer.js';
+import { publishCamera } from '../helpers/call.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startTestServer } from '../helpers/server.js';
 import { collect, wsClient } from '../helpers/subscriptions.js';
@@ -73,13 +74,9 @@ async function follower(node: Switchyard) {
 
 describe('relay trees', () => {
   it('bring a track into every node once, no node feeding more than RELAY_FANOUT, each region over one link', { timeout: 120_000 }, async () => {
-    const camera = fakeCamera(160, 120, 15);
-    cleanups.push(camera.stop);
-    const publisher = new TestPeer(nodes[0]!.url);
-    cleanups.push(() => publisher.stop());
-    await publisher.createSession();
-    await publisher.push([{ track: camera.track, name: 'camera' }]);
-    const source = { sessionId: publisher.sessionId, trackName: 'camera' };
+    const published = await publishCamera(nodes[0]!.url, undefined, 'camera', [], 15);
+    cleanups.push(published.stop);
+    const source = { sessionId: published.peer.sessionId, trackName: 'camera' };
 
     // One subscriber per node after A, two on D (one per worker), pulled one node at a time so the tree grows level by level.
     for (const i of [1, 2, 3, 3, 4, 5, 6]) {
