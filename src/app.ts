@@ -7,6 +7,9 @@ import type { Config } from './config/config.js';
 import { openSharedState, type SharedState } from './cluster/sharedState.js';
 import { PipeServer, type PipeRequest } from './cluster/PipeServer.js';
 import { RemoteTracks } from './cluster/RemoteTracks.js';
+import type { RedisTrackEventBus } from './cluster/RedisTrackEventBus.js';
+import { SessionMoves } from './moves/SessionMoves.js';
+import { askSessionsToMove } from './moves/drainMoves.js';
 import { joinCluster } from './cluster/membership.js';
 import { HEARTBEAT_MS } from './cluster/NodeRegistry.js';
 import { NodeLoadMeter } from './placement/NodeLoadMeter.js';
@@ -95,6 +98,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     bounds: config.sessionBounds,
     dataMaxMessageBytes: config.dataMaxMessageBytes,
     trackEvents: shared.trackEvents,
+    resumeGraceMs: config.sessionResumeGraceMs,
     remoteTracks,
     ...(shared.cluster ? { newSessionId: shared.cluster.newSessionId } : {}),
     sessionEvents: new SessionEventBus(),
@@ -170,7 +174,12 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     iceServers: new IceServerIssuer(config.turn),
     ...(metrics.metrics ? { apiObserver: metrics.metrics } : {}),
     ...(metrics.apiRoute ? { metricsRoute: metrics.apiRoute } : {}),
-    ...(shared.cluster && pipeServer && remoteTracks ? { cluster: shared.cluster, internal: internalCalls(pipeServer, remoteTracks) } : {}),
+    moves: new SessionMoves(
+      sessions,
+      logger,
+      shared.cluster ? { cluster: shared.cluster, tracksOfSession: (id) => (shared.trackEvents as RedisTrackEventBus).tracksOfSession(id) } : undefined,
+    ),
+    ...(shared.cluster && pipeServer && remoteTracks ? { cluster: shared.cluster, internal: internalCalls(pipeServer, remoteTracks, sessions) } : {}),
   });
   census = () => api.census();
   let address: AddressInfo;
@@ -244,7 +253,12 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     async drain(timeoutMs) {
       sessions.draining = true;
       const deadline = Date.now() + timeoutMs;
-      logger.info({ sessions: sessions.sessionCount, timeoutMs }, 'draining: taking no new sessions, waiting for the live ones to end');
+      logger.info({ sessions: sessions.sessionCount, timeoutMs }, 'draining: taking no new sessions, waiting for the live ones to move or end');
+      if (shared.cluster) {
+        // The others learn at once that this node drains: they route its sessions by the directory and resume them themselves.
+        await shared.cluster.nodes.beatNow();
+        askSessionsToMove(sessions, shared.cluster, logger);
+      }
       while (sessions.sessionCount > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
       if (sessions.sessionCount > 0) logger.warn({ sessions: sessions.sessionCount }, 'drain deadline reached: closing the sessions left');
       await stop();
@@ -261,8 +275,14 @@ export function startedMessage(url: string, config: Pick<Config, 'graphiql' | 'd
 }
 
 /** The calls other nodes of the cluster make to this one (under /internal/, with the cluster secret). */
-function internalCalls(pipes: PipeServer, remote: RemoteTracks) {
+function internalCalls(pipes: PipeServer, remote: RemoteTracks, sessions: SessionService) {
   return {
+    /** A node where a session of this one resumes: the session leaves this node without ending (SessionService.release). */
+    release: async (body: Record<string, unknown>) => {
+      const { sessionId, moveTo } = body;
+      if (typeof sessionId !== 'string') throw badRequest('release needs sessionId');
+      return { views: (await sessions.release(sessionId, typeof moveTo === 'string' ? moveTo : null)) ?? null };
+    },
     upstreamLost: async (body: Record<string, unknown>) => {
       const { sessionId, trackName, fromNode } = body;
       if (typeof sessionId !== 'string' || typeof trackName !== 'string' || typeof fromNode !== 'string') throw badRequest('upstreamLost needs sessionId, trackName and fromNode');

@@ -12,6 +12,8 @@ import { DataChannels } from './DataChannels.js';
 import { Emitter } from './Emitter.js';
 import { SwitchyardError } from './errors.js';
 import { IceRestart } from './IceRestart.js';
+import { PulledTracks } from './PulledTracks.js';
+import { nodeHolds, resumeOn } from './SessionMove.js';
 import { relayConfiguration } from './iceServers.js';
 import { asSwitchyardError, Negotiation, setLocal, trackError } from './negotiation.js';
 import { OperationQueue } from './OperationQueue.js';
@@ -37,11 +39,24 @@ import type {
   TracksPayload,
 } from './types.js';
 
+/** What a session needs to move (SessionMove.ts). */
+interface MoveSettings {
+  resumeSecret: string;
+  configuration: RTCConfiguration;
+  createPeerConnection: (configuration: RTCConfiguration) => RTCPeerConnection;
+  /** The URL of the session's node (or load balancer) now; null with an application's transport. */
+  url: string | null;
+  fallbackUrls: string[];
+  /** A transport to `url` (null: keep the current one). */
+  transportFor: (url: string | null) => Transport | null;
+}
+
 export type { ConnectOptions, LocalTrack, PublishDataOptions, PullOptions, PushOptions, SwitchyardEvents, TrackLayers } from './types.js';
 
-/** The SDK's own view of a LocalTrack: it changes `muted`. */
+/** The SDK's own view of a LocalTrack: it changes `muted`, and keeps how it was pushed (a move pushes it again). */
 interface PushedTrack extends LocalTrack {
   muted: boolean;
+  options: PushOptions;
 }
 
 const EVENTS_RETRY_MS = 1000;
@@ -62,10 +77,16 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
   /** setMuted calls, in order; apart from `queue` so that a mute never waits for a negotiation. */
   private readonly mutes = new OperationQueue();
   private readonly local = new Map<string, PushedTrack>();
-  private readonly pulls: PullBatcher;
-  private readonly negotiation: Negotiation;
-  private readonly iceRestart: IceRestart;
-  private readonly data: DataChannels;
+  private readonly pulled = new PulledTracks();
+  private pulls!: PullBatcher;
+  private negotiation!: Negotiation;
+  private iceRestart!: IceRestart;
+  private data!: DataChannels;
+  private currentPc: RTCPeerConnection;
+  private currentTransport: Transport;
+  /** What moves need: the secret, where to go when the node is lost, how to make PeerConnections and transports. */
+  private moves: MoveSettings | undefined;
+  private moving: Promise<void> | undefined;
   /** Turns unwatched simulcast encodings off; undefined with adaptiveSimulcast: false. */
   private senderLayers: SenderLayers | undefined;
   private stopEvents: (() => void) | undefined;
@@ -75,11 +96,29 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
 
   private constructor(
     readonly sessionId: string,
-    readonly pc: RTCPeerConnection,
-    readonly transport: Transport,
-    private readonly ownsTransport: boolean,
+    pc: RTCPeerConnection,
+    transport: Transport,
+    private ownsTransport: boolean,
   ) {
     super();
+    this.currentPc = pc;
+    this.currentTransport = transport;
+    this.attach(pc, transport);
+  }
+
+  /** The session's PeerConnection now (a move replaces it). */
+  get pc(): RTCPeerConnection {
+    return this.currentPc;
+  }
+
+  /** The GraphQL transport to the session's node now (a move to another node replaces it). */
+  get transport(): Transport {
+    return this.currentTransport;
+  }
+
+  /** Builds what drives one PeerConnection: at connect, and again after a move. */
+  private attach(pc: RTCPeerConnection, transport: Transport): void {
+    const { sessionId } = this;
     this.negotiation = new Negotiation(pc, transport, sessionId);
     this.pulls = new PullBatcher({ sessionId, transport, pc, negotiation: this.negotiation, operation: (work) => this.operation(work) });
     this.data = new DataChannels({ sessionId, transport, pc, isClosed: () => this.closed, ended: (event) => this.emit('datachannelended', event) });
@@ -95,6 +134,13 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
         }),
       attempting: (attempt) => this.emit('icerestart', { attempt }),
       failed: (error) => this.emit('error', error),
+    });
+    pc.addEventListener('connectionstatechange', () => {
+      if (pc !== this.currentPc) return;
+      const state = pc.connectionState;
+      this.emit('connectionstatechange', state);
+      this.iceRestart.onStateChange(state);
+      if (state === 'disconnected' || state === 'failed') void this.checkNode();
     });
   }
 
@@ -119,7 +165,7 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
       pc.createDataChannel('switchyard');
       const offer = await setLocal(pc, await pc.createOffer());
       const { createSession } = await transport.request<{
-        createSession: { session: { id: string }; sessionDescription: SessionDescriptionData };
+        createSession: { session: { id: string }; sessionDescription: SessionDescriptionData; resumeSecret: string | null };
       }>(CREATE_SESSION, {
         input: {
           sessionDescription: { type: 'OFFER', sdp: offer },
@@ -131,7 +177,18 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
       // TURN credentials expire: an ICE restart (a new network, perhaps a new relay) gets fresh ones first.
       if (renew) client.renewRelays = () => renew(pc);
       if (options.adaptiveSimulcast !== false) client.senderLayers = new SenderLayers(pc, (error) => client.emit('error', asSwitchyardError(error)));
-      client.listen();
+      if (createSession.resumeSecret) {
+        client.moves = {
+          resumeSecret: createSession.resumeSecret,
+          configuration,
+          createPeerConnection: options.createPeerConnection ?? ((c) => new RTCPeerConnection(c)),
+          url: options.url ?? null,
+          fallbackUrls: options.fallbackUrls ?? [],
+          // A node named by MOVE_REQUESTED or a fallback is reached with the same credentials; a transport of the application's stays the one used.
+          transportFor: (url) => (options.transport || !url ? null : httpTransport({ url, ...(options.token ? { token: options.token } : {}), ...(options.webSocketImpl ? { webSocketImpl: options.webSocketImpl } : {}) })),
+        };
+      }
+      client.followEvents();
       return client;
     } catch (error) {
       pc.close();
@@ -185,7 +242,7 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
         throw failure;
       }
       const mid = transceiver.mid as string;
-      const local: PushedTrack = { sessionId: this.sessionId, name: options.name, mid, track, transceiver, muted: false };
+      const local: PushedTrack = { sessionId: this.sessionId, name: options.name, mid, track, transceiver, muted: false, options };
       this.local.set(mid, local);
       return local;
     });
@@ -197,9 +254,25 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
    * pullTracks and one renegotiation for all of them (joining a room of ten
    * costs one offer, not twenty).
    */
-  pull(sessionId: string, trackName: string, options: PullOptions = {}): Promise<MediaStreamTrack> {
-    if (this.closed) return Promise.reject(new SwitchyardError('SESSION_NOT_FOUND', 'this session was closed'));
-    return this.pulls.pull({ sessionId, trackName, ...(options.simulcast ? { simulcast: options.simulcast } : {}) });
+  async pull(sessionId: string, trackName: string, options: PullOptions = {}): Promise<MediaStreamTrack> {
+    if (this.closed) throw new SwitchyardError('SESSION_NOT_FOUND', 'this session was closed');
+    const request = { sessionId, trackName, ...(options.simulcast ? { simulcast: options.simulcast } : {}) };
+    const track = await this.pulls.pull(request);
+    this.pulled.add({ ...request, track });
+    return track;
+  }
+
+  /**
+   * Pulls a track into a MediaStream to play (video.srcObject = stream). The
+   * stream keeps playing when the session moves to another node (drain,
+   * crash): the SDK puts the new PeerConnection's track in it.
+   */
+  async pullStream(sessionId: string, trackName: string, options: PullOptions = {}): Promise<MediaStream> {
+    const request = { sessionId, trackName, ...(options.simulcast ? { simulcast: options.simulcast } : {}) };
+    const track = await this.pulls.pull(request);
+    const stream = new MediaStream([track]);
+    this.pulled.add({ ...request, track, stream });
+    return stream;
   }
 
   /** Changes the simulcast layer Switchyard sends for a pulled track. */
@@ -222,7 +295,10 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
     return this.operation(async () => {
       const transceivers = items.map((item) => transceiverOf(this.pc, this.local.values(), item));
       const mids = transceivers.map((t) => t.mid as string);
-      for (const transceiver of transceivers) transceiver.stop();
+      for (const transceiver of transceivers) {
+        this.pulled.forget(transceiver.receiver.track);
+        transceiver.stop();
+      }
       let payload: TracksPayload;
       try {
         const offer = await this.negotiation.offer();
@@ -332,15 +408,6 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
     });
   }
 
-  private listen(): void {
-    this.pc.addEventListener('connectionstatechange', () => {
-      const state = this.pc.connectionState;
-      this.emit('connectionstatechange', state);
-      this.iceRestart.onStateChange(state);
-    });
-    this.followEvents();
-  }
-
   /** Subscribes to the session's events, and again after the subscription failed (lost connection, expired token). */
   private followEvents(): void {
     const stop = this.transport.subscribe<{ sessionEvents: SessionEventData }>(
@@ -371,6 +438,7 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
       case 'TRACK_ENDED': {
         const mid = event.mid as string;
         const track = this.pc.getTransceivers().find((t) => t.mid === mid)?.receiver.track;
+        if (track) this.pulled.forget(track);
         this.emit('trackended', { mid, track });
         break;
       }
@@ -383,6 +451,18 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
       }
       case 'DATA_CHANNEL_ENDED':
         if (event.dataChannelId != null) this.data.ended(event.dataChannelId, event.dataChannelEndReason ?? 'SOURCE_ENDED');
+        break;
+      case 'MOVE_REQUESTED':
+        // The node drains: the session goes where it says (or anywhere, through the same URL).
+        void this.move([event.moveTo ?? this.moves?.url ?? null], 'DRAINING').catch((error: unknown) => this.emit('error', asSwitchyardError(error)));
+        break;
+      case 'MOVED':
+        // Resumed on another PeerConnection that is not this one's move (another tab with the secret): this one is over.
+        if (!this.moving && !this.closed) {
+          this.closed = true;
+          this.stopEvents?.();
+          this.shutDown(true);
+        }
         break;
       case 'CLOSED':
         if (!this.closed) {
@@ -403,6 +483,97 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
       case 'CONNECTION_STATE_CHANGED':
         break; // The PeerConnection reports its own state (connectionstatechange).
     }
+  }
+
+  /**
+   * Moves the session to a new PeerConnection through the first of `urls`
+   * that takes it (null: the current transport): resumeSession, then every
+   * pushed track pushed again (one offer) and every pull made again. Other
+   * sessions pulling this one's tracks keep their transceivers.
+   */
+  private move(urls: (string | null)[], reason: 'DRAINING' | 'NODE_LOST'): Promise<void> {
+    if (!this.moves) return Promise.reject(new SwitchyardError('BAD_REQUEST', 'this session cannot move: Switchyard gave no resume secret'));
+    return (this.moving ??= this.runMove(this.moves, urls, reason).finally(() => (this.moving = undefined)));
+  }
+
+  private async runMove(settings: MoveSettings, urls: (string | null)[], reason: 'DRAINING' | 'NODE_LOST'): Promise<void> {
+    const started = Date.now();
+    this.stopEvents?.();
+    this.iceRestart.stop();
+    let landed: string | null = null;
+    await this.queue.run(async () => {
+      let failure: unknown = new SwitchyardError('UNAVAILABLE', 'no node to resume the session on');
+      for (const url of urls) {
+        const transport = settings.transportFor(url) ?? this.currentTransport;
+        try {
+          const { pc } = await resumeOn({ sessionId: this.sessionId, ...settings }, transport);
+          const old = this.currentPc;
+          if (transport !== this.currentTransport && this.ownsTransport) this.currentTransport.dispose();
+          this.ownsTransport ||= transport !== this.currentTransport;
+          this.currentPc = pc;
+          this.currentTransport = transport;
+          if (url) settings.url = url;
+          this.attach(pc, transport);
+          if (this.senderLayers) this.senderLayers = new SenderLayers(pc, (error) => this.emit('error', asSwitchyardError(error)));
+          old.close();
+          landed = url;
+          failure = undefined;
+          break;
+        } catch (error) {
+          if (transport !== this.currentTransport) transport.dispose();
+          failure = error;
+        }
+      }
+      if (failure) throw asSwitchyardError(failure);
+      await this.pushAgain();
+    });
+    this.followEvents();
+    const moved = new Map<MediaStreamTrack, MediaStreamTrack>();
+    await Promise.all(
+      this.pulled.takeAll().map(async (record) => {
+        try {
+          const track = await this.pulls.pull({ sessionId: record.sessionId, trackName: record.trackName, ...(record.simulcast ? { simulcast: record.simulcast } : {}) });
+          this.pulled.replaced(record, track);
+          moved.set(record.track, track);
+        } catch {
+          this.emit('trackended', { mid: '', track: record.track });
+        }
+      }),
+    );
+    this.emit('moved', { url: landed, reason, ms: Date.now() - started, moved });
+  }
+
+  /** After a move, on the queue: every pushed track on the new PeerConnection, in one offer, under its name. */
+  private async pushAgain(): Promise<void> {
+    const pushed = [...this.local.values()];
+    this.local.clear();
+    if (pushed.length === 0) return;
+    const transceivers = pushed.map((t) => this.pc.addTransceiver(t.track, { direction: 'sendonly', ...(t.options.sendEncodings ? { sendEncodings: t.options.sendEncodings } : {}) }));
+    const offer = await this.negotiation.offer();
+    const { pushTracks: payload } = await this.transport.request<{ pushTracks: TracksPayload }>(PUSH_TRACKS, {
+      input: {
+        sessionId: this.sessionId,
+        sessionDescription: { type: 'OFFER', sdp: offer },
+        tracks: pushed.map((t, i) => ({ mid: transceivers[i]!.mid, trackName: t.name, tags: t.options.tags ?? [] })),
+      },
+    });
+    await this.negotiation.applyAnswer(payload.sessionDescription);
+    for (const [i, t] of pushed.entries()) {
+      const transceiver = transceivers[i]!;
+      if (trackError(payload.tracks[i], t.name)) continue;
+      if (t.muted) await transceiver.sender.replaceTrack(null);
+      this.local.set(transceiver.mid as string, { ...t, mid: transceiver.mid as string, transceiver });
+    }
+  }
+
+  /** The PeerConnection was lost: if its node no longer answers for the session, the session moves to a fallback. */
+  private async checkNode(): Promise<void> {
+    const settings = this.moves;
+    if (!settings || this.moving || this.closed || settings.fallbackUrls.length === 0) return;
+    if (await nodeHolds(this.currentTransport, this.sessionId)) return;
+    if (this.moving || this.closed) return;
+    const urls = [...new Set([...settings.fallbackUrls.filter((url) => url !== settings.url), settings.url])];
+    await this.move(urls, 'NODE_LOST').catch((error: unknown) => this.emit('error', asSwitchyardError(error)));
   }
 
   private shutDown(byServer: boolean): void {

@@ -3,7 +3,7 @@ import type { SwitchyardError } from './errors.js';
 import type { Transport } from './transport.js';
 import type { TrackFilter, TrackInfo } from './types.js';
 
-export type TrackEventType = 'PUBLISHED' | 'UNPUBLISHED' | 'ACTIVE' | 'INACTIVE' | 'MUTED' | 'UNMUTED';
+export type TrackEventType = 'PUBLISHED' | 'MOVED' | 'UNPUBLISHED' | 'ACTIVE' | 'INACTIVE' | 'MUTED' | 'UNMUTED';
 
 export interface TrackChange {
   type: TrackEventType;

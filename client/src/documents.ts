@@ -3,8 +3,15 @@ const TRACK_RESULTS = 'tracks { mid sessionId trackName error { code message } }
 const SESSION = 'session { id connectionState }';
 
 export const CREATE_SESSION = `mutation SwitchyardCreateSession($input: CreateSessionInput) {
-  createSession(input: $input) { ${SESSION} sessionDescription { type sdp } }
+  createSession(input: $input) { ${SESSION} sessionDescription { type sdp } resumeSecret }
 }`;
+
+export const RESUME_SESSION = `mutation SwitchyardResumeSession($input: ResumeSessionInput!) {
+  resumeSession(input: $input) { ${SESSION} sessionDescription { type sdp } movedTrackNames }
+}`;
+
+/** Whether the session's node answers for it (after the PeerConnection was lost). */
+export const SESSION_ALIVE = `query SwitchyardSessionAlive($id: ID!) { session(id: $id) { id } }`;
 
 export const PUSH_TRACKS = `mutation SwitchyardPushTracks($input: PushTracksInput!) {
   pushTracks(input: $input) { requiresImmediateRenegotiation sessionDescription { type sdp } ${TRACK_RESULTS} }
@@ -44,7 +51,7 @@ export const SESSION_TRACKS = `query SwitchyardSessionTracks($id: ID!) {
 }`;
 
 export const SESSION_EVENTS = `subscription SwitchyardSessionEvents($id: ID!) {
-  sessionEvents(sessionId: $id) { type mid layersInDemand dataChannelId dataChannelEndReason quality speaker { sessionId name } session { connectionState } }
+  sessionEvents(sessionId: $id) { type mid layersInDemand dataChannelId dataChannelEndReason quality speaker { sessionId name } moveTo session { connectionState } }
 }`;
 
 export const SESSION_LAYERS = `query SwitchyardSessionLayers($id: ID!) {

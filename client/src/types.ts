@@ -59,8 +59,20 @@ export interface TracksPayload {
 
 /** A sessionEvents message, as the SDK reads it. */
 export interface SessionEventData {
-  type: 'CONNECTION_STATE_CHANGED' | 'TRACK_ENDED' | 'RENEGOTIATION_NEEDED' | 'LAYERS_IN_DEMAND' | 'DATA_CHANNEL_ENDED' | 'QUALITY_CHANGED' | 'DOMINANT_SPEAKER_CHANGED' | 'CLOSED';
+  type:
+    | 'CONNECTION_STATE_CHANGED'
+    | 'TRACK_ENDED'
+    | 'RENEGOTIATION_NEEDED'
+    | 'LAYERS_IN_DEMAND'
+    | 'DATA_CHANNEL_ENDED'
+    | 'QUALITY_CHANGED'
+    | 'DOMINANT_SPEAKER_CHANGED'
+    | 'MOVE_REQUESTED'
+    | 'MOVED'
+    | 'CLOSED';
   mid: string | null;
+  /** MOVE_REQUESTED: the node to resume on (null: any). */
+  moveTo?: string | null;
   /** QUALITY_CHANGED: the session's connection quality now. */
   quality?: ConnectionQuality | null;
   layersInDemand?: string[] | null;
@@ -101,6 +113,13 @@ export interface ConnectOptions extends Partial<HttpTransportOptions> {
    * `{ ttlSeconds }` asks for credentials of that lifetime (longer than the call).
    */
   turn?: boolean | { ttlSeconds: number };
+  /**
+   * Where to resume the session when its node stops answering (a crash): the
+   * URLs of other nodes, or of a load balancer in front of them, tried in
+   * order. The SDK also moves by itself when a draining node asks it to
+   * (MOVE_REQUESTED). Without them, a lost node ends the session.
+   */
+  fallbackUrls?: string[];
   /** Makes the PeerConnection (tests, or runtimes without a global RTCPeerConnection). */
   createPeerConnection?: (configuration: RTCConfiguration) => RTCPeerConnection;
   /** Stored on the session (for example the application's user id). */
@@ -221,6 +240,13 @@ export interface SwitchyardEvents extends Record<string, unknown> {
   trackended: { mid: string; track: MediaStreamTrack | undefined };
   /** A subscribed data channel ended (its publisher closed it or left, or OVERFLOW: this client could not keep up); the SDK closed the channel. */
   datachannelended: { id: number; channel: RTCDataChannel | undefined; reason: DataChannelEndReason };
+  /**
+   * The session moved to a new PeerConnection (its node drained or died):
+   * same session id, its tracks pushed and pulled again. Streams from
+   * pullStream() play on by themselves; a track from pull() was replaced by
+   * `moved` (old track -> new track).
+   */
+  moved: { url: string | null; reason: 'DRAINING' | 'NODE_LOST'; ms: number; moved: Map<MediaStreamTrack, MediaStreamTrack> };
   /** The session is over: leave() was called, or Switchyard closed it. */
   closed: { byServer: boolean };
   /** The SDK restarts ICE after the connection was lost (attempt 1, 2, …, until connected again): show "reconnecting". */

@@ -24,7 +24,7 @@ import { ErrorCode, SwitchyardError, sessionNotFound, unavailable } from '../err
 import type { Outbox } from '../events/EventStream.js';
 import type { ApiContext } from './context.js';
 import { forwardSubscription } from './forwardedSubscriptions.js';
-import { placedCreateSession } from './placedSessions.js';
+import { placedCreateSession, placedResumeSession } from './placedSessions.js';
 
 /**
  * Any node answers any call: a root field about a session that lives on
@@ -86,6 +86,8 @@ export function enableForwarding(schema: GraphQLSchema): GraphQLSchema {
         field.resolve = forwardedReader(resolve);
       } else if (type.name === 'Mutation' && field.name === 'createSession') {
         field.resolve = placedCreateSession(resolve);
+      } else if (type.name === 'Mutation' && field.name === 'resumeSession') {
+        field.resolve = placedResumeSession(resolve);
       } else {
         field.resolve = sessionOf ? routedResolver(resolve, sessionOf) : forwardedReader(resolve);
       }
@@ -124,6 +126,9 @@ function routedResolver(
       if (!(error instanceof SwitchyardError) || error.code !== ErrorCode.UNAVAILABLE) throw error;
       const fresh = await owner.forwarding.cluster.route(sessionId, { fresh: true });
       if (fresh.kind === 'unknown') throw sessionNotFound(sessionId);
+      // The session moved off a node that died (resumeSession): it lives where the directory says now.
+      if (fresh.kind === 'local') return resolve(parent, args, context, info);
+      if (fresh.nodeId !== owner.nodeId) return forward(fresh.url, owner.forwarding, info, { session: sessionId });
       throw error;
     }
   };

@@ -1,4 +1,4 @@
-import type { GraphQLFieldResolver } from 'graphql';
+import type { GraphQLFieldResolver, GraphQLResolveInfo } from 'graphql';
 import { ErrorCode, SwitchyardError } from '../errors.js';
 import { isPlaceable } from '../placement/refusals.js';
 import { placementCandidates } from '../placement/placementCandidates.js';
@@ -18,23 +18,57 @@ export function placedCreateSession(resolve: GraphQLFieldResolver<unknown, ApiCo
     try {
       return await resolve(parent, args, context, info);
     } catch (error) {
-      const forwarding = context.forwarding;
-      // A call another node placed here is answered as it is: that node asks the next one.
-      if (!forwarding || forwarding.internal || !isPlaceable(error)) throw error;
-      const { cluster } = forwarding;
-      const candidates = placementCandidates({ id: cluster.nodeId, ...cluster.topology }, cluster.nodes.peers);
-      for (const node of candidates) {
-        try {
-          const placed = await forward(node.url, forwarding, info, { placing: true });
-          cluster.logger.info({ node: node.id, region: node.region, why: (error as Error).message }, 'placed a new session on another node');
-          return placed;
-        } catch (refusal) {
-          // Only a node that says it is full or draining is passed by: one that did not answer may have made the session (the client retries).
-          if (isPlaceable(refusal)) continue;
-          throw refusal;
-        }
-      }
-      throw new SwitchyardError(ErrorCode.LIMIT_EXCEEDED, 'every node of the cluster is full or draining (MAX_SESSIONS_PER_NODE); retry later');
+      return placeElsewhere(error, context, info);
     }
   };
+}
+
+/**
+ * resumeSession in a cluster: a session whose node is alive and not
+ * draining resumes there (a new PeerConnection on the same node); one whose
+ * node drains or died resumes here, or, when this node is full or draining
+ * itself, where createSession would place a new session.
+ */
+export function placedResumeSession(resolve: GraphQLFieldResolver<unknown, ApiContext>): GraphQLFieldResolver<unknown, ApiContext> {
+  return async (parent, args, context, info) => {
+    const forwarding = context.forwarding;
+    const sessionId = (args as { input?: { sessionId?: unknown } }).input?.sessionId;
+    if (forwarding && !forwarding.internal && typeof sessionId === 'string' && !context.sessions.get(sessionId)) {
+      const route = await forwarding.cluster.route(sessionId, { fresh: true });
+      const holder = route.kind === 'remote' ? forwarding.cluster.nodes.peers.find((node) => node.id === route.nodeId) : undefined;
+      if (route.kind === 'remote' && !holder?.draining) {
+        try {
+          return await forward(route.url, forwarding, info, { session: sessionId });
+        } catch (error) {
+          // A holder that does not answer is taken for dead: the session moves here.
+          if (!(error instanceof SwitchyardError) || error.code !== ErrorCode.UNAVAILABLE) throw error;
+        }
+      }
+    }
+    try {
+      return await resolve(parent, args, context, info);
+    } catch (error) {
+      return placeElsewhere(error, context, info);
+    }
+  };
+}
+
+async function placeElsewhere(error: unknown, context: ApiContext, info: GraphQLResolveInfo): Promise<unknown> {
+  const forwarding = context.forwarding;
+  // A call another node placed here is answered as it is: that node asks the next one.
+  if (!forwarding || forwarding.internal || !isPlaceable(error)) throw error;
+  const { cluster } = forwarding;
+  const candidates = placementCandidates({ id: cluster.nodeId, ...cluster.topology }, cluster.nodes.peers);
+  for (const node of candidates) {
+    try {
+      const placed = await forward(node.url, forwarding, info, { placing: true });
+      cluster.logger.info({ node: node.id, region: node.region, why: (error as Error).message }, 'placed a session on another node');
+      return placed;
+    } catch (refusal) {
+      // Only a node that says it is full or draining is passed by: one that did not answer may have made the session (the client retries).
+      if (isPlaceable(refusal)) continue;
+      throw refusal;
+    }
+  }
+  throw new SwitchyardError(ErrorCode.LIMIT_EXCEEDED, 'every node of the cluster is full or draining (MAX_SESSIONS_PER_NODE); retry later');
 }

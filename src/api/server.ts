@@ -26,6 +26,7 @@ import { ADAPTER_HEADER, isAdapterCall } from './http/inProcessGraphQL.js';
 import { enableForwarding } from './forwarding.js';
 import { INTERNAL_HEADER, internalEndpoint, type InternalHandler } from '../cluster/internalCalls.js';
 import type { Cluster } from '../cluster/Cluster.js';
+import type { SessionMoves } from '../moves/SessionMoves.js';
 import { buildSchema } from './schema/index.js';
 import { attachGraphQLWebSocket } from './websocket.js';
 import { useSubscriptionQuotas } from './subscriptionQuotas.js';
@@ -88,6 +89,8 @@ export interface ApiServerOptions {
   healthy: () => boolean;
   /** In a cluster: routing of calls to the node that holds their session. */
   cluster?: Cluster;
+  /** Moves sessions between PeerConnections and nodes (resumeSession). */
+  moves?: SessionMoves;
   /** In a cluster: what other nodes may call under /internal/ (with the cluster secret). */
   internal?: Record<string, InternalHandler>;
   /** TURN credentials (query iceServers). */
@@ -144,6 +147,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
         maxSessionsPerSubject: settings.maxSessionsPerSubject,
         outbox,
         cluster,
+        moves: options.moves,
         adapterCall: isAdapterCall(initial.request?.headers.get(ADAPTER_HEADER)),
       }),
       ...(cluster

@@ -13,6 +13,7 @@ import type { Cluster } from '../cluster/Cluster.js';
 import { nodeDraining } from '../placement/refusals.js';
 import type { SessionStats } from '../quality/sessionStats.js';
 import type { AccessPolicy } from './access.js';
+import type { ResumeOutcome, SessionMoves } from '../moves/SessionMoves.js';
 import type { MutationRateLimiter } from './rateLimit.js';
 import type { SessionQuotas } from './SessionQuotas.js';
 
@@ -32,6 +33,7 @@ export class GuardedSessions {
   private readonly outbox: Outbox | undefined;
   private readonly cluster: Cluster | undefined;
   private readonly adapterCall: boolean;
+  private readonly moves: SessionMoves | undefined;
 
   constructor(
     private readonly sessions: SessionService,
@@ -47,8 +49,11 @@ export class GuardedSessions {
       cluster?: Cluster | undefined;
       /** The call comes from a protocol adapter of this process (WHIP), not from a client directly. */
       adapterCall?: boolean;
+      /** Moves sessions between PeerConnections and nodes (resumeSession). */
+      moves?: SessionMoves | undefined;
     },
   ) {
+    this.moves = limits.moves;
     this.adapterCall = limits.adapterCall ?? false;
     this.cluster = limits.cluster;
     this.limiter = limits.limiter;
@@ -144,10 +149,34 @@ export class GuardedSessions {
     }
   }
 
+  /**
+   * Resumes a session on a new PeerConnection of this node (SessionMoves):
+   * its holder's secret, a caller that may create sessions and hold this
+   * one, and room here (a full or draining node places it elsewhere).
+   */
+  async resumeSession(input: { sessionId: string; resumeSecret: string; description: DescriptionInput | null }): Promise<ResumeOutcome> {
+    if (this.access.createSession() !== 'allowed') throw forbidden('this token may not create sessions, so it may not resume one either');
+    if (!this.moves) throw new SwitchyardError(ErrorCode.UNAVAILABLE, 'this server does not move sessions');
+    if (this.sessions.draining) throw nodeDraining();
+    this.quotas.checkRoom();
+    const { appId, owner } = this.access;
+    if (owner !== null) await this.limiter.take(`create:${appId}:${owner}`, 'session creations by this subject');
+    const release = await this.quotas.reserve(appId);
+    try {
+      return await this.moves.resume({ ...input, mayHold: (ownership) => this.access.session({ id: input.sessionId, ownership }) === 'allowed' });
+    } finally {
+      release();
+    }
+  }
+
   /** Records a new session in the cluster's directory; a subject over its cap anywhere in the cluster gets none. */
   private async recordInCluster(session: Session, owner: string | null): Promise<void> {
     try {
-      await this.cluster!.registerSession(session.id, { appId: session.ownership.appId, owner }, owner === null ? undefined : this.maxSessionsPerSubject);
+      await this.cluster!.registerSession(
+        session.id,
+        { appId: session.ownership.appId, owner, secretHash: session.resumeSecretHash, correlationId: session.correlationId },
+        owner === null ? undefined : this.maxSessionsPerSubject,
+      );
     } catch (error) {
       await this.sessions.closeSession(session.id, 'the cluster refused to record it').catch(() => undefined);
       throw error;

@@ -78,7 +78,7 @@ export class Cluster {
   /**
    * Where calls about a session go. A session id that names a live node
    * (newSessionId) goes there at once; that node answers for it, even that
-   * it is gone. Other ids (sessions of nodes that did not name themselves)
+   * it is gone, unless it is draining (its sessions move elsewhere). Other ids (sessions of nodes that did not name themselves)
    * are looked up in the directory. A session whose node stopped answering
    * its heartbeat is unknown. `fresh` asks the directory and the heartbeat
    * keys themselves (a node that just died may still be in the heartbeats
@@ -86,11 +86,10 @@ export class Cluster {
    */
   async route(sessionId: string, options: { fresh?: boolean } = {}): Promise<SessionRoute> {
     const named = options.fresh ? [] : this.nodes.peers.filter((node) => nodeTag(node.id) === nodeTag(sessionId));
-    if (named.length === 1) {
-      const node = named[0]!;
-      // Not on this node (callers look here first): gone, or never was.
-      return node.id === this.nodeId ? { kind: 'unknown' } : { kind: 'remote', nodeId: node.id, url: node.url };
-    }
+    const tagged = named.length === 1 ? named[0]! : undefined;
+    // A session moves away from its first node when that node drains (resumeSession): the directory says where it went.
+    // Not on this node (callers look here first) and not moved: gone, or never was.
+    if (tagged && !tagged.draining) return tagged.id === this.nodeId ? { kind: 'unknown' } : { kind: 'remote', nodeId: tagged.id, url: tagged.url };
     const entry = await this.shared(() => this.directory.get(sessionId));
     if (!entry) return { kind: 'unknown' };
     if (entry.nodeId === this.nodeId) return { kind: 'local' };

@@ -151,6 +151,16 @@ export class NodeRegistry {
     return `${this.prefix}nodes`;
   }
 
+  /** Beats now rather than at the next tick: a node that starts draining says so at once. */
+  async beatNow(): Promise<void> {
+    if (this.timer) await this.beat().catch((error: unknown) => this.failed(error));
+  }
+
+  /** Where other nodes reach this node's API (undefined before it joined). */
+  get selfUrl(): string | undefined {
+    return this.self?.url;
+  }
+
   /** This node as it announces itself now. */
   get me(): NodeInfo | undefined {
     return this.self && { ...this.self, id: this.selfId, ...this.status() };

@@ -14,8 +14,9 @@ const CLAIM_MS = 30_000;
  * Notices nodes that die without a goodbye (SIGKILL, power, network): every
  * CHECK_MS each node looks for members whose heartbeat key expired.
  * Each node then drops its own links to the dead one (`onNodeGone`: pipes it
- * was sending there); one node, chosen by `SET NX` on a claim key, unpublishes
- * the dead node's tracks in the cluster's log (subscribers everywhere get
+ * was sending there); one node, chosen by `SET NX` on a claim key, unpublishes,
+ * once SESSION_RESUME_GRACE_MS has passed (its clients resume their sessions
+ * elsewhere meanwhile, and those leave its list), the dead node's tracks in the cluster's log (subscribers everywhere get
  * UNPUBLISHED; pipes from it close and its subscribers' transceivers end)
  * and forgets its sessions, which then answer SESSION_NOT_FOUND everywhere.
  */
@@ -39,6 +40,8 @@ export class NodeWatch {
     private readonly log: RedisTrackEventBus,
     private readonly logger: Logger,
     private readonly carriers: CarrierDirectory,
+    /** How long a dead node's sessions stay resumable (SESSION_RESUME_GRACE_MS) before its tracks are unpublished. */
+    private readonly resumeGraceMs = 0,
   ) {}
 
   start(): void {
@@ -113,6 +116,15 @@ export class NodeWatch {
 
   private async cleanUp(id: string): Promise<void> {
     const started = Date.now();
+    // Its sessions stay resumable for the grace (their clients move them to another node, resumeSession): not before it ends
+    // are what is left unpublished. The first node to find it dead sets the time; whoever holds the claim then cleans up.
+    const sinceKey = `${this.prefix}dead-since:${id}`;
+    await this.redis.set(sinceKey, String(started), 'PX', this.resumeGraceMs + CLAIM_MS * 4, 'NX');
+    const since = Number(await this.redis.get(sinceKey)) || started;
+    if (started - since < this.resumeGraceMs) {
+      await this.redis.del(`${this.prefix}cleanup:${id}`);
+      return;
+    }
     const sessions = await this.directory.sessionsOf(id);
     let tracks = 0;
     for (const sessionId of sessions) {
@@ -125,6 +137,7 @@ export class NodeWatch {
       await this.directory.forget(sessionId);
     }
     await this.nodes.remove(id);
+    await this.redis.del(sinceKey);
     this.logger.warn({ node: id, sessions: sessions.length, tracks, ms: Date.now() - started }, 'cleaned up after a node that died: its tracks are unpublished, its sessions forgotten');
   }
 }

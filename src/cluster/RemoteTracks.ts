@@ -357,7 +357,7 @@ export class RemoteTracks implements RemoteTrackSource {
    * (the new one takes its id); consumers here see `moving` and follow the
    * track onto the new producer on their transceivers.
    */
-  private async reattach(sessionId: string, trackName: string, why: string, choice: { preferred?: string; avoid?: string } = {}): Promise<void> {
+  private async reattach(sessionId: string, trackName: string, why: string, choice: { preferred?: string; avoid?: string; ownerId?: string } = {}): Promise<void> {
     const key = trackKey(sessionId, trackName);
     const old = this.ready.get(key);
     if (!old || this.moves.has(key)) return;
@@ -367,7 +367,7 @@ export class RemoteTracks implements RemoteTrackSource {
     this.movingFor.set(key, new Set(this.fedNodes(old.producer.id)));
     try {
       old.producer.close();
-      const entered = await this.inboundFor(sessionId, trackName, old.ownerId, old.view, old.router, choice);
+      const entered = await this.inboundFor(sessionId, trackName, choice.ownerId ?? old.ownerId, old.view, old.router, choice);
       this.options.logger.warn({ session: sessionId, track: trackName, why, from: entered.parentId, ms: Date.now() - started }, 'a track re-attached to another carrier');
       settle(true);
     } catch (error) {
@@ -380,10 +380,42 @@ export class RemoteTracks implements RemoteTrackSource {
     }
   }
 
+  /**
+   * The track's session moved (resumeSession) and published it again: the
+   * pipe from its old source closes, and the track comes from its new node,
+   * or, when the session moved here, from the local producer. Consumers here
+   * follow it on their transceivers (`moving`).
+   */
+  private async followMove(sessionId: string, trackName: string): Promise<void> {
+    const key = trackKey(sessionId, trackName);
+    const old = this.ready.get(key);
+    if (!old || this.moves.has(key)) return;
+    const route = await this.cluster.route(sessionId, { fresh: true }).catch(() => undefined);
+    if (route?.kind === 'remote') return this.reattach(sessionId, trackName, 'its session moved to another node', { ownerId: route.nodeId });
+    if (route?.kind !== 'local') return;
+    this.moves.set(key, Promise.resolve(true));
+    try {
+      old.producer.close();
+      // mediasoup tells consumers of the closed producer asynchronously: they must still find the move when it does.
+      for (let waited = 0; old.holders > 0 && waited < MOVE_WAIT_MS; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+      this.options.logger.info({ session: sessionId, track: trackName }, 'a piped track\'s session moved to this node: its subscribers here take the local producer');
+    } finally {
+      this.moves.delete(key);
+      if (!this.inbounds.has(key) && !this.data.carries(key)) this.views.delete(key);
+    }
+  }
+
   private onEvent(event: TrackEvent): void {
     const key = trackKey(event.track.sessionId, event.track.name);
     const view = this.views.get(key);
     if (!view) return;
+    if (event.type === 'MOVED') {
+      view.status = event.track.status;
+      void this.followMove(event.track.sessionId, event.track.name).catch((error: unknown) =>
+        this.options.logger.warn({ err: error, session: event.track.sessionId, track: event.track.name }, 'could not follow a piped track whose session moved'),
+      );
+      return;
+    }
     if (event.type === 'UNPUBLISHED') {
       view.status = 'INACTIVE';
       this.unpublished.add(key);

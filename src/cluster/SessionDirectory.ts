@@ -7,6 +7,9 @@ export interface SessionEntry {
   readonly appId: string;
   /** The client-token subject that created it; null for an app's backend. */
   readonly owner: string | null;
+  /** SHA-256 of its resume secret (src/moves/resumeSecret.ts): a node it moves to checks the secret against it. */
+  readonly secretHash: string;
+  readonly correlationId: string | null;
 }
 
 /**
@@ -23,6 +26,7 @@ export class SessionDirectory {
   ) {
     redis.defineCommand('switchyardRegisterSession', { numberOfKeys: 3, lua: REGISTER_SCRIPT });
     redis.defineCommand('switchyardForgetSession', { numberOfKeys: 1, lua: FORGET_SCRIPT });
+    redis.defineCommand('switchyardMoveSession', { numberOfKeys: 3, lua: MOVE_SCRIPT });
   }
 
   /**
@@ -41,11 +45,25 @@ export class SessionDirectory {
         entry.owner ?? '',
         subjectKey ? String(cap ?? 0) : '0',
         sessionId,
+        entry.secretHash,
+        entry.correlationId ?? '',
       ),
     );
     if (held < 0) {
       throw new SwitchyardError(ErrorCode.LIMIT_EXCEEDED, `this subject already holds ${-held - 1} sessions in the cluster, the most allowed; close one first`);
     }
+  }
+
+  /**
+   * The session now lives on `toNode` (it was resumed there). Refused
+   * (SESSION_NOT_FOUND) when it no longer lives on `fromNode`: it was closed,
+   * or another resume moved it first.
+   */
+  async move(sessionId: string, fromNode: string, toNode: string): Promise<void> {
+    const moved = Number(
+      await (this.redis as unknown as Scripts).switchyardMoveSession(this.sessionKey(sessionId), this.nodeKey(fromNode), this.nodeKey(toNode), fromNode, toNode, sessionId),
+    );
+    if (moved !== 1) throw new SwitchyardError(ErrorCode.SESSION_NOT_FOUND, `session ${sessionId} was closed or moved meanwhile`);
   }
 
   async forget(sessionId: string): Promise<void> {
@@ -65,7 +83,7 @@ export class SessionDirectory {
     if (typeof sessionId !== 'string' || sessionId.length > 64) return null;
     const fields = await this.redis.hgetall(this.sessionKey(sessionId));
     if (!fields.node) return null;
-    return { nodeId: fields.node, appId: fields.app ?? '', owner: fields.owner ? fields.owner : null };
+    return { nodeId: fields.node, appId: fields.app ?? '', owner: fields.owner ? fields.owner : null, secretHash: fields.secret ?? '', correlationId: fields.correlation ? fields.correlation : null };
   }
 
   /** Sessions one subject holds anywhere in the cluster. */
@@ -85,12 +103,13 @@ export class SessionDirectory {
 interface Scripts {
   switchyardRegisterSession(...args: string[]): Promise<number>;
   switchyardForgetSession(...args: string[]): Promise<number>;
+  switchyardMoveSession(...args: string[]): Promise<number>;
 }
 
 /**
  * KEYS: session hash, subject set (the session key again when there is no
  * subject), the node's session set. ARGV: node, app, owner, cap (0: none),
- * session id. Returns the subject's session count, or -(count + 1) when the
+ * session id, secret hash, correlation id. Returns the subject's session count, or -(count + 1) when the
  * cap refuses.
  */
 const REGISTER_SCRIPT = `
@@ -102,9 +121,18 @@ if cap > 0 then
   redis.call('SADD', KEYS[2], ARGV[5])
   count = count + 1
 end
-redis.call('HSET', KEYS[1], 'node', ARGV[1], 'app', ARGV[2], 'owner', ARGV[3])
+redis.call('HSET', KEYS[1], 'node', ARGV[1], 'app', ARGV[2], 'owner', ARGV[3], 'secret', ARGV[6], 'correlation', ARGV[7])
 redis.call('SADD', KEYS[3], ARGV[5])
 return count
+`;
+
+/** KEYS: session hash, old node's session set, new node's. ARGV: old node, new node, session id. 1 when moved, 0 when it was not on the old node. */
+const MOVE_SCRIPT = `
+if redis.call('HGET', KEYS[1], 'node') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'node', ARGV[2])
+redis.call('SREM', KEYS[2], ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[3])
+return 1
 `;
 
 /** KEYS: session hash. ARGV: subject key prefix, session id, node key prefix. */

@@ -72,7 +72,10 @@ export async function joinCluster(options: {
     for (const id of local) {
       const session = sessions.get(id);
       // A cap no one reaches: the subject's set is refilled, nothing is refused.
-      if (session) await cluster.registerSession(id, { appId: session.ownership.appId, owner: session.ownership.owner }, Number.MAX_SAFE_INTEGER);
+      if (session) {
+        const entry = { appId: session.ownership.appId, owner: session.ownership.owner, secretHash: session.resumeSecretHash, correlationId: session.correlationId };
+        await cluster.registerSession(id, entry, Number.MAX_SAFE_INTEGER);
+      }
     }
     let changed = 0;
     for (const id of await cluster.directory.sessionsOf(cluster.nodeId)) {

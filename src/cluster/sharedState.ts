@@ -71,7 +71,7 @@ export async function openSharedState(config: Config, logger: Logger): Promise<S
       prefix,
       onReadError: (error) => log.debug({ err: error }, 'reading the track event log failed; retrying'),
     });
-    const watch = new NodeWatch(redis, prefix, cluster.nodes, cluster.directory, trackEvents, logger, cluster.carriers);
+    const watch = new NodeWatch(redis, prefix, cluster.nodes, cluster.directory, trackEvents, logger, cluster.carriers, config.sessionResumeGraceMs);
     state = {
       mode: 'cluster',
       trackEvents,

@@ -105,8 +105,10 @@ export interface Config {
   clusterAdvertiseUrl: string | undefined;
   /** Address other nodes send piped media to (defaults to RTC_ANNOUNCED_IP, then RTC_LISTEN_IP). */
   pipeAnnouncedIp: string | undefined;
-  /** SIGTERM: how long the node waits for its sessions to end before it closes them. */
+  /** SIGTERM: how long the node waits for its sessions to move or end before it closes them. */
   drainTimeoutMs: number;
+  /** How long a moved session's tracks (and a dead node's sessions) stay resumable before they end (SESSION_RESUME_GRACE_MS). */
+  sessionResumeGraceMs: number;
   /** Region, relay fan-out and pipe grace of this node in a cluster (NODE_REGION, REGION_ORDER, RELAY_FANOUT, PIPE_IDLE_GRACE_MS). */
   topology: TopologyConfig;
   /** TURN relays to hand out credentials for (query iceServers); undefined: none configured. */
@@ -300,6 +302,7 @@ export function loadConfig(env: Env = process.env): Config {
     clusterAdvertiseUrl: advertiseUrl(env),
     pipeAnnouncedIp: ip(env, 'PIPE_ANNOUNCED_IP', undefined),
     drainTimeoutMs: integer(env, 'DRAIN_TIMEOUT_MS', 30_000, 0, 86_400_000),
+    sessionResumeGraceMs: integer(env, 'SESSION_RESUME_GRACE_MS', 20_000, 0, 600_000),
     topology: topologyConfig(env),
     turn: turnConfig(env),
     metrics: metricsConfig(env, runMode, host),

@@ -12,6 +12,8 @@ export type SessionEventType =
   | 'DATA_CHANNEL_ENDED'
   | 'QUALITY_CHANGED'
   | 'DOMINANT_SPEAKER_CHANGED'
+  | 'MOVE_REQUESTED'
+  | 'MOVED'
   | 'CLOSED';
 
 export interface SessionEvent {
@@ -30,6 +32,10 @@ export interface SessionEvent {
   readonly quality?: ConnectionQuality | null;
   /** DOMINANT_SPEAKER_CHANGED: the pulled audio track now speaking (`mid` is the transceiver carrying it). */
   readonly speaker?: TrackView | null;
+  /** MOVE_REQUESTED: the API URL of the node to resume on (null: any). MOVED: where the session lives now. */
+  readonly moveTo?: string | null;
+  /** MOVE_REQUESTED: why the node asks (DRAINING). */
+  readonly moveReason?: 'DRAINING' | null;
   readonly at: Date;
 }
 

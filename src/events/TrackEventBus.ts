@@ -6,7 +6,7 @@ import { eventCounters } from './eventCounters.js';
 
 export type { TrackView };
 
-export type TrackEventType = 'PUBLISHED' | 'UNPUBLISHED' | 'ACTIVE' | 'INACTIVE' | 'MUTED' | 'UNMUTED';
+export type TrackEventType = 'PUBLISHED' | 'MOVED' | 'UNPUBLISHED' | 'ACTIVE' | 'INACTIVE' | 'MUTED' | 'UNMUTED';
 
 export interface TrackEvent {
   /** Position in this bus's order; cursors encode it. */

@@ -73,7 +73,7 @@ export class ConnectionQualityWatch {
     private readonly changed: (session: Session, quality: ConnectionQuality) => void,
   ) {
     tracks.on('change', (type, track) => {
-      if (type !== 'PUBLISHED' && type !== 'UNPUBLISHED') this.checks.get(track.sessionId)?.();
+      if (type !== 'PUBLISHED' && type !== 'MOVED' && type !== 'UNPUBLISHED') this.checks.get(track.sessionId)?.();
     });
   }
 

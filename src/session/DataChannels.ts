@@ -116,7 +116,7 @@ export class DataChannels {
     }
     for (const channel of added) {
       session.dataChannels.push(channel);
-      this.registry.publish(channel.source as PublishedDataChannel);
+      this.registry.publish(channel.source as PublishedDataChannel, session.claimName(channel.source.name));
     }
     if (added.length > 0) session.log.info({ dataChannels: added.map((c) => c.source.name) }, 'data channels published');
     return { session, dataChannels: results };
@@ -201,6 +201,23 @@ export class DataChannels {
     for (const channel of session.dataChannels) {
       if (channel.location === 'LOCAL') this.closeLocal(channel, true);
     }
+    session.dataChannels = [];
+  }
+
+  /** The session moves (SessionEnding.release): its published channels leave the registry without UNPUBLISHED. Returns them. */
+  release(session: Session): PublishedDataChannel[] {
+    const released: PublishedDataChannel[] = [];
+    for (const channel of session.dataChannels) {
+      if (channel.location !== 'LOCAL') continue;
+      const published = channel.source as PublishedDataChannel;
+      if (this.registry.withdraw(published)) released.push(published);
+    }
+    return released;
+  }
+
+  /** Closes what `release` withdrew, once its subscribers wait for it to move. */
+  closeReleased(session: Session): void {
+    for (const channel of session.dataChannels) if (channel.location === 'LOCAL') this.closeLocal(channel, false);
     session.dataChannels = [];
   }
 

@@ -99,7 +99,7 @@ export class Negotiator {
 
     // Commit: nothing below can fail half-way.
     for (const t of toClose) this.stopMedia(t);
-    for (const track of created) this.tracks.publish(track);
+    for (const track of created) this.tracks.publish(track, session.claimName(track.name));
     session.transceivers = next;
     session.negotiation = nextState;
     rememberIce(session, offer);
@@ -233,7 +233,7 @@ export class Negotiator {
       try {
         const producer = await this.produce(session, mapping, request.trackName);
         const track = this.newTrack(session, request.trackName, request.tags, mapping, producer);
-        this.tracks.publish(track);
+        this.tracks.publish(track, session.claimName(track.name));
         published.set(transceiver, {
           section: { ...transceiver.section, codecs: mapping.codecs, headerExtensions: mapping.headerExtensions },
           pushed: track,

@@ -22,7 +22,7 @@ export class PublisherLayers {
   ) {
     tracks.on('change', (type, track) => {
       if (track.simulcastRids.length < 2) return;
-      if (type === 'PUBLISHED') this.follow(track);
+      if (type === 'PUBLISHED' || type === 'MOVED') this.follow(track);
       if (type === 'UNPUBLISHED') this.forget(track);
     });
     demand.on('change', (producerId) => this.onChange(producerId));
@@ -37,6 +37,8 @@ export class PublisherLayers {
   private follow(track: PublishedTrack): void {
     this.byProducer.set(track.producer.id, track);
     this.demand.track(track.producer.id, track.simulcastRids.length);
+    // A track withdrawn for a move is never UNPUBLISHED here: its producer's close is the end.
+    track.producer.observer.once('close', () => this.forget(track));
   }
 
   private forget(track: PublishedTrack): void {

@@ -8,6 +8,8 @@ import type { PullRequest } from './types.js';
 /** What following a moved track needs of the puller. */
 export interface PulledMovesParts {
   remote: RemoteTrackSource | undefined;
+  /** Tracks whose session moved to another PeerConnection (TrackMoves): back once published again (MOVED). */
+  sessionMoves: { moving(sessionId: string, trackName: string): Promise<boolean> | undefined } | undefined;
   offers: SfuOffers;
   /** A new consumer of `request` on the transceiver `mid` (Puller.consume). */
   consumeOn: (session: Session, request: PullRequest, mid: string) => Promise<Transceiver | undefined>;
@@ -17,9 +19,11 @@ export interface PulledMovesParts {
 
 /**
  * What happens to a pull whose source producer closed: the track ended
- * (its transceiver goes inactive, TRACK_ENDED), or, for a track of another
- * node whose relay was replaced, it is moving: once it is back the pull
- * follows it onto the new producer on the same mid (an SFU offer).
+ * (its transceiver goes inactive, TRACK_ENDED), or it is moving: a track of
+ * another node whose relay was replaced or whose session moved to another
+ * node, or a track of a session here that moved to another PeerConnection
+ * (TrackMoves). Once it is back the pull follows it onto the new producer on
+ * the same mid (an SFU offer).
  */
 export class PulledMoves {
   constructor(private readonly parts: PulledMovesParts) {}
@@ -35,7 +39,8 @@ export class PulledMoves {
     const pulled = transceiver?.pulled;
     if (!transceiver || !pulled) return;
     pulled.ended = true;
-    const moving = this.parts.remote?.moving(pulled.source.sessionId, pulled.source.name);
+    const { sessionId, name } = pulled.source;
+    const moving = this.parts.remote?.moving(sessionId, name) ?? this.parts.sessionMoves?.moving(sessionId, name);
     if (!moving) return this.endTransceiver(session, transceiver);
     void moving
       .then((back) => {

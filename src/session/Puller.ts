@@ -46,6 +46,8 @@ export interface PullerParts {
   bounds?: SessionBounds;
   /** Who speaks among the audio tracks each session pulls. */
   speakers?: DominantSpeakers;
+  /** Tracks of sessions that moved away from their PeerConnection: their pulls wait for them (TrackMoves). */
+  sessionMoves?: { moving(sessionId: string, trackName: string): Promise<boolean> | undefined };
 }
 
 export class Puller {
@@ -71,6 +73,7 @@ export class Puller {
     ({ tracks: this.tracks, pipes: this.pipes, offers: this.offers, demand: this.demand, mediaWaitMs: this.mediaWaitMs, remote: this.remote, dataChannels: this.dataChannels } = parts);
     this.moves = new PulledMoves({
       remote: this.remote,
+      sessionMoves: parts.sessionMoves,
       offers: this.offers,
       consumeOn: (session, request, mid) => {
         const probe = new TrackResults();

@@ -106,6 +106,14 @@ export class Session {
    * (pino child bindings). Replaced by the engine when it creates the session.
    */
   log: Logger = silentLogger;
+  /** SHA-256 of the session's resume secret (src/moves/resumeSecret.ts): resumeSession needs the secret. */
+  resumeSecretHash = '';
+  /**
+   * Names this session published before it moved (resumeSession) and has not
+   * published again yet, with their last views: publishing one again is a
+   * MOVED, not a PUBLISHED; one left here past the resume grace is unpublished.
+   */
+  readonly movedNames = new Map<string, TrackView>();
   /** false: the client sends no ICE consent checks, so liveness follows its media (SessionLiveness). */
   iceConsentChecks = true;
   private iceState: types.IceState = 'new';
@@ -235,6 +243,11 @@ export class Session {
     if (transceiver.pending || this.connectionState !== 'CONNECTED') return 'WAITING';
     if (transceiver.pulled) return transceiver.pulled.ended ? 'INACTIVE' : transceiver.pulled.source.status;
     return transceiver.pushed?.status ?? 'WAITING';
+  }
+
+  /** How publishing `name` is announced: MOVED for a name this session published before it moved, else PUBLISHED. */
+  claimName(name: string): 'PUBLISHED' | 'MOVED' {
+    return this.movedNames.delete(name) ? 'MOVED' : 'PUBLISHED';
   }
 
   /** Names this session publishes now or has asked to publish: its tracks' and its data channels' (one name space). */

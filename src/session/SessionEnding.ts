@@ -1,6 +1,6 @@
 import type { Logger } from '../logger.js';
 import type { MediaWorker } from '../media/workerPool.js';
-import type { PublishedTrack } from '../tracks/PublishedTrack.js';
+import { trackView, type PublishedTrack, type TrackView } from '../tracks/PublishedTrack.js';
 import type { TrackRegistry } from '../tracks/TrackRegistry.js';
 import type { DataChannels } from './DataChannels.js';
 import type { Session, Transceiver } from './Session.js';
@@ -63,6 +63,36 @@ export class SessionEnding {
     this.parts.data.forget(session);
     // A transport closed by nobody here: the client ended DTLS (pc.close()), or mediasoup closed it.
     session.log.info({ reason: session.closeReason ?? 'transport closed (the client closed its PeerConnection)', state: session.connectionState, lifetimeMs: Date.now() - session.createdAt.getTime() }, 'session closed');
+  }
+
+  /**
+   * The session moves to another PeerConnection (resumeSession, here or on
+   * another node): it leaves this engine without CLOSED and without
+   * unpublishing. Its tracks and data channels are withdrawn (for the cluster
+   * they stay published) and `waitFor` is told of each before its producer
+   * closes, so that its subscribers here wait for it to come back (MOVED)
+   * rather than end. Returns the views of what it published, names it had
+   * not published again since an earlier move included.
+   */
+  release(session: Session, waitFor: (view: TrackView) => void): TrackView[] {
+    if (session.closed) return [];
+    this.liveness?.forget(session);
+    session.closed = true;
+    session.closeReason ??= 'moved to another PeerConnection (resumeSession)';
+    this.parts.sessions.delete(session.id);
+    session.worker.load -= 1;
+    const views: TrackView[] = [...session.movedNames.values()];
+    // Carried over to where the session goes next: the grace timer of this PeerConnection's session must not end them.
+    session.movedNames.clear();
+    for (const t of session.transceivers) {
+      if (t.pushed && this.parts.tracks.withdraw(t.pushed)) views.push(trackView(t.pushed));
+    }
+    for (const channel of this.parts.data.release(session)) views.push(trackView(channel));
+    for (const view of views) waitFor(view);
+    this.parts.data.closeReleased(session);
+    session.transport.close();
+    session.log.info({ tracks: views.map((v) => v.name), lifetimeMs: Date.now() - session.createdAt.getTime() }, 'session moved away from this PeerConnection');
+    return views;
   }
 
   onWorkerDied(worker: MediaWorker): void {

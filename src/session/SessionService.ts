@@ -31,8 +31,21 @@ import { SctpStreamIds } from '../media/sctpStreamIds.js';
 import { ConnectionQualityWatch } from '../quality/connectionQuality.js';
 import { DEFAULT_SESSION_BOUNDS, type SessionBounds } from './bounds.js';
 import { StatsFeed } from '../quality/StatsFeed.js';
+import { TrackMoves } from '../moves/TrackMoves.js';
+import { newResumeSecret } from '../moves/resumeSecret.js';
+import type { TrackView } from '../tracks/PublishedTrack.js';
 
 export type { DescriptionInput, PullRequest, TracksOutcome } from './types.js';
+
+/** How long a moved session's tracks wait to be published again, unless configured (SESSION_RESUME_GRACE_MS). */
+export const DEFAULT_RESUME_GRACE_MS = 20_000;
+
+/** What resumeSession carries over: the id, the secret's hash, and what the session published before. */
+export interface ResumedSession {
+  readonly id: string;
+  readonly secretHash: string;
+  readonly moved: readonly TrackView[];
+}
 
 export interface SessionServiceOptions {
   pool: WorkerPool;
@@ -63,6 +76,8 @@ export interface SessionServiceOptions {
   dataMaxMessageBytes: number;
   /** What one session may hold: transceivers, pulls waiting for an answer, m-sections (bounds.ts). */
   bounds?: SessionBounds;
+  /** How long a moved session's tracks wait to be published again (and their subscribers for them) before they end. */
+  resumeGraceMs?: number;
 }
 
 /**
@@ -103,10 +118,16 @@ export class SessionService {
   private readonly quality: ConnectionQualityWatch;
   private created = 0;
   private readonly newSessionId: () => string;
+  /** Tracks of sessions that moved off a PeerConnection of this node, which their subscribers here wait for. */
+  readonly trackMoves: TrackMoves;
+  readonly resumeGraceMs: number;
 
   constructor(options: SessionServiceOptions) {
     this.pool = options.pool;
     this.newSessionId = options.newSessionId ?? randomUUID;
+    this.trackMoves = new TrackMoves(options.logger);
+    this.resumeGraceMs = options.resumeGraceMs ?? DEFAULT_RESUME_GRACE_MS;
+    this.trackMoves.follow(options.trackEvents).catch((error: unknown) => options.logger.error({ err: error }, 'could not follow track events for moving sessions'));
     this.logger = options.logger;
     this.maxSdpBytes = options.maxSdpBytes;
     this.transportOptions = { iceConsentTimeoutS: options.iceConsentTimeoutS, maxMessageBytes: options.dataMaxMessageBytes };
@@ -148,7 +169,7 @@ export class SessionService {
     const speakers = new DominantSpeakers((session, mid, speaker) => this.sessionEvents.publish({ type: 'DOMINANT_SPEAKER_CHANGED', session, mid, speaker, at: new Date() }), this.logger);
     this.sessionEvents.watchAll((event) => event.type === 'CLOSED' && speakers.forget(event.session.id));
     this.puller = new Puller(
-      { tracks: this.tracks, pipes: this.pipes, offers: this.sfuOffers, demand: this.layerDemand, mediaWaitMs: options.mediaWaitMs, remote: options.remoteTracks, dataChannels: this.data.registry, bounds, speakers },
+      { tracks: this.tracks, pipes: this.pipes, offers: this.sfuOffers, demand: this.layerDemand, mediaWaitMs: options.mediaWaitMs, remote: options.remoteTracks, dataChannels: this.data.registry, bounds, speakers, sessionMoves: this.trackMoves },
       (id) => this.sessions.get(id),
       (session, mid) => this.emit(session, 'TRACK_ENDED', mid),
       (session, mid) =>
@@ -196,16 +217,23 @@ export class SessionService {
     correlationId?: string | null;
     /** false: no ICE consent timeout; SessionLiveness watches the session's media instead. */
     iceConsentChecks?: boolean;
+    /** resumeSession: the session's id and secret stay, and what it published before waits to be published again (MOVED). */
+    resume?: ResumedSession;
   }): Promise<{
     session: Session;
     description: DescriptionInput | null;
+    /** Only for a new session: the secret that resumes it (the engine keeps its hash). */
+    resumeSecret: string | null;
   }> {
     const offer = input.description ? this.parse(input.description, 'offer') : undefined;
     if (input.correlationId != null && input.correlationId.length > 256) throw badRequest('correlationId is longer than 256 characters');
     const worker = this.pool.pick();
     const consent = input.iceConsentChecks ?? true;
     const transport = await createSessionTransport(worker, { enableTcp: this.pool.rtcTcp, ...this.transportOptions, ...(consent ? {} : { iceConsentTimeoutS: 0 }) });
-    const session = new Session(this.newSessionId(), input.correlationId ?? null, worker, transport, input.ownership);
+    const session = new Session(input.resume?.id ?? this.newSessionId(), input.correlationId ?? null, worker, transport, input.ownership);
+    const secret = input.resume ? null : newResumeSecret();
+    session.resumeSecretHash = input.resume?.secretHash ?? secret?.hash ?? '';
+    for (const view of input.resume?.moved ?? []) session.movedNames.set(view.name, view);
     session.log = this.logger.child({ app: input.ownership.appId, session: session.id, correlationId: session.correlationId });
     session.iceConsentChecks = consent;
     session.onConnectionStateChange = () => {
@@ -229,8 +257,43 @@ export class SessionService {
     transport.observer.once('close', () => this.ending.forget(session));
     this.liveness.watch(session);
     this.quality.watch(session);
-    session.log.info({ worker: worker.index, owner: input.ownership.owner ?? undefined }, 'session created');
-    return { session, description: answer };
+    if (input.resume) this.endUnclaimedAfterGrace(session);
+    session.log.info({ worker: worker.index, owner: input.ownership.owner ?? undefined, resumed: input.resume ? true : undefined }, input.resume ? 'session resumed' : 'session created');
+    return { session, description: answer, resumeSecret: secret?.secret ?? null };
+  }
+
+  /** Throws as createSession would for this offer (INVALID_SDP, BAD_REQUEST): a move checks it before it releases anything. */
+  checkOffer(description: DescriptionInput | null): void {
+    if (description) this.parse(description, 'offer');
+  }
+
+  /**
+   * The session moves to another PeerConnection (resumeSession): it leaves
+   * this engine without ending (SessionEnding.release); its subscribers here
+   * wait for its tracks. Returns the views of what it published. Undefined
+   * when the session is not here.
+   */
+  async release(sessionId: string, moveTo: string | null = null): Promise<TrackView[] | undefined> {
+    const session = this.sessions.get(sessionId);
+    if (!session || session.closed) return undefined;
+    return session.queue.run(async () => {
+      if (session.closed) return undefined;
+      const views = this.ending.release(session, (view) => this.trackMoves.expect(view.sessionId, view.name, this.resumeGraceMs));
+      this.sessionEvents.publish({ type: 'MOVED', session, mid: null, moveTo, at: new Date() });
+      return views;
+    });
+  }
+
+  /** A resumed session's names not published again within the grace end: UNPUBLISHED, as if closed then. */
+  private endUnclaimedAfterGrace(session: Session): void {
+    const timer = setTimeout(() => {
+      for (const view of session.movedNames.values()) {
+        session.log.info({ track: view.name }, 'a track of the moved session was not published again within the resume grace: unpublished');
+        void this.trackEvents.publish('UNPUBLISHED', { ...view, status: 'INACTIVE' }).catch(() => undefined);
+      }
+      session.movedNames.clear();
+    }, this.resumeGraceMs);
+    timer.unref();
   }
 
   /**
@@ -376,6 +439,7 @@ export class SessionService {
 
   async close(): Promise<void> {
     this.activity.stop();
+    this.trackMoves.close();
     this.layerDemand.close();
     for (const session of [...this.sessions.values()]) {
       session.closeReason ??= 'the node stopped';

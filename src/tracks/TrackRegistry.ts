@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { PublishedTrack, TrackKind, TrackStatus, TrackView } from './PublishedTrack.js';
 
-export type TrackChange = 'PUBLISHED' | 'UNPUBLISHED' | 'ACTIVE' | 'INACTIVE' | 'MUTED' | 'UNMUTED';
+/** MOVED: a track published again under the same name by its session after the session moved (another PeerConnection, perhaps another node). */
+export type TrackChange = 'PUBLISHED' | 'MOVED' | 'UNPUBLISHED' | 'ACTIVE' | 'INACTIVE' | 'MUTED' | 'UNMUTED';
 
 export interface TrackFilter {
   sessionIds?: readonly string[] | null;
@@ -34,11 +35,24 @@ export class TrackRegistry<T extends Publication = PublishedTrack> extends Event
     return this.tracks.get(key(sessionId, name));
   }
 
-  publish(track: T): void {
+  /** `MOVED`: the session published this name before it moved; subscribers follow it rather than see it end. */
+  publish(track: T, change: 'PUBLISHED' | 'MOVED' = 'PUBLISHED'): void {
     const k = key(track.sessionId, track.name);
     if (this.tracks.has(k)) throw new Error(`track ${track.name} of session ${track.sessionId} is already published`);
     this.tracks.set(k, track);
-    this.emit('change', 'PUBLISHED', track);
+    this.emit('change', change, track);
+  }
+
+  /**
+   * Takes a track out without UNPUBLISHED: its session is moving away (to
+   * another PeerConnection or node), where it publishes the name again
+   * (MOVED). Nothing is announced: for the cluster it stays published.
+   */
+  withdraw(track: T): boolean {
+    const k = key(track.sessionId, track.name);
+    if (this.tracks.get(k) !== track) return false;
+    this.tracks.delete(k);
+    return true;
   }
 
   /** WAITING, ACTIVE or INACTIVE, as media comes and goes; ACTIVE and INACTIVE are announced. */

@@ -53,12 +53,34 @@ export class TestPeer {
     this.pc.createDataChannel('switchyard');
     await this.setLocal(await this.pc.createOffer());
     const data = await this.request(
-      `mutation($sdp: String!) { createSession(input: { sessionDescription: { type: OFFER, sdp: $sdp } }) { ${SESSION_FIELDS} sessionDescription { sdp } } }`,
+      `mutation($sdp: String!) { createSession(input: { sessionDescription: { type: OFFER, sdp: $sdp } }) { ${SESSION_FIELDS} sessionDescription { sdp } resumeSecret } }`,
       { sdp: this.localSdp },
     );
     await this.pc.setRemoteDescription({ type: 'answer', sdp: data.createSession.sessionDescription.sdp });
     this.sessionId = data.createSession.session.id;
+    this.resumeSecret = data.createSession.resumeSecret ?? '';
     return this.sessionId;
+  }
+
+  /** The secret createSession gave: resumeSession needs it. */
+  resumeSecret = '';
+
+  /**
+   * Takes over a session on this peer's (new) PeerConnection: resumeSession
+   * with an offer that carries only a data channel, as createSession does.
+   * Returns the names the session published before the move.
+   */
+  async resumeSession(sessionId: string, resumeSecret: string): Promise<string[]> {
+    this.pc.createDataChannel('switchyard');
+    await this.setLocal(await this.pc.createOffer());
+    const data = await this.request(
+      `mutation($input: ResumeSessionInput!) { resumeSession(input: $input) { session { id } sessionDescription { sdp } movedTrackNames } }`,
+      { input: { sessionId, resumeSecret, sessionDescription: { type: 'OFFER', sdp: this.localSdp } } },
+    );
+    await this.pc.setRemoteDescription({ type: 'answer', sdp: data.resumeSession.sessionDescription.sdp });
+    this.sessionId = data.resumeSession.session.id;
+    this.resumeSecret = resumeSecret;
+    return data.resumeSession.movedTrackNames;
   }
 
   /** Adds sendonly transceivers for the tracks and publishes them under the given names. */

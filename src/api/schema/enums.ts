@@ -56,6 +56,11 @@ export const SimulcastFallbackEnum = builder.enumType('SimulcastFallback', {
 export const TrackEventTypeEnum = builder.enumType('TrackEventType', {
   values: {
     PUBLISHED: { value: 'PUBLISHED' as const, description: 'The track appeared: it can be pulled.' },
+    MOVED: {
+      value: 'MOVED' as const,
+      description:
+        'The track\'s session moved (resumeSession: a new PeerConnection, perhaps on another node) and publishes the track again under the same name. It stayed published throughout: subscribers keep their transceivers and the SFU moves them onto the new source (an SFU offer on the same mid). No UNPUBLISHED/PUBLISHED pair comes with a move.',
+    },
     UNPUBLISHED: { value: 'UNPUBLISHED' as const, description: 'The track is gone: its publisher closed it, or its session ended.' },
     ACTIVE: { value: 'ACTIVE' as const, description: 'Media started arriving (again).' },
     INACTIVE: {
@@ -98,6 +103,15 @@ export const SessionEventTypeEnum = builder.enumType('SessionEventType', {
       description:
         'Another of the audio tracks this session pulls is now the dominant speaker (`speaker`, carried on `mid`): mediasoup\'s active speaker detection over the audio levels publishers send, every 300 ms at most. Sent only when it changes; nothing when everyone stops speaking.',
     },
+    MOVE_REQUESTED: {
+      value: 'MOVE_REQUESTED' as const,
+      description:
+        'The node that holds the session asks its client to move (`moveReason`, e.g. DRAINING before a restart): open a new PeerConnection and resumeSession with the resume secret, at `moveTo` (another node of the same region with room) or at any node. The node closes what has not moved by its drain deadline. The SDK moves by itself (docs/lifecycle.md).',
+    },
+    MOVED: {
+      value: 'MOVED' as const,
+      description: 'The session was resumed on another PeerConnection (resumeSession), perhaps on another node (`moveTo`): this PeerConnection is over, the session goes on. Events come from where it lives now.',
+    },
     CLOSED: { value: 'CLOSED' as const, description: 'The session is closed; nothing more will come.' },
   },
 });
@@ -126,5 +140,12 @@ export const DataChannelEndReasonEnum = builder.enumType('DataChannelEndReason',
       description:
         'This subscriber could not keep up with a reliable channel: the SFU\'s send buffer towards it was full and a message was dropped, so the SFU ended the subscription rather than leave a silent gap. Messages may be missing from the first one the SFU could not buffer (a subscriber that was slow rather than stalled may still get a few later ones before the close); subscribe again and resynchronise.',
     },
+  },
+});
+
+export const MoveReasonEnum = builder.enumType('MoveReason', {
+  description: 'Why a node asks a session to move (MOVE_REQUESTED).',
+  values: {
+    DRAINING: { value: 'DRAINING' as const, description: 'The node is stopping (SIGTERM): it takes no new sessions and closes what is left at DRAIN_TIMEOUT_MS.' },
   },
 });

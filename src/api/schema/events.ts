@@ -2,7 +2,7 @@ import type { SessionEvent } from '../../events/SessionEventBus.js';
 import type { TrackEvent, TrackView } from '../../events/TrackEventBus.js';
 import { matchesFilter, type TrackFilter } from '../../tracks/TrackRegistry.js';
 import { builder } from './builder.js';
-import { ConnectionQualityEnum, DataChannelEndReasonEnum, SessionEventTypeEnum, TrackEventTypeEnum } from './enums.js';
+import { ConnectionQualityEnum, DataChannelEndReasonEnum, MoveReasonEnum, SessionEventTypeEnum, TrackEventTypeEnum } from './enums.js';
 import { TrackFilterInput } from './inputs.js';
 import { SessionRef, TrackRef } from './types.js';
 
@@ -53,6 +53,17 @@ export const SessionEventRef = builder.objectRef<SessionEvent>('SessionEvent').i
       nullable: true,
       description: 'DOMINANT_SPEAKER_CHANGED: the pulled audio track now speaking; `mid` is the transceiver that carries it in this session.',
       resolve: (e) => e.speaker ?? null,
+    }),
+    moveTo: t.string({
+      nullable: true,
+      description: 'MOVE_REQUESTED: the API URL of the node to resume the session on (null: any node, e.g. through the load balancer). MOVED: the URL of the node that holds it now.',
+      resolve: (e) => e.moveTo ?? null,
+    }),
+    moveReason: t.field({
+      type: MoveReasonEnum,
+      nullable: true,
+      description: 'MOVE_REQUESTED: why the node asks the session to move.',
+      resolve: (e) => e.moveReason ?? null,
     }),
     at: t.expose('at', { type: 'DateTime' }),
   }),

@@ -59,6 +59,18 @@ export const CreateSessionInput = builder.inputType('CreateSessionInput', {
   }),
 });
 
+export const ResumeSessionInput = builder.inputType('ResumeSessionInput', {
+  description: 'Resumes a session on a new PeerConnection, on this node or another (docs/lifecycle.md): after MOVE_REQUESTED, or when its node stopped answering.',
+  fields: (t) => ({
+    sessionId: t.id({ required: true }),
+    resumeSecret: t.string({ required: true, description: 'The secret createSession gave (CreateSessionPayload.resumeSecret). It stays the same across moves.' }),
+    sessionDescription: t.field({
+      type: SessionDescriptionInput,
+      description: 'The new PeerConnection\'s offer (a data m-line is enough; publish and pull again after). The payload carries the SFU\'s answer.',
+    }),
+  }),
+});
+
 export const PushTracksInput = builder.inputType('PushTracksInput', {
   fields: (t) => ({
     sessionId: t.id({ required: true }),

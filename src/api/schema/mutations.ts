@@ -7,6 +7,7 @@ import {
   PullTracksInput,
   PushTracksInput,
   RenegotiateInput,
+  ResumeSessionInput,
   RollbackOfferInput,
   SetTrackMutedInput,
   UpdateTracksInput,
@@ -15,6 +16,7 @@ import {
   CloseSessionPayloadRef,
   CreateSessionPayloadRef,
   RenegotiatePayloadRef,
+  ResumeSessionPayloadRef,
   RollbackOfferPayloadRef,
   SetTrackMutedPayloadRef,
   TracksPayloadRef,
@@ -48,6 +50,14 @@ builder.mutationType({
           correlationId: input?.correlationId ?? null,
           iceConsentChecks: input?.iceConsentChecks ?? true,
         }),
+    }),
+    resumeSession: t.field({
+      type: ResumeSessionPayloadRef,
+      description:
+        'Moves a session to a new PeerConnection, on this node or, when its node is draining (MOVE_REQUESTED) or gone, on this one: the same session id, its tracks and data channels published again under the same names (their subscribers keep their transceivers), its pulls made again by the client. Needs the resume secret and a caller that may create sessions and act on this one; FORBIDDEN otherwise, whoever knows the id. Steps: docs/lifecycle.md.',
+      args: { input: t.arg({ type: ResumeSessionInput, required: true }) },
+      resolve: (_root, { input }, { guard }) =>
+        guard.resumeSession({ sessionId: String(input.sessionId), resumeSecret: input.resumeSecret, description: input.sessionDescription ?? null }),
     }),
     pushTracks: t.field({
       type: TracksPayloadRef,

@@ -151,7 +151,7 @@ export const TrackResultRef = builder.objectRef<TrackResult>('TrackResult').impl
 });
 
 export const CreateSessionPayloadRef = builder
-  .objectRef<{ session: Session; description: DescriptionInput | null }>('CreateSessionPayload')
+  .objectRef<{ session: Session; description: DescriptionInput | null; resumeSecret: string | null }>('CreateSessionPayload')
   .implement({
     fields: (t) => ({
       session: t.field({ type: SessionRef, resolve: (p) => p.session }),
@@ -160,6 +160,26 @@ export const CreateSessionPayloadRef = builder
         nullable: true,
         description: 'The SFU\'s answer when the input carried an offer.',
         resolve: (p) => p.description,
+      }),
+      resumeSecret: t.string({
+        nullable: true,
+        description:
+          'Keep it with the session, and only there: resumeSession needs it to move the session to a new PeerConnection or node (when its node drains or dies). Given only here; the SFU keeps its hash. Knowing the session id is not enough to resume it.',
+        resolve: (p) => p.resumeSecret,
+      }),
+    }),
+  });
+
+export const ResumeSessionPayloadRef = builder
+  .objectRef<{ session: Session; description: DescriptionInput | null; movedTrackNames: string[] }>('ResumeSessionPayload')
+  .implement({
+    fields: (t) => ({
+      session: t.field({ type: SessionRef, resolve: (p) => p.session }),
+      sessionDescription: t.field({ type: SessionDescriptionRef, nullable: true, description: 'The SFU\'s answer to the new PeerConnection\'s offer.', resolve: (p) => p.description }),
+      movedTrackNames: t.stringList({
+        description:
+          'Names of the tracks and data channels the session published before the move. Publish each again under the same name within SESSION_RESUME_GRACE_MS: its subscribers follow it (a MOVED track event, no UNPUBLISHED). One not published again by then is unpublished.',
+        resolve: (p) => p.movedTrackNames,
       }),
     }),
   });
