@@ -39,8 +39,10 @@ export class PulledTracks {
   replaced(record: PullRecord, track: MediaStreamTrack): void {
     const previous = record.track;
     if (record.stream) {
-      record.stream.addTrack(track);
+      // Remove first: the new PeerConnection's track often has the old one's id (the SFU's msid), and a stream ignores a
+      // track whose id it holds already. A media element playing the stream follows the swap by itself (Chromium: ~1 frame).
       record.stream.removeTrack(previous);
+      record.stream.addTrack(track);
     }
     this.records.push({ ...record, track });
   }

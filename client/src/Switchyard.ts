@@ -12,7 +12,7 @@ import { DataChannels } from './DataChannels.js';
 import { Emitter } from './Emitter.js';
 import { SwitchyardError } from './errors.js';
 import { IceRestart } from './IceRestart.js';
-import { PulledTracks } from './PulledTracks.js';
+import { PulledTracks, type PullRecord } from './PulledTracks.js';
 import { nodeHolds, resumeOn } from './SessionMove.js';
 import { relayConfiguration } from './iceServers.js';
 import { asSwitchyardError, Negotiation, setLocal, trackError } from './negotiation.js';
@@ -60,6 +60,9 @@ interface PushedTrack extends LocalTrack {
 }
 
 const EVENTS_RETRY_MS = 1000;
+/** A pull made again after a move whose source is still moving: tries, and the wait between them. */
+const PULL_AGAIN_ATTEMPTS = 8;
+const PULL_AGAIN_DELAY_MS = 500;
 
 /**
  * One Switchyard session: one RTCPeerConnection with the SFU, over which
@@ -531,16 +534,35 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
     const moved = new Map<MediaStreamTrack, MediaStreamTrack>();
     await Promise.all(
       this.pulled.takeAll().map(async (record) => {
-        try {
-          const track = await this.pulls.pull({ sessionId: record.sessionId, trackName: record.trackName, ...(record.simulcast ? { simulcast: record.simulcast } : {}) });
-          this.pulled.replaced(record, track);
-          moved.set(record.track, track);
-        } catch {
-          this.emit('trackended', { mid: '', track: record.track });
-        }
+        const track = await this.pullAgain(record);
+        if (track) moved.set(record.track, track);
+        else this.emit('trackended', { mid: '', track: record.track });
       }),
     );
+    // An SFU offer made while the event subscription was being set up again (a source that moved meanwhile) was not heard of.
+    await this.operation(() => this.negotiation.answerPendingOffer()).catch((error: unknown) => this.emit('error', asSwitchyardError(error)));
     this.emit('moved', { url: landed, reason, ms: Date.now() - started, moved });
+  }
+
+  /**
+   * A pull made again after a move. Its source may be moving too (two
+   * sessions of a draining node pulling each other): between its release
+   * and its new publication it is not found, so a refused pull is tried
+   * again for a few seconds before it counts as ended.
+   */
+  private async pullAgain(record: PullRecord): Promise<MediaStreamTrack | undefined> {
+    for (let attempt = 0; attempt < PULL_AGAIN_ATTEMPTS && !this.closed; attempt += 1) {
+      try {
+        const track = await this.pulls.pull({ sessionId: record.sessionId, trackName: record.trackName, ...(record.simulcast ? { simulcast: record.simulcast } : {}) });
+        this.pulled.replaced(record, track);
+        return track;
+      } catch (error) {
+        const code = asSwitchyardError(error).code;
+        if (code !== 'TRACK_NOT_FOUND' && code !== 'UNAVAILABLE') return undefined;
+        await new Promise((resolve) => setTimeout(resolve, PULL_AGAIN_DELAY_MS));
+      }
+    }
+    return undefined;
   }
 
   /** After a move, on the queue: every pushed track on the new PeerConnection, in one offer, under its name. */
@@ -561,8 +583,11 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
     for (const [i, t] of pushed.entries()) {
       const transceiver = transceivers[i]!;
       if (trackError(payload.tracks[i], t.name)) continue;
-      if (t.muted) await transceiver.sender.replaceTrack(null);
       this.local.set(transceiver.mid as string, { ...t, mid: transceiver.mid as string, transceiver });
+      if (t.muted) {
+        await transceiver.sender.replaceTrack(null);
+        await this.transport.request(SET_TRACK_MUTED, { input: { sessionId: this.sessionId, trackName: t.name, muted: true } });
+      }
     }
   }
 

@@ -370,6 +370,7 @@ export class RemoteTracks implements RemoteTrackSource {
       const entered = await this.inboundFor(sessionId, trackName, choice.ownerId ?? old.ownerId, old.view, old.router, choice);
       this.options.logger.warn({ session: sessionId, track: trackName, why, from: entered.parentId, ms: Date.now() - started }, 'a track re-attached to another carrier');
       settle(true);
+      await this.released(old);
     } catch (error) {
       this.options.logger.error({ err: error, session: sessionId, track: trackName, why }, 'could not re-attach a track to another carrier: its subscribers here lose it');
       settle(false);
@@ -396,13 +397,22 @@ export class RemoteTracks implements RemoteTrackSource {
     this.moves.set(key, Promise.resolve(true));
     try {
       old.producer.close();
-      // mediasoup tells consumers of the closed producer asynchronously: they must still find the move when it does.
-      for (let waited = 0; old.holders > 0 && waited < MOVE_WAIT_MS; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+      await this.released(old);
       this.options.logger.info({ session: sessionId, track: trackName }, 'a piped track\'s session moved to this node: its subscribers here take the local producer');
     } finally {
       this.moves.delete(key);
       if (!this.inbounds.has(key) && !this.data.carries(key)) this.views.delete(key);
     }
+  }
+
+  /**
+   * Until every consumer of a closed inbound pipe here has heard of it:
+   * mediasoup tells them asynchronously (a worker notification, later still
+   * under load), and each must find the track's move then (`moving`), not
+   * after it was settled and forgotten, or its transceiver would end.
+   */
+  private async released(inbound: Inbound): Promise<void> {
+    for (let waited = 0; inbound.holders > 0 && waited < MOVE_WAIT_MS; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
   }
 
   private onEvent(event: TrackEvent): void {

@@ -41,6 +41,7 @@ export class PulledMoves {
     pulled.ended = true;
     const { sessionId, name } = pulled.source;
     const moving = this.parts.remote?.moving(sessionId, name) ?? this.parts.sessionMoves?.moving(sessionId, name);
+    session.log.info({ mid: transceiver.section.mid, source: sessionId, track: name, moving: Boolean(moving) }, moving ? 'a pulled track is moving: the transceiver waits for it' : 'a pulled track ended');
     if (!moving) return this.endTransceiver(session, transceiver);
     void moving
       .then((back) => {
@@ -69,6 +70,11 @@ export class PulledMoves {
     const pulled = transceiver?.pulled;
     // Only a pull whose consumer closed under it (not one the client retargeted or that ended for good meanwhile).
     if (!transceiver || !pulled?.ended || !pulled.consumer.closed || session.closed) return;
+    // An SFU offer waits for its answer: this one follows after it, or the client's answer to that offer would be taken for this one's.
+    if (session.negotiation !== 'stable') {
+      session.whenStable.push(() => this.parts.onSourceMoved(session, mid));
+      return;
+    }
     const preferredRid = pulled.simulcast?.preferredRid ?? null;
     const request: PullRequest = { sessionId: pulled.source.sessionId, trackName: pulled.source.name, mid: null, simulcast: preferredRid ? { preferredRid } : null };
     const replacement = await this.parts.consumeOn(session, request, mid);
@@ -77,6 +83,7 @@ export class PulledMoves {
     transceiver.pulled = replacement.pulled;
     transceiver.pending = true;
     this.parts.offers.offer(session);
+    session.log.info({ mid, source: request.sessionId, track: request.trackName, producer: replacement.pulled.consumer.producerId }, 'a pulled track follows its source onto a new producer (SFU offer)');
   }
 
 }

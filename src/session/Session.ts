@@ -106,6 +106,18 @@ export class Session {
    * (pino child bindings). Replaced by the engine when it creates the session.
    */
   log: Logger = silentLogger;
+  /**
+   * Work waiting for the SFU's pending offer to be answered or withdrawn
+   * (a pull following its moved source): a second offer made meanwhile
+   * could be taken for answered by the client's answer to the first.
+   */
+  readonly whenStable: (() => void)[] = [];
+
+  /** The session is stable again (its pending offer answered or withdrawn): what waited for it runs (each queues its own work). */
+  becameStable(): void {
+    for (const waiter of this.whenStable.splice(0)) waiter();
+  }
+
   /** SHA-256 of the session's resume secret (src/moves/resumeSecret.ts): resumeSession needs the secret. */
   resumeSecretHash = '';
   /**

@@ -42,13 +42,14 @@ export async function startNodeProcess(
   const workers = Number(env.WORKERS ?? 1);
   const host = where?.host ?? '127.0.0.1';
   // A namespace of its own has every port free.
-  const port = where ? 4000 : await freeTcpPort();
-  const rtcPort = where ? 40000 : await freeRtcPortRange(workers);
+  // A restarted node keeps its ports when the test gives them (PORT, RTC_PORT): clients reach it at the same URL.
+  const port = where ? 4000 : env.PORT ? Number(env.PORT) : await freeTcpPort();
+  const rtcPort = where ? 40000 : env.RTC_PORT ? Number(env.RTC_PORT) : await freeRtcPortRange(workers);
   const command = where ? ['ip', ['netns', 'exec', where.netns, process.execPath, 'dist/src/main.js']] as const : [process.execPath, ['dist/src/main.js']] as const;
   const child = spawn(command[0], [...command[1]], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PORT: String(port), HOST: host, WORKERS: String(workers), RTC_PORT: String(rtcPort), LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, HOST: host, WORKERS: String(workers), LOG_LEVEL: 'info', ...env, PORT: String(port), RTC_PORT: String(rtcPort) },
   });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));

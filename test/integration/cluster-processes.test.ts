@@ -23,7 +23,7 @@ const cleanups: (() => void)[] = [];
 beforeAll(async () => {
   await buildOnce();
   redis = await startRedis();
-  const started = await Promise.all(['A', 'B', 'C'].map((name) => startNodeProcess(name, { REDIS_URL: redis.url })));
+  const started = await Promise.all(['A', 'B', 'C'].map((name) => startNodeProcess(name, { REDIS_URL: redis.url, SESSION_RESUME_GRACE_MS: '0' })));
   [A, B, C] = started as [NodeProcess, NodeProcess, NodeProcess];
 }, 120_000);
 
