@@ -12,8 +12,8 @@ import { DataChannels } from './DataChannels.js';
 import { Emitter } from './Emitter.js';
 import { SwitchyardError } from './errors.js';
 import { IceRestart } from './IceRestart.js';
-import { PulledTracks, type PullRecord } from './PulledTracks.js';
-import { nodeHolds, resumeOn } from './SessionMove.js';
+import { PulledTracks } from './PulledTracks.js';
+import { SessionMover, type MoverHost, type PushedTrack } from './SessionMover.js';
 import { relayConfiguration } from './iceServers.js';
 import { asSwitchyardError, Negotiation, setLocal, trackError } from './negotiation.js';
 import { OperationQueue } from './OperationQueue.js';
@@ -39,30 +39,10 @@ import type {
   TracksPayload,
 } from './types.js';
 
-/** What a session needs to move (SessionMove.ts). */
-interface MoveSettings {
-  resumeSecret: string;
-  configuration: RTCConfiguration;
-  createPeerConnection: (configuration: RTCConfiguration) => RTCPeerConnection;
-  /** The URL of the session's node (or load balancer) now; null with an application's transport. */
-  url: string | null;
-  fallbackUrls: string[];
-  /** A transport to `url` (null: keep the current one). */
-  transportFor: (url: string | null) => Transport | null;
-}
-
 export type { ConnectOptions, LocalTrack, PublishDataOptions, PullOptions, PushOptions, SwitchyardEvents, TrackLayers } from './types.js';
 
-/** The SDK's own view of a LocalTrack: it changes `muted`, and keeps how it was pushed (a move pushes it again). */
-interface PushedTrack extends LocalTrack {
-  muted: boolean;
-  options: PushOptions;
-}
 
 const EVENTS_RETRY_MS = 1000;
-/** A pull made again after a move whose source is still moving: tries, and the wait between them. */
-const PULL_AGAIN_ATTEMPTS = 8;
-const PULL_AGAIN_DELAY_MS = 500;
 
 /**
  * One Switchyard session: one RTCPeerConnection with the SFU, over which
@@ -87,9 +67,8 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
   private data!: DataChannels;
   private currentPc: RTCPeerConnection;
   private currentTransport: Transport;
-  /** What moves need: the secret, where to go when the node is lost, how to make PeerConnections and transports. */
-  private moves: MoveSettings | undefined;
-  private moving: Promise<void> | undefined;
+  /** Moves the session to a new PeerConnection when its node drains or is lost; undefined without a resume secret. */
+  private mover: SessionMover | undefined;
   /** Turns unwatched simulcast encodings off; undefined with adaptiveSimulcast: false. */
   private senderLayers: SenderLayers | undefined;
   private stopEvents: (() => void) | undefined;
@@ -143,7 +122,7 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
       const state = pc.connectionState;
       this.emit('connectionstatechange', state);
       this.iceRestart.onStateChange(state);
-      if (state === 'disconnected' || state === 'failed') void this.checkNode();
+      if (state === 'disconnected' || state === 'failed') void this.mover?.checkNode();
     });
   }
 
@@ -181,7 +160,7 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
       if (renew) client.renewRelays = () => renew(pc);
       if (options.adaptiveSimulcast !== false) client.senderLayers = new SenderLayers(pc, (error) => client.emit('error', asSwitchyardError(error)));
       if (createSession.resumeSecret) {
-        client.moves = {
+        client.mover = new SessionMover(client.moverHost(), {
           resumeSecret: createSession.resumeSecret,
           configuration,
           createPeerConnection: options.createPeerConnection ?? ((c) => new RTCPeerConnection(c)),
@@ -189,7 +168,7 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
           fallbackUrls: options.fallbackUrls ?? [],
           // A node named by MOVE_REQUESTED or a fallback is reached with the same credentials; a transport of the application's stays the one used.
           transportFor: (url) => (options.transport || !url ? null : httpTransport({ url, ...(options.token ? { token: options.token } : {}), ...(options.webSocketImpl ? { webSocketImpl: options.webSocketImpl } : {}) })),
-        };
+        });
       }
       client.followEvents();
       return client;
@@ -421,6 +400,8 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
         error: (error) => {
           if (this.closed) return;
           this.emit('error', error);
+          // A node that died takes its event stream with it, sooner than the PeerConnection notices.
+          if (error.code === 'UNAVAILABLE') void this.mover?.checkNode();
           if (error.code === 'SESSION_NOT_FOUND') return;
           const retry = setTimeout(() => {
             if (!this.closed) this.followEvents();
@@ -456,12 +437,12 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
         if (event.dataChannelId != null) this.data.ended(event.dataChannelId, event.dataChannelEndReason ?? 'SOURCE_ENDED');
         break;
       case 'MOVE_REQUESTED':
-        // The node drains: the session goes where it says (or anywhere, through the same URL).
-        void this.move([event.moveTo ?? this.moves?.url ?? null], 'DRAINING').catch((error: unknown) => this.emit('error', asSwitchyardError(error)));
+        // The node drains: the session goes where it says.
+        this.mover?.requested(event.moveTo ?? null);
         break;
       case 'MOVED':
         // Resumed on another PeerConnection that is not this one's move (another tab with the secret): this one is over.
-        if (!this.moving && !this.closed) {
+        if (!this.mover?.inProgress && !this.closed) {
           this.closed = true;
           this.stopEvents?.();
           this.shutDown(true);
@@ -488,117 +469,50 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
     }
   }
 
-  /**
-   * Moves the session to a new PeerConnection through the first of `urls`
-   * that takes it (null: the current transport): resumeSession, then every
-   * pushed track pushed again (one offer) and every pull made again. Other
-   * sessions pulling this one's tracks keep their transceivers.
-   */
-  private move(urls: (string | null)[], reason: 'DRAINING' | 'NODE_LOST'): Promise<void> {
-    if (!this.moves) return Promise.reject(new SwitchyardError('BAD_REQUEST', 'this session cannot move: Switchyard gave no resume secret'));
-    return (this.moving ??= this.runMove(this.moves, urls, reason).finally(() => (this.moving = undefined)));
-  }
-
-  private async runMove(settings: MoveSettings, urls: (string | null)[], reason: 'DRAINING' | 'NODE_LOST'): Promise<void> {
-    const started = Date.now();
-    this.stopEvents?.();
-    this.iceRestart.stop();
-    let landed: string | null = null;
-    await this.queue.run(async () => {
-      let failure: unknown = new SwitchyardError('UNAVAILABLE', 'no node to resume the session on');
-      for (const url of urls) {
-        const transport = settings.transportFor(url) ?? this.currentTransport;
-        try {
-          const { pc } = await resumeOn({ sessionId: this.sessionId, ...settings }, transport);
-          const old = this.currentPc;
-          if (transport !== this.currentTransport && this.ownsTransport) this.currentTransport.dispose();
-          this.ownsTransport ||= transport !== this.currentTransport;
-          this.currentPc = pc;
-          this.currentTransport = transport;
-          if (url) settings.url = url;
-          this.attach(pc, transport);
-          if (this.senderLayers) this.senderLayers = new SenderLayers(pc, (error) => this.emit('error', asSwitchyardError(error)));
-          old.close();
-          landed = url;
-          failure = undefined;
-          break;
-        } catch (error) {
-          if (transport !== this.currentTransport) transport.dispose();
-          failure = error;
-        }
-      }
-      if (failure) throw asSwitchyardError(failure);
-      await this.pushAgain();
-    });
-    this.followEvents();
-    const moved = new Map<MediaStreamTrack, MediaStreamTrack>();
-    await Promise.all(
-      this.pulled.takeAll().map(async (record) => {
-        const track = await this.pullAgain(record);
-        if (track) moved.set(record.track, track);
-        else this.emit('trackended', { mid: '', track: record.track });
-      }),
-    );
-    // An SFU offer made while the event subscription was being set up again (a source that moved meanwhile) was not heard of.
-    await this.operation(() => this.negotiation.answerPendingOffer()).catch((error: unknown) => this.emit('error', asSwitchyardError(error)));
-    this.emit('moved', { url: landed, reason, ms: Date.now() - started, moved });
-  }
-
-  /**
-   * A pull made again after a move. Its source may be moving too (two
-   * sessions of a draining node pulling each other): between its release
-   * and its new publication it is not found, so a refused pull is tried
-   * again for a few seconds before it counts as ended.
-   */
-  private async pullAgain(record: PullRecord): Promise<MediaStreamTrack | undefined> {
-    for (let attempt = 0; attempt < PULL_AGAIN_ATTEMPTS && !this.closed; attempt += 1) {
-      try {
-        const track = await this.pulls.pull({ sessionId: record.sessionId, trackName: record.trackName, ...(record.simulcast ? { simulcast: record.simulcast } : {}) });
-        this.pulled.replaced(record, track);
-        return track;
-      } catch (error) {
-        const code = asSwitchyardError(error).code;
-        if (code !== 'TRACK_NOT_FOUND' && code !== 'UNAVAILABLE') return undefined;
-        await new Promise((resolve) => setTimeout(resolve, PULL_AGAIN_DELAY_MS));
-      }
-    }
-    return undefined;
-  }
-
-  /** After a move, on the queue: every pushed track on the new PeerConnection, in one offer, under its name. */
-  private async pushAgain(): Promise<void> {
-    const pushed = [...this.local.values()];
-    this.local.clear();
-    if (pushed.length === 0) return;
-    const transceivers = pushed.map((t) => this.pc.addTransceiver(t.track, { direction: 'sendonly', ...(t.options.sendEncodings ? { sendEncodings: t.options.sendEncodings } : {}) }));
-    const offer = await this.negotiation.offer();
-    const { pushTracks: payload } = await this.transport.request<{ pushTracks: TracksPayload }>(PUSH_TRACKS, {
-      input: {
-        sessionId: this.sessionId,
-        sessionDescription: { type: 'OFFER', sdp: offer },
-        tracks: pushed.map((t, i) => ({ mid: transceivers[i]!.mid, trackName: t.name, tags: t.options.tags ?? [] })),
+  /** What the mover works on: this session's connection and tracks. */
+  private moverHost(): MoverHost {
+    const session = this;
+    return {
+      sessionId: this.sessionId,
+      get closed() {
+        return session.closed;
       },
-    });
-    await this.negotiation.applyAnswer(payload.sessionDescription);
-    for (const [i, t] of pushed.entries()) {
-      const transceiver = transceivers[i]!;
-      if (trackError(payload.tracks[i], t.name)) continue;
-      this.local.set(transceiver.mid as string, { ...t, mid: transceiver.mid as string, transceiver });
-      if (t.muted) {
-        await transceiver.sender.replaceTrack(null);
-        await this.transport.request(SET_TRACK_MUTED, { input: { sessionId: this.sessionId, trackName: t.name, muted: true } });
-      }
-    }
+      get pc() {
+        return session.currentPc;
+      },
+      get transport() {
+        return session.currentTransport;
+      },
+      get negotiation() {
+        return session.negotiation;
+      },
+      get pulls() {
+        return session.pulls;
+      },
+      local: this.local,
+      pulled: this.pulled,
+      exclusive: (work) => this.queue.run(work),
+      operation: (work) => this.operation(work),
+      adopt: (pc, transport) => this.adopt(pc, transport),
+      detach: () => {
+        this.stopEvents?.();
+        this.iceRestart.stop();
+      },
+      followEvents: () => this.followEvents(),
+      emit: (event, payload) => this.emit(event, payload),
+    };
   }
 
-  /** The PeerConnection was lost: if its node no longer answers for the session, the session moves to a fallback. */
-  private async checkNode(): Promise<void> {
-    const settings = this.moves;
-    if (!settings || this.moving || this.closed || settings.fallbackUrls.length === 0) return;
-    if (await nodeHolds(this.currentTransport, this.sessionId)) return;
-    if (this.moving || this.closed) return;
-    const urls = [...new Set([...settings.fallbackUrls.filter((url) => url !== settings.url), settings.url])];
-    await this.move(urls, 'NODE_LOST').catch((error: unknown) => this.emit('error', asSwitchyardError(error)));
+  /** A move's new PeerConnection (and transport, for another node) becomes the session's; the old one closes. */
+  private adopt(pc: RTCPeerConnection, transport: Transport): void {
+    const old = this.currentPc;
+    if (transport !== this.currentTransport && this.ownsTransport) this.currentTransport.dispose();
+    this.ownsTransport ||= transport !== this.currentTransport;
+    this.currentPc = pc;
+    this.currentTransport = transport;
+    this.attach(pc, transport);
+    if (this.senderLayers) this.senderLayers = new SenderLayers(pc, (error) => this.emit('error', asSwitchyardError(error)));
+    old.close();
   }
 
   private shutDown(byServer: boolean): void {

@@ -87,7 +87,9 @@ export class SessionMoves {
     try {
       await cluster.directory.move(input.sessionId, entry.nodeId, cluster.nodeId);
     } catch (error) {
-      await this.sessions.closeSession(input.sessionId, 'the cluster could not record its move').catch(() => undefined);
+      // Another resume took it first (or it closed): this copy goes quietly. Closing it would end the session's
+      // directory entry and tracks, which are the winner's now.
+      await this.sessions.release(input.sessionId).catch(() => undefined);
       throw error;
     }
     this.logger.info({ session: input.sessionId, from: entry.nodeId, tracks: moved.map((v) => v.name) }, 'a session moved to this node');

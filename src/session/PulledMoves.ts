@@ -1,7 +1,7 @@
 import type { types } from 'mediasoup';
 import type { RemoteTrackSource } from '../cluster/RemoteTracks.js';
 import { bidirectionalSection } from './bidirectional.js';
-import type { Session, Transceiver } from './Session.js';
+import type { PulledTrack, Session, Transceiver } from './Session.js';
 import type { SfuOffers } from './SfuOffers.js';
 import type { PullRequest } from './types.js';
 
@@ -34,13 +34,26 @@ export class PulledMoves {
    * whose relay died is not gone: it is re-attaching, and the transceiver
    * follows it (follow) once it is back.
    */
-  sourceEnded(session: Session, consumer: types.Consumer): void {
-    const transceiver = session.transceivers.find((t) => t.pulled?.consumer === consumer);
-    const pulled = transceiver?.pulled;
-    if (!transceiver || !pulled) return;
+  sourceEnded(session: Session, consumer: types.Consumer, source: { sessionId: string; name: string }): void {
+    // Asked now: a move settles and is forgotten soon after the consumers of its old source heard of it.
+    const moving = this.parts.remote?.moving(source.sessionId, source.name) ?? this.parts.sessionMoves?.moving(source.sessionId, source.name);
+    const pulledBy = () => session.transceivers.find((t) => t.pulled?.consumer === consumer)?.pulled;
+    const pulled = pulledBy();
+    if (pulled) return this.ended(session, pulled, moving);
+    // The pull that made this consumer is still under way (its transceiver is not the session's yet): once its operation is over.
+    void session.queue
+      .run(async () => {
+        const later = pulledBy();
+        if (later && !session.closed) this.ended(session, later, moving);
+      })
+      .catch((error: unknown) => session.log.warn({ err: error }, 'could not end or follow a pull whose source went away'));
+  }
+
+  private ended(session: Session, pulled: PulledTrack, moving: Promise<boolean> | undefined): void {
+    const transceiver = session.transceivers.find((t) => t.pulled === pulled);
+    if (!transceiver) return;
     pulled.ended = true;
     const { sessionId, name } = pulled.source;
-    const moving = this.parts.remote?.moving(sessionId, name) ?? this.parts.sessionMoves?.moving(sessionId, name);
     session.log.info({ mid: transceiver.section.mid, source: sessionId, track: name, moving: Boolean(moving) }, moving ? 'a pulled track is moving: the transceiver waits for it' : 'a pulled track ended');
     if (!moving) return this.endTransceiver(session, transceiver);
     void moving

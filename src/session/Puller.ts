@@ -373,13 +373,8 @@ export class Puller {
       pulled: simulcast ? { source, consumer, ended: false, simulcast } : { source, consumer, ended: false },
       pending: true,
     };
-    consumer.on('producerclose', () => this.onSourceEnded(session, consumer));
+    consumer.on('producerclose', () => this.moves.sourceEnded(session, consumer, source));
     return transceiver;
-  }
-
-  /** A pulled source went away (PulledMoves: ended, or moving to another carrier). */
-  private onSourceEnded(session: Session, consumer: types.Consumer): void {
-    this.moves.sourceEnded(session, consumer);
   }
 
   /** On the session's queue: the pull on `mid` follows its track onto its new producer (PulledMoves.follow). */
