@@ -45,6 +45,7 @@ import { floorLua, RAISE_FLOOR_SCRIPT } from './logFloor.js';
 export class RedisTrackEventBus implements TrackEventBus {
   private readonly keys: { stream: string; seq: string; epoch: string; tracks: string; order: string; last: string; appStream: (appId: string) => string };
   private readonly listeners = new Set<(event: TrackEvent) => void>();
+  private readonly observers = new Set<(event: TrackEvent) => void>();
   private readonly streams = new Set<EventStream<TrackEvent>>();
   /** The blocking reader's own connection (XREAD BLOCK holds it). */
   private readonly reader: Redis;
@@ -219,6 +220,11 @@ export class RedisTrackEventBus implements TrackEventBus {
     return views;
   }
 
+  observe(observer: (event: TrackEvent) => void): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
+  }
+
   get subscriberCount(): number {
     return this.listeners.size;
   }
@@ -305,6 +311,7 @@ export class RedisTrackEventBus implements TrackEventBus {
             this.lastSeq = event.seq;
             this.raiseFloor(event.seq, id);
             for (const listener of [...this.listeners]) listener(event);
+            for (const observer of [...this.observers]) observer(event);
           }
         }
       } catch (error) {

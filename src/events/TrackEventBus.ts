@@ -52,6 +52,12 @@ export interface TrackEventBus {
   subscribe(after: ResumeFrom | null, accept: (event: TrackEvent) => boolean, outbox?: Outbox): Promise<EventStream<TrackEvent>>;
   /** Live subscriptions, for the census. */
   readonly subscriberCount: number;
+  /**
+   * Calls `observer` with every live event, in order: for the node's own
+   * machinery (TrackMoves), not a subscription (no stream, not counted).
+   * Returns what stops it.
+   */
+  observe(observer: (event: TrackEvent) => void): () => void;
   /** Stops whatever the bus runs (connections, readers); subscriptions end. */
   close(): Promise<void>;
 }
@@ -94,6 +100,7 @@ export class InMemoryTrackEventBus implements TrackEventBus {
   private readonly histories = new Map<string, AppHistory>();
   /** One listener per live subscription: fan-out is a loop, and a closed stream removes its own. */
   private readonly listeners = new Set<(event: TrackEvent) => void>();
+  private readonly observers = new Set<(event: TrackEvent) => void>();
   private readonly streams = new Set<EventStream<TrackEvent>>();
   /** The directory: the latest view of every published track. */
   private readonly tracks = new Map<string, TrackView>();
@@ -110,7 +117,13 @@ export class InMemoryTrackEventBus implements TrackEventBus {
     this.historyOf(track.appId).events.push(event);
     this.trim(event.at.getTime());
     for (const listener of [...this.listeners]) listener(event);
+    for (const observer of [...this.observers]) observer(event);
     return event;
+  }
+
+  observe(observer: (event: TrackEvent) => void): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
   }
 
   async cursor(): Promise<string> {

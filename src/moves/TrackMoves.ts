@@ -1,6 +1,5 @@
-import type { TrackEvent, TrackEventBus } from '../events/TrackEventBus.js';
+import type { TrackEventBus } from '../events/TrackEventBus.js';
 import { trackKey } from '../events/TrackEventBus.js';
-import type { Logger } from '../logger.js';
 
 /**
  * Tracks of sessions that are moving away from this node's sessions'
@@ -12,25 +11,16 @@ import type { Logger } from '../logger.js';
  */
 export class TrackMoves {
   private readonly waiting = new Map<string, { promise: Promise<boolean>; settle: (back: boolean) => void; timer: NodeJS.Timeout }>();
-  private following: AsyncIterator<TrackEvent> | undefined;
-
-  constructor(private readonly logger: Logger) {}
+  private stopFollowing: (() => void) | undefined;
 
   /** Follows the (node's or cluster's) track events: MOVED settles a wait, UNPUBLISHED ends it. */
-  async follow(events: TrackEventBus): Promise<void> {
-    const stream = await events.subscribe(null, (event) => this.waiting.has(trackKey(event.track.sessionId, event.track.name)));
-    this.following = stream;
-    void (async () => {
-      try {
-        for await (const event of stream) {
-          if (event.type === 'MOVED') this.settle(event.track.sessionId, event.track.name, true);
-          else if (event.type === 'UNPUBLISHED') this.settle(event.track.sessionId, event.track.name, false);
-        }
-      } catch (error) {
-        this.logger.warn({ err: error }, 'stopped following track events for moving tracks; following again');
-        if (this.following === stream) await this.follow(events).catch(() => undefined);
-      }
-    })();
+  follow(events: TrackEventBus): void {
+    this.stopFollowing?.();
+    this.stopFollowing = events.observe((event) => {
+      if (!this.waiting.has(trackKey(event.track.sessionId, event.track.name))) return;
+      if (event.type === 'MOVED') this.settle(event.track.sessionId, event.track.name, true);
+      else if (event.type === 'UNPUBLISHED') this.settle(event.track.sessionId, event.track.name, false);
+    });
   }
 
   /** The track is leaving its session's old PeerConnection: its subscribers here wait up to `graceMs` for it. */
@@ -64,8 +54,8 @@ export class TrackMoves {
   }
 
   close(): void {
-    void this.following?.return?.();
-    this.following = undefined;
+    this.stopFollowing?.();
+    this.stopFollowing = undefined;
     for (const [key, wait] of this.waiting) {
       clearTimeout(wait.timer);
       wait.settle(false);

@@ -125,9 +125,9 @@ export class SessionService {
   constructor(options: SessionServiceOptions) {
     this.pool = options.pool;
     this.newSessionId = options.newSessionId ?? randomUUID;
-    this.trackMoves = new TrackMoves(options.logger);
+    this.trackMoves = new TrackMoves();
     this.resumeGraceMs = options.resumeGraceMs ?? DEFAULT_RESUME_GRACE_MS;
-    this.trackMoves.follow(options.trackEvents).catch((error: unknown) => options.logger.error({ err: error }, 'could not follow track events for moving sessions'));
+    this.trackMoves.follow(options.trackEvents);
     this.logger = options.logger;
     this.maxSdpBytes = options.maxSdpBytes;
     this.transportOptions = { iceConsentTimeoutS: options.iceConsentTimeoutS, maxMessageBytes: options.dataMaxMessageBytes };

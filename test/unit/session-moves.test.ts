@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { InMemoryTrackEventBus, type TrackView } from '../../src/events/TrackEventBus.js';
-import { silentLogger } from '../../src/logger.js';
 import { TrackMoves } from '../../src/moves/TrackMoves.js';
 import { hashResumeSecret, newResumeSecret, resumeSecretMatches } from '../../src/moves/resumeSecret.js';
 
@@ -39,8 +38,9 @@ describe('resume secrets', () => {
 describe('TrackMoves', () => {
   it('settles a wait true on MOVED, false on UNPUBLISHED or after the grace; others are not moving', async () => {
     const bus = new InMemoryTrackEventBus({ maxEvents: 100, maxAgeMs: 60_000 });
-    const moves = new TrackMoves(silentLogger);
-    await moves.follow(bus);
+    const moves = new TrackMoves();
+    moves.follow(bus);
+    expect(bus.subscriberCount).toBe(0);
     moves.expect('s1', 'cam', 5000);
     moves.expect('s1', 'mic', 5000);
     moves.expect('s1', 'screen', 50);
