@@ -157,7 +157,7 @@ export class Switchyard extends Emitter<SwitchyardEvents> {
       await pc.setRemoteDescription({ type: 'answer', sdp: createSession.sessionDescription.sdp });
       const client = new Switchyard(createSession.session.id, pc, transport, !options.transport);
       // TURN credentials expire: an ICE restart (a new network, perhaps a new relay) gets fresh ones first.
-      if (renew) client.renewRelays = () => renew(pc);
+      if (renew) client.renewRelays = () => renew(client.pc);
       if (options.adaptiveSimulcast !== false) client.senderLayers = new SenderLayers(pc, (error) => client.emit('error', asSwitchyardError(error)));
       if (createSession.resumeSecret) {
         client.mover = new SessionMover(client.moverHost(), {

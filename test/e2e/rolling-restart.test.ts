@@ -29,11 +29,8 @@ const nodes: { name: string; env: Record<string, string>; process: NodeProcess }
 const pages: Page[] = [];
 const NAMES = ['A', 'B', 'C'];
 
-const everyProcess: NodeProcess[] = [];
 async function startNode(name: string, env: Record<string, string>): Promise<NodeProcess> {
-  const started = await startNodeProcess(name, env);
-  everyProcess.push(started);
-  return started;
+  return startNodeProcess(name, env);
 }
 
 beforeAll(async () => {
@@ -56,7 +53,6 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  if (process.env.ROLLING_DEBUG) for (const [i, p] of everyProcess.entries()) (await import('node:fs')).writeFileSync(`/tmp/rr-node-${i}-${p.name}.log`, p.output());
   await browser?.close();
   await site?.close();
   for (const node of nodes) await node.process.stop().catch(() => undefined);
@@ -75,7 +71,8 @@ declare global {
 async function participant(index: number, url: string, fallbackUrls: string[]): Promise<Page> {
   const page = await (await browser.newContext()).newPage();
   page.on('pageerror', (error) => console.error(`[page ${index}] error:`, error));
-  page.on('console', (message) => console.log(`[page ${index}] ${message.text()}`));
+  // The SDK's moves and background errors, as the page reports them (what a failure needs to be understood).
+  page.on('console', (message) => /^(moved|sdk error)/.test(message.text()) && console.log(`[page ${index}] ${message.text()}`));
   // Any page of the application's origin (here the SDK file itself): the script below is the application.
   await page.goto(`${site.origin}/switchyard.js`);
   await page.addScriptTag({ type: 'module', content: "import { Switchyard } from '/switchyard.js'; window.SwitchyardSdk = Switchyard;" });
@@ -89,7 +86,6 @@ async function participant(index: number, url: string, fallbackUrls: string[]): 
       window.client = client;
       client.on('moved', (e: any) => console.log(`moved to ${e.url} (${e.reason}) in ${e.ms} ms, ${e.moved.size} pulls replaced`));
       client.on('error', (e: any) => console.log(`sdk error ${e.code}: ${e.message}`));
-      client.on('connectionstatechange', (state: string) => console.log(`pc ${state}`));
       // What the test measures (not application code): each video's presented frames, sampled every 50 ms.
       // resumedAt: when frames came again after the last stall of 300 ms or more since mark().
       const last = new Map<string, { frames: number; at: number; longest: number; resumedAt: number }>();
