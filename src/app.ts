@@ -160,6 +160,11 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
       'DEVELOPMENT MODE: no apps are configured, so anyone who reaches this server can create, read and close sessions without credentials. Configure APPS or APPS_FILE before exposing it (docs/security.md).',
     );
   }
+  const moves = new SessionMoves(
+    sessions,
+    logger,
+    shared.cluster ? { cluster: shared.cluster, tracksOfSession: (id) => (shared.trackEvents as RedisTrackEventBus).tracksOfSession(id) } : undefined,
+  );
   const api = createApiServer({
     sessions,
     authenticator,
@@ -174,11 +179,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     iceServers: new IceServerIssuer(config.turn),
     ...(metrics.metrics ? { apiObserver: metrics.metrics } : {}),
     ...(metrics.apiRoute ? { metricsRoute: metrics.apiRoute } : {}),
-    moves: new SessionMoves(
-      sessions,
-      logger,
-      shared.cluster ? { cluster: shared.cluster, tracksOfSession: (id) => (shared.trackEvents as RedisTrackEventBus).tracksOfSession(id) } : undefined,
-    ),
+    moves,
     ...(shared.cluster && pipeServer && remoteTracks ? { cluster: shared.cluster, internal: internalCalls(pipeServer, remoteTracks, sessions) } : {}),
   });
   census = () => api.census();
@@ -198,10 +199,13 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
   const { cluster } = shared;
+  // Development mode (one machine, no apps) names its advertised URL when PUBLIC_URL is unset: a production node's may be private.
+  const publicUrl = config.publicUrl ?? (config.mode === 'development' ? (config.clusterAdvertiseUrl ?? url) : undefined);
+  moves.publicUrl = publicUrl ?? null;
   let leaveCluster = () => undefined as void;
   if (cluster && shared.watch && pipeServer && remoteTracks) {
     const capacity = { maxSessions: config.maxSessionsPerNode, workers: config.workers };
-    const status = () => ({ region: config.topology.region, draining: sessions.draining, load: loadMeter.load, capacity });
+    const status = () => ({ region: config.topology.region, draining: sessions.draining, load: loadMeter.load, capacity, ...(publicUrl ? { publicUrl } : {}) });
     leaveCluster = await joinCluster({ shared, cluster, watch: shared.watch, sessions, pipeServer, remoteTracks, url: config.clusterAdvertiseUrl ?? url, status, logger });
   }
   logger.info(

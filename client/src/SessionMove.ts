@@ -21,17 +21,17 @@ export interface ResumeRequest {
  * the BUNDLE transport, as connect() does. Resolves to the connected-to-be
  * PeerConnection and the names the session published before.
  */
-export async function resumeOn(request: ResumeRequest, transport: Transport): Promise<{ pc: RTCPeerConnection; movedTrackNames: string[] }> {
+export async function resumeOn(request: ResumeRequest, transport: Transport): Promise<{ pc: RTCPeerConnection; nodeUrl: string | null; movedTrackNames: string[] }> {
   const pc = request.createPeerConnection(request.configuration);
   try {
     pc.createDataChannel('switchyard');
     const offer = await setLocal(pc, await pc.createOffer());
-    const { resumeSession } = await transport.request<{ resumeSession: { sessionDescription: SessionDescriptionData | null; movedTrackNames: string[] } }>(RESUME_SESSION, {
+    const { resumeSession } = await transport.request<{ resumeSession: { sessionDescription: SessionDescriptionData | null; nodeUrl: string | null; movedTrackNames: string[] } }>(RESUME_SESSION, {
       input: { sessionId: request.sessionId, resumeSecret: request.resumeSecret, sessionDescription: { type: 'OFFER', sdp: offer } },
     });
     if (!resumeSession.sessionDescription) throw new SwitchyardError('INTERNAL', 'Switchyard did not answer the resumed session\'s offer');
     await pc.setRemoteDescription({ type: 'answer', sdp: resumeSession.sessionDescription.sdp });
-    return { pc, movedTrackNames: resumeSession.movedTrackNames };
+    return { pc, nodeUrl: resumeSession.nodeUrl, movedTrackNames: resumeSession.movedTrackNames };
   } catch (error) {
     pc.close();
     throw asSwitchyardError(error);

@@ -73,9 +73,9 @@ export class SessionMover {
     return this.moving !== undefined;
   }
 
-  /** MOVE_REQUESTED: the node it names first, then the fallbacks, then the current URL (a load balancer places it). */
+  /** MOVE_REQUESTED: the node it names first, then the URL in use (a load balancer, or the draining node, which places it), then the fallbacks. */
   requested(moveTo: string | null): void {
-    const urls = [...new Set([moveTo ?? this.settings.url, ...this.settings.fallbackUrls, this.settings.url])];
+    const urls = [...new Set([moveTo ?? this.settings.url, this.settings.url, ...this.settings.fallbackUrls])];
     void this.move(urls, 'DRAINING').catch((error: unknown) => this.host.emit('error', asSwitchyardError(error)));
   }
 
@@ -103,10 +103,13 @@ export class SessionMover {
       for (const url of urls) {
         const transport = settings.transportFor(url) ?? host.transport;
         try {
-          const { pc } = await resumeOn({ sessionId: host.sessionId, ...settings }, transport);
-          host.adopt(pc, transport);
-          if (url) settings.url = url;
-          landed = url;
+          const { pc, nodeUrl } = await resumeOn({ sessionId: host.sessionId, ...settings }, transport);
+          // The node that took the session (perhaps placed by the one asked) is where its calls go from now on, when it says where.
+          const direct = nodeUrl && nodeUrl !== url ? settings.transportFor(nodeUrl) : null;
+          if (direct && transport !== host.transport) transport.dispose();
+          host.adopt(pc, direct ?? transport);
+          landed = (direct ? nodeUrl : url) ?? null;
+          if (landed) settings.url = landed;
           failure = undefined;
           break;
         } catch (error) {

@@ -7,7 +7,7 @@ export const CREATE_SESSION = `mutation SwitchyardCreateSession($input: CreateSe
 }`;
 
 export const RESUME_SESSION = `mutation SwitchyardResumeSession($input: ResumeSessionInput!) {
-  resumeSession(input: $input) { ${SESSION} sessionDescription { type sdp } movedTrackNames }
+  resumeSession(input: $input) { ${SESSION} sessionDescription { type sdp } nodeUrl movedTrackNames }
 }`;
 
 /** Whether the session's node answers for it (after the PeerConnection was lost). */

@@ -21,6 +21,8 @@ export interface NodeInfo {
   readonly region?: string;
   /** Taking no new sessions (SIGTERM): placement and relays pass it by. */
   readonly draining?: boolean;
+  /** Where clients reach this node's API (PUBLIC_URL; in development mode its advertised URL): where a drain sends sessions. */
+  readonly publicUrl?: string;
   /** How busy the node is, at its last beat. */
   readonly load?: NodeLoad;
   /** What the node takes at most. */
@@ -45,7 +47,7 @@ export interface NodeCapacity {
 }
 
 /** What a node says about itself at each beat, beside where it is reached. */
-export type NodeStatus = Pick<NodeInfo, 'region' | 'draining' | 'load' | 'capacity'>;
+export type NodeStatus = Pick<NodeInfo, 'region' | 'draining' | 'load' | 'capacity' | 'publicUrl'>;
 
 /**
  * The nodes of a cluster, on Redis: each node refreshes a key with a short
@@ -154,11 +156,6 @@ export class NodeRegistry {
   /** Beats now rather than at the next tick: a node that starts draining says so at once. */
   async beatNow(): Promise<void> {
     if (this.timer) await this.beat().catch((error: unknown) => this.failed(error));
-  }
-
-  /** Where other nodes reach this node's API (undefined before it joined). */
-  get selfUrl(): string | undefined {
-    return this.self?.url;
   }
 
   /** This node as it announces itself now. */

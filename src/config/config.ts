@@ -103,6 +103,8 @@ export interface Config {
   clusterSecret: string;
   /** Where the other nodes reach this node's API; derived from HOST and PORT when unset. */
   clusterAdvertiseUrl: string | undefined;
+  /** Where clients reach this node itself (PUBLIC_URL): MOVE_REQUESTED names it. Unset: clients resume through the URL they use (a load balancer). */
+  publicUrl: string | undefined;
   /** Address other nodes send piped media to (defaults to RTC_ANNOUNCED_IP, then RTC_LISTEN_IP). */
   pipeAnnouncedIp: string | undefined;
   /** SIGTERM: how long the node waits for its sessions to move or end before it closes them. */
@@ -198,6 +200,17 @@ function clusterSecret(env: Env, runMode: Config['mode']): string {
   }
   if (raw.length < 32) throw new ConfigError('CLUSTER_SECRET must be at least 32 characters');
   return raw;
+}
+
+/** PUBLIC_URL: where clients reach this node's own API (a draining node sends its sessions to another node's). */
+function publicUrl(env: Env): string | undefined {
+  const raw = env.PUBLIC_URL?.trim();
+  if (!raw) return undefined;
+  const url = parseUrl(raw);
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.pathname !== '/') {
+    throw new ConfigError(`PUBLIC_URL must be the http(s) origin clients reach this node's API at, such as https://sfu-a.example.com, got "${raw}"`);
+  }
+  return url.origin;
 }
 
 function advertiseUrl(env: Env): string | undefined {
@@ -300,6 +313,7 @@ export function loadConfig(env: Env = process.env): Config {
     clusterName: clusterName(env),
     clusterSecret: clusterSecret(env, runMode),
     clusterAdvertiseUrl: advertiseUrl(env),
+    publicUrl: publicUrl(env),
     pipeAnnouncedIp: ip(env, 'PIPE_ANNOUNCED_IP', undefined),
     drainTimeoutMs: integer(env, 'DRAIN_TIMEOUT_MS', 30_000, 0, 86_400_000),
     sessionResumeGraceMs: integer(env, 'SESSION_RESUME_GRACE_MS', 20_000, 0, 600_000),

@@ -25,6 +25,8 @@ export interface ResumeInput {
 export interface ResumeOutcome {
   session: Session;
   description: DescriptionInput | null;
+  /** The public URL of the node that holds the session now (PUBLIC_URL): the client's calls go there from now on. */
+  nodeUrl: string | null;
   /** Names the session published before the move: publish them again (same names) to keep their subscribers. */
   movedTrackNames: string[];
 }
@@ -39,6 +41,9 @@ export interface ResumeOutcome {
  * directory's for a session of another node), before anything changes.
  */
 export class SessionMoves {
+  /** This node's public URL (PUBLIC_URL), told to the clients whose sessions move here. */
+  publicUrl: string | null = null;
+
   constructor(
     private readonly sessions: SessionService,
     private readonly logger: Logger,
@@ -73,7 +78,7 @@ export class SessionMoves {
     const holder = entry.nodeId === cluster.nodeId ? undefined : await cluster.nodes.node(entry.nodeId);
     if (holder) {
       try {
-        const released = (await callNode(cluster, holder.url, 'release', { sessionId: input.sessionId, moveTo: cluster.nodes.selfUrl ?? null })) as unknown as { views: TrackView[] | null };
+        const released = (await callNode(cluster, holder.url, 'release', { sessionId: input.sessionId, moveTo: this.publicUrl })) as unknown as { views: TrackView[] | null };
         moved = released.views?.map((v) => ({ ...v, publishedAt: new Date(v.publishedAt) }));
       } catch (error) {
         // A node that does not answer is taken for dead: what the session published is in the directory, kept through the grace.
@@ -109,7 +114,7 @@ export class SessionMoves {
       iceConsentChecks: was.iceConsentChecks,
       resume,
     });
-    return { session, description, movedTrackNames: moved.map((v) => v.name) };
+    return { session, description, nodeUrl: this.publicUrl, movedTrackNames: moved.map((v) => v.name) };
   }
 
   /** Only the session's holder resumes it: the secret, and a caller allowed to hold the session. The same answer for both refusals. */

@@ -6,8 +6,9 @@ import type { SessionService } from '../session/SessionService.js';
 /**
  * A draining node asks each of its sessions to move (MOVE_REQUESTED, reason
  * DRAINING): to a node of its own region with room, the sessions spread
- * over those nodes in turn, least full first; to any node (moveTo null) when
- * placement knows none. The client resumes there (resumeSession) and the
+ * over those nodes in turn, least full first, named by their PUBLIC_URL; to
+ * any node (moveTo null: through the URL the client uses, a load balancer)
+ * when placement knows none or the node has no public URL. The client resumes there (resumeSession) and the
  * session leaves this node without ending. Returns how many were asked.
  */
 export function askSessionsToMove(sessions: SessionService, cluster: Cluster, logger: Logger): number {
@@ -16,7 +17,8 @@ export function askSessionsToMove(sessions: SessionService, cluster: Cluster, lo
   const live = sessions.list();
   live.forEach((session, index) => {
     const target = nearest.length > 0 ? nearest[index % nearest.length]! : undefined;
-    sessions.sessionEvents.publish({ type: 'MOVE_REQUESTED', session, mid: null, moveTo: target?.url ?? null, moveReason: 'DRAINING', at: new Date() });
+    // A node's public URL only: the URL nodes reach each other at may be private, out of the client's reach.
+    sessions.sessionEvents.publish({ type: 'MOVE_REQUESTED', session, mid: null, moveTo: target?.publicUrl ?? null, moveReason: 'DRAINING', at: new Date() });
   });
   logger.info({ sessions: live.length, targets: nearest.map((node) => node.id) }, 'draining: asked every session to move to another node');
   return live.length;

@@ -72,6 +72,16 @@ describe('loadConfig: cluster and media quality settings', () => {
     expect(loadConfig(PRODUCTION).redisUrl).toBeUndefined();
   });
 
+  it('checks PUBLIC_URL and SESSION_RESUME_GRACE_MS', () => {
+    expect(loadConfig({}).publicUrl).toBeUndefined();
+    expect(loadConfig({ PUBLIC_URL: 'https://sfu-a.example.com/' }).publicUrl).toBe('https://sfu-a.example.com');
+    expect(() => loadConfig({ PUBLIC_URL: 'https://sfu-a.example.com/graphql' })).toThrow(/PUBLIC_URL/);
+    expect(() => loadConfig({ PUBLIC_URL: 'ftp://sfu-a.example.com' })).toThrow(/PUBLIC_URL/);
+    expect(loadConfig({}).sessionResumeGraceMs).toBe(20_000);
+    expect(loadConfig({ SESSION_RESUME_GRACE_MS: '0' }).sessionResumeGraceMs).toBe(0);
+    expect(() => loadConfig({ SESSION_RESUME_GRACE_MS: '-1' })).toThrow(/SESSION_RESUME_GRACE_MS/);
+  });
+
   it('checks CLUSTER_NAME, CLUSTER_ADVERTISE_URL and PIPE_ANNOUNCED_IP', () => {
     expect(loadConfig({}).clusterName).toBe('default');
     expect(() => loadConfig({ CLUSTER_NAME: 'a b' })).toThrow(/CLUSTER_NAME/);

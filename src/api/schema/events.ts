@@ -56,7 +56,7 @@ export const SessionEventRef = builder.objectRef<SessionEvent>('SessionEvent').i
     }),
     moveTo: t.string({
       nullable: true,
-      description: 'MOVE_REQUESTED: the API URL of the node to resume the session on (null: any node, e.g. through the load balancer). MOVED: the URL of the node that holds it now.',
+      description: 'MOVE_REQUESTED: the public URL (PUBLIC_URL) of the node to resume the session on; null: resume through the URL you use (a load balancer, or this node, which places it). MOVED: the public URL of the node that holds it now, if it has one.',
       resolve: (e) => e.moveTo ?? null,
     }),
     moveReason: t.field({

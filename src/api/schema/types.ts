@@ -171,11 +171,16 @@ export const CreateSessionPayloadRef = builder
   });
 
 export const ResumeSessionPayloadRef = builder
-  .objectRef<{ session: Session; description: DescriptionInput | null; movedTrackNames: string[] }>('ResumeSessionPayload')
+  .objectRef<{ session: Session; description: DescriptionInput | null; nodeUrl: string | null; movedTrackNames: string[] }>('ResumeSessionPayload')
   .implement({
     fields: (t) => ({
       session: t.field({ type: SessionRef, resolve: (p) => p.session }),
       sessionDescription: t.field({ type: SessionDescriptionRef, nullable: true, description: 'The SFU\'s answer to the new PeerConnection\'s offer.', resolve: (p) => p.description }),
+      nodeUrl: t.string({
+        nullable: true,
+        description: 'The public URL (PUBLIC_URL) of the node that holds the session now, where its client\'s later calls and its event subscription are best sent; null when that node has none (keep using the URL you used).',
+        resolve: (p) => p.nodeUrl,
+      }),
       movedTrackNames: t.stringList({
         description:
           'Names of the tracks and data channels the session published before the move. Publish each again under the same name within SESSION_RESUME_GRACE_MS: its subscribers follow it (a MOVED track event, no UNPUBLISHED). One not published again by then is unpublished.',
