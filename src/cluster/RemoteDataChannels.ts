@@ -25,6 +25,8 @@ export class RemoteDataChannels {
   private readonly pipes = new Map<string, Promise<RemoteDataSource>>();
   /** Channels unpublished lately, so that a pipe that finishes opening after the event closes at once. */
   private readonly unpublished = new Set<string>();
+  /** Channels whose session moved lately: a relay whose pipe closed for it takes the channel again. */
+  private readonly movedLately = new Set<string>();
 
   constructor(
     private readonly cluster: Cluster,
@@ -65,6 +67,19 @@ export class RemoteDataChannels {
     for (const [key, pipe] of [...this.pipes]) {
       if (key.startsWith(`${viewKey}|`)) void pipe.then((p) => p.dataProducer.close()).catch(() => undefined);
     }
+  }
+
+  /** The channel's session moved (MOVED): its pipes from the old source close, and `moving` says it is back elsewhere for a while. */
+  moved(viewKey: string): void {
+    this.movedLately.add(viewKey);
+    setTimeout(() => this.movedLately.delete(viewKey), 10_000).unref();
+    for (const [key, pipe] of [...this.pipes]) {
+      if (key.startsWith(`${viewKey}|`)) void pipe.then((p) => p.dataProducer.close()).catch(() => undefined);
+    }
+  }
+
+  moving(viewKey: string): Promise<boolean> | undefined {
+    return this.movedLately.has(viewKey) ? Promise.resolve(true) : undefined;
   }
 
   closeAll(): void {

@@ -49,6 +49,8 @@ export interface RemoteTrackSource {
    * Undefined when the track is not moving (it ended).
    */
   moving(sessionId: string, trackName: string): Promise<boolean> | undefined;
+  /** A data channel of another node whose session moved (MOVED): resolves true; undefined when it did not. */
+  dataMoving(sessionId: string, name: string): Promise<boolean> | undefined;
 }
 
 /** A track entering this node: one pipe from its parent in the track's tree, whatever the number of workers here. */
@@ -223,6 +225,10 @@ export class RemoteTracks implements RemoteTrackSource {
 
   moving(sessionId: string, trackName: string): Promise<boolean> | undefined {
     return this.moves.get(trackKey(sessionId, trackName));
+  }
+
+  dataMoving(sessionId: string, name: string): Promise<boolean> | undefined {
+    return this.data.moving(trackKey(sessionId, name));
   }
 
   isMoving(sessionId: string, trackName: string): boolean {
@@ -421,6 +427,8 @@ export class RemoteTracks implements RemoteTrackSource {
     if (!view) return;
     if (event.type === 'MOVED') {
       view.status = event.track.status;
+      // Its pipes from the old source carry nothing now: closed, their relays take the channel from where it went.
+      if (this.data.carries(key)) this.data.moved(key);
       void this.followMove(event.track.sessionId, event.track.name).catch((error: unknown) =>
         this.options.logger.warn({ err: error, session: event.track.sessionId, track: event.track.name }, 'could not follow a piped track whose session moved'),
       );

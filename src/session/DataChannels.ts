@@ -6,6 +6,7 @@ import type { ProducerPipes } from '../media/producerPipes.js';
 import type { SctpStreamIds } from '../media/sctpStreamIds.js';
 import type { RemoteTrackSource } from '../cluster/RemoteTracks.js';
 import type { PublishedDataChannel } from '../tracks/PublishedDataChannel.js';
+import { DataRelays, sctpDelivery } from './DataRelays.js';
 import type { TrackStatus } from '../tracks/PublishedTrack.js';
 import { TrackRegistry } from '../tracks/TrackRegistry.js';
 import {
@@ -35,6 +36,10 @@ export interface DataChannelParts {
   maxPerSession: number;
   /** In a cluster: channels of other nodes, piped here when subscribed. */
   remote?: RemoteTrackSource | undefined;
+  /** Channels of sessions that moved off a PeerConnection of this node (TrackMoves): relays wait for them. */
+  sessionMoves?: { moving(sessionId: string, name: string): Promise<boolean> | undefined };
+  /** Largest data channel message (SCTP max-message-size), for the relays' direct transports. */
+  maxMessageBytes: number;
 }
 
 /**
@@ -53,7 +58,27 @@ export class DataChannels {
   readonly registry = new TrackRegistry<PublishedDataChannel>();
   private readonly watched = new WeakSet<Session>();
 
-  constructor(private readonly parts: DataChannelParts) {}
+  /** Every subscription goes through its channel's relay on the subscriber's router (DataRelays). */
+  private readonly relays: DataRelays;
+
+  constructor(private readonly parts: DataChannelParts) {
+    this.relays = new DataRelays(
+      {
+        moving: (sessionId, name) => parts.sessionMoves?.moving(sessionId, name) ?? parts.remote?.dataMoving(sessionId, name),
+        find: (sessionId, name, router) => this.producerOn(sessionId, name, router),
+      },
+      parts.maxMessageBytes,
+      parts.logger,
+    );
+  }
+
+  /** The channel's data producer made consumable on `router` (for a relay whose source moved); null when it is nowhere. */
+  private async producerOn(sessionId: string, name: string, router: types.Router): Promise<string | null> {
+    const local = this.registry.get(sessionId, name);
+    if (local) return this.parts.pipes.dataAvailableOn(local.dataProducer, local.router, router);
+    const remote = await this.parts.remote?.findData(sessionId, name, router, () => null);
+    return remote && 'dataProducer' in remote ? remote.dataProducer.id : null;
+  }
 
   async publish(session: Session, requests: LocalDataChannelRequest[]): Promise<DataChannelsOutcome> {
     const checked = checkLocalDataChannels(requests);
@@ -145,7 +170,16 @@ export class DataChannels {
           results.push(refused(request.sessionId, request.name, found.refusal));
           continue;
         }
-        const consumer = await session.transport.consumeData({ dataProducerId: found.producerId, appData: { sessionId: session.id } });
+        // Through the channel's relay on this router: a move of its session then changes the relay's feed, not this consumer.
+        const relay = await this.relays.acquire(session.router, request.sessionId, request.name, found.producerId);
+        let consumer: types.DataConsumer;
+        try {
+          consumer = await session.transport.consumeData({ dataProducerId: relay.producer.id, ...sctpDelivery(found.view.dataChannel), appData: { sessionId: session.id } });
+        } catch (error) {
+          this.relays.release(relay);
+          throw error;
+        }
+        consumer.observer.once('close', () => this.relays.release(relay));
         const id = consumer.sctpStreamParameters?.streamId;
         if (id === undefined) {
           consumer.close();

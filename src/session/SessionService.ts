@@ -147,6 +147,8 @@ export class SessionService {
       logger: this.logger,
       maxPerSession: options.maxDataChannelsPerSession,
       remote: options.remoteTracks,
+      sessionMoves: this.trackMoves,
+      maxMessageBytes: options.dataMaxMessageBytes,
     });
     this.ending = new SessionEnding({ sessions: this.sessions, tracks: this.tracks, data: this.data, logger: this.logger, closed: (session) => this.emit(session, 'CLOSED') });
     this.ending.liveness = this.liveness;

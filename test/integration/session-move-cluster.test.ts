@@ -7,6 +7,7 @@ import { follower, frameClock, type Follower } from '../helpers/follower.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startTestServer } from '../helpers/server.js';
 import { collect, wsClient } from '../helpers/subscriptions.js';
+import { closed, inbox, openNegotiated, opened, publishData, subscribeData } from '../helpers/dataChannels.js';
 
 /**
  * Sessions move between nodes, driven as an API client would (the steps of
@@ -16,6 +17,8 @@ import { collect, wsClient } from '../helpers/subscriptions.js';
  * its camera again. Its subscribers, one on the node it moved to and one on
  * the third node, keep their transceivers and decode the camera from its new
  * node after one SFU offer each; nobody sees TRACK_ENDED or UNPUBLISHED.
+ * Its data channel, published again under its name, reaches the
+ * subscribers' RTCDataChannels of before: they never close.
  */
 let redis: TestRedis;
 const nodes: Switchyard[] = [];
@@ -56,10 +59,25 @@ describe('a session moves to another node', () => {
     });
     await pub.createSession();
     await pub.push([{ track: camera.track, name: 'camera' }]);
+    const [chatResult] = await publishData(pub, [{ name: 'chat' }]);
+    const chat = openNegotiated(pub, chatResult!);
+    await opened(chat);
     const source = { sessionId: pub.sessionId, trackName: 'camera' };
     const subs = [await follower(b.url), await follower(c.url)];
     for (const sub of subs) cleanups.push(() => sub.stop());
     const watched = [await watching(subs[0]!, source), await watching(subs[1]!, source)];
+    // Both subscribers also take its chat channel: after the move they keep the very same RTCDataChannel.
+    const theirs = await Promise.all(
+      subs.map(async (sub) => {
+        const [result] = await subscribeData(sub.peer, [{ sessionId: pub.sessionId, name: 'chat' }]);
+        const channel = openNegotiated(sub.peer, result!);
+        await opened(channel);
+        return { channel, messages: inbox(channel), closedEarly: false };
+      }),
+    );
+    for (const t of theirs) t.channel.addEventListener('close', () => (t.closedEarly = true));
+    chat.send('before');
+    await waitFor('the chat message before the move', () => theirs.every((t) => t.messages.includes('before')));
     const trackEvents = collect(wsClient(b.url), 'subscription($ids: [ID!]) { trackEvents(filter: { sessionIds: $ids }) { type } }', { ids: [pub.sessionId] }, (d) => d.trackEvents.type as string);
     const sessionEvents = collect(wsClient(a.url), 'subscription($id: ID!) { sessionEvents(sessionId: $id) { type moveTo moveReason } }', { id: pub.sessionId }, (d) => d.sessionEvents as { type: string; moveTo: string | null; moveReason: string | null });
     cleanups.push(() => void trackEvents.close(), () => void sessionEvents.close());
@@ -82,7 +100,7 @@ describe('a session moves to another node', () => {
       moved.stop();
     });
     const started = performance.now();
-    expect(await moved.resumeSession(pub.sessionId, pub.resumeSecret)).toEqual(['camera']);
+    expect(await moved.resumeSession(pub.sessionId, pub.resumeSecret)).toEqual(['camera', 'chat']);
     await moved.push([{ track: camera2.track, name: 'camera' }]);
     pub.pc.close();
     const counts = watched.map((w) => w.clock.frames());
@@ -95,6 +113,18 @@ describe('a session moves to another node', () => {
     }
     await waitFor('MOVED on the track events', () => trackEvents.items.includes('MOVED'));
     expect(trackEvents.items).not.toContain('UNPUBLISHED');
+    // The chat channel, published again under its name, reaches the subscribers' channels of before.
+    const [chatAgain] = await publishData(moved, [{ name: 'chat' }]);
+    const chat2 = openNegotiated(moved, chatAgain!);
+    await opened(chat2);
+    await waitFor('the chat message after the move on the same channels', () => {
+      if (!theirs.every((t) => t.messages.includes('after'))) chat2.send('after');
+      return theirs.every((t) => t.messages.includes('after'));
+    }, 10_000);
+    expect(theirs.map((t) => t.closedEarly)).toEqual([false, false]);
+    expect(theirs.map((t) => t.channel.readyState)).toEqual(['open', 'open']);
+    for (const sub of subs) expect(sub.events.items.filter((e) => e.type === 'DATA_CHANNEL_ENDED')).toEqual([]);
+    void closed;
     // The drained node is left with nothing and stops before its deadline.
     await draining;
     // Calls about the session reach the node it lives on now, from any node.

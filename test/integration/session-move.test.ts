@@ -6,6 +6,7 @@ import { TestPeer } from '../helpers/peer.js';
 import { follower, frameClock, type Follower } from '../helpers/follower.js';
 import { startTestServer } from '../helpers/server.js';
 import { collect, wsClient } from '../helpers/subscriptions.js';
+import { inbox, openNegotiated, opened, publishData, subscribeData } from '../helpers/dataChannels.js';
 
 /**
  * A session moves to a new PeerConnection on the same node (resumeSession
@@ -58,6 +59,15 @@ describe('a session moves to a new PeerConnection', () => {
     const sub = await follower(node.url);
     cleanups.push(() => sub.stop());
     const { mid, clock } = await watching(sub, { sessionId: pub.sessionId, trackName: 'camera' });
+    // A data channel too: its subscriber keeps the same RTCDataChannel through the move.
+    const [chatResult] = await publishData(pub, [{ name: 'chat' }]);
+    await opened(openNegotiated(pub, chatResult!));
+    const [theirResult] = await subscribeData(sub.peer, [{ sessionId: pub.sessionId, name: 'chat' }]);
+    const theirChat = openNegotiated(sub.peer, theirResult!);
+    await opened(theirChat);
+    let chatClosed = false;
+    theirChat.addEventListener('close', () => (chatClosed = true));
+    const chatInbox = inbox(theirChat);
     const events = collect(wsClient(node.url), 'subscription($ids: [ID!]) { trackEvents(filter: { sessionIds: $ids }) { type track { name } } }', { ids: [pub.sessionId] }, (d) => d.trackEvents.type as string);
     cleanups.push(() => void events.close());
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -83,7 +93,7 @@ describe('a session moves to a new PeerConnection', () => {
     const started = performance.now();
     clock.mark();
     const names = await moved.resumeSession(pub.sessionId, pub.resumeSecret);
-    expect(names).toEqual(['camera']);
+    expect(names).toEqual(['camera', 'chat']);
     expect(moved.sessionId).toBe(pub.sessionId);
     pub.pc.close();
     const [pushed] = await moved.push([{ track: camera.track, name: 'camera' }]);
@@ -98,6 +108,16 @@ describe('a session moves to a new PeerConnection', () => {
     await waitFor('the MOVED event', () => events.items.includes('MOVED'));
     expect(events.items).not.toContain('UNPUBLISHED');
     expect(events.items).not.toContain('PUBLISHED');
+    // The chat channel published again reaches the subscriber's channel of before.
+    const [chatAgain] = await publishData(moved, [{ name: 'chat' }]);
+    const chat2 = openNegotiated(moved, chatAgain!);
+    await opened(chat2);
+    await waitFor('a chat message after the move on the same channel', () => {
+      if (!chatInbox.includes('after')) chat2.send('after');
+      return chatInbox.includes('after');
+    });
+    expect(chatClosed).toBe(false);
+    expect(sub.events.items.filter((e) => e.type === 'DATA_CHANNEL_ENDED')).toEqual([]);
 
     // The session is the same one: the directory, the state, the tracks.
     const read = await gqlOk(node.url, 'query($id: ID!) { session(id: $id) { id connectionState tracks { mid location track { name } } } }', { id: pub.sessionId });
