@@ -131,7 +131,7 @@ export class GuardedSessions {
     }
     if (owner !== null) {
       // A leaked token must not be able to fill the node: a budget for creating, a cap on holding.
-      await this.limiter.take(`create:${appId}:${owner}`, 'session creations by this subject');
+      await this.takeCreationBudget(appId, owner);
       if (this.sessions.count((o) => o.appId === appId && o.owner === owner) >= this.maxSessionsPerSubject) {
         throw new SwitchyardError(
           ErrorCode.LIMIT_EXCEEDED,
@@ -160,13 +160,18 @@ export class GuardedSessions {
     if (this.sessions.draining) throw nodeDraining();
     this.quotas.checkRoom();
     const { appId, owner } = this.access;
-    if (owner !== null) await this.limiter.take(`create:${appId}:${owner}`, 'session creations by this subject');
+    if (owner !== null) await this.takeCreationBudget(appId, owner);
     const release = await this.quotas.reserve(appId);
     try {
       return await this.moves.resume({ ...input, mayHold: (ownership) => this.access.session({ id: input.sessionId, ownership }) === 'allowed' });
     } finally {
       release();
     }
+  }
+
+  /** One PeerConnection more for this subject (a new session, or a resumed one): one budget for both. */
+  private takeCreationBudget(appId: string, owner: string): Promise<void> {
+    return this.limiter.take(`create:${appId}:${owner}`, 'session creations by this subject');
   }
 
   /** Records a new session in the cluster's directory; a subject over its cap anywhere in the cluster gets none. */

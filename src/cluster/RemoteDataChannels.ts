@@ -64,15 +64,18 @@ export class RemoteDataChannels {
   unpublish(viewKey: string): void {
     this.unpublished.add(viewKey);
     setTimeout(() => this.unpublished.delete(viewKey), 30_000).unref();
-    for (const [key, pipe] of [...this.pipes]) {
-      if (key.startsWith(`${viewKey}|`)) void pipe.then((p) => p.dataProducer.close()).catch(() => undefined);
-    }
+    this.closePipesOf(viewKey);
   }
 
   /** The channel's session moved (MOVED): its pipes from the old source close, and `moving` says it is back elsewhere for a while. */
   moved(viewKey: string): void {
     this.movedLately.add(viewKey);
     setTimeout(() => this.movedLately.delete(viewKey), 10_000).unref();
+    this.closePipesOf(viewKey);
+  }
+
+  /** Closes every pipe of the channel (one per router here); each leaves the map as its producer closes. */
+  private closePipesOf(viewKey: string): void {
     for (const [key, pipe] of [...this.pipes]) {
       if (key.startsWith(`${viewKey}|`)) void pipe.then((p) => p.dataProducer.close()).catch(() => undefined);
     }

@@ -87,7 +87,7 @@ export class SessionMoves {
     }
     moved ??= await tracksOfSession(input.sessionId);
     // Trees of the old source are not the new one's: every carrier attaches again, from this node.
-    for (const view of moved) await cluster.carriers.forget(view.sessionId, view.name).catch(() => undefined);
+    await Promise.all(moved.map((view) => cluster.carriers.forget(view.sessionId, view.name).catch(() => undefined)));
     const outcome = await this.open(input, { id: input.sessionId, secretHash: entry.secretHash, ownership, correlationId: entry.correlationId, iceConsentChecks: true }, moved);
     try {
       await cluster.directory.move(input.sessionId, entry.nodeId, cluster.nodeId);

@@ -69,7 +69,7 @@ export class DataRelays {
     const relay: DataRelay = { producer, feed: undefined, holders: 0 };
     producer.observer.once('close', () => {
       relay.feed?.close();
-      if (this.relays.get(key) !== undefined) this.relays.delete(key);
+      this.relays.delete(key);
     });
     try {
       await this.feed(relay, transport, producerId, sessionId, name, router);

@@ -102,7 +102,6 @@ export class Negotiator {
     for (const track of created) this.tracks.publish(track, session.claimName(track.name));
     session.transceivers = next;
     session.negotiation = nextState;
-    if (nextState === 'stable') session.becameStable();
     rememberIce(session, offer);
     session.clientCapabilities = mergeCapabilities(session.clientCapabilities, clientCapabilities(offer));
     const sdp = session.describe(setup);
@@ -204,7 +203,6 @@ export class Negotiator {
       return transceiver.pushed ? { section: transceiver.section, pushed: transceiver.pushed, pulled: transceiver.pulled } : { section: transceiver.section, pulled: transceiver.pulled };
     });
     session.negotiation = nextState;
-    if (nextState === 'stable') session.becameStable();
     session.pendingOffer = undefined;
     rememberIce(session, answer);
     for (const mid of notTaken) this.trackEnded(session, mid);

@@ -90,7 +90,7 @@ export class Session {
    * that brings up SCTP) takes one of them.
    */
   bootstrapStreams: types.DataConsumer[] | undefined;
-  negotiation: NegotiationState = 'stable';
+  private negotiationState: NegotiationState = 'stable';
   /** The client's DTLS fingerprint, fixed by its first description. */
   remoteFingerprint: DtlsFingerprint | undefined;
   /** The client's ICE credentials as last described: new ones in an offer are an ICE restart. */
@@ -113,9 +113,15 @@ export class Session {
    */
   readonly whenStable: (() => void)[] = [];
 
-  /** The session is stable again (its pending offer answered or withdrawn): what waited for it runs (each queues its own work). */
-  becameStable(): void {
-    for (const waiter of this.whenStable.splice(0)) waiter();
+  /** Where the offer/answer exchange stands. */
+  get negotiation(): NegotiationState {
+    return this.negotiationState;
+  }
+
+  /** Back to stable (a pending offer answered or withdrawn, a client offer answered): what waited for it runs (each queues its own work). */
+  set negotiation(state: NegotiationState) {
+    this.negotiationState = state;
+    if (state === 'stable') for (const waiter of this.whenStable.splice(0)) waiter();
   }
 
   /** SHA-256 of the session's resume secret (src/moves/resumeSecret.ts): resumeSession needs the secret. */

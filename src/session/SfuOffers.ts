@@ -121,7 +121,6 @@ export class SfuOffers {
     }
     session.transceivers = kept;
     session.negotiation = 'stable';
-    session.becameStable();
     session.pendingOffer = undefined;
     for (const mid of ended) this.emit(session, 'TRACK_ENDED', mid);
     return { session, withdrawnMids };

@@ -1,6 +1,7 @@
 import wrtc from '@roamhq/wrtc';
 import { gqlOk } from './graphql.js';
 import { TestPeer } from './peer.js';
+import { waitFor } from './media.js';
 import { collect, wsClient, type Collector } from './subscriptions.js';
 
 const { RTCVideoSink } = wrtc.nonstandard;
@@ -75,4 +76,18 @@ export function frameClock(track: MediaStreamTrack): { frames: () => number; mar
     lastFrameAt: () => last,
     stop: () => sink.stop(),
   };
+}
+
+/**
+ * Pulls `source` into the follower, waits for its track and for more than 10
+ * decoded frames; returns its mid and a frame clock (whose stop goes to `cleanups`).
+ */
+export async function watchPull(sub: Follower, source: { sessionId: string; trackName: string }, cleanups: (() => void)[]): Promise<{ mid: string; clock: ReturnType<typeof frameClock> }> {
+  const [result] = await sub.peer.pull([source]);
+  const mid = result!.mid as string;
+  await waitFor('the pulled track', () => sub.peer.received.has(mid));
+  const clock = frameClock(sub.peer.received.get(mid)!);
+  cleanups.push(() => clock.stop());
+  await waitFor('decoded frames', () => clock.frames() > 10, 15_000);
+  return { mid, clock };
 }

@@ -3,7 +3,7 @@ import type { Switchyard } from '../../src/app.js';
 import { errorCode, gql, gqlOk } from '../helpers/graphql.js';
 import { fakeCamera, waitFor } from '../helpers/media.js';
 import { TestPeer } from '../helpers/peer.js';
-import { follower, frameClock, type Follower } from '../helpers/follower.js';
+import { follower, watchPull, type Follower } from '../helpers/follower.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startTestServer } from '../helpers/server.js';
 import { collect, wsClient } from '../helpers/subscriptions.js';
@@ -38,15 +38,7 @@ afterAll(async () => {
   await redis?.close();
 });
 
-async function watching(sub: Follower, source: { sessionId: string; trackName: string }) {
-  const [result] = await sub.peer.pull([source]);
-  const mid = result!.mid as string;
-  await waitFor('the pulled track', () => sub.peer.received.has(mid));
-  const clock = frameClock(sub.peer.received.get(mid)!);
-  cleanups.push(() => clock.stop());
-  await waitFor('decoded frames', () => clock.frames() > 10, 15_000);
-  return { mid, clock };
-}
+const watching = (sub: Follower, source: { sessionId: string; trackName: string }) => watchPull(sub, source, cleanups);
 
 describe('a session moves to another node', () => {
   it('when its node drains: MOVE_REQUESTED names a node, the client resumes there, subscribers on two nodes follow', { timeout: 90_000 }, async () => {

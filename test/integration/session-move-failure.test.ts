@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gqlOk } from '../helpers/graphql.js';
 import { fakeCamera, waitFor } from '../helpers/media.js';
 import { TestPeer } from '../helpers/peer.js';
+import { publishCamera } from '../helpers/call.js';
 import { follower, frameClock } from '../helpers/follower.js';
 import { buildOnce, startNodeProcess, type NodeProcess } from '../helpers/nodeProcess.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
@@ -35,16 +36,11 @@ afterAll(async () => {
   await redis?.close();
 });
 
+/** A camera ('cam', 160x120 at 15 fps) published on the node at `url`; stopped after the tests. */
 async function publisher(url: string) {
-  const peer = new TestPeer(url);
-  const camera = fakeCamera(160, 120, 15);
-  await peer.createSession();
-  await peer.push([{ track: camera.track, name: 'cam' }]);
-  cleanups.push(() => {
-    camera.stop();
-    peer.stop();
-  });
-  return peer;
+  const published = await publishCamera(url, undefined, 'cam', [], 15);
+  cleanups.push(published.stop);
+  return published.peer;
 }
 
 describe('a session outlives its node', () => {

@@ -3,7 +3,8 @@ import type { Switchyard } from '../../src/app.js';
 import { errorCode, gql, gqlOk } from '../helpers/graphql.js';
 import { fakeCamera, waitFor } from '../helpers/media.js';
 import { TestPeer } from '../helpers/peer.js';
-import { follower, frameClock, type Follower } from '../helpers/follower.js';
+import { publishCamera } from '../helpers/call.js';
+import { follower, watchPull, type Follower } from '../helpers/follower.js';
 import { startTestServer } from '../helpers/server.js';
 import { collect, wsClient } from '../helpers/subscriptions.js';
 import { inbox, openNegotiated, opened, publishData, subscribeData } from '../helpers/dataChannels.js';
@@ -30,27 +31,14 @@ afterAll(async () => {
 
 const RESUME = 'mutation($input: ResumeSessionInput!) { resumeSession(input: $input) { session { id } movedTrackNames } }';
 
+/** A camera ('camera', 160x120 at 15 fps) published on the node at `url`; stopped after the tests. */
 async function publisher(url: string) {
-  const peer = new TestPeer(url);
-  const camera = fakeCamera(160, 120, 15);
-  await peer.createSession();
-  await peer.push([{ track: camera.track, name: 'camera' }]);
-  cleanups.push(() => {
-    camera.stop();
-    peer.stop();
-  });
-  return peer;
+  const published = await publishCamera(url, undefined, 'camera', [], 15);
+  cleanups.push(published.stop);
+  return published.peer;
 }
 
-async function watching(sub: Follower, source: { sessionId: string; trackName: string }) {
-  const [result] = await sub.peer.pull([source]);
-  const mid = result!.mid as string;
-  await waitFor('the pulled track', () => sub.peer.received.has(mid));
-  const clock = frameClock(sub.peer.received.get(mid)!);
-  cleanups.push(() => clock.stop());
-  await waitFor('decoded frames', () => clock.frames() > 10, 15_000);
-  return { mid, clock };
-}
+const watching = (sub: Follower, source: { sessionId: string; trackName: string }) => watchPull(sub, source, cleanups);
 
 describe('a session moves to a new PeerConnection', () => {
   it('keeps its id and track names; its subscriber follows on the same mid, with MOVED and no UNPUBLISHED', { timeout: 60_000 }, async () => {
