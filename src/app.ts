@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Authenticator, DEVELOPMENT_APP } from './auth/principal.js';
 import { MutationRateLimiter } from './auth/rateLimit.js';
@@ -21,6 +22,7 @@ import { SessionService } from './session/SessionService.js';
 import { IceServerIssuer } from './turn/iceServers.js';
 import { createMetricsService, type MetricsService } from './metrics/setup.js';
 import { startWebhooks } from './webhooks/WebhookSource.js';
+import { WebSocketAdapters } from './adapters/websocket/WebSocketAdapters.js';
 import type { WebhookDelivery } from './webhooks/WebhookDelivery.js';
 
 export interface Switchyard {
@@ -165,8 +167,10 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     logger,
     shared.cluster ? { cluster: shared.cluster, tracksOfSession: (id) => (shared.trackEvents as RedisTrackEventBus).tracksOfSession(id) } : undefined,
   );
+  const adapters = new WebSocketAdapters({ config: config.adapters, pool, tracks: sessions.tracks, newId: shared.cluster?.newSessionId ?? randomUUID, logger });
   const api = createApiServer({
     sessions,
+    adapters,
     authenticator,
     rateLimiter: new MutationRateLimiter(
       config.mutationsPerSecond,
@@ -190,6 +194,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     metricsUrl = await metrics.listen();
   } catch (error) {
     await api.close();
+    adapters.closeAll();
     await sessions.close();
     await webhooks.close(0);
     await shared.close();
@@ -234,6 +239,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
       await metrics.close();
       await api.close();
       remoteTracks?.close();
+      adapters.closeAll();
       await sessions.close();
       // The sessions' last events (closed by the stop) are queued now: they get WEBHOOK_SHUTDOWN_FLUSH_MS while the rest stops.
       const flushed = webhooks.close(config.webhooks.shutdownFlushMs);

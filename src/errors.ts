@@ -24,13 +24,17 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
  * addresses perhaps): never shown to clients, logged by the error masker.
  */
 export class SwitchyardError extends Error {
+  /** More for the client than the code: fields of `extensions` besides `code` (a WebSocket adapter's Cloudflare error code). */
+  extensions: Record<string, string> | undefined;
+
   constructor(
     readonly code: ErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; extensions?: Record<string, string> },
   ) {
-    super(message, options);
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'SwitchyardError';
+    this.extensions = options?.extensions;
   }
 }
 

@@ -10,6 +10,9 @@
  * so a room of thumbnails uploads thumbnails. Each tile shows, in a small
  * overlay, the layer it receives (from the session's state).
  *
+ * The tile of whoever speaks is outlined: the SFU watches the audio each
+ * session pulls and names the dominant speaker (the SDK's `dominantspeaker`).
+ *
  * Beside the tiles, a chat on data channels (chat.ts).
  */
 import { Switchyard, SwitchyardError, type LocalTrack, type TrackInfo, type TrackWatch } from '@switchyard/client';
@@ -193,6 +196,17 @@ function removeParticipant(sessionId: string): void {
   if (pulled.length && call) void call.sfu.close(...pulled).catch(() => undefined);
 }
 
+/**
+ * Outlines the dominant speaker's tile, and only theirs. The SFU announces
+ * who takes over, never that someone stopped: the last speaker keeps the
+ * outline until another speaks (demo.css hides it while they are muted).
+ * The event names the publishing session, which is how tiles are keyed; one's
+ * own tile is never named, as the SFU only weighs the tracks this session pulls.
+ */
+function showSpeaker(sessionId: string): void {
+  for (const participant of participants.values()) participant.tile.classList.toggle('speaking', participant.sessionId === sessionId);
+}
+
 function dropTrack(participant: Participant, name: string, track: MediaStreamTrack): void {
   participant.pulled.delete(name);
   attach(participant);
@@ -292,6 +306,7 @@ async function join(room: string, name: string): Promise<void> {
       reconnecting = true;
       showState('reconnecting');
     });
+    sfu.on('dominantspeaker', ({ sessionId }) => showSpeaker(sessionId));
     sfu.on('closed', ({ byServer }) => {
       if (byServer) void leave('The server closed this session.');
     });

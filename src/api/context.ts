@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { GuardedAdapters } from '../adapters/websocket/GuardedAdapters.js';
 import type { GuardedSessions } from '../auth/GuardedSessions.js';
 import type { Principal } from '../auth/principal.js';
 import type { Outbox } from '../events/EventStream.js';
@@ -14,6 +15,8 @@ export interface ApiContext {
   sessions: SessionService;
   /** TURN credentials for the caller (query iceServers). */
   iceServers: IceServerIssuer;
+  /** The node's WebSocket adapters, as this caller may use them. */
+  adapters: GuardedAdapters;
   /** In a cluster: how calls about sessions of other nodes reach them. */
   forwarding?: ForwardingContext;
 }

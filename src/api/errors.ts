@@ -22,7 +22,7 @@ export function createErrorMasker(logger: Logger) {
       if (original.cause !== undefined) logger.warn({ err: original.cause, code: original.code }, `answered ${original.code}: ${original.message}`);
       // Refused credentials answer 401 (yoga reads extensions.http and strips it); the rest stay 200 as GraphQL results.
       const http = original.code === ErrorCode.UNAUTHENTICATED ? { http: { status: 401 } } : {};
-      return new GraphQLError(original.message, { ...location, extensions: { code: original.code, ...http } });
+      return new GraphQLError(original.message, { ...location, extensions: { ...original.extensions, code: original.code, ...http } });
     }
     if (isGraphQLError(error) && (!error.originalError || isGraphQLError(error.originalError))) {
       const code = graphqlLayerCode(error.message, error.extensions?.code);

@@ -38,14 +38,19 @@ import { placedCreateSession, placedResumeSession } from './placedSessions.js';
 
 /** The session a routed root field is about, from its arguments. */
 const ROUTED: Record<string, Record<string, (args: Record<string, any>) => unknown>> = {
-  Query: { session: (args) => args.id },
-  Subscription: { sessionEvents: (args) => args.sessionId, sessionStats: (args) => args.sessionId },
-  Mutation: Object.fromEntries(
+  // WebSocket adapters live on the node of their session (an egress one's track, an ingest one's new session) and have ids of that node.
+  Query: { session: (args) => args.id, webSocketAdapter: (args) => args.id },
+  Subscription: { sessionEvents: (args) => args.sessionId, sessionStats: (args) => args.sessionId, webSocketAdapterEvents: (args) => args.sessionId },
+  Mutation: {
+    createWebSocketAdapter: (args) => (args.input?.location === 'remote' ? args.input.sessionId : undefined),
+    closeWebSocketAdapter: (args) => args.id,
+    ...Object.fromEntries(
     ['pushTracks', 'pullTracks', 'updateTracks', 'renegotiate', 'closeTracks', 'closeSession', 'rollbackOffer', 'setTrackMuted', 'publishDataChannels', 'subscribeDataChannels', 'closeDataChannels', 'establishDataChannels'].map((name) => [
       name,
       (args: Record<string, any>) => args.input?.sessionId,
     ]),
   ),
+  },
 };
 
 /** What the owner answered, standing in for the object it resolved. */

@@ -20,6 +20,8 @@ import { armorPlugins } from './armor.js';
 import { createClientFiles } from './clientFiles.js';
 import { corsPolicy } from './cors.js';
 import type { ApiContext, ServerContext } from './context.js';
+import { GuardedAdapters } from '../adapters/websocket/GuardedAdapters.js';
+import type { WebSocketAdapters } from '../adapters/websocket/WebSocketAdapters.js';
 import { createErrorMasker, useContractErrorCodes } from './errors.js';
 import { useListItemLimit } from './listLimits.js';
 import { ADAPTER_HEADER, isAdapterCall } from './http/inProcessGraphQL.js';
@@ -89,6 +91,8 @@ export interface ApiServerOptions {
   healthy: () => boolean;
   /** In a cluster: routing of calls to the node that holds their session. */
   cluster?: Cluster;
+  /** The node's WebSocket adapters (Cloudflare's media transport adapters). */
+  adapters: WebSocketAdapters;
   /** Moves sessions between PeerConnections and nodes (resumeSession). */
   moves?: SessionMoves;
   /** In a cluster: what other nodes may call under /internal/ (with the cluster secret). */
@@ -141,6 +145,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     return {
       sessions,
       iceServers: options.iceServers,
+      adapters: new GuardedAdapters(options.adapters, access, outbox),
       guard: new GuardedSessions(sessions, access, {
         limiter: rateLimiter,
         quotas,

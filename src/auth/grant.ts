@@ -15,6 +15,8 @@ export interface ClientGrant {
   publish: { names: string[]; tags: string[] } | null;
   /** null: may not pull. Otherwise tracks of `sessions`, or tracks carrying a tag that matches `tags`. */
   pull: { sessions: string[]; tags: string[] } | null;
+  /** May create and close WebSocket adapters (egress of the tracks it may pull, ingest under names it may publish). */
+  adapters: boolean;
 }
 
 /** A grant as an app backend writes it: whatever is left out is not granted (publish.names defaults to "*"). */
@@ -23,6 +25,7 @@ export interface GrantInput {
   sessions?: string[];
   publish?: { names?: string[]; tags?: string[] } | null;
   pull?: { sessions?: string[]; tags?: string[] } | null;
+  adapters?: boolean;
 }
 
 export const MAX_GRANT_ENTRIES = 64;
@@ -51,10 +54,11 @@ function object(value: unknown, where: string): Record<string, unknown> {
 /** Reads and checks a grant claim; throws GrantError with what is wrong. */
 export function parseGrant(claim: unknown): ClientGrant {
   const raw = object(claim ?? {}, 'grant');
-  const known = new Set(['createSession', 'sessions', 'publish', 'pull']);
+  const known = new Set(['createSession', 'sessions', 'publish', 'pull', 'adapters']);
   const unknown = Object.keys(raw).filter((key) => !known.has(key));
   if (unknown.length) throw new GrantError(`grant has unknown fields: ${unknown.join(', ')}`);
   if (raw.createSession !== undefined && typeof raw.createSession !== 'boolean') throw new GrantError('grant.createSession must be a boolean');
+  if (raw.adapters !== undefined && typeof raw.adapters !== 'boolean') throw new GrantError('grant.adapters must be a boolean');
   const publish = raw.publish == null ? null : object(raw.publish, 'grant.publish');
   const pull = raw.pull == null ? null : object(raw.pull, 'grant.pull');
   return {
@@ -62,6 +66,7 @@ export function parseGrant(claim: unknown): ClientGrant {
     sessions: stringList(raw.sessions, 'grant.sessions'),
     publish: publish && { names: stringList(publish.names ?? ['*'], 'grant.publish.names'), tags: stringList(publish.tags, 'grant.publish.tags') },
     pull: pull && { sessions: stringList(pull.sessions, 'grant.pull.sessions'), tags: stringList(pull.tags, 'grant.pull.tags') },
+    adapters: raw.adapters === true,
   };
 }
 

@@ -5,6 +5,7 @@ import { ConfigError, flag, integer, ip, parseUrl, type Env } from './parse.js';
 import { DEFAULT_SESSION_BOUNDS, type SessionBounds } from '../session/bounds.js';
 import { metricsConfig, turnConfig, type MetricsConfig, type TurnConfig } from './operations.js';
 import { webhookConfig, type WebhookConfig } from '../webhooks/config.js';
+import { adapterConfig, type AdapterConfig } from '../adapters/config.js';
 import { topologyConfig, type TopologyConfig } from './topology.js';
 import { redisSentinelConfig, type RedisSentinelConfig } from './redisSentinel.js';
 import { DEVELOPMENT_APP } from '../auth/principal.js';
@@ -119,6 +120,8 @@ export interface Config {
   metrics: MetricsConfig;
   /** Where each app's events are posted, and how (WEBHOOK_*, APPS_FILE webhooks; docs/webhooks.md). */
   webhooks: WebhookConfig;
+  /** WebSocket adapters: which endpoints, timeouts, buffers and limits (ADAPTER_*, MAX_ADAPTERS_*; docs/adapters.md). */
+  adapters: AdapterConfig;
 }
 
 function redisUrl(env: Env): string | undefined {
@@ -321,5 +324,6 @@ export function loadConfig(env: Env = process.env): Config {
     turn: turnConfig(env),
     metrics: metricsConfig(env, runMode, host),
     webhooks: webhookConfig(env, runMode, appList, DEVELOPMENT_APP.id),
+    adapters: adapterConfig(env, runMode),
   };
 }

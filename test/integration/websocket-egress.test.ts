@@ -5,9 +5,10 @@ import { TestPeer } from '../helpers/peer.js';
 import { useTestServer } from '../helpers/server.js';
 import { dominantFrequency, leftChannel } from '../helpers/audio.js';
 import { RtpTap } from '../../src/mediaout/RtpTap.js';
-import { PCM_RATE } from '../../src/mediaout/OpusPcmDecoder.js';
+import { CLOUDFLARE_PCM, PCM_RATE } from '../../src/mediaout/OpusPcmDecoder.js';
 import { PcmEgress } from '../../src/adapters/websocket/PcmEgress.js';
 import { decodePacket, type Packet } from '../../src/adapters/websocket/packet.js';
+import { EndpointPolicy } from '../../src/adapters/endpointPolicy.js';
 import { AdapterConnectError, connectService } from '../../src/adapters/websocket/serviceSocket.js';
 
 /**
@@ -38,7 +39,7 @@ afterAll(async () => {
   await new Promise<void>((resolve) => service.close(() => resolve()));
 });
 
-const options = (endpoint: string) => ({ endpoint, allowPrivate: true, handshakeTimeoutMs: 2000, reconnectWindowMs: 15_000, backlogPackets: 50 });
+const options = (endpoint: string) => ({ endpoint, policy: EndpointPolicy.create(true, []), handshakeTimeoutMs: 2000, reconnectWindowMs: 15_000, backlogMessages: 50, format: CLOUDFLARE_PCM });
 
 describe('PCM egress to a WebSocket service', () => {
   it('delivers the tone as 20 ms Packets in real time, and goes on after the service drops the connection', { timeout: 40_000 }, async () => {
@@ -72,10 +73,10 @@ describe('PCM egress to a WebSocket service', () => {
       await waitFor('a second connection with packets', () => received.some((r) => r.connection === 2), 5000);
       const firstAfter = received.find((r) => r.connection === 2)!.packet.sequenceNumber;
       expect(firstAfter).toBeGreaterThan(lastBefore);
-      expect(egress.bytesProcessed).toBeGreaterThan(100_000);
+      expect(egress.socket.bytesProcessed).toBeGreaterThan(100_000);
 
-      const closed = new Promise<string>((resolve) => egress.once('closed', resolve));
-      egress.close();
+      const closed = new Promise<string>((resolve) => egress.socket.once('closed', resolve));
+      egress.socket.close();
       expect(await closed).toBe('closed');
     } finally {
       microphone.stop();
@@ -85,7 +86,7 @@ describe('PCM egress to a WebSocket service', () => {
 
   it('refuses services it must not or cannot reach, with Cloudflare\'s error codes', async () => {
     const refused = (endpoint: string, allowPrivate: boolean) =>
-      connectService(endpoint, { allowPrivate, handshakeTimeoutMs: 1000 }).then(
+      connectService(endpoint, { policy: EndpointPolicy.create(allowPrivate, []), handshakeTimeoutMs: 1000 }).then(
         () => 'connected',
         (error: AdapterConnectError) => error.errorCode,
       );

@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { guardedLookup, isPrivateLiteral } from '../../webhooks/targets.js';
+import type { EndpointPolicy } from '../endpointPolicy.js';
 
 /** Why an adapter could not reach its service, in Cloudflare's words (its create call's item errors). */
 export class AdapterConnectError extends Error {
@@ -12,18 +12,22 @@ export class AdapterConnectError extends Error {
 }
 
 export interface ServiceSocketOptions {
-  /** Loopback, private and link-local services allowed (development, or listed by the operator). */
-  allowPrivate: boolean;
+  /** Which addresses the node may connect to (loopback, private and link-local ones only when allowed or listed). */
+  policy: EndpointPolicy;
   handshakeTimeoutMs: number;
+  /** Headers of the upgrade request, for the service's credentials (not Cloudflare's: it sends none). */
+  headers?: Readonly<Record<string, string>> | undefined;
+  /** Subprotocols offered in Sec-WebSocket-Protocol (not Cloudflare's either). */
+  subprotocols?: readonly string[] | undefined;
+  /** Largest message taken from the service (ingest: 32 KB); larger ones close the socket with 1009. */
+  maxPayload?: number | undefined;
 }
 
 /**
  * Opens the WebSocket to a service: the SFU is the client, as with
- * Cloudflare. ws:// and wss:// only, no redirects followed; unless private
- * addresses are allowed, a URL naming one, or a name that resolves to one
- * when connecting (DNS answers included: the lookup is the webhooks' guarded
- * one), is refused, so a client cannot make the node connect into its own
- * network (SSRF).
+ * Cloudflare. ws:// and wss:// only, no redirects followed; an address the
+ * policy refuses, in the URL or in the DNS answers when connecting, is
+ * refused, so a client cannot make the node connect into its own network.
  */
 export async function connectService(endpoint: string, options: ServiceSocketOptions): Promise<WebSocket> {
   let url: URL;
@@ -33,14 +37,17 @@ export async function connectService(endpoint: string, options: ServiceSocketOpt
     throw new AdapterConnectError('invalid_params', 'endpoint must be a ws:// or wss:// URL');
   }
   if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new AdapterConnectError('invalid_params', 'endpoint must be a ws:// or wss:// URL');
-  if (!options.allowPrivate && isPrivateLiteral(url)) {
-    throw new AdapterConnectError('websocket_localhost_not_allowed', 'the endpoint is a loopback, private or link-local address, which this server does not connect to (ADAPTER_ALLOW_PRIVATE_ENDPOINTS)');
+  if (options.policy.refusesLiteral(url)) {
+    throw new AdapterConnectError('websocket_localhost_not_allowed', 'the endpoint is a loopback, private or link-local address, which this server does not connect to (ADAPTER_ALLOW_PRIVATE_ENDPOINTS, ADAPTER_PRIVATE_NETWORKS)');
   }
-  const socket = new WebSocket(url, {
+  const lookup = options.policy.lookup;
+  const socket = new WebSocket(url, options.subprotocols ? [...options.subprotocols] : undefined, {
     handshakeTimeout: options.handshakeTimeoutMs,
+    ...(options.headers ? { headers: { ...options.headers } } : {}),
+    ...(options.maxPayload ? { maxPayload: options.maxPayload } : {}),
     followRedirects: false,
     perMessageDeflate: false,
-    ...(options.allowPrivate ? {} : { lookup: guardedLookup }),
+    ...(lookup ? { lookup } : {}),
   });
   return new Promise<WebSocket>((resolve, reject) => {
     const fail = (error: AdapterConnectError) => {

@@ -20,6 +20,8 @@ export function isAdapterCall(value: string | null | undefined): boolean {
 export interface OperationError {
   code: ErrorCode;
   message: string;
+  /** The error's other extensions (adapterErrorCode). */
+  extensions?: Record<string, unknown> | undefined;
 }
 
 export type OperationResult<T> = { data: T; error?: undefined } | { data?: undefined; error: OperationError };
@@ -44,11 +46,12 @@ export function inProcessGraphQL(yoga: FetchHandler, graphqlPath: string): Execu
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/graphql-response+json', [ADAPTER_HEADER]: adapterMark };
     if (authorization) headers.authorization = authorization;
     const response = await yoga.fetch(`http://switchyard.internal${graphqlPath}`, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
-    const body = (await response.json()) as { data?: T | null; errors?: { message: string; extensions?: { code?: string } }[] };
+    const body = (await response.json()) as { data?: T | null; errors?: { message: string; extensions?: { code?: string } & Record<string, unknown> }[] };
     const first = body.errors?.[0];
     if (first) {
       const code = contractCodes.has(String(first.extensions?.code)) ? (first.extensions?.code as ErrorCode) : ErrorCode.INTERNAL;
-      return { error: { code, message: first.message } };
+      const { code: _code, ...extensions } = first.extensions ?? {};
+      return { error: { code, message: first.message, extensions } };
     }
     if (!body.data) return { error: { code: ErrorCode.INTERNAL, message: 'the operation returned no data' } };
     return { data: body.data };

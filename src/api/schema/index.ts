@@ -9,6 +9,7 @@ import './events.js';
 import './dataChannels.js';
 import './iceServers.js';
 import './stats.js';
+import './adapters.js';
 
 let schema: GraphQLSchema | undefined;
 
