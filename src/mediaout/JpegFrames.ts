@@ -14,6 +14,7 @@ const SOI = Buffer.from([0xff, 0xd8]);
 const EOI = Buffer.from([0xff, 0xd9]);
 /** Asked again while no frame came out: ffmpeg cannot start decoding before a key frame. */
 const KEY_FRAME_RETRY_MS = 1000;
+const KEY_FRAME_MIN_GAP_MS = 250;
 
 /**
  * A video track as JPEG images at a set rate: ffmpeg decodes the tap's
@@ -26,6 +27,7 @@ export class JpegFrames extends EventEmitter<{ jpeg: [image: Buffer]; close: [re
   private pending: Buffer = Buffer.alloc(0);
   private keyFrames: NodeJS.Timeout | undefined;
   private stderr = '';
+  private keyFrameAskedAt = -Infinity;
   frames = 0;
 
   private constructor(
@@ -35,7 +37,10 @@ export class JpegFrames extends EventEmitter<{ jpeg: [image: Buffer]; close: [re
     super();
     ffmpeg.stdout.on('data', (chunk: Buffer) => this.read(chunk));
     ffmpeg.stderr.on('data', (chunk: Buffer) => {
-      this.stderr = (this.stderr + chunk.toString()).slice(-2000);
+      const text = chunk.toString();
+      this.stderr = (this.stderr + text).slice(-2000);
+      // ffmpeg says when it waits for a key frame: once it listens (the one asked for before may have come too early), and after loss.
+      if (/Keyframe missing|without a prior keyframe/.test(text)) this.askKeyFrame();
     });
     ffmpeg.once('error', (error) => {
       clearInterval(this.keyFrames);
@@ -46,11 +51,20 @@ export class JpegFrames extends EventEmitter<{ jpeg: [image: Buffer]; close: [re
       const why = signal === 'SIGTERM' || code === 0 || code === 255 ? 'the track ended' : `ffmpeg exited (${code ?? signal}): ${this.stderr.trim().split('\n').at(-1) ?? ''}`;
       this.emit('close', why);
     });
-    void tap.requestKeyFrame().catch(() => undefined);
+    // No key frame asked for yet: one that came before ffmpeg listens is lost, and the publisher gives one per second at most
+    // (KEY_FRAME_REQUEST_DELAY_MS). ffmpeg's "Keyframe missing" asks; this is in case it does not say so.
     this.keyFrames = setInterval(() => {
       if (this.frames > 0) return clearInterval(this.keyFrames);
-      void tap.requestKeyFrame().catch(() => undefined);
+      this.askKeyFrame();
     }, KEY_FRAME_RETRY_MS);
+  }
+
+  /** A key frame from the publisher, at most every KEY_FRAME_MIN_GAP_MS: each one costs every subscriber of the track bandwidth. */
+  private askKeyFrame(): void {
+    const now = performance.now();
+    if (now - this.keyFrameAskedAt < KEY_FRAME_MIN_GAP_MS) return;
+    this.keyFrameAskedAt = now;
+    void this.tap.requestKeyFrame().catch(() => undefined);
   }
 
   static async start(tap: RtpTap, options: JpegOptions): Promise<JpegFrames> {

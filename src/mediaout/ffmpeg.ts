@@ -60,7 +60,14 @@ export async function ffmpegOnTap(tap: RtpTap, outputArgs: readonly string[]): P
   const port = await freeRtpPort();
   const child = spawn(
     ffmpegPath(),
-    ['-hide_banner', '-loglevel', 'error', '-protocol_whitelist', 'pipe,udp,rtp', '-fflags', 'nobuffer', '-probesize', '32768', '-analyzeduration', '0', '-f', 'sdp', '-i', 'pipe:0', ...outputArgs],
+    [
+      ...['-hide_banner', '-nostats', '-loglevel', 'info', '-protocol_whitelist', 'pipe,udp,rtp'],
+      // Probe as little as possible (an analyzeduration of 0 means ffmpeg's default, 5 s). Not -fflags nobuffer: it drops
+      // the packets probed, the key frame among them, and decoding would wait for another one.
+      ...['-probesize', '32', '-analyzeduration', '1', '-max_delay', '0'],
+      // One decoding thread: frame threads would each hold a frame back (latency), and an adapter's stream is small.
+      ...['-threads', '1', '-f', 'sdp', '-i', 'pipe:0', ...outputArgs],
+    ],
     { stdio: ['pipe', 'pipe', 'pipe'] },
   );
   child.stdin.on('error', () => undefined);

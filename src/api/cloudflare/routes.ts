@@ -4,6 +4,7 @@ import { SwitchyardError } from '../../errors.js';
 import type { CorsPolicy } from '../cors.js';
 import type { ExecuteOperation } from '../http/inProcessGraphQL.js';
 import { BodyError, readBody, sendJson } from '../http/messages.js';
+import { closeAdapters, newAdapters } from './adapters.js';
 import { closeDataChannels, establishDataChannels, newDataChannels } from './dataChannels.js';
 import { InvalidRequest, invalidParams, requestError } from './errors.js';
 import { object, type Json } from './requests.js';
@@ -38,13 +39,17 @@ const SESSION_OPERATIONS: Record<string, Operation> = {
 };
 
 const PREFIX = /^\/v1\/apps\/([^/]+)\/sessions\/(new|[^/]+)((?:\/[a-z]+){0,2})$/;
+/** Cloudflare's media transport adapters: /adapters/{adapterType}/new|close, where websocket is the only type (adapters.ts). */
+const ADAPTERS = /^\/v1\/apps\/([^/]+)\/adapters\/([^/]+)\/([^/]+)$/;
+const ADAPTER_OPERATIONS: Record<string, typeof newAdapters> = { 'POST websocket/new': newAdapters, 'POST websocket/close': closeAdapters };
 
 /**
  * The Cloudflare Realtime SFU ("Calls") HTTPS API, version 2024-05-21, under
  * /v1/apps/{appId}/: the same paths, bodies and error fields, as an adapter
  * over the GraphQL API (docs/cloudflare-api.md). `Authorization: Bearer` is
  * the app's secret (or a client token of that app); without apps configured
- * (development) any app id is the development app. Cloudflare's TURN
+ * (development) any app id is the development app. Its WebSocket adapters
+ * are under /v1/apps/{appId}/adapters/websocket/ (adapters.ts). Cloudflare's TURN
  * credential API is under /v1/turn/keys/{keyId}/, where the key is an app
  * (turnKeys.ts).
  */
@@ -71,9 +76,19 @@ export function cloudflareRoutes(options: CloudflareRoutesOptions) {
         reply(await call.run({ execute: options.execute, authorization: req.headers.authorization, body }));
         return true;
       }
+      const authorization = req.headers.authorization;
+      const adapters = ADAPTERS.exec(url.pathname);
+      if (adapters) {
+        const [, appId, type, action] = adapters as unknown as [string, string, string, string];
+        await checkApp(options.authenticator, authorization, segment(appId));
+        const operation = ADAPTER_OPERATIONS[`${req.method} ${segment(type)}/${segment(action)}`];
+        if (!operation) throw new InvalidRequest(404, 'not_found', `no such operation: ${req.method} ${url.pathname}`);
+        // Its own body rules: an empty or non-object body is decoding_error there (adapters.ts decodes it).
+        reply(await operation({ execute: options.execute, authorization, body: await readJson(req, options.maxRequestBytes) }));
+        return true;
+      }
       if (!match) throw new InvalidRequest(404, 'not_found', `no such operation: ${req.method} ${url.pathname}`);
       const [, appId, session, rest] = match as unknown as [string, string, string, string];
-      const authorization = req.headers.authorization;
       await checkApp(options.authenticator, authorization, segment(appId));
       const body = req.method === 'GET' ? {} : await jsonBody(req, options.maxRequestBytes);
       if (session === 'new') {
@@ -115,8 +130,14 @@ function segment(raw: string): string {
   }
 }
 
-/** The JSON body, whatever Content-Type says (Cloudflare's examples send JSON as text/plain); empty means {}. */
+/** The JSON body as an object, whatever Content-Type says (Cloudflare's examples send JSON as text/plain); empty means {}. */
 async function jsonBody(req: IncomingMessage, maxBytes: number): Promise<Json> {
+  const parsed = await readJson(req, maxBytes);
+  return parsed === undefined ? {} : object(parsed, 'the body');
+}
+
+/** The parsed JSON body, any JSON value, whatever Content-Type says; undefined when empty. */
+async function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown> {
   let text: string;
   try {
     text = await readBody(req, maxBytes);
@@ -126,12 +147,10 @@ async function jsonBody(req: IncomingMessage, maxBytes: number): Promise<Json> {
     // escape the handler as an unhandled rejection and end the Node process.
     throw new InvalidRequest(400, 'decoding_error', `the request body could not be read: ${error instanceof Error ? error.message : String(error)}`);
   }
-  if (text.trim() === '') return {};
-  let parsed: unknown;
+  if (text.trim() === '') return undefined;
   try {
-    parsed = JSON.parse(text);
+    return JSON.parse(text) as unknown;
   } catch {
     throw new InvalidRequest(400, 'decoding_error', 'The request could not be decoded: the body is not JSON');
   }
-  return object(parsed, 'the body');
 }
