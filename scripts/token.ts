@@ -23,6 +23,7 @@ const USAGE = `usage: npm run token -- [options]
   --publish-tags <list>   tags it may publish with
   --pull-sessions <ids>   sessions whose tracks it may pull
   --pull-tags <list>      it may pull tracks that carry one of these tags
+  --adapters              may create and close WebSocket adapters (of tracks it may pull, under names it may publish)
   --grant <json>          the whole grant as JSON (instead of the options above)`;
 
 const list = (value: string | undefined) => (value ? value.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
@@ -40,6 +41,7 @@ async function main(): Promise<void> {
       'publish-tags': { type: 'string' },
       'pull-sessions': { type: 'string' },
       'pull-tags': { type: 'string' },
+      adapters: { type: 'boolean' },
       grant: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -65,6 +67,7 @@ async function main(): Promise<void> {
       sessions: list(values.sessions) ?? [],
       publish: publishing ? { names: list(values['publish-names']) ?? ['*'], tags: list(values['publish-tags']) ?? [] } : null,
       pull: pulling ? { sessions: list(values['pull-sessions']) ?? [], tags: list(values['pull-tags']) ?? [] } : null,
+      adapters: Boolean(values.adapters),
     };
   }
   const token = await mintClientToken({
