@@ -166,7 +166,7 @@ function routedSubscription(
 export async function forward(url: string, forwarding: ForwardingContext, info: GraphQLResolveInfo, about: { session: string } | { placing: true }): Promise<unknown> {
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json', [INTERNAL_HEADER]: forwarding.cluster.internalToken };
   if (forwarding.authorization) headers.authorization = forwarding.authorization;
-  let body: { data?: Record<string, unknown> | null; errors?: { message: string; path?: (string | number)[]; extensions?: { code?: string } }[] };
+  let body: { data?: Record<string, unknown> | null; errors?: { message: string; path?: (string | number)[]; extensions?: { code?: string } & Record<string, unknown> }[] };
   try {
     const response = await fetch(`${url}/graphql`, {
       method: 'POST',
@@ -183,8 +183,10 @@ export async function forward(url: string, forwarding: ForwardingContext, info: 
   const key = String(info.path.key);
   const error = body.errors?.find((e) => !e.path || e.path[0] === key) ?? (body.data?.[key] === undefined ? body.errors?.[0] : undefined);
   if (error) {
-    const code = error.extensions?.code;
-    throw new SwitchyardError(code && code in ErrorCode ? (code as ErrorCode) : ErrorCode.INTERNAL, error.message);
+    const { code, ...more } = error.extensions ?? {};
+    // The owner's other extensions (a WebSocket adapter's adapterErrorCode) reach the caller as the owner gave them.
+    const extensions = Object.fromEntries(Object.entries(more).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
+    throw new SwitchyardError(code && code in ErrorCode ? (code as ErrorCode) : ErrorCode.INTERNAL, error.message, { extensions });
   }
   return fromJson(body.data?.[key], info.returnType);
 }

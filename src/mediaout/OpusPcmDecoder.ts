@@ -1,4 +1,4 @@
-import OpusScript from 'opusscript';
+import { Decoder } from '@evan/opus';
 import type { RtpPacket } from './rtp.js';
 
 /** 48 kHz stereo s16le, interleaved: what WebRTC's Opus decodes to, and what Cloudflare's adapters send. */
@@ -20,20 +20,23 @@ export const pcmBytes = (format: PcmFormat, ms: number) => Math.round((format.sa
 const MAX_FILLED_GAP = 5;
 
 /**
- * Opus RTP to PCM. libopus compiled to WebAssembly (opusscript): no native
- * build step, which this project's machines could not fetch prebuilt, and
- * one decoder per tapped track in this process. Packets lost in the network
+ * Opus RTP to PCM with libopus through @evan/opus: prebuilt native bindings
+ * inside the npm package (nothing fetched or built at install; WebAssembly
+ * where no binary fits), decoders independent of each other. opusscript,
+ * used first, corrupted its own heap with three instances or more (its PCM
+ * views start at twice their allocated address): the SFU runs one decoder
+ * per tapped track in one process. Packets lost in the network
  * become silence of their length so that the PCM stays in time; packets
  * that arrive late or twice are dropped.
  */
 export class OpusPcmDecoder {
-  private readonly opus: OpusScript;
+  private readonly opus: Decoder;
   private lastSequence: number | undefined;
   private lastSamples: number;
 
   /** libopus decodes to any of its rates and to mono or stereo itself: a 16 kHz mono service costs no resampling. */
   constructor(readonly format: PcmFormat = CLOUDFLARE_PCM) {
-    this.opus = new OpusScript(format.sampleRate, format.channels, OpusScript.Application.AUDIO);
+    this.opus = new Decoder({ sample_rate: format.sampleRate, channels: format.channels });
     this.lastSamples = format.sampleRate / 50;
   }
 
@@ -48,13 +51,21 @@ export class OpusPcmDecoder {
     }
     this.lastSequence = packet.sequenceNumber;
     if (packet.payload.length === 0) return out;
-    const pcm = this.opus.decode(packet.payload);
+    let pcm: Uint8Array;
+    try {
+      pcm = this.opus.decode(packet.payload);
+    } catch {
+      // A packet libopus cannot read (corrupt, or not Opus): its time passes as silence.
+      out.push(Buffer.alloc(this.lastSamples * this.format.channels * 2));
+      return out;
+    }
     this.lastSamples = pcm.length / (this.format.channels * 2);
+    // A copy: the binding answers a view of one buffer that its next decode overwrites.
     out.push(Buffer.from(pcm));
     return out;
   }
 
   close(): void {
-    this.opus.delete();
+    // Nothing to free by hand: the binding frees libopus's state when the decoder is collected.
   }
 }

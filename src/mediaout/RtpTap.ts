@@ -11,7 +11,7 @@ import { parseRtp, type RtpPacket } from './rtp.js';
  * rate) say how to read it. Key frames can be asked for (video).
  */
 export class RtpTap extends EventEmitter<{ rtp: [packet: RtpPacket]; close: [] }> {
-  private closed = false;
+  private isClosed = false;
 
   private constructor(
     readonly consumer: types.Consumer,
@@ -56,13 +56,17 @@ export class RtpTap extends EventEmitter<{ rtp: [packet: RtpPacket]; close: [] }
     return this.consumer.rtpParameters.encodings?.[0]?.ssrc;
   }
 
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
   requestKeyFrame(): Promise<void> {
     return this.consumer.requestKeyFrame();
   }
 
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.isClosed) return;
+    this.isClosed = true;
     this.transport.close();
     this.socket.close();
     this.emit('close');

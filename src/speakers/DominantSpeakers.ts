@@ -5,11 +5,20 @@ import type { PulledSource, Session } from '../session/Session.js';
 /** How often mediasoup's observer decides who speaks (ms): fast enough to follow a conversation, slow enough not to flap. */
 export const SPEAKER_INTERVAL_MS = 300;
 
+/** Louder than this (dBov, as publishers measure it) counts as sound: a room's quiet background sits lower. */
+export const HEARD_THRESHOLD_DBOV = -50;
+
 interface Watch {
   observer: Promise<types.ActiveSpeakerObserver | undefined>;
+  /** The same producers' levels: whether the speaker the observer names makes any sound. */
+  levels: Promise<types.AudioLevelObserver | undefined>;
   /** Producer id on the session's router -> consumers of it in this session. */
   producers: Map<string, number>;
   current: string | undefined;
+  /** When each producer was last louder than HEARD_THRESHOLD_DBOV. */
+  heardAt: Map<string, number>;
+  /** Named by the observer while silent: announced once it is heard. */
+  pending: string | undefined;
 }
 
 /**
@@ -20,6 +29,11 @@ interface Watch {
  * every track it pulls is a producer: its own worker's, one piped from
  * another worker, or one piped from another node. So the answer is the same
  * whichever node or worker the speakers publish on.
+ *
+ * The observer names someone at its first look even when nobody makes a
+ * sound (in a room of two, always the other one), so a speaker is announced
+ * only once an AudioLevelObserver on the same producers heard it above
+ * HEARD_THRESHOLD_DBOV.
  */
 export class DominantSpeakers {
   private readonly watches = new Map<string, Watch>();
@@ -37,13 +51,19 @@ export class DominantSpeakers {
     const producerId = consumer.producerId;
     const count = watch.producers.get(producerId) ?? 0;
     watch.producers.set(producerId, count + 1);
-    if (count === 0) void watch.observer.then((observer) => observer?.addProducer({ producerId })).catch((error: unknown) => this.logger.debug({ err: error }, 'could not observe a pulled audio track'));
+    if (count === 0) {
+      const observe = (observer: types.RtpObserver | undefined) => observer?.addProducer({ producerId });
+      void Promise.all([watch.observer.then(observe), watch.levels.then(observe)]).catch((error: unknown) => this.logger.debug({ err: error }, 'could not observe a pulled audio track'));
+    }
     consumer.observer.once('close', () => {
       const left = (watch.producers.get(producerId) ?? 1) - 1;
       if (left > 0) return void watch.producers.set(producerId, left);
       watch.producers.delete(producerId);
       if (watch.current === producerId) watch.current = undefined;
-      void watch.observer.then((observer) => (observer && !observer.closed ? observer.removeProducer({ producerId }) : undefined)).catch(() => undefined);
+      if (watch.pending === producerId) watch.pending = undefined;
+      watch.heardAt.delete(producerId);
+      const unobserve = (observer: types.RtpObserver | undefined) => (observer && !observer.closed ? observer.removeProducer({ producerId }) : undefined);
+      void Promise.all([watch.observer.then(unobserve), watch.levels.then(unobserve)]).catch(() => undefined);
     });
   }
 
@@ -53,12 +73,13 @@ export class DominantSpeakers {
     if (!watch) return;
     this.watches.delete(sessionId);
     void watch.observer.then((observer) => observer?.close());
+    void watch.levels.then((observer) => observer?.close());
   }
 
   private watchOf(session: Session): Watch {
     const existing = this.watches.get(session.id);
     if (existing) return existing;
-    const watch: Watch = { producers: new Map(), current: undefined, observer: Promise.resolve(undefined) };
+    const watch: Watch = { producers: new Map(), current: undefined, observer: Promise.resolve(undefined), levels: Promise.resolve(undefined), heardAt: new Map(), pending: undefined };
     watch.observer = session.router
       .createActiveSpeakerObserver({ interval: SPEAKER_INTERVAL_MS })
       .then((observer) => {
@@ -70,12 +91,33 @@ export class DominantSpeakers {
         this.logger.warn({ err: error, session: session.id }, 'could not watch who speaks in a session');
         return undefined;
       });
+    watch.levels = session.router
+      .createAudioLevelObserver({ interval: SPEAKER_INTERVAL_MS, threshold: HEARD_THRESHOLD_DBOV, maxEntries: 64 })
+      .then((observer) => {
+        observer.on('volumes', (volumes) => this.onVolumes(session, watch, volumes));
+        if (this.watches.get(session.id) !== watch) observer.close();
+        return observer;
+      })
+      .catch(() => undefined);
     this.watches.set(session.id, watch);
     return watch;
   }
 
+  private onVolumes(session: Session, watch: Watch, volumes: types.AudioLevelObserverVolume[]): void {
+    const now = performance.now();
+    for (const { producer } of volumes) watch.heardAt.set(producer.id, now);
+    if (watch.pending && watch.heardAt.get(watch.pending) === now) this.onSpeaker(session, watch, watch.pending);
+  }
+
   private onSpeaker(session: Session, watch: Watch, producerId: string): void {
     if (watch.current === producerId || session.closed) return;
+    // Named but not heard lately (two observer intervals): wait until it makes a sound.
+    const heardAt = watch.heardAt.get(producerId);
+    if (heardAt === undefined || performance.now() - heardAt > 2 * SPEAKER_INTERVAL_MS) {
+      watch.pending = producerId;
+      return;
+    }
+    watch.pending = undefined;
     const transceiver = session.transceivers.find((t) => t.pulled && !t.pulled.ended && t.pulled.consumer.producerId === producerId);
     if (!transceiver?.pulled) return;
     watch.current = producerId;

@@ -25,6 +25,8 @@ let server: Switchyard;
 let browser: Browser;
 let service: Awaited<ReturnType<typeof startAdapterService>>;
 let page: Page;
+/** The adapters' ffmpeg processes found before the test: any other found at the end is killed, so that a failure leaks none. */
+let ffmpegBefore: number[] = [];
 
 const CREATE = `mutation($input: CreateWebSocketAdapterInput!) { createWebSocketAdapter(input: $input) { id state codec frameRate } }`;
 const CLOSE = `mutation($id: ID!) { closeWebSocketAdapter(id: $id) { id state bytesProcessed } }`;
@@ -38,6 +40,9 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  for (const pid of await ffmpegChildren()) {
+    if (!ffmpegBefore.includes(pid)) process.kill(pid, 'SIGKILL');
+  }
   await page?.context().close().catch(() => undefined);
   await browser?.close();
   await service?.close();
@@ -87,7 +92,7 @@ function rateOf(window: ServiceConnection['packets']): number {
 
 describe('JPEG egress from a Chromium camera', () => {
   it('sends whole JPEGs of the right size at 1 and 5 per second, numbered, and stops on close', { timeout: 90_000 }, async () => {
-    const ffmpegBefore = await ffmpegChildren();
+    ffmpegBefore = await ffmpegChildren();
     const session = await rawSession(browser, server.url, 'camera');
     page = session.page;
     const published = await page.evaluate(async () => {

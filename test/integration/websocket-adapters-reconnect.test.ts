@@ -43,6 +43,8 @@ function togglingService() {
   const wss = new WebSocketServer({ noServer: true });
   const state = { accepting: true, refused: 0, delayMs: 0, hangUp: false, connections: [] as Connection[] };
   http.on('upgrade', (request, socket, head) => {
+    // The SFU may reset a refused connection before this end has written its answer.
+    socket.on('error', () => undefined);
     if (!state.accepting) {
       state.refused += 1;
       socket.end('HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');

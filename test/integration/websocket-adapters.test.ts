@@ -128,6 +128,46 @@ describe('WebSocket adapters (GraphQL)', () => {
     }
   });
 
+  it('runs several egress adapters on one track, each in its own PCM format', { timeout: 40_000 }, async () => {
+    const microphone = toneMicrophone(440, 8000);
+    const publisher = new TestPeer(file.server.url);
+    const formats = [
+      { sampleRate: 48_000, channels: 2 },
+      { sampleRate: 24_000, channels: 1 },
+      { sampleRate: 16_000, channels: 1 },
+      { sampleRate: 16_000, channels: 2 },
+      { sampleRate: 48_000, channels: 1 },
+    ];
+    try {
+      await publisher.createSession();
+      await publisher.push([{ track: microphone.track, name: 'mic' }]);
+      const ids: string[] = [];
+      for (const [i, format] of formats.entries()) {
+        const input = { location: 'REMOTE', sessionId: publisher.sessionId, trackName: 'mic', endpoint: service.url(`/format-${i}`), ...format };
+        ids.push((await gqlOk(file.server.url, CREATE, { input })).createWebSocketAdapter.id);
+      }
+      await waitFor('a second of audio at every service', () => formats.every((_, i) => (service.latest(`/format-${i}`)?.packets.length ?? 0) > 60), 10_000);
+      const measured = formats.map((format, i) => {
+        const packets = service.latest(`/format-${i}`)!.packets.slice(-50);
+        const pcm = Buffer.concat(packets.map((p) => Buffer.from(p.packet.payload)));
+        const mono = new Float64Array(pcm.length / (2 * format.channels));
+        for (let k = 0; k < mono.length; k += 1) mono[k] = pcm.readInt16LE(k * 2 * format.channels);
+        return { ...format, bytes: packets[0]!.packet.payload.length, hz: dominantFrequency(mono, format.sampleRate, 200, 1200), step: packets[1]!.packet.timestamp - packets[0]!.packet.timestamp };
+      });
+      console.log(`formats: ${measured.map((m) => `${m.sampleRate / 1000} kHz x${m.channels}: ${m.bytes} B, ${m.hz} Hz`).join('; ')}`);
+      for (const m of measured) {
+        // 20 ms per packet in the asked format; timestamps count samples at its rate.
+        expect(m.bytes).toBe((m.sampleRate / 50) * m.channels * 2);
+        expect(m.step).toBe(m.sampleRate / 50);
+        expect(Math.abs(m.hz - 440)).toBeLessThanOrEqual(3);
+      }
+      for (const id of ids) expect((await gqlOk(file.server.url, CLOSE, { id })).closeWebSocketAdapter.state).toBe('CLOSED');
+    } finally {
+      microphone.stop();
+      publisher.stop();
+    }
+  });
+
   it('plays 10 s of audio sent in one burst in real time, all of it', { timeout: 60_000 }, async () => {
     const subscriber = new TestPeer(file.server.url);
     try {

@@ -10,6 +10,11 @@ export interface EgressSocketOptions extends ServiceSocketOptions {
   backlogMessages: number;
 }
 
+/** A connection that lasts this long ends an outage: the next drop has a full reconnect window again. */
+const STABLE_MS = 2_000;
+const FIRST_RETRY_MS = 100;
+const MAX_RETRY_MS = 2_000;
+
 export type EgressSocketEvents = {
   /** The service dropped the connection (RECONNECTING) or took it again (CONNECTED). */
   state: [state: 'CONNECTED' | 'RECONNECTING'];
@@ -28,6 +33,10 @@ export type EgressSocketEvents = {
 export class EgressSocket extends EventEmitter<EgressSocketEvents> {
   private readonly backlog: { message: Uint8Array; bytes: number }[] = [];
   private closedBy: string | undefined;
+  /** When the service first dropped the connection of the current outage; a connection that lasts STABLE_MS ends the outage. */
+  private outageSince: number | undefined;
+  private connectedAt = performance.now();
+  private retryDelay = FIRST_RETRY_MS;
   /** Payload bytes delivered to the service. */
   bytesProcessed = 0;
   /** Messages dropped from the backlog while the service was away. */
@@ -79,22 +88,34 @@ export class EgressSocket extends EventEmitter<EgressSocketEvents> {
     socket.on('close', () => {
       if (this.closedBy !== undefined || this.socket !== socket) return;
       this.socket = undefined;
+      const now = performance.now();
+      // A service that takes each connection and drops it at once is one outage, not a new window each time.
+      if (this.outageSince === undefined || now - this.connectedAt >= STABLE_MS) {
+        this.outageSince = now;
+        this.retryDelay = FIRST_RETRY_MS;
+      }
       this.emit('state', 'RECONNECTING');
-      void this.reconnect();
+      void this.reconnect(this.outageSince);
     });
   }
 
-  private async reconnect(): Promise<void> {
-    const deadline = Date.now() + this.options.reconnectWindowMs;
-    while (this.closedBy === undefined && Date.now() < deadline) {
+  private async reconnect(since: number): Promise<void> {
+    const deadline = since + this.options.reconnectWindowMs;
+    // Attempts 100 ms apart at first, then further apart (up to 2 s): a service that is back is reached soon, one that is not is not hammered.
+    while (this.closedBy === undefined && performance.now() < deadline) {
+      const delay = this.retryDelay;
+      this.retryDelay = Math.min(delay * 2, MAX_RETRY_MS);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(delay, Math.max(0, deadline - performance.now()))));
+      if (this.closedBy !== undefined || performance.now() >= deadline) break;
       try {
-        const handshakeTimeoutMs = Math.min(this.options.handshakeTimeoutMs, Math.max(1, deadline - Date.now()));
+        const handshakeTimeoutMs = Math.min(this.options.handshakeTimeoutMs, Math.max(1, deadline - performance.now()));
         const socket = await connectService(this.options.endpoint, { ...this.options, handshakeTimeoutMs });
         if (this.closedBy !== undefined) {
           socket.close(1000);
           return;
         }
         this.socket = socket;
+        this.connectedAt = performance.now();
         this.watch(socket);
         for (const { message, bytes } of this.backlog.splice(0)) {
           socket.send(message);
@@ -103,7 +124,7 @@ export class EgressSocket extends EventEmitter<EgressSocketEvents> {
         this.emit('state', 'CONNECTED');
         return;
       } catch {
-        await new Promise((resolve) => setTimeout(resolve, 250));
+        // Refused or timed out: the next attempt, later.
       }
     }
     this.close(`the service's WebSocket closed and did not accept a new connection within ${this.options.reconnectWindowMs} ms`, true);

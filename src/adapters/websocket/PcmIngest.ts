@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import OpusScript from 'opusscript';
+import { Encoder } from '@evan/opus';
 import type WebSocket from 'ws';
 import type { PlainRtpPublisher } from '../../media/plainPublisher.js';
 import { pcmBytes, type PcmFormat } from '../../mediaout/OpusPcmDecoder.js';
@@ -32,7 +32,7 @@ const PARTIAL_WAIT_MS = 60;
  * reconnect (Cloudflare's rule).
  */
 export class PcmIngest extends EventEmitter<{ closed: [reason: string, failed: boolean] }> {
-  private readonly encoder: OpusScript;
+  private readonly encoder: Encoder;
   private readonly frameBytes: number;
   private readonly boundBytes: number;
   private readonly queue: Buffer[] = [];
@@ -57,7 +57,7 @@ export class PcmIngest extends EventEmitter<{ closed: [reason: string, failed: b
   ) {
     super();
     const { format } = options;
-    this.encoder = new OpusScript(format.sampleRate, format.channels, OpusScript.Application.AUDIO);
+    this.encoder = new Encoder({ sample_rate: format.sampleRate, channels: format.channels, application: 'audio' });
     this.frameBytes = pcmBytes(format, FRAME_MS);
     this.boundBytes = pcmBytes(format, options.bufferMs);
     socket.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary));
@@ -92,7 +92,6 @@ export class PcmIngest extends EventEmitter<{ closed: [reason: string, failed: b
     if (!this.socketGone) this.socket.close(failed ? 1007 : 1000);
     this.queue.length = 0;
     this.queued = 0;
-    this.encoder.delete();
     this.publisher.close();
     this.emit('closed', reason, failed);
   }
@@ -137,8 +136,9 @@ export class PcmIngest extends EventEmitter<{ closed: [reason: string, failed: b
 
   private sendFrame(now: number): void {
     const frame = this.nextFrame(now);
-    const opus = this.encoder.encode(frame, this.frameBytes / (this.options.format.channels * 2));
-    this.publisher.send(opus, this.timestamp);
+    const opus = this.encoder.encode(new Int16Array(frame.buffer, frame.byteOffset, frame.length / 2));
+    // A copy: the binding answers a view of one buffer that its next encode overwrites.
+    this.publisher.send(Buffer.from(opus), this.timestamp);
     this.timestamp = (this.timestamp + RTP_TICKS_PER_FRAME) >>> 0;
     this.framesSent += 1;
   }

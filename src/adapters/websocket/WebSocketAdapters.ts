@@ -47,6 +47,8 @@ function connectError(error: AdapterConnectError): SwitchyardError {
 export class WebSocketAdapters extends EventEmitter<{ state: [adapter: WebSocketAdapter] }> {
   private readonly adapters = new Map<string, WebSocketAdapter>();
   private readonly closed = new Map<string, WebSocketAdapter>();
+  /** Creates under way, by app and by source session: they count against the limits too. */
+  private readonly creating = { apps: new Map<string, number>(), sessions: new Map<string, number>() };
 
   constructor(private readonly options: WebSocketAdaptersOptions) {
     super();
@@ -55,9 +57,14 @@ export class WebSocketAdapters extends EventEmitter<{ state: [adapter: WebSocket
   /** Creates one adapter, connected to its service; throws with a stable code and leaves nothing open when it cannot. */
   async create(access: AccessPolicy, request: AdapterRequest): Promise<WebSocketAdapter> {
     this.checkGrant(access);
-    const open = [...this.adapters.values()].filter((a) => a.appId === access.appId);
-    if (open.length >= this.options.config.maxPerApp) throw new SwitchyardError(ErrorCode.LIMIT_EXCEEDED, `the app holds ${this.options.config.maxPerApp} adapters on this node already (MAX_ADAPTERS_PER_APP)`);
-    const adapter = request.location === 'local' ? await this.createIngest(access, request) : await this.createEgress(access, request, open);
+    // The slot is taken before the first await: concurrent creates count each other (MAX_ADAPTERS_*).
+    const release = this.reserve(access.appId, request.location === 'remote' ? request.sessionId : undefined);
+    let adapter: WebSocketAdapter;
+    try {
+      adapter = request.location === 'local' ? await this.createIngest(access, request) : await this.createEgress(access, request);
+    } finally {
+      release();
+    }
     this.adapters.set(adapter.id, adapter);
     adapter.on('state', () => {
       if (!adapter.open) this.forget(adapter);
@@ -96,6 +103,32 @@ export class WebSocketAdapters extends EventEmitter<{ state: [adapter: WebSocket
     return this.adapters.size;
   }
 
+  /** Takes a slot of the app's and the source session's limits, or throws LIMIT_EXCEEDED; answers how to give it back. */
+  private reserve(appId: string, sessionId: string | undefined): () => void {
+    const { config } = this.options;
+    const open = [...this.adapters.values()];
+    const inApp = open.filter((a) => a.appId === appId).length + (this.creating.apps.get(appId) ?? 0);
+    if (inApp >= config.maxPerApp) throw new SwitchyardError(ErrorCode.LIMIT_EXCEEDED, `the app holds ${config.maxPerApp} adapters on this node already (MAX_ADAPTERS_PER_APP)`);
+    if (sessionId !== undefined) {
+      const ofSession = open.filter((a) => a.location === 'remote' && a.sessionId === sessionId).length + (this.creating.sessions.get(sessionId) ?? 0);
+      if (ofSession >= config.maxPerSession) throw new SwitchyardError(ErrorCode.LIMIT_EXCEEDED, `session ${sessionId} has ${config.maxPerSession} adapters already (MAX_ADAPTERS_PER_SESSION)`);
+    }
+    const count = (map: Map<string, number>, key: string, by: number) => {
+      const value = (map.get(key) ?? 0) + by;
+      if (value > 0) map.set(key, value);
+      else map.delete(key);
+    };
+    count(this.creating.apps, appId, 1);
+    if (sessionId !== undefined) count(this.creating.sessions, sessionId, 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      count(this.creating.apps, appId, -1);
+      if (sessionId !== undefined) count(this.creating.sessions, sessionId, -1);
+    };
+  }
+
   private visible(access: AccessPolicy, adapter: WebSocketAdapter): boolean {
     if (adapter.appId !== access.appId) return false;
     return access.principal.kind === 'app' || adapter.owner === access.owner;
@@ -111,16 +144,13 @@ export class WebSocketAdapters extends EventEmitter<{ state: [adapter: WebSocket
     return { policy: config.endpoints, handshakeTimeoutMs: config.handshakeTimeoutMs, headers: request.headers, subprotocols: request.subprotocols, maxPayload };
   }
 
-  private async createEgress(access: AccessPolicy, request: EgressRequest, open: WebSocketAdapter[]): Promise<WebSocketAdapter> {
+  private async createEgress(access: AccessPolicy, request: EgressRequest): Promise<WebSocketAdapter> {
     const track = this.options.tracks.get(request.sessionId, request.trackName);
     if (!track || access.track(track) === 'hidden') throw trackNotFound(request.sessionId, request.trackName);
     if (access.track(track) === 'forbidden') throw new SwitchyardError(ErrorCode.FORBIDDEN, `this token may not pull ${request.trackName}`);
     if (request.codec === 'pcm' && !track.producer.rtpParameters.codecs[0]?.mimeType.toLowerCase().endsWith('/opus')) throw badRequest(`outputCodec pcm needs an Opus audio track; ${request.trackName} is ${track.kind}`);
     if (request.codec === 'jpeg' && track.kind !== 'video') throw badRequest(`outputCodec jpeg needs a video track; ${request.trackName} is ${track.kind}`);
     if (request.codec === 'jpeg' && request.jpeg.frameRate > this.options.config.maxJpegFrameRate) throw badRequest(`frameRate may be at most ${this.options.config.maxJpegFrameRate} on this server (ADAPTER_MAX_JPEG_FRAME_RATE)`);
-    if (open.filter((a) => a.sessionId === request.sessionId).length >= this.options.config.maxPerSession) {
-      throw new SwitchyardError(ErrorCode.LIMIT_EXCEEDED, `session ${request.sessionId} has ${this.options.config.maxPerSession} adapters already (MAX_ADAPTERS_PER_SESSION)`);
-    }
     const tap = await RtpTap.open(track.router, track.producer.id);
     const { config } = this.options;
     const options = { ...this.connection(request), endpoint: request.endpoint, reconnectWindowMs: config.reconnectWindowMs };
@@ -135,25 +165,26 @@ export class WebSocketAdapters extends EventEmitter<{ state: [adapter: WebSocket
     adapter.link = link;
     link.socket.on('state', (state) => adapter.setState(state));
     link.socket.once('closed', (reason, failed) => adapter.ended(reason, failed));
+    // The track ended while the service was connecting (the tap's close came before anything listened): nothing is left.
+    if (tap.closed) {
+      link.close('the track ended');
+      throw trackNotFound(request.sessionId, request.trackName);
+    }
     return adapter;
   }
 
   private async createIngest(access: AccessPolicy, request: IngestRequest): Promise<WebSocketAdapter> {
     const refusal = access.publishRefusal(request.trackName, request.tags);
     if (refusal) throw new SwitchyardError(ErrorCode.FORBIDDEN, refusal);
+    // The publisher first: once the service's socket is open, its first messages must find the ingest listening.
+    const worker = this.options.pool.pick();
+    const publisher = await PlainRtpPublisher.open(worker.router);
     let socket;
     try {
       socket = await connectService(request.endpoint, this.connection(request, MAX_PACKET_BYTES));
     } catch (error) {
+      publisher.close();
       throw error instanceof AdapterConnectError ? connectError(error) : error;
-    }
-    const worker = this.options.pool.pick();
-    let publisher: PlainRtpPublisher;
-    try {
-      publisher = await PlainRtpPublisher.open(worker.router);
-    } catch (error) {
-      socket.close(1011);
-      throw error;
     }
     const sessionId = this.options.newId();
     const track: PublishedTrack = {

@@ -58,6 +58,9 @@ export async function connectService(endpoint: string, options: ServiceSocketOpt
     };
     socket.once('open', () => {
       socket.removeAllListeners('error');
+      socket.removeAllListeners('unexpected-response');
+      // Until its owner listens: an error with no listener (a message over maxPayload) would end the process.
+      socket.on('error', () => undefined);
       resolve(socket);
     });
     socket.once('unexpected-response', (_req, res) => fail(new AdapterConnectError('websocket_handshake_failed', `The handshake with the provided endpoint failed (HTTP ${res.statusCode}).`)));
