@@ -120,6 +120,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     remoteTracks.feeds = (producerId) => pipeServer.feeds(producerId);
     remoteTracks.fedNodes = (producerId) => pipeServer.links().filter((l) => l.producerId === producerId).map((l) => l.toNode);
   }
+  const adapters = new WebSocketAdapters({ config: config.adapters, pool, tracks: sessions.tracks, newId: shared.cluster?.newSessionId ?? randomUUID, logger });
   let census: ApiServer['census'] = () => ({ connections: 0, subscriptions: 0 });
   const loadMeter = new NodeLoadMeter({
     workers: () => pool.workers,
@@ -136,6 +137,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
       sessions,
       api: () => census(),
       webhooks: () => webhooks.stats(),
+      adapters: () => adapters.open,
       ...(pipeServer && remoteTracks && watch && redis
         ? {
             cluster: {
@@ -167,7 +169,6 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     logger,
     shared.cluster ? { cluster: shared.cluster, tracksOfSession: (id) => (shared.trackEvents as RedisTrackEventBus).tracksOfSession(id) } : undefined,
   );
-  const adapters = new WebSocketAdapters({ config: config.adapters, pool, tracks: sessions.tracks, newId: shared.cluster?.newSessionId ?? randomUUID, logger });
   const api = createApiServer({
     sessions,
     adapters,

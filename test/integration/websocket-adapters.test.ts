@@ -161,6 +161,9 @@ describe('WebSocket adapters (GraphQL)', () => {
         expect(m.step).toBe(m.sampleRate / 50);
         expect(Math.abs(m.hz - 440)).toBeLessThanOrEqual(3);
       }
+      // Operators see them (development mode serves /metrics on the API port).
+      const metrics = await (await fetch(`${file.server.url}/metrics`)).text();
+      expect(metrics).toMatch(/switchyard_websocket_adapters\{location="remote",codec="pcm"\} 5/);
       for (const id of ids) expect((await gqlOk(file.server.url, CLOSE, { id })).closeWebSocketAdapter.state).toBe('CLOSED');
     } finally {
       microphone.stop();

@@ -99,8 +99,9 @@ export class WebSocketAdapters extends EventEmitter<{ state: [adapter: WebSocket
     for (const adapter of [...this.adapters.values()]) adapter.link?.close('the node stopped');
   }
 
-  get count(): number {
-    return this.adapters.size;
+  /** Every open adapter of this node, whoever's (metrics). */
+  get open(): readonly WebSocketAdapter[] {
+    return [...this.adapters.values()];
   }
 
   /** Takes a slot of the app's and the source session's limits, or throws LIMIT_EXCEEDED; answers how to give it back. */
