@@ -23,6 +23,13 @@ import { IceServerIssuer } from './turn/iceServers.js';
 import { createMetricsService, type MetricsService } from './metrics/setup.js';
 import { startWebhooks } from './webhooks/WebhookSource.js';
 import { WebSocketAdapters } from './adapters/websocket/WebSocketAdapters.js';
+import { Recordings } from './recording/Recordings.js';
+import { recordingFinished } from './webhooks/events.js';
+import { LocalStore } from './recording/storage/LocalStore.js';
+import { S3Store } from './recording/storage/S3Store.js';
+
+/** How long a stopping node gives its recordings to finish and be stored (what is left stays in the spool for the next start). */
+const RECORDINGS_STOP_MS = 5_000;
 import type { WebhookDelivery } from './webhooks/WebhookDelivery.js';
 
 export interface Switchyard {
@@ -39,6 +46,8 @@ export interface Switchyard {
   readonly metrics: MetricsService & { url: string | undefined };
   /** This node's webhook queue: what its sessions post to their apps' endpoints (docs/webhooks.md). */
   readonly webhooks: WebhookDelivery;
+  /** This node's recordings (docs/recording.md). */
+  readonly recordings: Recordings;
   /** Where the HTTP API listens, once started. */
   readonly address: AddressInfo;
   /** http://host:port of the API, for clients and tests. */
@@ -121,6 +130,26 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     remoteTracks.fedNodes = (producerId) => pipeServer.links().filter((l) => l.producerId === producerId).map((l) => l.toNode);
   }
   const adapters = new WebSocketAdapters({ config: config.adapters, pool, tracks: sessions.tracks, newId: shared.cluster?.newSessionId ?? randomUUID, logger });
+  const s3 = config.recordings.s3 ? new S3Store(config.recordings.s3) : undefined;
+  const recordings = new Recordings({
+    config: config.recordings,
+    tracks: sessions.tracks,
+    stores: { local: new LocalStore(config.recordings.dir), s3 },
+    newId: shared.cluster?.newSessionId ?? randomUUID,
+    logger,
+  });
+  recordings.on('state', (recording) => {
+    if (!recording.finished) return;
+    try {
+      if (webhooks.wants(recording.appId, 'recording.finished')) webhooks.send(recordingFinished(recording));
+    } catch (error) {
+      logger.error({ err: error, recording: recording.id }, 'could not queue a webhook event');
+    }
+  });
+  // Recordings a stop cut short (the node died) are finished and stored now; in the background, as they may be long.
+  void recordings.recover().then((recovered) => {
+    if (recovered.length > 0) logger.warn({ recordings: recovered.map((r) => r.id) }, 'finished recordings left by a node that stopped while recording');
+  });
   let census: ApiServer['census'] = () => ({ connections: 0, subscriptions: 0 });
   const loadMeter = new NodeLoadMeter({
     workers: () => pool.workers,
@@ -138,6 +167,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
       api: () => census(),
       webhooks: () => webhooks.stats(),
       adapters: () => adapters.open,
+      recordings: () => recordings.active.length,
       ...(pipeServer && remoteTracks && watch && redis
         ? {
             cluster: {
@@ -172,6 +202,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
   const api = createApiServer({
     sessions,
     adapters,
+    recordings,
     authenticator,
     rateLimiter: new MutationRateLimiter(
       config.mutationsPerSecond,
@@ -196,6 +227,8 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
   } catch (error) {
     await api.close();
     adapters.closeAll();
+    await recordings.stopAll(0);
+    s3?.close();
     await sessions.close();
     await webhooks.close(0);
     await shared.close();
@@ -241,6 +274,9 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
       await api.close();
       remoteTracks?.close();
       adapters.closeAll();
+      // Recordings finish their files and store them before the sessions go (their tracks would end them anyway).
+      await recordings.stopAll(RECORDINGS_STOP_MS);
+      s3?.close();
       await sessions.close();
       // The sessions' last events (closed by the stop) are queued now: they get WEBHOOK_SHUTDOWN_FLUSH_MS while the rest stops.
       const flushed = webhooks.close(config.webhooks.shutdownFlushMs);
@@ -258,6 +294,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     api,
     metrics: { ...metrics, url: metricsUrl },
     webhooks,
+    recordings,
     address,
     url,
     stop,

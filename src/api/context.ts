@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GuardedAdapters } from '../adapters/websocket/GuardedAdapters.js';
 import type { GuardedSessions } from '../auth/GuardedSessions.js';
+import type { GuardedRecordings } from '../recording/GuardedRecordings.js';
 import type { Principal } from '../auth/principal.js';
 import type { Outbox } from '../events/EventStream.js';
 import type { SessionService } from '../session/SessionService.js';
@@ -17,6 +18,8 @@ export interface ApiContext {
   iceServers: IceServerIssuer;
   /** The node's WebSocket adapters, as this caller may use them. */
   adapters: GuardedAdapters;
+  /** The node's recordings, as this caller may use them. */
+  recordings: GuardedRecordings;
   /** In a cluster: how calls about sessions of other nodes reach them. */
   forwarding?: ForwardingContext;
 }

@@ -39,9 +39,12 @@ import { placedCreateSession, placedResumeSession } from './placedSessions.js';
 /** The session a routed root field is about, from its arguments. */
 const ROUTED: Record<string, Record<string, (args: Record<string, any>) => unknown>> = {
   // WebSocket adapters live on the node of their session (an egress one's track, an ingest one's new session) and have ids of that node.
-  Query: { session: (args) => args.id, webSocketAdapter: (args) => args.id },
-  Subscription: { sessionEvents: (args) => args.sessionId, sessionStats: (args) => args.sessionId, webSocketAdapterEvents: (args) => args.sessionId },
+  // So do recordings: they run on the node of the session they record, and their ids name it.
+  Query: { session: (args) => args.id, webSocketAdapter: (args) => args.id, recording: (args) => args.id },
+  Subscription: { sessionEvents: (args) => args.sessionId, sessionStats: (args) => args.sessionId, webSocketAdapterEvents: (args) => args.sessionId, recordingEvents: (args) => args.sessionId },
   Mutation: {
+    startRecording: (args) => args.input?.sessionId,
+    stopRecording: (args) => args.id,
     createWebSocketAdapter: (args) => (args.input?.location === 'remote' ? args.input.sessionId : undefined),
     closeWebSocketAdapter: (args) => args.id,
     ...Object.fromEntries(

@@ -22,6 +22,8 @@ import { corsPolicy } from './cors.js';
 import type { ApiContext, ServerContext } from './context.js';
 import { GuardedAdapters } from '../adapters/websocket/GuardedAdapters.js';
 import type { WebSocketAdapters } from '../adapters/websocket/WebSocketAdapters.js';
+import { GuardedRecordings } from '../recording/GuardedRecordings.js';
+import type { Recordings } from '../recording/Recordings.js';
 import { createErrorMasker, useContractErrorCodes } from './errors.js';
 import { useListItemLimit } from './listLimits.js';
 import { ADAPTER_HEADER, isAdapterCall } from './http/inProcessGraphQL.js';
@@ -93,6 +95,8 @@ export interface ApiServerOptions {
   cluster?: Cluster;
   /** The node's WebSocket adapters (Cloudflare's media transport adapters). */
   adapters: WebSocketAdapters;
+  /** The node's recordings. */
+  recordings: Recordings;
   /** Moves sessions between PeerConnections and nodes (resumeSession). */
   moves?: SessionMoves;
   /** In a cluster: what other nodes may call under /internal/ (with the cluster secret). */
@@ -146,6 +150,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       sessions,
       iceServers: options.iceServers,
       adapters: new GuardedAdapters(options.adapters, access, outbox),
+      recordings: new GuardedRecordings(options.recordings, access, outbox),
       guard: new GuardedSessions(sessions, access, {
         limiter: rateLimiter,
         quotas,

@@ -17,6 +17,8 @@ export interface ClientGrant {
   pull: { sessions: string[]; tags: string[] } | null;
   /** May create and close WebSocket adapters (egress of the tracks it may pull, ingest under names it may publish). */
   adapters: boolean;
+  /** May start and stop recordings of the tracks it may pull. */
+  record: boolean;
 }
 
 /** A grant as an app backend writes it: whatever is left out is not granted (publish.names defaults to "*"). */
@@ -26,6 +28,7 @@ export interface GrantInput {
   publish?: { names?: string[]; tags?: string[] } | null;
   pull?: { sessions?: string[]; tags?: string[] } | null;
   adapters?: boolean;
+  record?: boolean;
 }
 
 export const MAX_GRANT_ENTRIES = 64;
@@ -54,11 +57,12 @@ function object(value: unknown, where: string): Record<string, unknown> {
 /** Reads and checks a grant claim; throws GrantError with what is wrong. */
 export function parseGrant(claim: unknown): ClientGrant {
   const raw = object(claim ?? {}, 'grant');
-  const known = new Set(['createSession', 'sessions', 'publish', 'pull', 'adapters']);
+  const known = new Set(['createSession', 'sessions', 'publish', 'pull', 'adapters', 'record']);
   const unknown = Object.keys(raw).filter((key) => !known.has(key));
   if (unknown.length) throw new GrantError(`grant has unknown fields: ${unknown.join(', ')}`);
   if (raw.createSession !== undefined && typeof raw.createSession !== 'boolean') throw new GrantError('grant.createSession must be a boolean');
   if (raw.adapters !== undefined && typeof raw.adapters !== 'boolean') throw new GrantError('grant.adapters must be a boolean');
+  if (raw.record !== undefined && typeof raw.record !== 'boolean') throw new GrantError('grant.record must be a boolean');
   const publish = raw.publish == null ? null : object(raw.publish, 'grant.publish');
   const pull = raw.pull == null ? null : object(raw.pull, 'grant.pull');
   return {
@@ -67,6 +71,7 @@ export function parseGrant(claim: unknown): ClientGrant {
     publish: publish && { names: stringList(publish.names ?? ['*'], 'grant.publish.names'), tags: stringList(publish.tags, 'grant.publish.tags') },
     pull: pull && { sessions: stringList(pull.sessions, 'grant.pull.sessions'), tags: stringList(pull.tags, 'grant.pull.tags') },
     adapters: raw.adapters === true,
+    record: raw.record === true,
   };
 }
 

@@ -6,6 +6,7 @@ import { DEFAULT_SESSION_BOUNDS, type SessionBounds } from '../session/bounds.js
 import { metricsConfig, turnConfig, type MetricsConfig, type TurnConfig } from './operations.js';
 import { webhookConfig, type WebhookConfig } from '../webhooks/config.js';
 import { adapterConfig, type AdapterConfig } from '../adapters/config.js';
+import { recordingConfig, type RecordingConfig } from '../recording/config.js';
 import { topologyConfig, type TopologyConfig } from './topology.js';
 import { redisSentinelConfig, type RedisSentinelConfig } from './redisSentinel.js';
 import { DEVELOPMENT_APP } from '../auth/principal.js';
@@ -122,6 +123,8 @@ export interface Config {
   webhooks: WebhookConfig;
   /** WebSocket adapters: which endpoints, timeouts, buffers and limits (ADAPTER_*, MAX_ADAPTERS_*; docs/adapters.md). */
   adapters: AdapterConfig;
+  /** Recordings: where files go and how many at once (RECORDINGS_*, MAX_RECORDINGS_*; docs/recording.md). */
+  recordings: RecordingConfig;
 }
 
 function redisUrl(env: Env): string | undefined {
@@ -325,5 +328,6 @@ export function loadConfig(env: Env = process.env): Config {
     metrics: metricsConfig(env, runMode, host),
     webhooks: webhookConfig(env, runMode, appList, DEVELOPMENT_APP.id),
     adapters: adapterConfig(env, runMode),
+    recordings: recordingConfig(env),
   };
 }

@@ -16,38 +16,83 @@ export type FfmpegProcess = ChildProcessByStdio<Writable, Readable, Readable>;
 
 export const ffmpegPath = () => process.env.FFMPEG_PATH ?? 'ffmpeg';
 
-/** The SDP that tells ffmpeg what arrives on `port`: the tap's codec, payload type and parameters. */
-export function sdpFor(codec: types.RtpCodecParameters, port: number): string {
-  const [kind, name] = codec.mimeType.split('/') as [string, string];
-  const rtpmap = `${name}/${codec.clockRate}${codec.channels && codec.channels > 1 ? `/${codec.channels}` : ''}`;
-  const fmtp = Object.entries(codec.parameters ?? {}).map(([key, value]) => `${key}=${String(value)}`).join(';');
-  return [
-    'v=0',
-    'o=- 0 0 IN IP4 127.0.0.1',
-    's=switchyard',
-    'c=IN IP4 127.0.0.1',
-    't=0 0',
-    `m=${kind} ${port} RTP/AVP ${codec.payloadType}`,
-    `a=rtpmap:${codec.payloadType} ${rtpmap}`,
-    ...(fmtp ? [`a=fmtp:${codec.payloadType} ${fmtp}`] : []),
-    'a=recvonly',
-    '',
-  ].join('\r\n');
+/** One RTP stream ffmpeg reads: its codec (payload type, parameters) and the port it arrives on (RTCP on the next one). */
+export interface SdpStream {
+  readonly codec: types.RtpCodecParameters;
+  readonly port: number;
+}
+
+/** The SDP that tells ffmpeg what arrives where: one m-line per stream. */
+export function sdpFor(streams: readonly SdpStream[]): string {
+  const lines = ['v=0', 'o=- 0 0 IN IP4 127.0.0.1', 's=switchyard', 'c=IN IP4 127.0.0.1', 't=0 0'];
+  for (const { codec, port } of streams) {
+    const [kind, name] = codec.mimeType.split('/') as [string, string];
+    const rtpmap = `${name}/${codec.clockRate}${codec.channels && codec.channels > 1 ? `/${codec.channels}` : ''}`;
+    const fmtp = Object.entries(codec.parameters ?? {}).map(([key, value]) => `${key}=${String(value)}`).join(';');
+    lines.push(`m=${kind} ${port} RTP/AVP ${codec.payloadType}`, `a=rtpmap:${codec.payloadType} ${rtpmap}`);
+    if (fmtp) lines.push(`a=fmtp:${codec.payloadType} ${fmtp}`);
+    lines.push('a=recvonly');
+  }
+  return [...lines, ''].join('\r\n');
+}
+
+const bindProbe = (port: number) =>
+  new Promise<number | undefined>((resolve) => {
+    const probe = createSocket('udp4');
+    probe.once('error', () => resolve(undefined));
+    probe.bind(port, '127.0.0.1', () => {
+      const bound = probe.address().port;
+      probe.close(() => resolve(bound));
+    });
+  });
+
+/** Resolves once something (ffmpeg) has bound `port` on loopback, false if nothing did within `timeoutMs`. */
+export async function whenBound(port: number, timeoutMs: number): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    if ((await bindProbe(port)) === undefined) return true;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return false;
 }
 
 /** A free even UDP port on loopback whose odd neighbour (ffmpeg's RTCP) is free too, as far as binding tells. */
-async function freeRtpPort(): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt += 1) {
-    const probe = createSocket('udp4');
-    const port = await new Promise<number>((resolve, reject) => {
-      probe.once('error', reject);
-      probe.bind(0, '127.0.0.1', () => resolve(probe.address().port));
-    });
-    probe.close();
+export async function freeRtpPort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    const port = await bindProbe(0);
+    if (port === undefined) continue;
     const even = port % 2 === 0 ? port : port + 1;
-    if (even + 1 < 65536) return even;
+    if (even + 1 >= 65536) continue;
+    if ((await bindProbe(even)) !== undefined && (await bindProbe(even + 1)) !== undefined) return even;
   }
-  throw new Error('no free UDP port for ffmpeg');
+  throw new Error('no free UDP port pair for ffmpeg');
+}
+
+/**
+ * How long ffmpeg reads its input before it starts: as little as it can for a live picture (JPEG), while a
+ * muxer that must know every stream's parameters first (a recording's video size) takes up to `probeMs`.
+ */
+export type Probe = 'least' | { probeMs: number };
+
+/** ffmpeg reading the streams an SDP describes, with `outputArgs` after its input; the SDP goes on its stdin. */
+export function spawnFfmpeg(sdp: string, outputArgs: readonly string[], probe: Probe = 'least'): FfmpegProcess {
+  const probing = probe === 'least' ? ['-probesize', '32', '-analyzeduration', '1'] : ['-probesize', String(50 * 1024 * 1024), '-analyzeduration', String(probe.probeMs * 1000)];
+  const child = spawn(
+    ffmpegPath(),
+    [
+      ...['-hide_banner', '-nostats', '-loglevel', 'info', '-protocol_whitelist', 'pipe,udp,rtp'],
+      // Probe as little as possible (an analyzeduration of 0 means ffmpeg's default, 5 s). Not -fflags nobuffer: it drops
+      // the packets probed, the key frame among them, and decoding would wait for another one.
+      ...probing,
+      ...['-max_delay', '0'],
+      // One decoding thread: frame threads would each hold a frame back (latency), and an adapter's stream is small.
+      ...['-threads', '1', '-f', 'sdp', '-i', 'pipe:0', ...outputArgs],
+    ],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  child.stdin.on('error', () => undefined);
+  child.stdin.end(sdp);
+  return child;
 }
 
 /**
@@ -58,20 +103,7 @@ async function freeRtpPort(): Promise<number> {
  */
 export async function ffmpegOnTap(tap: RtpTap, outputArgs: readonly string[]): Promise<FfmpegProcess> {
   const port = await freeRtpPort();
-  const child = spawn(
-    ffmpegPath(),
-    [
-      ...['-hide_banner', '-nostats', '-loglevel', 'info', '-protocol_whitelist', 'pipe,udp,rtp'],
-      // Probe as little as possible (an analyzeduration of 0 means ffmpeg's default, 5 s). Not -fflags nobuffer: it drops
-      // the packets probed, the key frame among them, and decoding would wait for another one.
-      ...['-probesize', '32', '-analyzeduration', '1', '-max_delay', '0'],
-      // One decoding thread: frame threads would each hold a frame back (latency), and an adapter's stream is small.
-      ...['-threads', '1', '-f', 'sdp', '-i', 'pipe:0', ...outputArgs],
-    ],
-    { stdio: ['pipe', 'pipe', 'pipe'] },
-  );
-  child.stdin.on('error', () => undefined);
-  child.stdin.end(sdpFor(tap.codec, port));
+  const child = spawnFfmpeg(sdpFor([{ codec: tap.codec, port }]), outputArgs);
   const sender = createSocket('udp4');
   sender.on('error', () => undefined);
   tap.on('rtp', (packet) => sender.send(writeRtp(packet), port, '127.0.0.1'));

@@ -20,6 +20,8 @@ export interface MetricSources {
   webhooks?: () => WebhookStats;
   /** Open WebSocket adapters on this node. */
   adapters?: () => readonly { location: string; codec: string }[];
+  /** Recordings running on this node. */
+  recordings?: () => number;
   /** This node's load as it announces it to the cluster (NodeLoadMeter), and what it takes at most. */
   load?: () => NodeLoad;
   capacity?: { maxSessions: number; region: string };
@@ -90,6 +92,7 @@ export class SwitchyardMetrics implements ApiObserver {
       load: gauge('switchyard_node_load', 'This node\'s load as it announces it to the cluster with each heartbeat: sessions, consumers, worker_cpu (mean share of a core, 0-1), outgoing_bitrate (bit/s).', ['measure']),
       capacity: gauge('switchyard_node_capacity', 'What this node takes at most (max_sessions: MAX_SESSIONS_PER_NODE), labelled with its region (NODE_REGION).', ['measure', 'region']),
       webhookQueue: gauge('switchyard_webhook_queue_length', 'Webhook deliveries (one per event and endpoint) waiting, in flight or waiting for a retry on this node.'),
+      recordings: gauge('switchyard_recordings', 'Recordings running on this node (starting or recording).'),
       adapters: gauge('switchyard_websocket_adapters', 'Open WebSocket adapters on this node, by location (local: ingest, remote: egress) and codec.', ['location', 'codec']),
     };
     this.counters = {
@@ -203,6 +206,8 @@ export class SwitchyardMetrics implements ApiObserver {
     this.raise(c.eventsPublished!, { stream: 'track' }, eventCounters.trackPublished);
     this.raise(c.eventsPublished!, { stream: 'session' }, eventCounters.sessionPublished);
     this.raise(c.eventsDelivered!, {}, eventCounters.delivered);
+    const recordings = this.sources.recordings?.();
+    if (recordings !== undefined) g.recordings!.set(recordings);
     const adapters = this.sources.adapters?.();
     if (adapters) {
       g.adapters!.reset();

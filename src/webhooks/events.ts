@@ -14,6 +14,7 @@ export const WEBHOOK_EVENT_TYPES = [
   'track.unpublished',
   'data_channel.published',
   'data_channel.unpublished',
+  'recording.finished',
 ] as const;
 
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
@@ -93,6 +94,41 @@ export function sessionClosed(session: Session, at = new Date()): WebhookEvent {
     },
     at,
   );
+}
+
+/** What a recording that finished says (DONE, or FAILED with why), the same fields as the Recording type of the API. */
+export interface FinishedRecording {
+  readonly id: string;
+  readonly appId: string;
+  readonly target: { readonly sessionId: string; readonly trackName: string | null; readonly trackNames: readonly string[] };
+  readonly state: string;
+  readonly reason: string | null;
+  readonly storage: string;
+  readonly format: string | null;
+  readonly location: string | null;
+  readonly sizeBytes: number | null;
+  readonly durationMs: number | null;
+  readonly createdAt: Date;
+  readonly endedAt: Date | null;
+}
+
+export function recordingFinished(r: FinishedRecording): WebhookEvent {
+  const recording = {
+    id: r.id,
+    sessionId: r.target.sessionId,
+    trackName: r.target.trackName,
+    trackNames: [...r.target.trackNames],
+    state: r.state,
+    reason: r.reason,
+    storage: r.storage.toUpperCase(),
+    format: r.format,
+    location: r.location,
+    sizeBytes: r.sizeBytes,
+    durationMs: r.durationMs,
+    createdAt: r.createdAt.toISOString(),
+    endedAt: r.endedAt?.toISOString() ?? null,
+  };
+  return newEvent('recording.finished', r.appId, r.target.sessionId, { recording }, r.endedAt ?? new Date());
 }
 
 /** Unpublished by the session (closeTracks, closeDataChannels, a stopped transceiver), or because the session closed. */

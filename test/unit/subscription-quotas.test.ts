@@ -8,7 +8,7 @@ const client = (owner: string, appId = 'acme', tokenId = `token-of-${owner}`): P
   appId,
   tokenId,
   owner,
-  grant: { createSession: false, publish: null, pull: null, sessions: [], adapters: false },
+  grant: { createSession: false, publish: null, pull: null, sessions: [], adapters: false, record: false },
   expiresAt: Date.now() + 60_000,
 });
 const backend = (appId = 'acme'): Principal => ({ kind: 'app', appId });

@@ -10,6 +10,7 @@ import './dataChannels.js';
 import './iceServers.js';
 import './stats.js';
 import './adapters.js';
+import './recordings.js';
 
 let schema: GraphQLSchema | undefined;
 

@@ -1,0 +1,244 @@
+import { EventEmitter } from 'node:events';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AccessPolicy } from '../auth/access.js';
+import { ErrorCode, SwitchyardError, badRequest, sessionNotFound, trackNotFound } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { PublishedTrack } from '../tracks/PublishedTrack.js';
+import type { TrackRegistry } from '../tracks/TrackRegistry.js';
+import type { RecordingConfig } from './config.js';
+import { containerFor, type Container } from './containers.js';
+import { FfmpegRecorder, type RecorderEnd } from './FfmpegRecorder.js';
+import { finishFile, probeFile } from './finish.js';
+import { Recording, type RecordingTarget } from './Recording.js';
+import type { RecordingStore } from './storage/RecordingStore.js';
+
+export interface RecordingRequest {
+  readonly sessionId: string;
+  /** One track; null for every media track of the session, in one file. */
+  readonly trackName: string | null;
+  readonly storage: 'local' | 's3' | null;
+  /** Simulcast: the spatial layer to record (0 lowest); the top one when null. */
+  readonly spatialLayer: number | null;
+}
+
+export interface RecordingsOptions {
+  config: RecordingConfig;
+  tracks: TrackRegistry;
+  stores: { local: RecordingStore; s3?: RecordingStore | undefined };
+  /** New recording ids, naming this node in a cluster (calls about a recording reach it). */
+  newId: () => string;
+  logger: Logger;
+}
+
+/** What a spool entry records about its recording, so that a node that died mid-recording finishes the file when it starts again. */
+interface Manifest {
+  id: string;
+  appId: string;
+  owner: string | null;
+  target: RecordingTarget;
+  storage: 'local' | 's3';
+  extension: string;
+  format: Container['format'];
+  contentType: string;
+  createdAt: string;
+}
+
+const MAX_TRACKS = 4;
+/** Finished recordings stay readable this long (recording(id)); their files stay where they were stored. */
+const FINISHED_KEPT_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * The node's recordings: one ffmpeg per recording muxes the tracks as they
+ * are (FfmpegRecorder) into a spool file under RECORDINGS_DIR/.spool, with a
+ * manifest beside it; when it ends the file is finished (duration and index
+ * written), probed, and stored (the directory, or S3). A spool left by a
+ * node that died is finished the same way when the node starts again.
+ */
+export class Recordings extends EventEmitter<{ state: [recording: Recording] }> {
+  private readonly recordings = new Map<string, Recording>();
+  private readonly recorders = new Map<string, FfmpegRecorder>();
+  private readonly finishing = new Set<Promise<void>>();
+  private starting = 0;
+
+  constructor(private readonly options: RecordingsOptions) {
+    super();
+  }
+
+  private get spool(): string {
+    return join(this.options.config.dir, '.spool');
+  }
+
+  /** Starts recording; answers once ffmpeg listens (STARTING, then RECORDING when media flows). */
+  async start(access: AccessPolicy, request: RecordingRequest): Promise<Recording> {
+    const p = access.principal;
+    if (p.kind === 'client' && !p.grant.record) throw new SwitchyardError(ErrorCode.FORBIDDEN, 'this token may not record (grant.record)');
+    const tracks = this.tracksOf(access, request);
+    const storage = request.storage ?? this.options.config.defaultStorage;
+    const store = storage === 's3' ? this.options.stores.s3 : this.options.stores.local;
+    if (!store) throw badRequest('this server has no object storage for recordings (RECORDINGS_S3_BUCKET)');
+    this.checkLimits(access.appId);
+    const container = containerFor(tracks.map((t) => t.producer.rtpParameters.codecs[0]!.mimeType));
+    const target: RecordingTarget = { sessionId: request.sessionId, trackName: request.trackName, trackNames: tracks.map((t) => t.name) };
+    const recording = new Recording(this.options.newId(), access.appId, access.owner, target, storage);
+    recording.format = container.extension;
+    const manifest: Manifest = { id: recording.id, appId: recording.appId, owner: recording.owner, target, storage, extension: container.extension, format: container.format, contentType: container.contentType, createdAt: recording.createdAt.toISOString() };
+    this.starting += 1;
+    let recorder: FfmpegRecorder;
+    try {
+      await mkdir(this.spool, { recursive: true });
+      await writeFile(join(this.spool, `${recording.id}.json`), JSON.stringify(manifest));
+      const sources = tracks.map((t) => ({ router: t.router, producerId: t.producer.id }));
+      recorder = await FfmpegRecorder.start(sources, this.writtenPath(manifest), { spatialLayer: request.spatialLayer ?? undefined });
+    } catch (error) {
+      await rm(join(this.spool, `${recording.id}.json`), { force: true });
+      await rm(this.writtenPath(manifest), { force: true });
+      this.options.logger.warn({ err: error, recording: recording.id }, 'could not start a recording');
+      throw new SwitchyardError(ErrorCode.UNAVAILABLE, 'the recorder could not start (is ffmpeg installed?)', { cause: error });
+    } finally {
+      this.starting -= 1;
+    }
+    this.track(recording);
+    this.recorders.set(recording.id, recorder);
+    // Audio alone flows at once (before this listens); video once its first key frame went out.
+    if (recorder.started) recording.set('RECORDING');
+    else recorder.once('recording', () => recording.set('RECORDING'));
+    recorder.once('ended', (end) => {
+      this.recorders.delete(recording.id);
+      this.finishLater(recording, manifest, end);
+    });
+    this.options.logger.info({ recording: recording.id, session: target.sessionId, tracks: target.trackNames, format: container.extension, storage }, 'recording started');
+    return recording;
+  }
+
+  /** Stops a recording (it finishes and is stored); a finished one is answered as it is. */
+  stop(access: AccessPolicy, id: string): Recording | undefined {
+    const recording = this.get(access, id);
+    if (recording && recording.open) this.recorders.get(id)?.stop();
+    return recording;
+  }
+
+  get(access: AccessPolicy, id: string): Recording | undefined {
+    const recording = this.recordings.get(id);
+    return recording && this.visible(access, recording) ? recording : undefined;
+  }
+
+  list(access: AccessPolicy, sessionId: string | null): Recording[] {
+    return [...this.recordings.values()].filter((r) => this.visible(access, r) && (sessionId === null || r.target.sessionId === sessionId));
+  }
+
+  get active(): readonly Recording[] {
+    return [...this.recordings.values()].filter((r) => r.open);
+  }
+
+  /** The ffmpeg process of an open recording (tests, diagnostics). */
+  recorderPid(id: string): number | undefined {
+    return this.recorders.get(id)?.pid;
+  }
+
+  /** Finishes what a node that stopped without finishing left in the spool (documented in docs/recording.md). */
+  async recover(): Promise<Recording[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.spool);
+    } catch {
+      return [];
+    }
+    const recovered: Recording[] = [];
+    for (const name of names.filter((n) => n.endsWith('.json'))) {
+      try {
+        const manifest = JSON.parse(await readFile(join(this.spool, name), 'utf8')) as Manifest;
+        if (this.recordings.has(manifest.id)) continue;
+        const recording = new Recording(manifest.id, manifest.appId, manifest.owner, manifest.target, manifest.storage);
+        recording.format = manifest.extension;
+        this.track(recording);
+        await this.finish(recording, manifest, { stopped: false, code: null, signal: null, stderr: 'the node stopped while recording' });
+        recovered.push(recording);
+      } catch (error) {
+        this.options.logger.error({ err: error, file: name }, 'could not recover a recording left in the spool');
+      }
+    }
+    return recovered;
+  }
+
+  /** The node stops: every recording is asked to finish, and finishing (storage included) gets up to `timeoutMs`. */
+  async stopAll(timeoutMs: number): Promise<void> {
+    for (const recorder of this.recorders.values()) recorder.stop();
+    const deadline = new Promise((resolve) => setTimeout(resolve, timeoutMs).unref());
+    const waitForRecorders = new Promise<void>((resolve) => {
+      const check = () => (this.recorders.size === 0 ? resolve() : setTimeout(check, 50).unref());
+      check();
+    });
+    await Promise.race([waitForRecorders.then(() => Promise.all([...this.finishing])), deadline]);
+    // What did not finish in time stays in the spool: the next start finishes it.
+    for (const recorder of this.recorders.values()) recorder.kill();
+  }
+
+  private tracksOf(access: AccessPolicy, request: RecordingRequest): PublishedTrack[] {
+    if (request.trackName !== null) {
+      const track = this.options.tracks.get(request.sessionId, request.trackName);
+      const verdict = track ? access.track(track) : 'hidden';
+      if (!track || verdict === 'hidden') throw trackNotFound(request.sessionId, request.trackName);
+      if (verdict === 'forbidden') throw new SwitchyardError(ErrorCode.FORBIDDEN, `this token may not record ${request.trackName}`);
+      return [track];
+    }
+    const tracks = this.options.tracks.list({ sessionIds: [request.sessionId] }).filter((t) => access.track(t) !== 'hidden');
+    if (tracks.length === 0) throw sessionNotFound(request.sessionId);
+    if (tracks.some((t) => access.track(t) === 'forbidden')) throw new SwitchyardError(ErrorCode.FORBIDDEN, `this token may not record session ${request.sessionId}`);
+    if (tracks.length > MAX_TRACKS) throw badRequest(`session ${request.sessionId} publishes ${tracks.length} tracks; a session recording takes at most ${MAX_TRACKS}: record tracks one by one`);
+    return tracks;
+  }
+
+  private checkLimits(appId: string): void {
+    const { maxPerNode, maxPerApp } = this.options.config;
+    const active = this.active;
+    if (active.length + this.starting >= maxPerNode) throw new SwitchyardError(ErrorCode.LIMIT_EXCEEDED, `this node records ${maxPerNode} tracks or sessions already (MAX_RECORDINGS_PER_NODE)`);
+    if (active.filter((r) => r.appId === appId).length >= maxPerApp) throw new SwitchyardError(ErrorCode.LIMIT_EXCEEDED, `the app has ${maxPerApp} recordings running already (MAX_RECORDINGS_PER_APP)`);
+  }
+
+  private visible(access: AccessPolicy, recording: Recording): boolean {
+    return recording.appId === access.appId && (access.principal.kind === 'app' || recording.owner === access.owner);
+  }
+
+  private track(recording: Recording): void {
+    this.recordings.set(recording.id, recording);
+    recording.on('state', () => {
+      this.emit('state', recording);
+      if (recording.finished) setTimeout(() => this.recordings.delete(recording.id), FINISHED_KEPT_MS).unref();
+    });
+  }
+
+  private writtenPath(manifest: Pick<Manifest, 'id' | 'extension'>): string {
+    return join(this.spool, `${manifest.id}.part.${manifest.extension}`);
+  }
+
+  private finishLater(recording: Recording, manifest: Manifest, end: RecorderEnd): void {
+    const work = this.finish(recording, manifest, end).finally(() => this.finishing.delete(work));
+    this.finishing.add(work);
+  }
+
+  /** The file finished, probed and stored; the recording DONE, or FAILED with why (a file cut short is still stored). */
+  private async finish(recording: Recording, manifest: Manifest, end: RecorderEnd): Promise<void> {
+    recording.set('FINISHING');
+    const written = this.writtenPath(manifest);
+    const finished = join(this.spool, `${manifest.id}.${manifest.extension}`);
+    try {
+      await finishFile(written, finished, { format: manifest.format, extension: manifest.extension as Container['extension'], contentType: manifest.contentType });
+      const probed = await probeFile(finished);
+      const store = recording.storage === 's3' ? this.options.stores.s3 : this.options.stores.local;
+      if (!store) throw new Error('no object storage is configured any more (RECORDINGS_S3_BUCKET)');
+      const day = recording.createdAt.toISOString().slice(0, 10);
+      const saved = await store.save(finished, `${recording.appId}/${day}/${recording.id}.${manifest.extension}`, manifest.contentType);
+      const cut = end.stopped ? null : `the recorder ended without being asked to (${end.signal ?? `exit ${end.code}`}${end.stderr ? `: ${end.stderr}` : ''}); the file holds the recording up to then`;
+      recording.set(cut ? 'FAILED' : 'DONE', { reason: cut, sizeBytes: saved.size, durationMs: probed.durationMs, location: saved.location });
+      this.options.logger.info({ recording: recording.id, state: recording.state, location: saved.location, bytes: saved.size, ms: probed.durationMs }, 'recording finished');
+    } catch (error) {
+      this.options.logger.error({ err: error, recording: recording.id }, 'could not finish a recording');
+      recording.set('FAILED', { reason: `the file could not be finished or stored: ${error instanceof Error ? error.message : String(error)}` });
+    } finally {
+      await rm(written, { force: true });
+      await rm(finished, { force: true });
+      await rm(join(this.spool, `${manifest.id}.json`), { force: true });
+    }
+  }
+}
