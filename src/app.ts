@@ -135,6 +135,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     config: config.recordings,
     tracks: sessions.tracks,
     stores: { local: new LocalStore(config.recordings.dir), s3 },
+    appStorage: (appId) => config.apps.find((app) => app.id === appId)?.recordingStorage,
     newId: shared.cluster?.newSessionId ?? randomUUID,
     logger,
   });

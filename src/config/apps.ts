@@ -9,6 +9,8 @@ export interface AppConfig {
   secret: string;
   /** Where the app's events are posted (APPS_FILE only; docs/webhooks.md). */
   webhooks?: WebhookEndpointConfig[];
+  /** Where the app's recordings go unless a recording says (APPS_FILE only; RECORDINGS_STORAGE otherwise; docs/recording.md). */
+  recordingStorage?: 'local' | 's3';
 }
 
 const APP_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -44,8 +46,13 @@ export function parseAppsFile(text: string): AppConfig[] {
   const list = (parsed as { apps?: unknown } | null)?.apps;
   if (!Array.isArray(list)) throw new Error('APPS_FILE must hold {"apps": [{"id": ..., "secret": ...}]}');
   return list.map((entry: unknown, i) => {
-    const { id, secret, webhooks } = (entry ?? {}) as { id?: unknown; secret?: unknown; webhooks?: unknown };
-    const app = checked(id, secret, `APPS_FILE entry ${i + 1}`);
-    return webhooks === undefined ? app : { ...app, webhooks: parseWebhookEndpoints(webhooks, `APPS_FILE app ${app.id}`) };
+    const { id, secret, webhooks, recordingStorage } = (entry ?? {}) as { id?: unknown; secret?: unknown; webhooks?: unknown; recordingStorage?: unknown };
+    const app: AppConfig = checked(id, secret, `APPS_FILE entry ${i + 1}`);
+    if (webhooks !== undefined) app.webhooks = parseWebhookEndpoints(webhooks, `APPS_FILE app ${app.id}`);
+    if (recordingStorage !== undefined) {
+      if (recordingStorage !== 'local' && recordingStorage !== 's3') throw new Error(`APPS_FILE app ${app.id}: recordingStorage must be "local" or "s3"`);
+      app.recordingStorage = recordingStorage;
+    }
+    return app;
   });
 }

@@ -328,6 +328,6 @@ export function loadConfig(env: Env = process.env): Config {
     metrics: metricsConfig(env, runMode, host),
     webhooks: webhookConfig(env, runMode, appList, DEVELOPMENT_APP.id),
     adapters: adapterConfig(env, runMode),
-    recordings: recordingConfig(env),
+    recordings: recordingConfig(env, appList),
   };
 }

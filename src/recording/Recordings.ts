@@ -26,6 +26,8 @@ export interface RecordingsOptions {
   config: RecordingConfig;
   tracks: TrackRegistry;
   stores: { local: RecordingStore; s3?: RecordingStore | undefined };
+  /** An app's own choice of storage (APPS_FILE recordingStorage), before the node's RECORDINGS_STORAGE. */
+  appStorage?: (appId: string) => 'local' | 's3' | undefined;
   /** New recording ids, naming this node in a cluster (calls about a recording reach it). */
   newId: () => string;
   logger: Logger;
@@ -74,7 +76,7 @@ export class Recordings extends EventEmitter<{ state: [recording: Recording] }> 
     const p = access.principal;
     if (p.kind === 'client' && !p.grant.record) throw new SwitchyardError(ErrorCode.FORBIDDEN, 'this token may not record (grant.record)');
     const tracks = this.tracksOf(access, request);
-    const storage = request.storage ?? this.options.config.defaultStorage;
+    const storage = request.storage ?? this.options.appStorage?.(access.appId) ?? this.options.config.defaultStorage;
     const store = storage === 's3' ? this.options.stores.s3 : this.options.stores.local;
     if (!store) throw badRequest('this server has no object storage for recordings (RECORDINGS_S3_BUCKET)');
     this.checkLimits(access.appId);

@@ -22,7 +22,7 @@ export interface RecordingConfig {
   readonly maxPerApp: number;
 }
 
-export function recordingConfig(env: Env): RecordingConfig {
+export function recordingConfig(env: Env, apps: readonly { id: string; recordingStorage?: 'local' | 's3' | undefined }[] = []): RecordingConfig {
   const bucket = env.RECORDINGS_S3_BUCKET?.trim();
   let s3: S3Config | undefined;
   if (bucket) {
@@ -36,6 +36,8 @@ export function recordingConfig(env: Env): RecordingConfig {
   const storage = env.RECORDINGS_STORAGE?.trim() || (s3 ? 's3' : 'local');
   if (storage !== 'local' && storage !== 's3') throw new ConfigError(`RECORDINGS_STORAGE must be local or s3, got "${storage}"`);
   if (storage === 's3' && !s3) throw new ConfigError('RECORDINGS_STORAGE=s3 needs RECORDINGS_S3_BUCKET');
+  const wantsS3 = apps.find((app) => app.recordingStorage === 's3');
+  if (wantsS3 && !s3) throw new ConfigError(`app ${wantsS3.id} records to S3 (recordingStorage in APPS_FILE), which needs RECORDINGS_S3_BUCKET`);
   return {
     dir: resolve(env.RECORDINGS_DIR?.trim() || 'recordings'),
     s3,
