@@ -136,6 +136,9 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     tracks: sessions.tracks,
     stores: { local: new LocalStore(config.recordings.dir), s3 },
     appStorage: (appId) => config.apps.find((app) => app.id === appId)?.recordingStorage,
+    remote: remoteTracks
+      ? { tracks: remoteTracks, tracksOfSession: (id) => (shared.trackEvents as RedisTrackEventBus).tracksOfSession(id), router: () => pool.pick().router }
+      : undefined,
     newId: shared.cluster?.newSessionId ?? randomUUID,
     logger,
   });

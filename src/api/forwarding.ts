@@ -24,7 +24,7 @@ import { ErrorCode, SwitchyardError, sessionNotFound, unavailable } from '../err
 import type { Outbox } from '../events/EventStream.js';
 import type { ApiContext } from './context.js';
 import { forwardSubscription } from './forwardedSubscriptions.js';
-import { placedCreateSession, placedResumeSession } from './placedSessions.js';
+import { placedCreateSession, placedResumeSession, placedStartRecording } from './placedSessions.js';
 
 /**
  * Any node answers any call: a root field about a session that lives on
@@ -39,11 +39,10 @@ import { placedCreateSession, placedResumeSession } from './placedSessions.js';
 /** The session a routed root field is about, from its arguments. */
 const ROUTED: Record<string, Record<string, (args: Record<string, any>) => unknown>> = {
   // WebSocket adapters live on the node of their session (an egress one's track, an ingest one's new session) and have ids of that node.
-  // So do recordings: they run on the node of the session they record, and their ids name it.
+  // So do recordings, once started (startRecording runs where the call lands: placedStartRecording); their ids name their node.
   Query: { session: (args) => args.id, webSocketAdapter: (args) => args.id, recording: (args) => args.id },
   Subscription: { sessionEvents: (args) => args.sessionId, sessionStats: (args) => args.sessionId, webSocketAdapterEvents: (args) => args.sessionId, recordingEvents: (args) => args.sessionId },
   Mutation: {
-    startRecording: (args) => args.input?.sessionId,
     stopRecording: (args) => args.id,
     createWebSocketAdapter: (args) => (args.input?.location === 'remote' ? args.input.sessionId : undefined),
     closeWebSocketAdapter: (args) => args.id,
@@ -96,6 +95,8 @@ export function enableForwarding(schema: GraphQLSchema): GraphQLSchema {
         field.resolve = placedCreateSession(resolve);
       } else if (type.name === 'Mutation' && field.name === 'resumeSession') {
         field.resolve = placedResumeSession(resolve);
+      } else if (type.name === 'Mutation' && field.name === 'startRecording') {
+        field.resolve = placedStartRecording(resolve);
       } else {
         field.resolve = sessionOf ? routedResolver(resolve, sessionOf) : forwardedReader(resolve);
       }

@@ -53,7 +53,23 @@ export function placedResumeSession(resolve: GraphQLFieldResolver<unknown, ApiCo
   };
 }
 
-async function placeElsewhere(error: unknown, context: ApiContext, info: GraphQLResolveInfo): Promise<unknown> {
+/**
+ * startRecording in a cluster: the node that takes the call records (a
+ * track of another node is piped to it), so recorders spread with the
+ * calls; a node that records its maximum already passes the call on like a
+ * full node's createSession.
+ */
+export function placedStartRecording(resolve: GraphQLFieldResolver<unknown, ApiContext>): GraphQLFieldResolver<unknown, ApiContext> {
+  return async (parent, args, context, info) => {
+    try {
+      return await resolve(parent, args, context, info);
+    } catch (error) {
+      return placeElsewhere(error, context, info, 'every node of the cluster records its maximum (MAX_RECORDINGS_PER_NODE) or is draining; retry later');
+    }
+  };
+}
+
+async function placeElsewhere(error: unknown, context: ApiContext, info: GraphQLResolveInfo, exhausted = 'every node of the cluster is full or draining (MAX_SESSIONS_PER_NODE); retry later'): Promise<unknown> {
   const forwarding = context.forwarding;
   // A call another node placed here is answered as it is: that node asks the next one.
   if (!forwarding || forwarding.internal || !isPlaceable(error)) throw error;
@@ -62,7 +78,7 @@ async function placeElsewhere(error: unknown, context: ApiContext, info: GraphQL
   for (const node of candidates) {
     try {
       const placed = await forward(node.url, forwarding, info, { placing: true });
-      cluster.logger.info({ node: node.id, region: node.region, why: (error as Error).message }, 'placed a session on another node');
+      cluster.logger.info({ node: node.id, region: node.region, field: info.fieldName, why: (error as Error).message }, 'placed a call on another node');
       return placed;
     } catch (refusal) {
       // Only a node that says it is full or draining is passed by: one that did not answer may have made the session (the client retries).
@@ -70,5 +86,5 @@ async function placeElsewhere(error: unknown, context: ApiContext, info: GraphQL
       throw refusal;
     }
   }
-  throw new SwitchyardError(ErrorCode.LIMIT_EXCEEDED, 'every node of the cluster is full or draining (MAX_SESSIONS_PER_NODE); retry later');
+  throw new SwitchyardError(ErrorCode.LIMIT_EXCEEDED, exhausted);
 }

@@ -116,6 +116,11 @@ export class FfmpegRecorder extends EventEmitter<{ recording: []; ended: [end: R
     if (!this.exited) this.ffmpeg.kill('SIGKILL');
   }
 
+  /** The consumers feeding ffmpeg, in the order of the sources. */
+  get consumers(): readonly types.Consumer[] {
+    return this.forwards.map((f) => f.consumer);
+  }
+
   get pid(): number | undefined {
     return this.ffmpeg.pid;
   }

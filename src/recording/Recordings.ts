@@ -2,13 +2,14 @@ import { EventEmitter } from 'node:events';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AccessPolicy } from '../auth/access.js';
-import { ErrorCode, SwitchyardError, badRequest, sessionNotFound, trackNotFound } from '../errors.js';
+import { ErrorCode, SwitchyardError, badRequest } from '../errors.js';
+import { recorderFull } from '../placement/refusals.js';
 import type { Logger } from '../logger.js';
-import type { PublishedTrack } from '../tracks/PublishedTrack.js';
 import type { TrackRegistry } from '../tracks/TrackRegistry.js';
 import type { RecordingConfig } from './config.js';
 import { containerFor, type Container } from './containers.js';
 import { FfmpegRecorder, type RecorderEnd } from './FfmpegRecorder.js';
+import { recordedSources, type RemoteRecordingSources } from './recordedSources.js';
 import { finishFile, probeFile } from './finish.js';
 import { Recording, type RecordingTarget } from './Recording.js';
 import type { RecordingStore } from './storage/RecordingStore.js';
@@ -28,6 +29,8 @@ export interface RecordingsOptions {
   stores: { local: RecordingStore; s3?: RecordingStore | undefined };
   /** An app's own choice of storage (APPS_FILE recordingStorage), before the node's RECORDINGS_STORAGE. */
   appStorage?: (appId: string) => 'local' | 's3' | undefined;
+  /** In a cluster: tracks of other nodes, piped here to be recorded. */
+  remote?: RemoteRecordingSources | undefined;
   /** New recording ids, naming this node in a cluster (calls about a recording reach it). */
   newId: () => string;
   logger: Logger;
@@ -46,7 +49,6 @@ interface Manifest {
   createdAt: string;
 }
 
-const MAX_TRACKS = 4;
 /** Finished recordings stay readable this long (recording(id)); their files stay where they were stored. */
 const FINISHED_KEPT_MS = 24 * 60 * 60 * 1000;
 
@@ -75,13 +77,13 @@ export class Recordings extends EventEmitter<{ state: [recording: Recording] }> 
   async start(access: AccessPolicy, request: RecordingRequest): Promise<Recording> {
     const p = access.principal;
     if (p.kind === 'client' && !p.grant.record) throw new SwitchyardError(ErrorCode.FORBIDDEN, 'this token may not record (grant.record)');
-    const tracks = this.tracksOf(access, request);
     const storage = request.storage ?? this.options.appStorage?.(access.appId) ?? this.options.config.defaultStorage;
     const store = storage === 's3' ? this.options.stores.s3 : this.options.stores.local;
     if (!store) throw badRequest('this server has no object storage for recordings (RECORDINGS_S3_BUCKET)');
     this.checkLimits(access.appId);
-    const container = containerFor(tracks.map((t) => t.producer.rtpParameters.codecs[0]!.mimeType));
-    const target: RecordingTarget = { sessionId: request.sessionId, trackName: request.trackName, trackNames: tracks.map((t) => t.name) };
+    const sources = await recordedSources(access, request.sessionId, request.trackName, this.options.tracks, this.options.remote);
+    const container = containerFor(sources.map((s) => s.mimeType));
+    const target: RecordingTarget = { sessionId: request.sessionId, trackName: request.trackName, trackNames: sources.map((s) => s.name) };
     const recording = new Recording(this.options.newId(), access.appId, access.owner, target, storage);
     recording.format = container.extension;
     const manifest: Manifest = { id: recording.id, appId: recording.appId, owner: recording.owner, target, storage, extension: container.extension, format: container.format, contentType: container.contentType, createdAt: recording.createdAt.toISOString() };
@@ -90,7 +92,6 @@ export class Recordings extends EventEmitter<{ state: [recording: Recording] }> 
     try {
       await mkdir(this.spool, { recursive: true });
       await writeFile(join(this.spool, `${recording.id}.json`), JSON.stringify(manifest));
-      const sources = tracks.map((t) => ({ router: t.router, producerId: t.producer.id }));
       recorder = await FfmpegRecorder.start(sources, this.writtenPath(manifest), { spatialLayer: request.spatialLayer ?? undefined });
     } catch (error) {
       await rm(join(this.spool, `${recording.id}.json`), { force: true });
@@ -100,6 +101,8 @@ export class Recordings extends EventEmitter<{ state: [recording: Recording] }> 
     } finally {
       this.starting -= 1;
     }
+    // A track of another node comes through a pipe, which stays while this recording consumes it.
+    for (const [i, source] of sources.entries()) if (source.remote) this.options.remote?.tracks.hold(request.sessionId, source.name, recorder.consumers[i]!);
     this.track(recording);
     this.recorders.set(recording.id, recorder);
     // Audio alone flows at once (before this listens); video once its first key frame went out.
@@ -176,25 +179,11 @@ export class Recordings extends EventEmitter<{ state: [recording: Recording] }> 
     for (const recorder of this.recorders.values()) recorder.kill();
   }
 
-  private tracksOf(access: AccessPolicy, request: RecordingRequest): PublishedTrack[] {
-    if (request.trackName !== null) {
-      const track = this.options.tracks.get(request.sessionId, request.trackName);
-      const verdict = track ? access.track(track) : 'hidden';
-      if (!track || verdict === 'hidden') throw trackNotFound(request.sessionId, request.trackName);
-      if (verdict === 'forbidden') throw new SwitchyardError(ErrorCode.FORBIDDEN, `this token may not record ${request.trackName}`);
-      return [track];
-    }
-    const tracks = this.options.tracks.list({ sessionIds: [request.sessionId] }).filter((t) => access.track(t) !== 'hidden');
-    if (tracks.length === 0) throw sessionNotFound(request.sessionId);
-    if (tracks.some((t) => access.track(t) === 'forbidden')) throw new SwitchyardError(ErrorCode.FORBIDDEN, `this token may not record session ${request.sessionId}`);
-    if (tracks.length > MAX_TRACKS) throw badRequest(`session ${request.sessionId} publishes ${tracks.length} tracks; a session recording takes at most ${MAX_TRACKS}: record tracks one by one`);
-    return tracks;
-  }
-
   private checkLimits(appId: string): void {
     const { maxPerNode, maxPerApp } = this.options.config;
     const active = this.active;
-    if (active.length + this.starting >= maxPerNode) throw new SwitchyardError(ErrorCode.LIMIT_EXCEEDED, `this node records ${maxPerNode} tracks or sessions already (MAX_RECORDINGS_PER_NODE)`);
+    // Worded as placement knows it: in a cluster the call goes to a node with room.
+    if (active.length + this.starting >= maxPerNode) throw recorderFull(maxPerNode);
     if (active.filter((r) => r.appId === appId).length >= maxPerApp) throw new SwitchyardError(ErrorCode.LIMIT_EXCEEDED, `the app has ${maxPerApp} recordings running already (MAX_RECORDINGS_PER_APP)`);
   }
 

@@ -1,0 +1,91 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Switchyard } from '../../src/app.js';
+import { fakeCamera, toneMicrophone, waitFor } from '../helpers/media.js';
+import { TestPeer } from '../helpers/peer.js';
+import { startTestServer } from '../helpers/server.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { errorCode, gql, gqlOk } from '../helpers/graphql.js';
+import { probe } from '../helpers/probe.js';
+
+/**
+ * Recording anywhere in a cluster: a recording runs on the node that took
+ * the call, its tracks piped there from the publisher's node; a node that
+ * records its maximum passes the call to one with room. Two nodes on one
+ * real redis-server, a libwebrtc camera and microphone on node B.
+ */
+let redis: TestRedis;
+let a: Switchyard;
+let b: Switchyard;
+let publisher: TestPeer;
+let media: { stop(): void }[] = [];
+const dirs = [mkdtempSync(join(tmpdir(), 'rec-a-')), mkdtempSync(join(tmpdir(), 'rec-b-'))];
+
+const FIELDS = 'id state reason location durationMs trackNames';
+const START = `mutation($input: StartRecordingInput!) { startRecording(input: $input) { ${FIELDS} } }`;
+const STOP = `mutation($id: ID!) { stopRecording(id: $id) { ${FIELDS} } }`;
+const READ = `query($id: ID!) { recording(id: $id) { ${FIELDS} } }`;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  // Node A records one at a time: the second recording asked of it goes to B.
+  a = await startTestServer({ WORKERS: '1', REDIS_URL: redis.url, RECORDINGS_DIR: dirs[0]!, MAX_RECORDINGS_PER_NODE: '1' });
+  b = await startTestServer({ WORKERS: '1', REDIS_URL: redis.url, RECORDINGS_DIR: dirs[1]! });
+  await waitFor('the nodes to see each other', () => [a, b].every((n) => n.shared.cluster!.nodes.peers.length === 2), 5000);
+  const camera = fakeCamera(320, 240, 30);
+  const mic = toneMicrophone(440, 8000);
+  media = [camera, mic];
+  publisher = new TestPeer(b.url);
+  await publisher.createSession();
+  await publisher.push([{ track: camera.track, name: 'camera' }, { track: mic.track, name: 'mic' }]);
+}, 60_000);
+
+afterAll(async () => {
+  publisher?.stop();
+  for (const m of media) m.stop();
+  await a?.stop();
+  await b?.stop();
+  await redis?.close();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+async function untilFinished(url: string, id: string) {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const recording = (await gqlOk(url, READ, { id })).recording;
+    if (recording.state === 'DONE' || recording.state === 'FAILED' || Date.now() > deadline) return recording;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe('recording in a cluster', () => {
+  it('records a session of node B on node A, through a pipe; node A full, the next one goes to B', { timeout: 60_000 }, async () => {
+    const first = (await gqlOk(a.url, START, { input: { sessionId: publisher.sessionId } })).startRecording;
+    expect(a.recordings.active.map((r) => r.id)).toEqual([first.id]);
+    // A records its maximum: the same call through A is placed on B.
+    const second = (await gqlOk(a.url, START, { input: { sessionId: publisher.sessionId, trackName: 'mic' } })).startRecording;
+    expect(b.recordings.active.map((r) => r.id)).toEqual([second.id]);
+    await new Promise((resolve) => setTimeout(resolve, 4000));
+    // Read and stopped through the other node: the ids name their node.
+    expect((await gqlOk(b.url, READ, { id: first.id })).recording.state).toBe('RECORDING');
+    await gqlOk(b.url, STOP, { id: first.id });
+    await gqlOk(a.url, STOP, { id: second.id });
+    const [piped, local] = [await untilFinished(b.url, first.id), await untilFinished(a.url, second.id)];
+    expect(piped.state).toBe('DONE');
+    expect(local.state).toBe('DONE');
+    expect(piped.location.startsWith(dirs[0]!)).toBe(true);
+    expect(local.location.startsWith(dirs[1]!)).toBe(true);
+    const probed = probe(piped.location);
+    console.log(`piped recording on A: ${probed.duration} s, ${probed.streams.map((s) => `${s.codec} ${s.frames} frames from ${s.start} s`).join(', ')}; B's: ${probe(local.location).duration} s`);
+    expect(probed.streams.map((s) => s.codec).sort()).toEqual(['opus', 'vp8']);
+    expect(probed.duration).toBeGreaterThan(3);
+    expect(existsSync(piped.location)).toBe(true);
+  });
+
+  it('refuses a track no node publishes, through any node', async () => {
+    expect(errorCode(await gql(a.url, START, { input: { sessionId: publisher.sessionId, trackName: 'nope' } }))).toBe('TRACK_NOT_FOUND');
+    expect(errorCode(await gql(a.url, START, { input: { sessionId: 'nope' } }))).toBe('SESSION_NOT_FOUND');
+  });
+});
