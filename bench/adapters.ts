@@ -15,16 +15,20 @@
  * ingest adapters 48 kHz stereo PCM (a tone with noise) in real time, a 20 ms
  * Packet every 20 ms.
  *
- * Phases of SECONDS (10) after SETTLE_SECONDS (2), in this order, idle phases
- * (the publisher alone) between the groups; each loaded phase is compared
- * with the mean of the idle phases before and after it:
+ * After a warm-up (one adapter of each kind and a subscriber for a few
+ * seconds, unmeasured: WebAssembly compilation, JIT), phases of SECONDS (10)
+ * after SETTLE_SECONDS (2), in this order, idle phases (the publisher alone)
+ * between the groups; each loaded phase is compared with the mean of the idle
+ * phases before and after it:
  *  a. PCM egress: N (EGRESS_N: 1,4,16) REMOTE PCM adapters on the mic, then
  *     the same N plain subscribers (libwebrtc sessions pulling the mic);
  *  b. PCM ingest: N (INGEST_N: 1,4,16) LOCAL adapters fed in real time;
- *  c. JPEG egress: N (JPEG_N: 1,4) REMOTE JPEG adapters on the camera at 1
- *     and at 5 images a second (own size), then one plain video subscriber;
+ *  c. JPEG egress (once the camera's bitrate is steady): N (JPEG_N: 1,4)
+ *     REMOTE JPEG adapters on the camera at 1 and at 5 images a second (own
+ *     size), then one plain video subscriber. ffmpeg processes still running
+ *     2 s after their adapter closed are counted and killed;
  *  d. latency, with one adapter and one subscriber each:
- *     - PCM egress: the mic switches between silence (700 ms) and the tone
+ *     - PCM egress: the mic switches between silence (710 ms) and the tone
  *       (500 ms); time from the first loud 10 ms chunk handed to libwebrtc to
  *       the first loud Packet at the service, against the first loud chunk a
  *       plain subscriber plays (RTCAudioSink: after its jitter buffer). And,
@@ -33,8 +37,8 @@
  *       the node process) to its Packet at the service, matched by number
  *       (Packet n is the tap's packet n while no packet is lost); the two
  *       processes' clocks are compared over IPC first;
- *     - PCM ingest: the service switches its PCM between silence and the
- *       tone the same way; from the send of the first loud Packet to the
+ *     - PCM ingest: the service switches its PCM between silence (700 ms) and
+ *       the tone (500 ms); from the send of the first loud Packet to the
  *       first loud chunk at a plain subscriber, split by hooks on PcmIngest in
  *       the node into the WebSocket hop, the wait in the adapter's buffer (it
  *       plays out on its own 20 ms clock) and the rest (Opus encoding, the
@@ -44,7 +48,8 @@
  *       from the picture (decoded with ffmpeg afterwards), against the same
  *       for frames a plain subscriber decodes.
  * Adapters per core: 100 % over an adapter's CPU above idle (node + worker +
- * ffmpeg), per kind. This VM's speed varies by up to 2x from one hour to the
+ * ffmpeg), per kind; and per Node.js thread (100 % over the node process's
+ * part: PCM adapters all run on its one event loop). This VM's speed varies by up to 2x from one hour to the
  * next: compare figures of the same run (the ratios), not across runs.
  *
  * Settings from the environment or arguments (--seconds=5 is SECONDS=5):
@@ -100,9 +105,14 @@ const TONE_HZ = 440;
 const AMPLITUDE = 8000;
 /** A 10 ms chunk (or a Packet) whose loudest sample is above this holds the tone. */
 const LOUD = 2000;
-/** Latency phases: silence, then the tone, in 10 ms chunks (20 ms Packets for ingest). */
+/** Latency phases: silence, then the tone, in 20 ms Packets (ingest). */
 const QUIET_MS = 700;
 const TONE_MS = 500;
+/**
+ * The microphone's silence, in 10 ms chunks: an odd number of chunks a period, so that onsets fall on either half
+ * of libwebrtc's 20 ms Opus frames in turn (an onset in a frame's first half waits 10 ms for the frame to fill).
+ */
+const MIC_QUIET_MS = 710;
 
 /** Wall-clock time in ms with sub-ms precision, comparable between processes of this machine (up to the offset measured). */
 const epoch = () => performance.timeOrigin + performance.now();
@@ -248,7 +258,7 @@ function microphone() {
     const due = Math.floor((performance.now() - started) / 10);
     for (; chunk < due; ) {
       chunk += 1;
-      const loud = state.patternFrom < 0 || (chunk - state.patternFrom) % ((QUIET_MS + TONE_MS) / 10) >= QUIET_MS / 10;
+      const loud = state.patternFrom < 0 || (chunk - state.patternFrom) % ((MIC_QUIET_MS + TONE_MS) / 10) >= MIC_QUIET_MS / 10;
       for (let i = 0; i < samples.length; i += 1) {
         samples[i] = loud ? Math.round(AMPLITUDE * Math.sin(phase)) : 0;
         phase += (2 * Math.PI * TONE_HZ) / 48_000;
@@ -826,7 +836,7 @@ async function egressLatency(ctx: Context): Promise<EgressLatency> {
   try {
     await waitUntil('PCM at the service', () => (ctx.service.get(path)?.messages ?? 0) > 10, 15_000);
     ctx.mic.startPattern();
-    await sleep(ONSETS * (QUIET_MS + TONE_MS) + 300);
+    await sleep(ONSETS * (MIC_QUIET_MS + TONE_MS) + 300);
     ctx.mic.steady();
     const onsets = ctx.mic.state.onsets;
     const c = ctx.service.get(path)!;
@@ -915,15 +925,7 @@ const LABEL: Record<Kind, string> = {
   'video-subscriber': 'plain video subscriber',
 };
 
-function report(phases: Phase[], egress: EgressLatency | undefined, ingest: IngestLatency | undefined, meta: { started: Date; load: number[]; clockOffset: number; nodeSetupMs: number }) {
-  const cpu = cpus();
-  const date = meta.started.toISOString().replace('T', ' ').slice(0, 16);
-  console.log(
-    `\nSwitchyard WebSocket adapter benchmark, ${date} UTC: one node (WORKERS=1) in a process of its own; ${cpu.length} CPUs (${cpu[0]?.model.trim() ?? '?'}), ` +
-      `${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.versions.node}; load average ${meta.load.map((l) => l.toFixed(2)).join(' ')} at the start, ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end.\n` +
-      `Publisher: libwebrtc (@roamhq/wrtc) in the bench process, ${TONE_HZ} Hz tone (Opus) and a ${WIDTH}x${HEIGHT} ${FPS} fps camera (VP8). Phases of ${SECONDS} s after ${SETTLE_SECONDS} s. ` +
-      `CPU in % of one core, from /proc schedstat: node = the Node.js process, worker = its mediasoup worker, ffmpeg = the JPEG adapters' ffmpeg processes; bench = this process (peers and service), not counted.\n`,
-  );
+function printCpu(phases: Phase[]): void {
   console.log('| # | phase | N | node % | worker % | ffmpeg % (processes) | node + worker + ffmpeg % | bench % | work done |');
   console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   phases.forEach((p, i) => {
@@ -944,15 +946,27 @@ function report(phases: Phase[], egress: EgressLatency | undefined, ingest: Inge
     return [{ p, node: (p.cpu.node - b.node) / p.n, worker: (p.cpu.worker - b.worker) / p.n, ffmpeg: (p.cpu.ffmpeg - b.ffmpeg) / p.n }];
   });
   console.log('\nPer adapter or subscriber, above the idle phases around it (% of one core), and how many would fit on one core at that cost:\n');
-  console.log('| phase | N | node % | worker % | ffmpeg % | **total %** | per core (100 / total) | adapter / plain subscriber, same N |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| phase | N | node % | worker % | ffmpeg % | **total %** | per core (100 / total) | per Node.js thread (100 / node %) | adapter / plain subscriber (same N; JPEG: the video subscriber) |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of per) {
     const t = r.node + r.worker + r.ffmpeg;
     const plain = r.p.kind === 'pcm-egress' ? per.find((o) => o.p.kind === 'audio-subscribers' && o.p.n === r.p.n) : r.p.kind.startsWith('jpeg') ? per.find((o) => o.p.kind === 'video-subscriber') : undefined;
     const plainTotal = plain ? plain.node + plain.worker + plain.ffmpeg : NaN;
-    console.log(`| ${LABEL[r.p.kind]} | ${r.p.n} | ${f2(r.node)} | ${f2(r.worker)} | ${f2(r.ffmpeg)} | **${f2(t)}** | ${t > 0 ? Math.floor(100 / t) : '-'} | ${plain ? f1(t / plainTotal) : ''} |`);
+    const perCore = (pct: number) => (pct > 0 ? String(Math.floor(100 / pct)) : '-');
+    console.log(`| ${LABEL[r.p.kind]} | ${r.p.n} | ${f2(r.node)} | ${f2(r.worker)} | ${f2(r.ffmpeg)} | **${f2(t)}** | ${perCore(t)} | ${perCore(r.node)} | ${plain ? f1(t / plainTotal) : ''} |`);
   }
+}
 
+function report(phases: Phase[], egress: EgressLatency | undefined, ingest: IngestLatency | undefined, meta: { started: Date; load: number[]; clockOffset: number; nodeSetupMs: number }) {
+  const cpu = cpus();
+  const date = meta.started.toISOString().replace('T', ' ').slice(0, 16);
+  console.log(
+    `\nSwitchyard WebSocket adapter benchmark, ${date} UTC: one node (WORKERS=1) in a process of its own; ${cpu.length} CPUs (${cpu[0]?.model.trim() ?? '?'}), ` +
+      `${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.versions.node}; load average ${meta.load.map((l) => l.toFixed(2)).join(' ')} at the start, ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end.\n` +
+      `Publisher: libwebrtc (@roamhq/wrtc) in the bench process, ${TONE_HZ} Hz tone (Opus) and a ${WIDTH}x${HEIGHT} ${FPS} fps camera (VP8). Phases of ${SECONDS} s after ${SETTLE_SECONDS} s. ` +
+      `CPU in % of one core, from /proc schedstat: node = the Node.js process, worker = its mediasoup worker, ffmpeg = the JPEG adapters' ffmpeg processes; bench = this process (peers and service), not counted.\n`,
+  );
+  if (phases.length) printCpu(phases);
   const egressPhases = phases.filter((p) => p.kind === 'pcm-egress' && p.latencies.length);
   const videoPhases = phases.filter((p) => (p.kind.startsWith('jpeg') || p.kind === 'video-subscriber') && p.latencies.length);
   if (egressPhases.length || videoPhases.length) {

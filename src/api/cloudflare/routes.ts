@@ -7,6 +7,7 @@ import { BodyError, readBody, sendJson } from '../http/messages.js';
 import { closeAdapters, newAdapters } from './adapters.js';
 import { closeDataChannels, establishDataChannels, newDataChannels } from './dataChannels.js';
 import { InvalidRequest, invalidParams, requestError } from './errors.js';
+import { RECORDINGS, recordingOperation } from './recordings.js';
 import { object, type Json } from './requests.js';
 import { getSession, newSession } from './sessions.js';
 import { closeTracks, newTracks, OperationFailed, renegotiate, updateTracks, type Answer, type CallContext } from './tracks.js';
@@ -51,7 +52,8 @@ const ADAPTER_OPERATIONS: Record<string, typeof newAdapters> = { 'POST websocket
  * (development) any app id is the development app. Its WebSocket adapters
  * are under /v1/apps/{appId}/adapters/websocket/ (adapters.ts). Cloudflare's TURN
  * credential API is under /v1/turn/keys/{keyId}/, where the key is an app
- * (turnKeys.ts).
+ * (turnKeys.ts). Switchyard's own recording routes are under
+ * /v1/apps/{appId}/recordings/ (recordings.ts).
  */
 export function cloudflareRoutes(options: CloudflareRoutesOptions) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
@@ -85,6 +87,16 @@ export function cloudflareRoutes(options: CloudflareRoutesOptions) {
         if (!operation) throw new InvalidRequest(404, 'not_found', `no such operation: ${req.method} ${url.pathname}`);
         // Its own body rules: an empty or non-object body is decoding_error there (adapters.ts decodes it).
         reply(await operation({ execute: options.execute, authorization, body: await readJson(req, options.maxRequestBytes) }));
+        return true;
+      }
+      const recordings = RECORDINGS.exec(url.pathname);
+      if (recordings) {
+        const [, appId, id, action] = recordings as unknown as [string, string, string, string | undefined];
+        await checkApp(options.authenticator, authorization, segment(appId));
+        const operation = recordingOperation(req.method, id, action);
+        if (!operation) throw new InvalidRequest(404, 'not_found', `no such operation: ${req.method} ${url.pathname}`);
+        const body = req.method === 'GET' ? undefined : await readJson(req, options.maxRequestBytes);
+        reply(await operation({ execute: options.execute, authorization, recordingId: segment(id), body }));
         return true;
       }
       if (!match) throw new InvalidRequest(404, 'not_found', `no such operation: ${req.method} ${url.pathname}`);
