@@ -63,7 +63,8 @@ export class Recordings extends EventEmitter<{ state: [recording: Recording] }> 
   private readonly recordings = new Map<string, Recording>();
   private readonly recorders = new Map<string, FfmpegRecorder>();
   private readonly finishing = new Set<Promise<void>>();
-  private starting = 0;
+  /** Starts under way, by app: they count against the limits too. */
+  private readonly starting = new Map<string, number>();
 
   constructor(private readonly options: RecordingsOptions) {
     super();
@@ -87,7 +88,7 @@ export class Recordings extends EventEmitter<{ state: [recording: Recording] }> 
     const recording = new Recording(this.options.newId(), access.appId, access.owner, target, storage);
     recording.format = container.extension;
     const manifest: Manifest = { id: recording.id, appId: recording.appId, owner: recording.owner, target, storage, extension: container.extension, format: container.format, contentType: container.contentType, createdAt: recording.createdAt.toISOString() };
-    this.starting += 1;
+    this.starting.set(access.appId, (this.starting.get(access.appId) ?? 0) + 1);
     let recorder: FfmpegRecorder;
     try {
       await mkdir(this.spool, { recursive: true });
@@ -99,7 +100,9 @@ export class Recordings extends EventEmitter<{ state: [recording: Recording] }> 
       this.options.logger.warn({ err: error, recording: recording.id }, 'could not start a recording');
       throw new SwitchyardError(ErrorCode.UNAVAILABLE, 'the recorder could not start (is ffmpeg installed?)', { cause: error });
     } finally {
-      this.starting -= 1;
+      const left = (this.starting.get(access.appId) ?? 1) - 1;
+      if (left > 0) this.starting.set(access.appId, left);
+      else this.starting.delete(access.appId);
     }
     // A track of another node comes through a pipe, which stays while this recording consumes it.
     for (const [i, source] of sources.entries()) if (source.remote) this.options.remote?.tracks.hold(request.sessionId, source.name, recorder.consumers[i]!);
@@ -183,8 +186,9 @@ export class Recordings extends EventEmitter<{ state: [recording: Recording] }> 
     const { maxPerNode, maxPerApp } = this.options.config;
     const active = this.active;
     // Worded as placement knows it: in a cluster the call goes to a node with room.
-    if (active.length + this.starting >= maxPerNode) throw recorderFull(maxPerNode);
-    if (active.filter((r) => r.appId === appId).length >= maxPerApp) throw new SwitchyardError(ErrorCode.LIMIT_EXCEEDED, `the app has ${maxPerApp} recordings running already (MAX_RECORDINGS_PER_APP)`);
+    const starting = [...this.starting.values()].reduce((sum, n) => sum + n, 0);
+    if (active.length + starting >= maxPerNode) throw recorderFull(maxPerNode);
+    if (active.filter((r) => r.appId === appId).length + (this.starting.get(appId) ?? 0) >= maxPerApp) throw new SwitchyardError(ErrorCode.LIMIT_EXCEEDED, `the app has ${maxPerApp} recordings running already (MAX_RECORDINGS_PER_APP)`);
   }
 
   private visible(access: AccessPolicy, recording: Recording): boolean {
@@ -216,12 +220,23 @@ export class Recordings extends EventEmitter<{ state: [recording: Recording] }> 
     try {
       await finishFile(written, finished, { format: manifest.format, extension: manifest.extension as Container['extension'], contentType: manifest.contentType });
       const probed = await probeFile(finished);
-      const store = recording.storage === 's3' ? this.options.stores.s3 : this.options.stores.local;
-      if (!store) throw new Error('no object storage is configured any more (RECORDINGS_S3_BUCKET)');
       const day = recording.createdAt.toISOString().slice(0, 10);
-      const saved = await store.save(finished, `${recording.appId}/${day}/${recording.id}.${manifest.extension}`, manifest.contentType);
+      const key = `${recording.appId}/${day}/${recording.id}.${manifest.extension}`;
+      let saved: { location: string; size: number };
+      let notStored: string | null = null;
+      try {
+        const store = recording.storage === 's3' ? this.options.stores.s3 : this.options.stores.local;
+        if (!store) throw new Error('no object storage is configured any more (RECORDINGS_S3_BUCKET)');
+        saved = await store.save(finished, key, manifest.contentType);
+      } catch (error) {
+        if (recording.storage !== 's3') throw error;
+        // Object storage refused it: the file is kept in RECORDINGS_DIR rather than lost, and the recording says so.
+        saved = await this.options.stores.local.save(finished, key, manifest.contentType);
+        notStored = `it could not be stored in S3 (${error instanceof Error ? error.message : String(error)}); kept at ${saved.location}`;
+      }
       const cut = end.stopped ? null : `the recorder ended without being asked to (${end.signal ?? `exit ${end.code}`}${end.stderr ? `: ${end.stderr}` : ''}); the file holds the recording up to then`;
-      recording.set(cut ? 'FAILED' : 'DONE', { reason: cut, sizeBytes: saved.size, durationMs: probed.durationMs, location: saved.location });
+      const reason = [cut, notStored].filter(Boolean).join('; ') || null;
+      recording.set(reason ? 'FAILED' : 'DONE', { reason, sizeBytes: saved.size, durationMs: probed.durationMs, location: saved.location });
       this.options.logger.info({ recording: recording.id, state: recording.state, location: saved.location, bytes: saved.size, ms: probed.durationMs }, 'recording finished');
     } catch (error) {
       this.options.logger.error({ err: error, recording: recording.id }, 'could not finish a recording');
