@@ -23,6 +23,8 @@ export interface RecorderEnd {
 const PROBE_MS = 5_000;
 /** Asked again while no key frame went out: one asked for before ffmpeg listened is lost. */
 const KEY_FRAME_RETRY_MS = 500;
+/** Audio waits this long at most for the video's first key frame: a camera that sends nothing must not cost the sound. */
+const AUDIO_WAITS_MS = 2_000;
 /** How long ffmpeg has to finish between packets before a second SIGINT interrupts its read. */
 const SECOND_SIGINT_MS = 300;
 
@@ -135,13 +137,21 @@ export class FfmpegRecorder extends EventEmitter<{ recording: []; ended: [end: R
       return;
     }
     const first = video[0]!;
-    await first.consumer.enableTraceEvent(['keyframe']);
-    first.consumer.on('trace', (trace) => {
-      if (trace.type !== 'keyframe' || this.started) return;
-      clearInterval(this.keyFrames);
+    const startAudio = () => {
+      if (this.started) return;
+      clearTimeout(audioAnyway);
       void Promise.all(audio.map((f) => f.resume())).catch(() => undefined);
       this.markStarted();
+    };
+    // No key frame in time (a camera that is off): the file starts with the sound, and the picture joins at its first key frame.
+    const audioAnyway = setTimeout(startAudio, audio.length > 0 ? AUDIO_WAITS_MS : 24 * 3600_000);
+    await first.consumer.enableTraceEvent(['keyframe']);
+    first.consumer.on('trace', (trace) => {
+      if (trace.type !== 'keyframe') return;
+      clearInterval(this.keyFrames);
+      startAudio();
     });
+    this.once('ended', () => clearTimeout(audioAnyway));
     await Promise.all(video.map((f) => f.resume()));
     this.keyFrames = setInterval(() => void first.requestKeyFrame().catch(() => undefined), KEY_FRAME_RETRY_MS);
   }

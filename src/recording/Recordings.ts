@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AccessPolicy } from '../auth/access.js';
 import { ErrorCode, SwitchyardError, badRequest } from '../errors.js';
@@ -47,6 +47,15 @@ interface Manifest {
   format: Container['format'];
   contentType: string;
   createdAt: string;
+}
+
+/** Whether ffmpeg wrote anything past a header: a file of a recording stopped before any media is empty or a bare header. */
+async function hasMedia(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).size > 1024;
+  } catch {
+    return false;
+  }
 }
 
 /** Finished recordings stay readable this long (recording(id)); their files stay where they were stored. */
@@ -218,7 +227,17 @@ export class Recordings extends EventEmitter<{ state: [recording: Recording] }> 
     const written = this.writtenPath(manifest);
     const finished = join(this.spool, `${manifest.id}.${manifest.extension}`);
     try {
-      await finishFile(written, finished, { format: manifest.format, extension: manifest.extension as Container['extension'], contentType: manifest.contentType });
+      if (!(await hasMedia(written))) {
+        recording.set('FAILED', { reason: 'nothing was recorded: it ended before any media reached the file (a video track sends a key frame first, audio within 2 s)' });
+        return;
+      }
+      try {
+        await finishFile(written, finished, { format: manifest.format, extension: manifest.extension as Container['extension'], contentType: manifest.contentType });
+      } catch (error) {
+        // ffmpeg's words name the node's paths: for the log only.
+        this.options.logger.error({ err: error, recording: recording.id }, 'could not finish a recording file');
+        throw new Error('ffmpeg could not read the file written');
+      }
       const probed = await probeFile(finished);
       const day = recording.createdAt.toISOString().slice(0, 10);
       const key = `${recording.appId}/${day}/${recording.id}.${manifest.extension}`;
@@ -240,7 +259,7 @@ export class Recordings extends EventEmitter<{ state: [recording: Recording] }> 
       this.options.logger.info({ recording: recording.id, state: recording.state, location: saved.location, bytes: saved.size, ms: probed.durationMs }, 'recording finished');
     } catch (error) {
       this.options.logger.error({ err: error, recording: recording.id }, 'could not finish a recording');
-      recording.set('FAILED', { reason: `the file could not be finished or stored: ${error instanceof Error ? error.message : String(error)}` });
+      recording.set('FAILED', { reason: `the file could not be finished or stored: ${error instanceof Error && !/\/|Command failed/.test(error.message) ? error.message : 'see the node\'s log'}` });
     } finally {
       await rm(written, { force: true });
       await rm(finished, { force: true });

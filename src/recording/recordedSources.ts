@@ -33,7 +33,8 @@ export const MAX_TRACKS = 4;
  * node where it is published, one of another node piped here (the
  * recording runs where the call landed, so recorders spread with the calls,
  * not with the publishers). Access is the same as for pulling: a track the
- * caller may not see does not exist for it.
+ * caller may not see does not exist for it. A session recording takes the
+ * session's tracks that send media when it starts.
  */
 export async function recordedSources(
   access: AccessPolicy,
@@ -55,8 +56,11 @@ export async function recordedSources(
   } else {
     const here = local.list({ sessionIds: [sessionId] });
     const views = here.length > 0 || !remote ? here : (await remote.tracksOfSession(sessionId)).filter((v) => v.kind !== 'data');
-    const visible = views.filter((v) => access.track(v) !== 'hidden');
-    if (visible.length === 0) throw sessionNotFound(sessionId);
+    const published = views.filter((v) => access.track(v) !== 'hidden');
+    if (published.length === 0) throw sessionNotFound(sessionId);
+    // The tracks that send media: a camera that is off would hold the file back (a muxer needs a picture's size before it writes).
+    const sending = published.filter((v) => v.status === 'ACTIVE');
+    const visible = sending.length > 0 ? sending : published;
     const refused = visible.map(refusal).find((r) => r !== null);
     if (refused) throw fail(refused);
     if (visible.length > MAX_TRACKS) throw badRequest(`session ${sessionId} publishes ${visible.length} tracks; a session recording takes at most ${MAX_TRACKS}: record tracks one by one`);

@@ -1,8 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import wrtc from '@roamhq/wrtc';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fakeCamera, toneMicrophone } from '../helpers/media.js';
+import { fakeCamera, toneMicrophone, waitFor } from '../helpers/media.js';
 import { TestPeer } from '../helpers/peer.js';
 import { useTestServer } from '../helpers/server.js';
 import { errorCode, gql, gqlOk } from '../helpers/graphql.js';
@@ -109,6 +110,42 @@ describe('recording', () => {
       expect(probed.duration).toBeLessThan(killedAfter + 0.5);
     } finally {
       publisher.stop();
+    }
+  });
+
+  it('records the sound of a session whose camera sends nothing, and says when nothing was recorded at all', { timeout: 60_000 }, async () => {
+    const source = new wrtc.nonstandard.RTCVideoSource();
+    const silentCamera = source.createTrack();
+    const mic = toneMicrophone(440, 8000);
+    const peer = new TestPeer(file.server.url);
+    try {
+      await peer.createSession();
+      await peer.push([{ track: silentCamera, name: 'camera' }, { track: mic.track, name: 'mic' }]);
+      // The microphone's media flows (ACTIVE), the camera's never does: the session recording takes the microphone alone.
+      await waitFor('the microphone ACTIVE', () => file.server.sessions.tracks.get(peer.sessionId, 'mic')?.status === 'ACTIVE', 5000);
+      const started = (await gqlOk(file.server.url, START, { input: { sessionId: peer.sessionId } })).startRecording;
+      await new Promise((resolve) => setTimeout(resolve, 5000));
+      await gqlOk(file.server.url, STOP, { id: started.id });
+      const done = await finished(started.id);
+      expect(done.reason).toBeNull();
+      expect(done.state).toBe('DONE');
+      const audio = probe(done.location).streams.find((s) => s.kind === 'audio')!;
+      console.log(`camera off: ${done.trackNames.join(', ')} recorded, ${audio.codec} ${audio.frames} frames (${(audio.frames * 20) / 1000} s of sound over 5 s)`);
+      expect(done.trackNames).toEqual(['mic']);
+      expect(audio.frames * 20).toBeGreaterThan(4500);
+
+      // Stopped at once: nothing reached the file, and the recording says so without naming the node's files.
+      const instant = (await gqlOk(file.server.url, START, { input: { sessionId: peer.sessionId } })).startRecording;
+      await gqlOk(file.server.url, STOP, { id: instant.id });
+      const empty = await finished(instant.id);
+      expect(empty.state).toBe('FAILED');
+      expect(empty.reason).toMatch(/nothing was recorded/);
+      expect(empty.reason).not.toMatch(/\//);
+      expect(empty.location).toBeNull();
+    } finally {
+      silentCamera.stop();
+      mic.stop();
+      peer.stop();
     }
   });
 
