@@ -24,6 +24,7 @@ const USAGE = `usage: npm run token -- [options]
   --pull-sessions <ids>   sessions whose tracks it may pull
   --pull-tags <list>      it may pull tracks that carry one of these tags
   --adapters              may create and close WebSocket adapters (of tracks it may pull, under names it may publish)
+  --record                may start and stop recordings of the tracks it may pull
   --grant <json>          the whole grant as JSON (instead of the options above)`;
 
 const list = (value: string | undefined) => (value ? value.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
@@ -42,6 +43,7 @@ async function main(): Promise<void> {
       'pull-sessions': { type: 'string' },
       'pull-tags': { type: 'string' },
       adapters: { type: 'boolean' },
+      record: { type: 'boolean' },
       grant: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -68,6 +70,7 @@ async function main(): Promise<void> {
       publish: publishing ? { names: list(values['publish-names']) ?? ['*'], tags: list(values['publish-tags']) ?? [] } : null,
       pull: pulling ? { sessions: list(values['pull-sessions']) ?? [], tags: list(values['pull-tags']) ?? [] } : null,
       adapters: Boolean(values.adapters),
+      record: Boolean(values.record),
     };
   }
   const token = await mintClientToken({

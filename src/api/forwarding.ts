@@ -39,19 +39,20 @@ import { placedCreateSession, placedResumeSession, placedStartRecording } from '
 /** The session a routed root field is about, from its arguments. */
 const ROUTED: Record<string, Record<string, (args: Record<string, any>) => unknown>> = {
   // WebSocket adapters live on the node of their session (an egress one's track, an ingest one's new session) and have ids of that node.
-  // So do recordings, once started (startRecording runs where the call lands: placedStartRecording); their ids name their node.
+  // So do recordings: one runs on the node of its session unless that node is full (placedStartRecording); their ids name their node.
   Query: { session: (args) => args.id, webSocketAdapter: (args) => args.id, recording: (args) => args.id },
   Subscription: { sessionEvents: (args) => args.sessionId, sessionStats: (args) => args.sessionId, webSocketAdapterEvents: (args) => args.sessionId, recordingEvents: (args) => args.sessionId },
   Mutation: {
+    startRecording: (args) => args.input?.sessionId,
     stopRecording: (args) => args.id,
     createWebSocketAdapter: (args) => (args.input?.location === 'remote' ? args.input.sessionId : undefined),
     closeWebSocketAdapter: (args) => args.id,
     ...Object.fromEntries(
-    ['pushTracks', 'pullTracks', 'updateTracks', 'renegotiate', 'closeTracks', 'closeSession', 'rollbackOffer', 'setTrackMuted', 'publishDataChannels', 'subscribeDataChannels', 'closeDataChannels', 'establishDataChannels'].map((name) => [
-      name,
-      (args: Record<string, any>) => args.input?.sessionId,
-    ]),
-  ),
+      ['pushTracks', 'pullTracks', 'updateTracks', 'renegotiate', 'closeTracks', 'closeSession', 'rollbackOffer', 'setTrackMuted', 'publishDataChannels', 'subscribeDataChannels', 'closeDataChannels', 'establishDataChannels'].map((name) => [
+        name,
+        (args: Record<string, any>) => args.input?.sessionId,
+      ]),
+    ),
   },
 };
 
@@ -95,8 +96,8 @@ export function enableForwarding(schema: GraphQLSchema): GraphQLSchema {
         field.resolve = placedCreateSession(resolve);
       } else if (type.name === 'Mutation' && field.name === 'resumeSession') {
         field.resolve = placedResumeSession(resolve);
-      } else if (type.name === 'Mutation' && field.name === 'startRecording') {
-        field.resolve = placedStartRecording(resolve);
+      } else if (type.name === 'Mutation' && field.name === 'startRecording' && sessionOf) {
+        field.resolve = placedStartRecording(routedResolver(resolve, sessionOf), resolve);
       } else {
         field.resolve = sessionOf ? routedResolver(resolve, sessionOf) : forwardedReader(resolve);
       }

@@ -54,16 +54,31 @@ export function placedResumeSession(resolve: GraphQLFieldResolver<unknown, ApiCo
 }
 
 /**
- * startRecording in a cluster: the node that takes the call records (a
- * track of another node is piped to it), so recorders spread with the
- * calls; a node that records its maximum already passes the call on like a
- * full node's createSession.
+ * startRecording in a cluster, around its routing to the session's node:
+ * that node records its own tracks, with no pipe; when it records its
+ * maximum already, the node that took the call places the recording like a
+ * full node's createSession, on a node with room, which records the tracks
+ * through a pipe. Recorders thus spread over the cluster's capacity.
  */
-export function placedStartRecording(resolve: GraphQLFieldResolver<unknown, ApiContext>): GraphQLFieldResolver<unknown, ApiContext> {
+export function placedStartRecording(
+  routed: GraphQLFieldResolver<unknown, ApiContext>,
+  here: GraphQLFieldResolver<unknown, ApiContext>,
+): GraphQLFieldResolver<unknown, ApiContext> {
   return async (parent, args, context, info) => {
     try {
-      return await resolve(parent, args, context, info);
+      return await routed(parent, args, context, info);
     } catch (error) {
+      const forwarding = context.forwarding;
+      if (!forwarding || forwarding.internal || !isPlaceable(error)) throw error;
+      // The session's node is full: this node records it if it has room (the session is elsewhere), else the next with room.
+      const sessionId = (args as { input?: { sessionId?: unknown } }).input?.sessionId;
+      if (typeof sessionId === 'string' && !context.sessions.get(sessionId)) {
+        try {
+          return await here(parent, args, context, info);
+        } catch (local) {
+          if (!isPlaceable(local)) throw local;
+        }
+      }
       return placeElsewhere(error, context, info, 'every node of the cluster records its maximum (MAX_RECORDINGS_PER_NODE) or is draining; retry later');
     }
   };

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { existsSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import type { types } from 'mediasoup';
 import { writeRtp } from './rtp.js';
@@ -15,6 +16,20 @@ import type { RtpTap } from './RtpTap.js';
 export type FfmpegProcess = ChildProcessByStdio<Writable, Readable, Readable>;
 
 export const ffmpegPath = () => process.env.FFMPEG_PATH ?? 'ffmpeg';
+
+/**
+ * ffmpeg dies with the node: util-linux's setpriv (in every Debian) sets the
+ * parent-death signal before it runs ffmpeg. Otherwise a node that is
+ * SIGKILLed leaves its ffmpegs running until their input times out (~10 s),
+ * still writing the files the node's next start finishes.
+ */
+const withParentDeath = (() => {
+  let setpriv: string | null | undefined;
+  return (command: string, args: string[]): [string, string[]] => {
+    if (setpriv === undefined) setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((path) => existsSync(path)) ?? null;
+    return setpriv ? [setpriv, ['--pdeathsig', 'KILL', '--', command, ...args]] : [command, args];
+  };
+})();
 
 /** One RTP stream ffmpeg reads: its codec (payload type, parameters) and the port it arrives on (RTCP on the next one). */
 export interface SdpStream {
@@ -77,9 +92,7 @@ export type Probe = 'least' | { probeMs: number };
 /** ffmpeg reading the streams an SDP describes, with `outputArgs` after its input; the SDP goes on its stdin. */
 export function spawnFfmpeg(sdp: string, outputArgs: readonly string[], probe: Probe = 'least'): FfmpegProcess {
   const probing = probe === 'least' ? ['-probesize', '32', '-analyzeduration', '1'] : ['-probesize', String(50 * 1024 * 1024), '-analyzeduration', String(probe.probeMs * 1000)];
-  const child = spawn(
-    ffmpegPath(),
-    [
+  const [command, args] = withParentDeath(ffmpegPath(), [
       ...['-hide_banner', '-nostats', '-loglevel', 'info', '-protocol_whitelist', 'pipe,udp,rtp'],
       // Probe as little as possible (an analyzeduration of 0 means ffmpeg's default, 5 s). Not -fflags nobuffer: it drops
       // the packets probed, the key frame among them, and decoding would wait for another one.
@@ -87,9 +100,8 @@ export function spawnFfmpeg(sdp: string, outputArgs: readonly string[], probe: P
       ...['-max_delay', '0'],
       // One decoding thread: frame threads would each hold a frame back (latency), and an adapter's stream is small.
       ...['-threads', '1', '-f', 'sdp', '-i', 'pipe:0', ...outputArgs],
-    ],
-    { stdio: ['pipe', 'pipe', 'pipe'] },
-  );
+  ]);
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   child.stdin.on('error', () => undefined);
   child.stdin.end(sdp);
   return child;

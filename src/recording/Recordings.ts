@@ -253,7 +253,8 @@ export class Recordings extends EventEmitter<{ state: [recording: Recording] }> 
         saved = await this.options.stores.local.save(finished, key, manifest.contentType);
         notStored = `it could not be stored in S3 (${error instanceof Error ? error.message : String(error)}); kept at ${saved.location}`;
       }
-      const cut = end.stopped ? null : `the recorder ended without being asked to (${end.signal ?? `exit ${end.code}`}${end.stderr ? `: ${end.stderr}` : ''}); the file holds the recording up to then`;
+      const how = [end.signal ?? (end.code !== null ? `exit ${end.code}` : null), end.stderr || null].filter(Boolean).join(': ');
+      const cut = end.stopped ? null : `the recorder ended without being asked to (${how}); the file holds the recording up to then`;
       const reason = [cut, notStored].filter(Boolean).join('; ') || null;
       recording.set(reason ? 'FAILED' : 'DONE', { reason, sizeBytes: saved.size, durationMs: probed.durationMs, location: saved.location });
       this.options.logger.info({ recording: recording.id, state: recording.state, location: saved.location, bytes: saved.size, ms: probed.durationMs }, 'recording finished');

@@ -11,10 +11,10 @@ import { errorCode, gql, gqlOk } from '../helpers/graphql.js';
 import { probe } from '../helpers/probe.js';
 
 /**
- * Recording anywhere in a cluster: a recording runs on the node that took
- * the call, its tracks piped there from the publisher's node; a node that
- * records its maximum passes the call to one with room. Two nodes on one
- * real redis-server, a libwebrtc camera and microphone on node B.
+ * Recording anywhere in a cluster: a recording runs on the node of its
+ * session; when that node records its maximum, on another node with room,
+ * the tracks piped there. Two nodes on one real redis-server, a libwebrtc
+ * camera and microphone on node B, which records one at a time.
  */
 let redis: TestRedis;
 let a: Switchyard;
@@ -30,9 +30,9 @@ const READ = `query($id: ID!) { recording(id: $id) { ${FIELDS} } }`;
 
 beforeAll(async () => {
   redis = await startRedis();
-  // Node A records one at a time: the second recording asked of it goes to B.
-  a = await startTestServer({ WORKERS: '1', REDIS_URL: redis.url, RECORDINGS_DIR: dirs[0]!, MAX_RECORDINGS_PER_NODE: '1' });
-  b = await startTestServer({ WORKERS: '1', REDIS_URL: redis.url, RECORDINGS_DIR: dirs[1]! });
+  a = await startTestServer({ WORKERS: '1', REDIS_URL: redis.url, RECORDINGS_DIR: dirs[0]! });
+  // Node B records one at a time: a second recording of its session goes to A.
+  b = await startTestServer({ WORKERS: '1', REDIS_URL: redis.url, RECORDINGS_DIR: dirs[1]!, MAX_RECORDINGS_PER_NODE: '1' });
   await waitFor('the nodes to see each other', () => [a, b].every((n) => n.shared.cluster!.nodes.peers.length === 2), 5000);
   const camera = fakeCamera(320, 240, 30);
   const mic = toneMicrophone(440, 8000);
@@ -61,24 +61,26 @@ async function untilFinished(url: string, id: string) {
 }
 
 describe('recording in a cluster', () => {
-  it('records a session of node B on node A, through a pipe; node A full, the next one goes to B', { timeout: 60_000 }, async () => {
-    const first = (await gqlOk(a.url, START, { input: { sessionId: publisher.sessionId } })).startRecording;
-    expect(a.recordings.active.map((r) => r.id)).toEqual([first.id]);
-    // A records its maximum: the same call through A is placed on B.
-    const second = (await gqlOk(a.url, START, { input: { sessionId: publisher.sessionId, trackName: 'mic' } })).startRecording;
-    expect(b.recordings.active.map((r) => r.id)).toEqual([second.id]);
+  it('records on the session\'s node; that node full, on the other one through a pipe', { timeout: 60_000 }, async () => {
+    // Asked of A, recorded on B, where the session is.
+    const local = (await gqlOk(a.url, START, { input: { sessionId: publisher.sessionId, trackName: 'mic' } })).startRecording;
+    expect(b.recordings.active.map((r) => r.id)).toEqual([local.id]);
+    // B records its maximum: asked of B this time, the session recording goes to A, its tracks piped there.
+    const piped0 = (await gqlOk(b.url, START, { input: { sessionId: publisher.sessionId } })).startRecording;
+    expect(a.recordings.active.map((r) => r.id)).toEqual([piped0.id]);
+    const [first, second] = [piped0, local];
     await new Promise((resolve) => setTimeout(resolve, 4000));
     // Read and stopped through the other node: the ids name their node.
     expect((await gqlOk(b.url, READ, { id: first.id })).recording.state).toBe('RECORDING');
     await gqlOk(b.url, STOP, { id: first.id });
     await gqlOk(a.url, STOP, { id: second.id });
-    const [piped, local] = [await untilFinished(b.url, first.id), await untilFinished(a.url, second.id)];
+    const [piped, here] = [await untilFinished(b.url, first.id), await untilFinished(a.url, second.id)];
     expect(piped.state).toBe('DONE');
-    expect(local.state).toBe('DONE');
+    expect(here.state).toBe('DONE');
     expect(piped.location.startsWith(dirs[0]!)).toBe(true);
-    expect(local.location.startsWith(dirs[1]!)).toBe(true);
+    expect(here.location.startsWith(dirs[1]!)).toBe(true);
     const probed = probe(piped.location);
-    console.log(`piped recording on A: ${probed.duration} s, ${probed.streams.map((s) => `${s.codec} ${s.frames} frames from ${s.start} s`).join(', ')}; B's: ${probe(local.location).duration} s`);
+    console.log(`piped recording on A: ${probed.duration} s, ${probed.streams.map((s) => `${s.codec} ${s.frames} frames from ${s.start} s`).join(', ')}; B's own: ${probe(here.location).duration} s`);
     expect(probed.streams.map((s) => s.codec).sort()).toEqual(['opus', 'vp8']);
     expect(probed.duration).toBeGreaterThan(3);
     expect(existsSync(piped.location)).toBe(true);
