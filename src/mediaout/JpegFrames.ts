@@ -48,7 +48,8 @@ export class JpegFrames extends EventEmitter<{ jpeg: [image: Buffer]; close: [re
     });
     ffmpeg.once('exit', (code, signal) => {
       clearInterval(this.keyFrames);
-      const why = signal === 'SIGTERM' || code === 0 || code === 255 ? 'the track ended' : `ffmpeg exited (${code ?? signal}): ${this.stderr.trim().split('\n').at(-1) ?? ''}`;
+      // The tap closed first (the track ended, or the adapter closed): ffmpeg was ended on purpose.
+      const why = tap.closed || code === 0 ? 'the track ended' : `ffmpeg exited (${code ?? signal})`;
       this.emit('close', why);
     });
     // No key frame asked for yet: one that came before ffmpeg listens is lost, and the publisher gives one per second at most

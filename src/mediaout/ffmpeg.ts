@@ -119,8 +119,9 @@ export async function ffmpegOnTap(tap: RtpTap, outputArgs: readonly string[]): P
   const sender = createSocket('udp4');
   sender.on('error', () => undefined);
   tap.on('rtp', (packet) => sender.send(writeRtp(packet), port, '127.0.0.1'));
+  // Nothing to finish in a stream of images: killed at once (a SIGTERM waits for a packet that no longer comes, ~10 s).
   const stop = () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   };
   tap.once('close', stop);
   const ended = () => {
