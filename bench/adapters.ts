@@ -5,7 +5,7 @@
  *
  * Two processes. The node (`--node`, a fork of this file: startBenchNode,
  * WORKERS=1) does nothing but serve, so its CPU is the node's: the Node.js
- * process (API, adapters: Opus decoding and encoding in WebAssembly, protobuf,
+ * process (API, adapters: Opus decoding and encoding with libopus, protobuf,
  * WebSockets), its mediasoup worker and the ffmpeg processes of JPEG adapters,
  * each read from /proc (schedstat, ns, all threads). This process holds the
  * libwebrtc peers and the adapters' WebSocket service: a publisher with a
@@ -16,7 +16,7 @@
  * Packet every 20 ms.
  *
  * After a warm-up (one adapter of each kind and a subscriber for a few
- * seconds, unmeasured: WebAssembly compilation, JIT), phases of SECONDS (10)
+ * seconds, unmeasured: loading libopus, JIT), phases of SECONDS (10)
  * after SETTLE_SECONDS (2), in this order, idle phases (the publisher alone)
  * between the groups; each loaded phase is compared with the mean of the idle
  * phases before and after it:
@@ -32,11 +32,12 @@
  *       (500 ms); time from the first loud 10 ms chunk handed to libwebrtc to
  *       the first loud Packet at the service, against the first loud chunk a
  *       plain subscriber plays (RTCAudioSink: after its jitter buffer). And,
- *       for every packet of every egress phase, the adapter's own part: the
- *       tap's RTP packet entering the node (a listener on RtpTap, added here in
- *       the node process) to its Packet at the service, matched by number
- *       (Packet n is the tap's packet n while no packet is lost); the two
- *       processes' clocks are compared over IPC first;
+ *       for every packet of every egress phase, the adapter's own part: its
+ *       RTP packet reaching the adapter (the call to its Opus decoder, timed
+ *       by a wrapper this file puts on each PcmEgress in the node process) to
+ *       its Packet at the service, matched by number (the decoder's call n
+ *       makes Packet n while no packet is lost: Packet timestamps check it);
+ *       the two processes' clocks are compared over IPC first;
  *     - PCM ingest: the service switches its PCM between silence (700 ms) and
  *       the tone (500 ms); from the send of the first loud Packet to the
  *       first loud chunk at a plain subscriber, split by hooks on PcmIngest in
@@ -61,6 +62,7 @@ import wrtc from '@roamhq/wrtc';
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { decodePacket, encodePacket } from '../src/adapters/websocket/packet.js';
@@ -119,14 +121,31 @@ const epoch = () => performance.timeOrigin + performance.now();
 
 // --- the node process ---------------------------------------------------------------
 
-type ToNode = { cmd: 'ping' } | { cmd: 'taps'; from: number } | { cmd: 'ingest-hooks'; on: boolean } | { cmd: 'stop' };
+type ToNode = { cmd: 'ping' } | { cmd: 'loop' } | { cmd: 'egress'; from: number } | { cmd: 'ingest-hooks'; on: boolean } | { cmd: 'stop' };
 type FromNode =
   | { type: 'ready'; url: string; workerPid: number }
+  | { type: 'loop'; delay: LoopDelay }
   | { type: 'pong'; epoch: number }
-  | { type: 'taps'; count: number; taps: { codec: string; times: number[] }[] }
+  | { type: 'egress'; count: number; egresses: { times: number[] }[] }
   | { type: 'ingest-hooks'; received: number[]; framed: number[] }
   | { type: 'stopped' }
   | { type: 'error'; message: string };
+
+/** Event-loop delay (ms, the histogram's resolution subtracted) since the last reading. */
+interface LoopDelay {
+  p99: number;
+  max: number;
+}
+const LOOP_RESOLUTION_MS = 5;
+function loopMonitor() {
+  const histogram = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
+  histogram.enable();
+  return (): LoopDelay => {
+    const delay = { p99: Math.max(0, histogram.percentile(99) / 1e6 - LOOP_RESOLUTION_MS), max: Math.max(0, histogram.max / 1e6 - LOOP_RESOLUTION_MS) };
+    histogram.reset();
+    return delay;
+  };
+}
 
 /** Max |sample| of s16le PCM, every 4th sample (enough to tell a tone from silence). */
 function peak(pcm: Uint8Array): number {
@@ -140,18 +159,24 @@ async function nodeProcess(): Promise<void> {
   const send = (message: FromNode) => process.send!(message);
   try {
     const { startBenchNode } = await import('./benchNode.js');
-    const { RtpTap } = await import('../src/mediaout/RtpTap.js');
+    const { PcmEgress } = await import('../src/adapters/websocket/PcmEgress.js');
     const { PcmIngest } = await import('../src/adapters/websocket/PcmIngest.js');
-    // Every tap's RTP packets (audio only), by their order: packet i becomes PcmEgress's Packet i while none is lost.
-    const taps: { codec: string; times: number[] }[] = [];
-    const open = RtpTap.open.bind(RtpTap);
-    RtpTap.open = async (...params: Parameters<typeof RtpTap.open>) => {
-      const tap = await open(...params);
-      const entry = { codec: tap.codec.mimeType, times: [] as number[] };
-      taps.push(entry);
-      // Added before the adapter's own listener: the time the packet reaches the adapter.
-      if (tap.codec.mimeType.toLowerCase() === 'audio/opus') tap.on('rtp', () => entry.times.push(epoch()));
-      return tap;
+    // Each PcmEgress, in the order they start (adapters are created one at a time): when each RTP packet reached its
+    // decoder. Call i makes Packet i while no packet is lost. Wrapped as start() returns it, before any packet can
+    // arrive (a UDP message is a macrotask; the constructor attaches its listener in the same turn).
+    const egresses: { times: number[] }[] = [];
+    const start = PcmEgress.start.bind(PcmEgress);
+    PcmEgress.start = async (...params: Parameters<typeof PcmEgress.start>) => {
+      const egress = await start(...params);
+      const entry = { times: [] as number[] };
+      egresses.push(entry);
+      const decoder = (egress as unknown as { decoder: { decode(packet: unknown): Buffer[] } }).decoder;
+      const decode = decoder.decode.bind(decoder);
+      decoder.decode = (packet: unknown) => {
+        entry.times.push(epoch());
+        return decode(packet);
+      };
+      return egress;
     };
     // PcmIngest: when a loud Packet arrives from the service, and when a loud frame leaves the buffer for the encoder.
     const hooks = { on: false, received: [] as number[], framed: [] as number[], loudIn: false, loudOut: false };
@@ -182,10 +207,12 @@ async function nodeProcess(): Promise<void> {
       RATE_LIMIT_MUTATIONS_PER_SECOND: '100000',
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
     });
+    const loop = loopMonitor();
     process.on('message', (raw) => {
       const message = raw as ToNode;
       if (message.cmd === 'ping') send({ type: 'pong', epoch: epoch() });
-      else if (message.cmd === 'taps') send({ type: 'taps', count: taps.length, taps: taps.slice(message.from) });
+      else if (message.cmd === 'loop') send({ type: 'loop', delay: loop() });
+      else if (message.cmd === 'egress') send({ type: 'egress', count: egresses.length, egresses: egresses.slice(message.from) });
       else if (message.cmd === 'ingest-hooks') {
         send({ type: 'ingest-hooks', received: hooks.received, framed: hooks.framed });
         Object.assign(hooks, { on: message.on, received: [], framed: [], loudIn: false, loudOut: false });
@@ -521,16 +548,16 @@ interface Phase {
   from: number;
   to: number;
   cpu: Cpu;
+  /** Event-loop delay over the window: the node process's and this one's (the service's). */
+  loop: { node: LoopDelay; bench: LoopDelay };
   /** What was done, per adapter or subscriber, to check equal work: messages/s, packets/s, images/s. */
   work: string;
-  /** Egress PCM: tap to service per Packet (ms); JPEG and video subscriber: image/frame ages (ms). */
+  /** Egress PCM: adapter (RTP at its decoder) to service, per Packet (ms); JPEG and video subscriber: image/frame ages (ms). */
   latencies: number[];
-  /** Egress PCM: Packets whose number and timestamp did not match the tap's order (loss, reordering). */
+  /** Egress PCM: Packets whose timestamp says a packet was lost before them (their number no longer matches the decoder's calls). */
   unmatched?: number;
   /** JPEG: from createWebSocketAdapter to the first image (ms), per adapter. */
   firstImageMs?: number[];
-  /** JPEG: ffmpeg processes still running 2 s after their adapters closed (then killed by the bench). */
-  leftFfmpeg?: number;
   note?: string;
 }
 
@@ -551,6 +578,8 @@ interface Context {
 }
 
 let phaseCounter = 0;
+/** This process's event-loop delay (the service's and the peers' callbacks run on it). */
+let benchLoop: () => LoopDelay = () => ({ p99: NaN, max: NaN });
 
 /** Runs `load` (which sets things up and returns what to measure and how to undo it), settles, measures SECONDS. */
 async function measurePhase<T>(
@@ -565,15 +594,18 @@ async function measurePhase<T>(
   try {
     await sleep(SETTLE_SECONDS * 1000);
     check?.(state, 0);
+    await ctx.node.ask({ cmd: 'loop' }, 'loop');
+    benchLoop();
     const before = readCpu(ctx.nodePid, ctx.workerPid);
     const from = epoch();
     await sleep(SECONDS * 1000);
     const after = readCpu(ctx.nodePid, ctx.workerPid);
     const to = epoch();
+    const loop = { bench: benchLoop(), node: (await ctx.node.ask({ cmd: 'loop' }, 'loop')).delay };
     const seconds = (after.at - before.at) / 1000;
     const work = check?.(state, seconds) ?? '';
     const extra = finish ? await finish(state, from, to) : {};
-    return { kind, n, seconds, from, to, cpu: cpuBetween(before, after), work, latencies: [], ...extra };
+    return { kind, n, seconds, from, to, cpu: cpuBetween(before, after), loop, work, latencies: [], ...extra };
   } finally {
     await undo(state);
   }
@@ -613,7 +645,7 @@ function messageRates(ctx: Context, paths: string[]) {
 /** a. N PCM egress adapters on the mic. */
 function pcmEgress(ctx: Context, n: number) {
   return measurePhase(ctx, 'pcm-egress', n, async (id) => {
-    const tapsBefore = (await ctx.node.ask({ cmd: 'taps', from: Number.MAX_SAFE_INTEGER }, 'taps')).count;
+    const before = (await ctx.node.ask({ cmd: 'egress', from: Number.MAX_SAFE_INTEGER }, 'egress')).count;
     const paths = Array.from({ length: n }, (_, k) => `/egress/${id}/${k}`);
     const adapters = await createAdapters(ctx, paths.map((path) => ({ location: 'REMOTE', sessionId: ctx.publisher.sessionId, trackName: 'mic', codec: 'PCM', endpoint: ctx.service.url(path) })));
     await waitUntil('PCM at every egress socket', () => paths.every((p) => (ctx.service.get(p)?.messages ?? 0) > 10), 15_000);
@@ -622,19 +654,19 @@ function pcmEgress(ctx: Context, n: number) {
       state: null,
       check: (_: null, seconds: number) => rates(seconds),
       finish: async (_: null, from: number, to: number) => {
-        const taps = (await ctx.node.ask({ cmd: 'taps', from: tapsBefore }, 'taps')).taps.filter((t) => t.codec.toLowerCase() === 'audio/opus');
+        const egresses = (await ctx.node.ask({ cmd: 'egress', from: before }, 'egress')).egresses;
         const latencies: number[] = [];
         let unmatched = 0;
         paths.forEach((path, k) => {
           const c = ctx.service.get(path)!;
-          const tap = taps[k];
-          if (!tap) return;
+          const egress = egresses[k];
+          if (!egress) return;
           c.arrivals.forEach((at, seq) => {
             if (at < from || at > to) return;
-            const tapAt = tap.times[seq];
-            // Packet `seq` is the tap's packet `seq` while none was lost: its timestamp then counts 960 samples a packet.
-            if (tapAt === undefined || c.timestamps[seq] !== seq * 960) return void (unmatched += 1);
-            latencies.push(at - (tapAt - ctx.clockOffset));
+            const decodedAt = egress.times[seq];
+            // Packet `seq` is the decoder's call `seq` while none was lost: its timestamp then counts 960 samples a packet.
+            if (decodedAt === undefined || c.timestamps[seq] !== seq * 960) return void (unmatched += 1);
+            latencies.push(at - (decodedAt - ctx.clockOffset));
           });
         });
         return { latencies, unmatched };
@@ -822,7 +854,7 @@ interface EgressLatency {
   onsets: number;
   toService: number[];
   toSubscriber: number[];
-  toTap: number[];
+  toAdapter: number[];
 }
 
 /** d. Tone onsets at the publisher: to the service through a PCM egress adapter, and to a plain subscriber. */
@@ -830,7 +862,7 @@ async function egressLatency(ctx: Context): Promise<EgressLatency> {
   console.error('latency: PCM egress against a plain subscriber');
   const [peer] = await subscribers(ctx, 1, 'mic');
   const heard = listen([...peer!.received.values()][0]!);
-  const tapsBefore = (await ctx.node.ask({ cmd: 'taps', from: Number.MAX_SAFE_INTEGER }, 'taps')).count;
+  const before = (await ctx.node.ask({ cmd: 'egress', from: Number.MAX_SAFE_INTEGER }, 'egress')).count;
   const path = `/egress/latency/${(phaseCounter += 1)}`;
   const adapters = await createAdapters(ctx, [{ location: 'REMOTE', sessionId: ctx.publisher.sessionId, trackName: 'mic', codec: 'PCM', endpoint: ctx.service.url(path) }]);
   try {
@@ -840,14 +872,14 @@ async function egressLatency(ctx: Context): Promise<EgressLatency> {
     ctx.mic.steady();
     const onsets = ctx.mic.state.onsets;
     const c = ctx.service.get(path)!;
-    const tap = (await ctx.node.ask({ cmd: 'taps', from: tapsBefore }, 'taps')).taps.find((t) => t.codec.toLowerCase() === 'audio/opus');
-    // The tap's time of the first loud Packet's RTP packet (same number).
-    const toTap = onsets.map((t) => {
+    const egress = (await ctx.node.ask({ cmd: 'egress', from: before }, 'egress')).egresses[0];
+    // When the first loud Packet's RTP packet reached the adapter (same number).
+    const toAdapter = onsets.map((t) => {
       const seq = c.arrivals.findIndex((at) => at > t && c.loud.includes(at));
-      const tapAt = seq >= 0 ? tap?.times[seq] : undefined;
-      return tapAt !== undefined ? tapAt - ctx.clockOffset - t : NaN;
+      const decodedAt = seq >= 0 ? egress?.times[seq] : undefined;
+      return decodedAt !== undefined ? decodedAt - ctx.clockOffset - t : NaN;
     });
-    return { onsets: onsets.length, toService: after(onsets, c.loud), toSubscriber: after(onsets, heard.loud), toTap };
+    return { onsets: onsets.length, toService: after(onsets, c.loud), toSubscriber: after(onsets, heard.loud), toAdapter };
   } finally {
     heard.stop();
     await closeAdapters(ctx, adapters, [path]);
@@ -926,10 +958,11 @@ const LABEL: Record<Kind, string> = {
 };
 
 function printCpu(phases: Phase[]): void {
-  console.log('| # | phase | N | node % | worker % | ffmpeg % (processes) | node + worker + ffmpeg % | bench % | work done |');
-  console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+  console.log('| # | phase | N | node % | worker % | ffmpeg % (processes) | node + worker + ffmpeg % | bench % | event-loop delay p99 / max ms: node, bench | work done |');
+  console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |');
   phases.forEach((p, i) => {
-    console.log(`| ${i + 1} | ${LABEL[p.kind]} | ${p.kind === 'idle' ? '' : p.n} | ${f1(p.cpu.node)} | ${f1(p.cpu.worker)} | ${f1(p.cpu.ffmpeg)} (${p.cpu.ffmpegProcesses}) | ${f1(total(p.cpu))} | ${f1(p.cpu.bench)} | ${p.work}${p.note ? `; ${p.note}` : ''} |`);
+    const loop = `${f1(p.loop.node.p99)} / ${f1(p.loop.node.max)}, ${f1(p.loop.bench.p99)} / ${f1(p.loop.bench.max)}`;
+    console.log(`| ${i + 1} | ${LABEL[p.kind]} | ${p.kind === 'idle' ? '' : p.n} | ${f1(p.cpu.node)} | ${f1(p.cpu.worker)} | ${f1(p.cpu.ffmpeg)} (${p.cpu.ffmpegProcesses}) | ${f1(total(p.cpu))} | ${f1(p.cpu.bench)} | ${loop} | ${p.work}${p.note ? `; ${p.note}` : ''} |`);
   });
 
   // Each loaded phase against the mean of the idle phases around it.
@@ -974,7 +1007,7 @@ function report(phases: Phase[], egress: EgressLatency | undefined, ingest: Inge
     console.log('| what | N | p50 | p90 | p99 | max | samples |');
     console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const p of egressPhases) {
-      console.log(`| PCM egress: RTP packet into the tap → its Packet at the service | ${p.n} | ${f1(quantile(p.latencies, 0.5))} | ${f1(quantile(p.latencies, 0.9))} | ${f1(quantile(p.latencies, 0.99))} | ${f1(Math.max(...p.latencies))} | ${p.latencies.length}${p.unmatched ? ` (${p.unmatched} unmatched)` : ''} |`);
+      console.log(`| PCM egress: RTP packet at the adapter → its Packet at the service | ${p.n} | ${f1(quantile(p.latencies, 0.5))} | ${f1(quantile(p.latencies, 0.9))} | ${f1(quantile(p.latencies, 0.99))} | ${f1(Math.max(...p.latencies))} | ${p.latencies.length}${p.unmatched ? ` (${p.unmatched} unmatched)` : ''} |`);
     }
     for (const p of videoPhases) {
       const what = p.kind === 'video-subscriber' ? 'plain video subscriber: capture → frame decoded' : `${LABEL[p.kind]}: capture → JPEG at the service`;
@@ -988,7 +1021,7 @@ function report(phases: Phase[], egress: EgressLatency | undefined, ingest: Inge
     console.log('| path | onset → | ms |');
     console.log('| --- | --- | --- |');
     if (egress) {
-      console.log(`| publisher (libwebrtc) → PCM egress adapter | RTP packet into the node's tap | ${stats(egress.toTap)} |`);
+      console.log(`| publisher (libwebrtc) → PCM egress adapter | its RTP packet reaches the adapter | ${stats(egress.toAdapter)} |`);
       console.log(`| publisher (libwebrtc) → PCM egress adapter | first loud Packet at the service | ${stats(egress.toService)} |`);
       console.log(`| publisher (libwebrtc) → plain subscriber (libwebrtc) | first loud 10 ms chunk played | ${stats(egress.toSubscriber)} |`);
       const diff = egress.toService.map((s, i) => s - egress.toSubscriber[i]!);
@@ -1034,6 +1067,7 @@ async function main(): Promise<void> {
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void cleanUp().finally(() => process.exit(130)));
 
+  benchLoop = loopMonitor();
   const phases: Phase[] = [];
   let egress: EgressLatency | undefined;
   let ingest: IngestLatency | undefined;
@@ -1069,7 +1103,7 @@ async function main(): Promise<void> {
     if (pushed.some((t) => t.error)) throw new Error(`pushTracks: ${JSON.stringify(pushed)}`);
     const ctx: Context = { url, node, nodePid: node.child.pid!, workerPid, service, publisher, mic, clockOffset: best.offset };
 
-    // Warm-up, not measured: the first adapter of each kind compiles Opus (WebAssembly) and the code paths.
+    // Warm-up, not measured: the first adapter of each kind loads libopus and compiles the code paths.
     console.error('warm-up');
     await measurePhaseless(ctx);
 

@@ -71,7 +71,8 @@ export class JpegFrames extends EventEmitter<{ jpeg: [image: Buffer]; close: [re
   static async start(tap: RtpTap, options: JpegOptions): Promise<JpegFrames> {
     const filters = [`fps=${options.frameRate}`];
     if (options.width || options.height) filters.push(`scale=${options.width ?? -2}:${options.height ?? -2}`);
-    const ffmpeg = await ffmpegOnTap(tap, ['-an', '-vf', filters.join(','), '-c:v', 'mjpeg', '-q:v', '5', '-f', 'image2pipe', 'pipe:1']);
+    // One encoding thread too: the MJPEG encoder's frame threads held each image back until the next (an image interval late).
+    const ffmpeg = await ffmpegOnTap(tap, ['-an', '-vf', filters.join(','), '-c:v', 'mjpeg', '-q:v', '5', '-threads', '1', '-f', 'image2pipe', 'pipe:1']);
     return new JpegFrames(tap, ffmpeg);
   }
 
