@@ -43,7 +43,10 @@ describe('grant patterns', () => {
     expect(() => parseGrant({ createSession: 'yes' })).toThrow(/createSession/);
     expect(() => parseGrant({ admin: true })).toThrow(/unknown fields: admin/);
     expect(() => parseGrant({ sessions: Array(65).fill('x') })).toThrow(/at most 64/);
-    expect(parseGrant({ publish: {} })).toEqual({ createSession: false, sessions: [], publish: { names: ['*'], tags: [] }, pull: null });
+    expect(parseGrant({ publish: {} })).toEqual({ createSession: false, sessions: [], publish: { names: ['*'], tags: [] }, pull: null, adapters: false, record: false });
+    expect(parseGrant({ adapters: true, record: true })).toMatchObject({ adapters: true, record: true });
+    expect(() => parseGrant({ adapters: 'yes' })).toThrow(/grant.adapters/);
+    expect(() => parseGrant({ record: 1 })).toThrow(/grant.record/);
   });
 });
 
