@@ -167,4 +167,31 @@ describe('recording a browser', () => {
       await client.dispose();
     }
   });
+  it('records Chromium\'s H.264 camera into Matroska, without transcoding', { timeout: 60_000 }, async () => {
+    const published = await page.evaluate(async () => {
+      const media = await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240, frameRate: 30 } });
+      const [camera] = media.getVideoTracks();
+      const pushed = await window.sy.push([{ trackName: 'h264', track: camera!, codec: 'video/H264' }]);
+      return { errors: pushed.errors, tracks: pushed.tracks, codecs: RTCRtpSender.getCapabilities('video')!.codecs.map((c) => c.mimeType) };
+    });
+    expect(published.errors).toBeUndefined();
+    expect(published.codecs).toContain('video/H264');
+    await sleep(2000);
+    const started = (await gqlOk(server.url, `mutation($input: StartRecordingInput!) { startRecording(input: $input) { ${FIELDS} } }`, { input: { sessionId, trackName: 'h264' } })).startRecording;
+    expect(started.format).toBe('mkv');
+    await sleep(4000);
+    await gqlOk(server.url, 'mutation($id: ID!) { stopRecording(id: $id) { id } }', { id: started.id });
+    let done = started;
+    for (let i = 0; i < 100 && done.state !== 'DONE' && done.state !== 'FAILED'; i += 1) {
+      await sleep(100);
+      done = (await gqlOk(server.url, `query($id: ID!) { recording(id: $id) { ${FIELDS} } }`, { id: started.id })).recording;
+    }
+    expect(done.state).toBe('DONE');
+    const probed = probe(done.location);
+    console.log(`H.264 recording: ${JSON.stringify(probed)}`);
+    expect(probed.format).toContain('matroska');
+    expect(probed.streams[0]).toMatchObject({ codec: 'h264', width: 320, height: 240 });
+    expect(probed.duration).toBeGreaterThan(3.5);
+    expect(firstVideoPacketIsKey(done.location)).toBe(true);
+  });
 });

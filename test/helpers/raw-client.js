@@ -91,11 +91,19 @@ window.sy = (() => {
   };
 
   /**
-   * Publishes tracks ([{ trackName, track }]), each on a new sendonly
+   * Publishes tracks ([{ trackName, track, codec? }]), each on a new sendonly
    * transceiver: one offer, pushTracks naming each by its mid, the answer.
+   * `codec` (e.g. 'video/H264') puts that codec first (setCodecPreferences).
    */
   sy.push = async (tracks) => {
-    const sending = tracks.map(({ trackName, track }) => ({ trackName, track, transceiver: sy.pc.addTransceiver(track, { direction: 'sendonly' }) }));
+    const sending = tracks.map(({ trackName, track, codec }) => {
+      const transceiver = sy.pc.addTransceiver(track, { direction: 'sendonly' });
+      if (codec) {
+        const codecs = RTCRtpSender.getCapabilities(track.kind).codecs;
+        transceiver.setCodecPreferences([...codecs.filter((c) => c.mimeType.toLowerCase() === codec.toLowerCase()), ...codecs.filter((c) => c.mimeType.toLowerCase() !== codec.toLowerCase())]);
+      }
+      return { trackName, track, transceiver };
+    });
     let mids = [];
     const result = await sy.clientOffer('pushTracks', () => {
       mids = sending.map((s) => s.transceiver.mid);

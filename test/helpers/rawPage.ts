@@ -20,7 +20,7 @@ export interface Sy {
   transceiver(mid: string): RTCRtpTransceiver;
   createSession(options?: { withOffer?: boolean }): Promise<{ sessionId: string; offerSdp?: string; answerSdp?: string }>;
   clientOffer(field: 'pushTracks' | 'closeTracks' | 'renegotiate', input?: object | (() => object), offerOptions?: RTCOfferOptions): Promise<OfferResult>;
-  push(tracks: { trackName: string; track: MediaStreamTrack }[]): Promise<OfferResult & { mids: string[] }>;
+  push(tracks: { trackName: string; track: MediaStreamTrack; codec?: string }[]): Promise<OfferResult & { mids: string[] }>;
   answerSfuOffer(sdp: string, options?: { recvonly?: string[] }): Promise<string>;
   pull(tracks: { sessionId: string; trackName: string; mid?: string; simulcast?: { preferredRid?: string } }[], options?: { answer?: boolean; recvonly?: string[] }): Promise<{ offerSdp: string | null; answerSdp: string | null; tracks: TrackResult[] }>;
   watch(mid: string): void;
