@@ -1,0 +1,126 @@
+/**
+ * The node under test in a process of its own: a fork of the bench's entry
+ * file (run with `--node`), so that its CPU is only the node's. The node
+ * side (serveNode) starts startBenchNode (WORKERS=1) and answers the bench's
+ * questions over IPC, one at a time: ping (its clock), loop (its event-loop
+ * delay), stop, and whatever a bench adds (`handle`). The bench side
+ * (startNode) asks and waits for the answer of a given type.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import type { Switchyard } from '../../src/app.js';
+import { loopMonitor, type LoopDelay } from './cpu.js';
+import { epoch } from './settings.js';
+
+export type ToNodeBase = { cmd: 'ping' } | { cmd: 'loop' } | { cmd: 'stop' };
+export type FromNodeBase =
+  | { type: 'ready'; url: string; workerPid: number }
+  | { type: 'loop'; delay: LoopDelay }
+  | { type: 'pong'; epoch: number }
+  | { type: 'stopped' }
+  | { type: 'error'; message: string };
+
+/**
+ * In the forked process: starts the node with `env` (over startBenchNode's defaults) and serves the bench.
+ * `handle` answers a bench's own commands (the base ones are answered here).
+ */
+export async function serveNode<To extends { cmd: string }, From extends { type: string }>(options: {
+  env: Record<string, string>;
+  handle?: (message: To, send: (message: From) => void, server: Switchyard) => void;
+  /** Runs once the node is up, before it says ready (hooks on its objects). */
+  started?: (server: Switchyard, send: (message: From) => void) => void;
+}): Promise<void> {
+  const send = (message: FromNodeBase | From) => process.send!(message);
+  try {
+    const { startBenchNode } = await import('../benchNode.js');
+    const server = await startBenchNode(options.env);
+    options.started?.(server, send);
+    const loop = loopMonitor();
+    process.on('message', (raw) => {
+      const message = raw as ToNodeBase | To;
+      if (message.cmd === 'ping') send({ type: 'pong', epoch: epoch() });
+      else if (message.cmd === 'loop') send({ type: 'loop', delay: loop() });
+      else if (message.cmd === 'stop') {
+        void server.stop().finally(() => {
+          send({ type: 'stopped' });
+          setTimeout(() => process.exit(0), 100);
+        });
+      } else options.handle?.(message as To, send, server);
+    });
+    send({ type: 'ready', url: server.url, workerPid: server.pool.workers[0]!.worker.pid });
+  } catch (error) {
+    send({ type: 'error', message: String((error as Error)?.stack ?? error) });
+    process.exit(1);
+  }
+}
+
+/** The node process, asked one thing at a time: `next` waits for a message of a type, `ask` sends and waits. */
+export interface NodeHandle<To extends { cmd: string } = never, From extends { type: string } = never> {
+  child: ChildProcess;
+  next<T extends (FromNodeBase | From)['type']>(type: T, timeoutMs?: number): Promise<Extract<FromNodeBase | From, { type: T }>>;
+  ask<T extends (FromNodeBase | From)['type']>(message: ToNodeBase | To, type: T): Promise<Extract<FromNodeBase | From, { type: T }>>;
+  /** Stops the node (its recordings and adapters end with it); kills it if it does not answer. */
+  stop(): Promise<void>;
+  /** The node's event-loop delay since the last call. */
+  loopDelay(): Promise<LoopDelay>;
+  /** The node's clock (epoch ms). */
+  ping(): Promise<number>;
+}
+
+/** The node process: a fork of `entry` with `--node`. */
+export function startNode<To extends { cmd: string } = never, From extends { type: string } = never>(entry: string): NodeHandle<To, From> {
+  type Message = { type: string; message?: string; delay?: LoopDelay; epoch?: number };
+  const child: ChildProcess = fork(entry, ['--node'], { env: process.env });
+  const waiting = new Map<string, { resolve: (m: Message) => void; reject: (e: Error) => void }>();
+  let failure: Error | undefined;
+  const failAll = (error: Error) => {
+    failure ??= error;
+    for (const w of waiting.values()) w.reject(error);
+    waiting.clear();
+  };
+  child.on('message', (raw) => {
+    const message = raw as Message;
+    if (message.type === 'error') return failAll(new Error(`node process: ${message.message}`));
+    const w = waiting.get(message.type);
+    waiting.delete(message.type);
+    w?.resolve(message);
+  });
+  child.on('exit', (code, signal) => failAll(new Error(`node process exited (${code ?? signal})`)));
+  function next(type: string, timeoutMs = 60_000): Promise<Message> {
+    if (failure) return Promise.reject(failure);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`node process: no ${type} within ${timeoutMs} ms`)), timeoutMs);
+      waiting.set(type, {
+        resolve: (m) => { clearTimeout(timer); resolve(m); },
+        reject: (e) => { clearTimeout(timer); reject(e); },
+      });
+    });
+  }
+  function ask(message: { cmd: string }, type: string) {
+    const answer = next(type);
+    child.send(message);
+    return answer;
+  }
+  async function stop() {
+    if (child.exitCode !== null) return;
+    await ask({ cmd: 'stop' }, 'stopped').catch(() => undefined);
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+  const loopDelay = async () => (await ask({ cmd: 'loop' }, 'loop')).delay!;
+  const ping = async () => (await ask({ cmd: 'ping' }, 'pong')).epoch!;
+  return { child, next, ask, stop, loopDelay, ping } as NodeHandle<To, From>;
+}
+
+/** What the bench side needs of any node, whatever commands it adds. */
+export type NodeLink = Pick<NodeHandle, 'loopDelay' | 'ping'>;
+
+/** The node's clock against this one (ms): the ping with the shortest round trip, its answer taken as sent halfway. */
+export async function clockOffset(node: NodeLink) {
+  let best = { rtt: Infinity, offset: 0 };
+  for (let i = 0; i < 20; i += 1) {
+    const sent = epoch();
+    const pong = await node.ping();
+    const back = epoch();
+    if (back - sent < best.rtt) best = { rtt: back - sent, offset: pong - (sent + back) / 2 };
+  }
+  return best;
+}
