@@ -58,13 +58,27 @@ const stateTimes = async (ctx: Context, ids: string[]): Promise<StateTimes> => (
 const when = (ctx: Context, times: StateTimes, id: string, state: string) => (times[id]?.find((t) => t.state === state)?.at ?? NaN) - ctx.clockOffset;
 const FINISHED = ['DONE', 'FAILED'];
 
+/** startRecording calls that failed and were tried again. */
+export const startFailures: string[] = [];
+
 /** Starts a recording of `target` per unit (one at a time), waits until every one is RECORDING. */
 export async function startRecordings(ctx: Context, target: Target, n: number) {
   const started: { id: string; format: string; sentAt: number }[] = [];
   for (let i = 0; i < n; i += 1) {
-    const sentAt = epoch();
     const input = { sessionId: ctx.publisher.sessionId, ...(target === 'session' ? {} : { trackName: target }) };
-    const r = (await gqlOk(ctx.url, START, { input })).startRecording as { id: string; format: string };
+    let r: { id: string; format: string } | undefined;
+    let sentAt = NaN;
+    for (let attempt = 1; !r; attempt += 1) {
+      try {
+        sentAt = epoch();
+        r = (await gqlOk(ctx.url, START, { input })).startRecording as { id: string; format: string };
+      } catch (error) {
+        // UNAVAILABLE "the recorder could not start": ffmpeg could not bind the port chosen for it (taken meanwhile).
+        if (attempt >= 3 || !String(error).includes('UNAVAILABLE')) throw error;
+        startFailures.push(String(error));
+        console.error(`startRecording failed (attempt ${attempt}), retrying: ${String(error)}`);
+      }
+    }
     started.push({ id: r.id, format: r.format, sentAt });
   }
   const ids = started.map((r) => r.id);

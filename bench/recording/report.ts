@@ -5,7 +5,7 @@ import { FPS, HEIGHT, TONE_HZ, WIDTH } from '../lib/media.js';
 import { perUnit } from '../lib/phases.js';
 import { f1, f2, machine, perCore, printTable, utcMinute } from '../lib/report.js';
 import type { Phase, RecordingResult, Target } from './phases.js';
-import { TRACKS } from './phases.js';
+import { TRACKS, startFailures } from './phases.js';
 import { SECONDS, SETTLE_SECONDS } from './settings.js';
 
 const WHAT: Record<Target, string> = { cam: 'camera', mic: 'microphone', session: 'session (camera + mic, one file)' };
@@ -54,6 +54,7 @@ function printFiles(phases: Phase[], warm: RecordingResult[]): void {
   );
   const failed = recorded.flatMap((p) => p.recordings!).filter((r) => r.state !== 'DONE');
   for (const r of failed) console.log(`\n${r.id}: ${r.state}: ${r.reason}`);
+  if (startFailures.length) console.log(`\nWARNING: startRecording failed ${startFailures.length} time(s) and was tried again: ${[...new Set(startFailures)].join('; ')}`);
 }
 
 export function report(phases: Phase[], warm: RecordingResult[], meta: { started: Date; load: number[]; nodeSetupMs: number; camera: string; dir: string }): void {
