@@ -61,24 +61,37 @@ const bindProbe = (port: number) =>
     });
   });
 
-/** Resolves once something (ffmpeg) has bound `port` on loopback, false if nothing did within `timeoutMs`. */
-export async function whenBound(port: number, timeoutMs: number): Promise<boolean> {
+/** Resolves once something (ffmpeg) has bound `port` on loopback; false if nothing did within `timeoutMs`, or once `gone()` says the process ended. */
+export async function whenBound(port: number, timeoutMs: number, gone: () => boolean = () => false): Promise<boolean> {
   const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
+  while (performance.now() < deadline && !gone()) {
     if ((await bindProbe(port)) === undefined) return true;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   return false;
 }
 
-/** A free even UDP port on loopback whose odd neighbour (ffmpeg's RTCP) is free too, as far as binding tells. */
+/**
+ * Ports handed to an ffmpeg that may not have bound them yet: the kernel
+ * would hand a probed and released port to the next probe as well, and two
+ * recorders starting together then raced for it ("bind failed: Address
+ * already in use", 3 in ~900 starts in the bench). Kept for a while after.
+ */
+const handedOut = new Set<number>();
+const HANDED_OUT_MS = 30_000;
+
+/** A free even UDP port on loopback whose odd neighbour (ffmpeg's RTCP) is free too, and not handed out by this process lately. */
 export async function freeRtpPort(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt += 1) {
     const port = await bindProbe(0);
     if (port === undefined) continue;
     const even = port % 2 === 0 ? port : port + 1;
-    if (even + 1 >= 65536) continue;
-    if ((await bindProbe(even)) !== undefined && (await bindProbe(even + 1)) !== undefined) return even;
+    if (even + 1 >= 65536 || handedOut.has(even)) continue;
+    if ((await bindProbe(even)) !== undefined && (await bindProbe(even + 1)) !== undefined && !handedOut.has(even)) {
+      handedOut.add(even);
+      setTimeout(() => handedOut.delete(even), HANDED_OUT_MS).unref();
+      return even;
+    }
   }
   throw new Error('no free UDP port pair for ffmpeg');
 }

@@ -39,6 +39,8 @@ const SECOND_SIGINT_MS = 300;
  */
 export class FfmpegRecorder extends EventEmitter<{ recording: []; ended: [end: RecorderEnd] }> {
   private stopping = false;
+  /** ffmpeg could not be run at all (not installed). */
+  private spawnFailed = false;
   private stderr = '';
   private keyFrames: NodeJS.Timeout | undefined;
   /** True once media flows into the file (the video's first key frame, or audio). */
@@ -60,6 +62,7 @@ export class FfmpegRecorder extends EventEmitter<{ recording: []; ended: [end: R
     };
     ffmpeg.once('exit', ended);
     ffmpeg.once('error', (error) => {
+      this.spawnFailed = true;
       this.stderr += `\n${error.message}: install Debian's ffmpeg or set FFMPEG_PATH`;
       ended(null, null);
     });
@@ -85,8 +88,10 @@ export class FfmpegRecorder extends EventEmitter<{ recording: []; ended: [end: R
     const streams = forwards.map((forward, i) => ({ codec: forward.codec, port: ports[i]! }));
     const ffmpeg = spawnFfmpeg(sdpFor(streams), muxerArgs(container, path), { probeMs: PROBE_MS });
     const recorder = new FfmpegRecorder(ffmpeg, forwards, container);
-    if (!(await whenBound(streams[0]!.port, 5_000))) {
+    if (!(await whenBound(streams[0]!.port, 5_000, () => recorder.exited))) {
       recorder.kill();
+      // 127: setpriv (or a shell) could not find the program to run.
+      if (recorder.spawnFailed || ffmpeg.exitCode === 127) throw new Error('ENOENT: ffmpeg is not installed (FFMPEG_PATH)');
       throw new Error(`ffmpeg did not start: ${recorder.stderr.trim().split('\n').at(-1) ?? ''}`);
     }
     await recorder.flow();
@@ -109,8 +114,8 @@ export class FfmpegRecorder extends EventEmitter<{ recording: []; ended: [end: R
     }, SECOND_SIGINT_MS).unref();
   }
 
-  private get exited(): boolean {
-    return this.ffmpeg.exitCode !== null || this.ffmpeg.signalCode !== null;
+  get exited(): boolean {
+    return this.spawnFailed || this.ffmpeg.exitCode !== null || this.ffmpeg.signalCode !== null;
   }
 
   /** Ends ffmpeg at once (the node stops): the file stays as far as it was written. */

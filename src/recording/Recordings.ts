@@ -102,12 +102,16 @@ export class Recordings extends EventEmitter<{ state: [recording: Recording] }> 
     try {
       await mkdir(this.spool, { recursive: true });
       await writeFile(join(this.spool, `${recording.id}.json`), JSON.stringify(manifest));
-      recorder = await FfmpegRecorder.start(sources, this.writtenPath(manifest), { spatialLayer: request.spatialLayer ?? undefined });
+      recorder = await FfmpegRecorder.start(sources, this.writtenPath(manifest), { spatialLayer: request.spatialLayer ?? undefined }).catch(
+        // Once more on fresh ports: a port another process took between the probe and ffmpeg's bind is not this recording's fault.
+        () => FfmpegRecorder.start(sources, this.writtenPath(manifest), { spatialLayer: request.spatialLayer ?? undefined }),
+      );
     } catch (error) {
       await rm(join(this.spool, `${recording.id}.json`), { force: true });
       await rm(this.writtenPath(manifest), { force: true });
       this.options.logger.warn({ err: error, recording: recording.id }, 'could not start a recording');
-      throw new SwitchyardError(ErrorCode.UNAVAILABLE, 'the recorder could not start (is ffmpeg installed?)', { cause: error });
+      const missing = (error as { code?: string }).code === 'ENOENT' || /ENOENT|FFMPEG_PATH/.test(String(error));
+      throw new SwitchyardError(ErrorCode.UNAVAILABLE, missing ? 'the recorder could not start: ffmpeg is not installed on this node (FFMPEG_PATH)' : 'the recorder could not start; retry', { cause: error });
     } finally {
       const left = (this.starting.get(access.appId) ?? 1) - 1;
       if (left > 0) this.starting.set(access.appId, left);

@@ -160,6 +160,17 @@ describe('recording', () => {
       const unknown = await gql(file.server.url, STOP, { id: 'nope' });
       expect(errorCode(unknown)).toBe('BAD_REQUEST');
       expect(unknown.errors?.[0]?.extensions).toMatchObject({ recordingErrorCode: 'recording_not_found' });
+      // No ffmpeg on the node: said at once, nothing left running.
+      process.env.FFMPEG_PATH = '/nonexistent/ffmpeg';
+      try {
+        const asked = Date.now();
+        const missing = await gql(file.server.url, START, { input: { sessionId: publisher.peer.sessionId } });
+        expect(errorCode(missing)).toBe('UNAVAILABLE');
+        expect(missing.errors?.[0]?.message).toMatch(/ffmpeg is not installed/);
+        expect(Date.now() - asked).toBeLessThan(2000);
+      } finally {
+        delete process.env.FFMPEG_PATH;
+      }
       expect(file.server.recordings.active.length).toBe(before);
     } finally {
       publisher.stop();
