@@ -86,6 +86,18 @@ export function watchAudio(track: MediaStreamTrack) {
   return { stats, stop: () => sink.stop() };
 }
 
+/** Listens to a received audio track: its 10 ms chunks as mono samples, each with its arrival time. */
+export function listenAudio(track: MediaStreamTrack) {
+  const sink = new RTCAudioSink(track);
+  const chunks: { at: number; samples: Float64Array }[] = [];
+  sink.ondata = ({ samples, channelCount }: { samples: Int16Array; channelCount: number }) => {
+    const mono = new Float64Array(samples.length / channelCount);
+    for (let i = 0; i < mono.length; i += 1) mono[i] = samples[i * channelCount]!;
+    chunks.push({ at: performance.now(), samples: mono });
+  };
+  return { chunks, stop: () => sink.stop() };
+}
+
 /** Resolves when `check` holds, polling; rejects after `timeoutMs` with `what`. */
 export async function waitFor(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

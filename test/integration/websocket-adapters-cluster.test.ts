@@ -1,8 +1,7 @@
 import { createServer } from 'node:http';
-import wrtc from '@roamhq/wrtc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Switchyard } from '../../src/app.js';
-import { toneMicrophone, waitFor } from '../helpers/media.js';
+import { listenAudio, toneMicrophone, waitFor } from '../helpers/media.js';
 import { TestPeer } from '../helpers/peer.js';
 import { startTestServer } from '../helpers/server.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
@@ -20,7 +19,6 @@ import { packetOf, startAdapterService, tonePcm, tonePower } from '../helpers/ad
  * created through A publishes a track a subscriber on B hears (880 Hz).
  * Errors come back through A with their adapterErrorCode.
  */
-const { RTCAudioSink } = wrtc.nonstandard;
 let redis: TestRedis;
 let a: Switchyard;
 let b: Switchyard;
@@ -55,17 +53,6 @@ afterAll(async () => {
   await redis?.close();
 });
 
-/** A pulled audio track's 10 ms chunks (mono) with their arrival time. */
-function listen(track: MediaStreamTrack) {
-  const sink = new RTCAudioSink(track);
-  const chunks: { at: number; samples: Float64Array }[] = [];
-  sink.ondata = ({ samples, channelCount }: { samples: Int16Array; channelCount: number }) => {
-    const mono = new Float64Array(samples.length / channelCount);
-    for (let i = 0; i < mono.length; i += 1) mono[i] = samples[i * channelCount]!;
-    chunks.push({ at: performance.now(), samples: mono });
-  };
-  return { chunks, stop: () => sink.stop() };
-}
 
 describe('WebSocket adapters across two nodes', () => {
   it('REMOTE through node A of a track on node B: runs on B, 440 Hz at the service; read, listed, watched and closed through A', { timeout: 40_000 }, async () => {
@@ -120,7 +107,7 @@ describe('WebSocket adapters across two nodes', () => {
       const [pulled] = await subscriber.pull([{ sessionId: ingest.sessionId, trackName: 'bot' }]);
       expect(pulled?.error).toBeNull();
       await waitFor('the ingest track at the subscriber', () => subscriber.received.size > 0, 10_000);
-      const heard = listen([...subscriber.received.values()][0]!);
+      const heard = listenAudio([...subscriber.received.values()][0]!);
       await waitFor('audio (silence) at the subscriber', () => heard.chunks.length > 50, 10_000);
 
       // 4 s of 880 Hz in 16 KB messages at once: it plays out in real time, on A, to B.

@@ -1,6 +1,5 @@
-import wrtc from '@roamhq/wrtc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toneMicrophone, waitFor } from '../helpers/media.js';
+import { listenAudio, toneMicrophone, waitFor } from '../helpers/media.js';
 import { TestPeer } from '../helpers/peer.js';
 import { useTestServer } from '../helpers/server.js';
 import { gqlOk } from '../helpers/graphql.js';
@@ -15,7 +14,6 @@ import { packetOf, startAdapterService, tonePcm, tonePower, type ServiceConnecti
  * round trip is measured. Then 10 s of audio sent in one burst plays out in
  * real time, whole.
  */
-const { RTCAudioSink } = wrtc.nonstandard;
 const file = useTestServer({ WORKERS: '2' });
 let service: Awaited<ReturnType<typeof startAdapterService>>;
 /** The ingest socket the echo answers into, once the SFU connected it. */
@@ -45,17 +43,6 @@ const CREATE = `mutation($input: CreateWebSocketAdapterInput!) { createWebSocket
 const ADAPTER = `query($id: ID!) { webSocketAdapter(id: $id) { id state reason bytesProcessed } }`;
 const CLOSE = `mutation($id: ID!) { closeWebSocketAdapter(id: $id) { id state bytesProcessed } }`;
 
-/** Listens to a pulled audio track: 10 ms chunks with their arrival time, mono. */
-function listen(track: MediaStreamTrack) {
-  const sink = new RTCAudioSink(track);
-  const chunks: { at: number; samples: Float64Array }[] = [];
-  sink.ondata = ({ samples, channelCount }: { samples: Int16Array; channelCount: number }) => {
-    const mono = new Float64Array(samples.length / channelCount);
-    for (let i = 0; i < mono.length; i += 1) mono[i] = samples[i * channelCount]!;
-    chunks.push({ at: performance.now(), samples: mono });
-  };
-  return { chunks, stop: () => sink.stop() };
-}
 
 describe('WebSocket adapters (GraphQL)', () => {
   it('carries a tone to a service and the service\'s answer back to a subscriber', { timeout: 60_000 }, async () => {
@@ -76,7 +63,7 @@ describe('WebSocket adapters (GraphQL)', () => {
       await subscriber.createSession();
       await subscriber.pull([{ sessionId: ingest.sessionId, trackName: 'answer' }]);
       await waitFor('the ingest track at the subscriber', () => subscriber.received.size > 0, 10_000);
-      const heard = listen([...subscriber.received.values()][0]!);
+      const heard = listenAudio([...subscriber.received.values()][0]!);
       await waitFor('silence from the ingest track', () => heard.chunks.length > 50, 10_000);
 
       // Tone on at the publisher: time until the subscriber hears 880 Hz.
@@ -178,7 +165,7 @@ describe('WebSocket adapters (GraphQL)', () => {
       await subscriber.createSession();
       await subscriber.pull([{ sessionId: ingest.sessionId, trackName: 'burst' }]);
       await waitFor('the ingest track at the subscriber', () => subscriber.received.size > 0, 10_000);
-      const heard = listen([...subscriber.received.values()][0]!);
+      const heard = listenAudio([...subscriber.received.values()][0]!);
       await waitFor('audio at the subscriber', () => heard.chunks.length > 50, 10_000);
       // 10 s of 660 Hz in 16 KB messages (Cloudflare's example's size), as fast as the socket takes them.
       const pcm = tonePcm(660, 10_000);
