@@ -199,3 +199,20 @@ export class EventStream<T> implements AsyncIterableIterator<T> {
     waiting?.resolve({ value: undefined, done: true });
   }
 }
+
+/**
+ * A stream of what a source reports, for one subscription: `map` turns each
+ * report into an event (undefined: not for this subscriber); closing the
+ * stream stops listening. `listen` attaches a listener and answers how to
+ * detach it.
+ */
+export function streamOf<A, T>(outbox: Outbox | undefined, listen: (listener: (report: A) => void) => () => void, map: (report: A) => T | undefined): EventStream<T> {
+  const stream = new EventStream<T>(outbox);
+  stream.onClose(
+    listen((report) => {
+      const event = map(report);
+      if (event !== undefined) stream.push(event);
+    }),
+  );
+  return stream;
+}

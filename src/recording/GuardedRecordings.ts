@@ -1,6 +1,6 @@
 import type { AccessPolicy } from '../auth/access.js';
 import { ErrorCode, SwitchyardError } from '../errors.js';
-import { EventStream, type Outbox } from '../events/EventStream.js';
+import { streamOf, type Outbox } from '../events/EventStream.js';
 import type { Recording, RecordingState } from './Recording.js';
 import type { RecordingRequest, Recordings } from './Recordings.js';
 
@@ -43,12 +43,10 @@ export class GuardedRecordings {
 
   /** State changes of one session's recordings that the caller may see. */
   events(sessionId: string): AsyncIterableIterator<RecordingEvent> {
-    const stream = new EventStream<RecordingEvent>(this.outbox);
-    const listener = (recording: Recording) => {
-      if (recording.target.sessionId === sessionId && this.recordings.get(this.access, recording.id)) stream.push({ type: recording.state, recording, at: new Date() });
-    };
-    this.recordings.on('state', listener);
-    stream.onClose(() => this.recordings.off('state', listener));
-    return stream;
+    return streamOf(
+      this.outbox,
+      (listener) => (this.recordings.on('state', listener), () => this.recordings.off('state', listener)),
+      (recording: Recording) => (recording.target.sessionId === sessionId && this.recordings.get(this.access, recording.id) ? { type: recording.state, recording, at: new Date() } : undefined),
+    );
   }
 }

@@ -1,6 +1,6 @@
 import type { AccessPolicy } from '../../auth/access.js';
 import { ErrorCode, SwitchyardError } from '../../errors.js';
-import { EventStream, type Outbox } from '../../events/EventStream.js';
+import { streamOf, type Outbox } from '../../events/EventStream.js';
 import type { AdapterRequest } from './requests.js';
 import type { AdapterState, WebSocketAdapter } from './WebSocketAdapter.js';
 import type { WebSocketAdapters } from './WebSocketAdapters.js';
@@ -43,12 +43,10 @@ export class GuardedAdapters {
 
   /** State changes of the adapters of one session (those of its tracks, or the one that created it) the caller may see. */
   events(sessionId: string): AsyncIterableIterator<AdapterEvent> {
-    const stream = new EventStream<AdapterEvent>(this.outbox);
-    const listener = (adapter: WebSocketAdapter) => {
-      if (adapter.sessionId === sessionId && this.adapters.get(this.access, adapter.id)) stream.push({ type: adapter.state, adapter, reason: adapter.reason, at: new Date() });
-    };
-    this.adapters.on('state', listener);
-    stream.onClose(() => this.adapters.off('state', listener));
-    return stream;
+    return streamOf(
+      this.outbox,
+      (listener) => (this.adapters.on('state', listener), () => this.adapters.off('state', listener)),
+      (adapter: WebSocketAdapter) => (adapter.sessionId === sessionId && this.adapters.get(this.access, adapter.id) ? { type: adapter.state, adapter, reason: adapter.reason, at: new Date() } : undefined),
+    );
   }
 }
