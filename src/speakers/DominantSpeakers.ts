@@ -14,11 +14,12 @@ interface Watch {
   levels: Promise<types.AudioLevelObserver | undefined>;
   /** Producer id on the session's router -> consumers of it in this session. */
   producers: Map<string, number>;
+  /** The observer's latest pick, announced or not. */
+  named: string | undefined;
+  /** The speaker last announced to the session. */
   current: string | undefined;
   /** When each producer was last louder than HEARD_THRESHOLD_DBOV. */
   heardAt: Map<string, number>;
-  /** Named by the observer while silent: announced once it is heard. */
-  pending: string | undefined;
 }
 
 /**
@@ -34,6 +35,13 @@ interface Watch {
  * sound (in a room of two, always the other one), so a speaker is announced
  * only once an AudioLevelObserver on the same producers heard it above
  * HEARD_THRESHOLD_DBOV.
+ *
+ * The observer tells only changes, so its pick is kept until it can be
+ * announced: once heard, and once the session has the transceiver. A pull
+ * creates its consumers (and observes them) before it commits them to the
+ * session, and a pull that waits for another publisher to connect takes
+ * seconds: a pick made meanwhile is announced at the next levels report
+ * after the commit, not lost.
  */
 export class DominantSpeakers {
   private readonly watches = new Map<string, Watch>();
@@ -60,7 +68,7 @@ export class DominantSpeakers {
       if (left > 0) return void watch.producers.set(producerId, left);
       watch.producers.delete(producerId);
       if (watch.current === producerId) watch.current = undefined;
-      if (watch.pending === producerId) watch.pending = undefined;
+      if (watch.named === producerId) watch.named = undefined;
       watch.heardAt.delete(producerId);
       const unobserve = (observer: types.RtpObserver | undefined) => (observer && !observer.closed ? observer.removeProducer({ producerId }) : undefined);
       void Promise.all([watch.observer.then(unobserve), watch.levels.then(unobserve)]).catch(() => undefined);
@@ -79,11 +87,14 @@ export class DominantSpeakers {
   private watchOf(session: Session): Watch {
     const existing = this.watches.get(session.id);
     if (existing) return existing;
-    const watch: Watch = { producers: new Map(), current: undefined, observer: Promise.resolve(undefined), levels: Promise.resolve(undefined), heardAt: new Map(), pending: undefined };
+    const watch: Watch = { producers: new Map(), current: undefined, observer: Promise.resolve(undefined), levels: Promise.resolve(undefined), heardAt: new Map(), named: undefined };
     watch.observer = session.router
       .createActiveSpeakerObserver({ interval: SPEAKER_INTERVAL_MS })
       .then((observer) => {
-        observer.on('dominantspeaker', ({ producer }) => this.onSpeaker(session, watch, producer.id));
+        observer.on('dominantspeaker', ({ producer }) => {
+          watch.named = producer.id;
+          this.announce(session, watch);
+        });
         if (this.watches.get(session.id) !== watch) observer.close();
         return observer;
       })
@@ -106,18 +117,15 @@ export class DominantSpeakers {
   private onVolumes(session: Session, watch: Watch, volumes: types.AudioLevelObserverVolume[]): void {
     const now = performance.now();
     for (const { producer } of volumes) watch.heardAt.set(producer.id, now);
-    if (watch.pending && watch.heardAt.get(watch.pending) === now) this.onSpeaker(session, watch, watch.pending);
+    this.announce(session, watch);
   }
 
-  private onSpeaker(session: Session, watch: Watch, producerId: string): void {
-    if (watch.current === producerId || session.closed) return;
-    // Named but not heard lately (two observer intervals): wait until it makes a sound.
+  /** Announces the observer's pick if it is new, was heard lately (two observer intervals) and the session carries it. */
+  private announce(session: Session, watch: Watch): void {
+    const producerId = watch.named;
+    if (producerId === undefined || watch.current === producerId || session.closed) return;
     const heardAt = watch.heardAt.get(producerId);
-    if (heardAt === undefined || performance.now() - heardAt > 2 * SPEAKER_INTERVAL_MS) {
-      watch.pending = producerId;
-      return;
-    }
-    watch.pending = undefined;
+    if (heardAt === undefined || performance.now() - heardAt > 2 * SPEAKER_INTERVAL_MS) return;
     const transceiver = session.transceivers.find((t) => t.pulled && !t.pulled.ended && t.pulled.consumer.producerId === producerId);
     if (!transceiver?.pulled) return;
     watch.current = producerId;

@@ -8,10 +8,12 @@ import { enterDemo, remoteNames, useDemoServer } from '../helpers/demoPage.js';
  * Chromium's fake microphone is one device for the whole browser and beeps
  * the same in every page, so every page here gets a voice of its own
  * instead: before the demo's script runs, getUserMedia hands it a WebAudio
- * track, silent until the test makes it talk. Talking is a tone that swells
- * and falls like syllables: the SFU's speaker detection takes the quietest
- * level it hears from someone as their background noise, so a steady tone
- * never counts as speech.
+ * track, silent until the test makes it talk. Talking is a tone whose
+ * loudness goes in syllables and pauses, as speechEnvelope in
+ * test/helpers/media.ts says and for its reasons: the SFU's speaker detection
+ * takes the quietest level it hears from someone as their background noise
+ * (a steady tone never counts as speech), and a periodic swell can fall in
+ * step with the detector's interval and never be named.
  */
 const demo = useDemoServer();
 
@@ -26,11 +28,23 @@ function fakeVoice(): void {
     const media = await original({ ...constraints, audio: false });
     if (!constraints?.audio) return media;
     const context = new AudioContext();
-    // A 440 Hz tone whose loudness swells between a tenth and all of it, three times a second.
+    // A 440 Hz tone; its loudness follows 20 s of syllables (10 ms steps, drawn at random), looped.
     const tone = new OscillatorNode(context, { frequency: 440 });
-    const syllables = new GainNode(context, { gain: 0.55 });
-    const swell = new OscillatorNode(context, { frequency: 3 });
-    swell.connect(new GainNode(context, { gain: 0.45 })).connect(syllables.gain);
+    const syllables = new GainNode(context, { gain: 0 });
+    const rate = 3000;
+    const steps: number[] = [];
+    while (steps.length < 2000) {
+      if (Math.random() < 0.15) for (let i = Math.round(15 + Math.random() * 20); i > 0; i -= 1) steps.push(0.03);
+      const length = Math.round(10 + Math.random() * 18);
+      const peak = 0.6 + Math.random() * 0.4;
+      for (let i = 0; i < length; i += 1) steps.push(peak * Math.min(1, (i + 1) / 3, (length - i) / 4));
+      for (let i = Math.round(3 + Math.random() * 5); i > 0; i -= 1) steps.push(0.1);
+    }
+    const envelope = new AudioBuffer({ length: steps.length * (rate / 100), sampleRate: rate, numberOfChannels: 1 });
+    const samples = envelope.getChannelData(0);
+    for (const [i, step] of steps.entries()) samples.fill(step, i * (rate / 100), (i + 1) * (rate / 100));
+    const swell = new AudioBufferSourceNode(context, { buffer: envelope, loop: true });
+    swell.connect(syllables.gain);
     const volume = new GainNode(context, { gain: 0 });
     const microphone = new MediaStreamAudioDestinationNode(context);
     tone.connect(syllables).connect(volume).connect(microphone);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { toneMicrophone, waitFor } from '../helpers/media.js';
+import { gqlOk } from '../helpers/graphql.js';
+import { fakeCamera, toneMicrophone, waitFor } from '../helpers/media.js';
 import { TestPeer } from '../helpers/peer.js';
 import { startTestServer, useTestServer } from '../helpers/server.js';
 import { collect, wsClient } from '../helpers/subscriptions.js';
@@ -130,6 +131,49 @@ describe('the dominant speaker of a session', () => {
       for (const mic of mics) mic.stop();
       for (const peer of peers) peer.stop();
       await client.dispose();
+    }
+  });
+
+  it('names a speaker picked while the pull was still under way (the pull waits for another publisher to connect)', { timeout: 30_000 }, async () => {
+    // The pull's consumers are observed at once, but the session has their transceivers only when the pull
+    // returns: here 1.5 s later, waiting for a publisher that never connects. Meanwhile the observer picks
+    // the talker and tells it once; that pick must still be announced after the pull.
+    const waiting = await startTestServer({ WORKERS: '2', MEDIA_WAIT_MS: '1500' });
+    const mic = toneMicrophone(440, 12_000, { talking: true });
+    const cam = fakeCamera();
+    const talker = new TestPeer(waiting.url);
+    const ghost = new TestPeer(waiting.url);
+    const listener = new TestPeer(waiting.url);
+    const client = wsClient(waiting.url);
+    try {
+      await talker.createSession();
+      await talker.push([{ track: mic.track, name: 'talker' }]);
+      await ghost.createSession({ dataChannel: false });
+      // Published from its offer, but the answer is never applied: it never connects.
+      const transceiver = ghost.pc.addTransceiver(cam.track, { direction: 'sendonly' });
+      await ghost.setLocal(await ghost.pc.createOffer());
+      await gqlOk(waiting.url, 'mutation($input: PushTracksInput!) { pushTracks(input: $input) { tracks { error { code } } } }', {
+        input: { sessionId: ghost.sessionId, sessionDescription: { type: 'OFFER', sdp: ghost.localSdp }, tracks: [{ mid: transceiver.mid, trackName: 'camera' }] },
+      });
+      await listener.createSession();
+      const events = collect(client, 'subscription($id: ID!) { sessionEvents(sessionId: $id) { type mid speaker { name } } }', { id: listener.sessionId }, (d) => d.sessionEvents as SpeakerEvent);
+      const started = Date.now();
+      const pulled = await listener.pull([
+        { sessionId: talker.sessionId, trackName: 'talker' },
+        { sessionId: ghost.sessionId, trackName: 'camera' },
+      ]);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1400);
+      expect(pulled.map((p) => p.error?.code ?? null)).toEqual([null, 'UNAVAILABLE']);
+      const changes = () => events.items.filter((e) => e.type === 'DOMINANT_SPEAKER_CHANGED');
+      await waitFor('the talker named after the pull', () => changes().length > 0, 5_000);
+      expect(changes()).toEqual([{ type: 'DOMINANT_SPEAKER_CHANGED', mid: pulled[0]!.mid, speaker: { name: 'talker' } }]);
+      await events.close();
+    } finally {
+      mic.stop();
+      cam.stop();
+      for (const peer of [talker, ghost, listener]) peer.stop();
+      await client.dispose();
+      await waiting.stop();
     }
   });
 
