@@ -1,4 +1,4 @@
-import { fakeCamera, waitFor, watchVideo } from './media.js';
+import { fakeCamera, toneMicrophone, waitFor, watchVideo } from './media.js';
 import { TestPeer } from './peer.js';
 
 /**
@@ -51,4 +51,20 @@ export async function publishCamera(url: string, credential: string | undefined,
       peer.stop();
     },
   };
+}
+
+/** A session on `url` publishing a 320x240 camera ('camera') and a 440 Hz microphone ('mic'), or only the ones named. */
+export async function publishCameraAndMic(url: string, credential?: string, names: ('camera' | 'mic')[] = ['camera', 'mic']) {
+  const camera = fakeCamera(320, 240, 30);
+  const mic = toneMicrophone(440, 8000);
+  const peer = new TestPeer(url, credential);
+  const stop = () => (camera.stop(), mic.stop(), peer.stop());
+  try {
+    await peer.createSession();
+    await peer.push(names.map((name) => ({ track: name === 'camera' ? camera.track : mic.track, name })));
+  } catch (error) {
+    stop();
+    throw error;
+  }
+  return { peer, stop };
 }

@@ -6,6 +6,13 @@ const { RTCPeerConnection } = wrtc;
 const SESSION_FIELDS = 'session { id connectionState tracks { mid location status track { sessionId name kind status } } }';
 const TRACK_RESULTS = 'tracks { mid sessionId trackName error { code message } }';
 
+/** Three simulcast layers, q(uarter), h(alf) and f(ull): libwebrtc sends all three only from 960x540 up. */
+export const SIMULCAST_LAYERS: RTCRtpEncodingParameters[] = [
+  { rid: 'q', scaleResolutionDownBy: 4 },
+  { rid: 'h', scaleResolutionDownBy: 2 },
+  { rid: 'f', scaleResolutionDownBy: 1 },
+];
+
 export interface TrackResultData {
   mid: string | null;
   sessionId: string | null;
@@ -83,9 +90,9 @@ export class TestPeer {
     return data.resumeSession.movedTrackNames;
   }
 
-  /** Adds sendonly transceivers for the tracks and publishes them under the given names. */
-  async push(tracks: { track: MediaStreamTrack; name: string; tags?: string[] }[]): Promise<TrackResultData[]> {
-    const transceivers = tracks.map(({ track }) => this.pc.addTransceiver(track, { direction: 'sendonly' }));
+  /** Adds sendonly transceivers for the tracks and publishes them under the given names (simulcast with `sendEncodings`, e.g. SIMULCAST_LAYERS). */
+  async push(tracks: { track: MediaStreamTrack; name: string; tags?: string[]; sendEncodings?: RTCRtpEncodingParameters[] }[]): Promise<TrackResultData[]> {
+    const transceivers = tracks.map(({ track, sendEncodings }) => this.pc.addTransceiver(track, { direction: 'sendonly', ...(sendEncodings ? { sendEncodings } : {}) }));
     const offer = await this.pc.createOffer();
     await this.setLocal(offer);
     const data = await this.request(

@@ -5,7 +5,7 @@ import { errorCode, gql, gqlOk } from '../helpers/graphql.js';
 import { publishCamera } from '../helpers/call.js';
 import { sample, scrape } from '../helpers/metrics.js';
 import { fakeCamera, waitFor, watchVideo } from '../helpers/media.js';
-import { TestPeer } from '../helpers/peer.js';
+import { SIMULCAST_LAYERS, TestPeer } from '../helpers/peer.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startTestServer } from '../helpers/server.js';
 import { collect, wsClient } from '../helpers/subscriptions.js';
@@ -264,15 +264,8 @@ describe('media between nodes', () => {
     await publisher.createSession();
     const events = collect(wsClient(url(A), SECRET), 'subscription($id: ID!) { sessionEvents(sessionId: $id) { type layersInDemand } }', { id: publisher.sessionId }, (d) => d.sessionEvents);
     cleanups.push(() => void events.close());
-    const transceiver = publisher.pc.addTransceiver(camera.track, {
-      direction: 'sendonly',
-      sendEncodings: [{ rid: 'q', scaleResolutionDownBy: 4 }, { rid: 'h', scaleResolutionDownBy: 2 }, { rid: 'f' }],
-    });
-    await publisher.setLocal(await publisher.pc.createOffer());
-    const pushed = await gqlOk(url(A), 'mutation($input: PushTracksInput!) { pushTracks(input: $input) { sessionDescription { sdp } } }', {
-      input: { sessionId: publisher.sessionId, sessionDescription: { type: 'OFFER', sdp: publisher.localSdp }, tracks: [{ mid: transceiver.mid, trackName: 'sim' }] },
-    }, SECRET);
-    await publisher.pc.setRemoteDescription({ type: 'answer', sdp: pushed.pushTracks.sessionDescription.sdp });
+    const [pushed] = await publisher.push([{ track: camera.track, name: 'sim', sendEncodings: SIMULCAST_LAYERS }]);
+    expect(pushed?.error).toBeNull();
     const demand = () => events.items.filter((e: { type: string }) => e.type === 'LAYERS_IN_DEMAND').map((e: { layersInDemand: string[] }) => e.layersInDemand.join(','));
 
     const subscriber = peerOn(B);

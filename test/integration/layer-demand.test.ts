@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { gqlOk } from '../helpers/graphql.js';
 import { fakeCamera, waitFor } from '../helpers/media.js';
-import { TestPeer } from '../helpers/peer.js';
+import { SIMULCAST_LAYERS, TestPeer } from '../helpers/peer.js';
 import { useTestServer } from '../helpers/server.js';
 import { collect, wsClient } from '../helpers/subscriptions.js';
 
@@ -31,16 +31,8 @@ describe('layers in demand', () => {
     await publisher.createSession();
     const events = collect<DemandEvent>(wsClient(server.url), EVENTS, { id: publisher.sessionId }, (d) => ({ ...d.sessionEvents, at: Date.now() }));
     cleanups.push(() => void events.close());
-    const transceiver = publisher.pc.addTransceiver(camera.track, {
-      direction: 'sendonly',
-      sendEncodings: [{ rid: 'q', scaleResolutionDownBy: 4 }, { rid: 'h', scaleResolutionDownBy: 2 }, { rid: 'f' }],
-    });
-    await publisher.setLocal(await publisher.pc.createOffer());
-    const pushed = await gqlOk(server.url, 'mutation($input: PushTracksInput!) { pushTracks(input: $input) { sessionDescription { sdp } } }', {
-      input: { sessionId: publisher.sessionId, sessionDescription: { type: 'OFFER', sdp: publisher.localSdp }, tracks: [{ mid: transceiver.mid, trackName: 'camera' }] },
-    });
-    await publisher.pc.setRemoteDescription({ type: 'answer', sdp: pushed.pushTracks.sessionDescription.sdp });
-    const mid = transceiver.mid as string;
+    const [pushed] = await publisher.push([{ track: camera.track, name: 'camera', sendEncodings: SIMULCAST_LAYERS }]);
+    const mid = pushed!.mid!;
     const demandEvents = () => events.items.filter((e) => e.type === 'LAYERS_IN_DEMAND');
     const publisherDemand = async () =>
       (await gqlOk(server.url, STATE, { id: publisher.sessionId })).session.tracks.find((t: { mid: string }) => t.mid === mid).layersInDemand;

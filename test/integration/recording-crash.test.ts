@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gqlOk } from '../helpers/graphql.js';
-import { fakeCamera, toneMicrophone, waitFor } from '../helpers/media.js';
+import { waitFor } from '../helpers/media.js';
+import { publishCameraAndMic } from '../helpers/call.js';
 import { buildOnce, startNodeProcess, type NodeProcess } from '../helpers/nodeProcess.js';
-import { TestPeer } from '../helpers/peer.js';
 import { firstVideoPacketIsKey, probe } from '../helpers/probe.js';
 
 /**
@@ -80,17 +80,7 @@ const running = (pid: number) => {
   }
 };
 
-async function publish(url: string) {
-  const camera = fakeCamera(320, 240, 30);
-  const mic = toneMicrophone(440, 8000);
-  const peer = new TestPeer(url);
-  await peer.createSession();
-  await peer.push([
-    { track: camera.track, name: 'camera' },
-    { track: mic.track, name: 'mic' },
-  ]);
-  return { peer, stop: () => (camera.stop(), mic.stop(), peer.stop()) };
-}
+const publish = (url: string) => publishCameraAndMic(url);
 
 describe('a recording node that dies', () => {
   it('leaves a spool that plays up to the crash, no recorder running, and its next start finishes the file (FAILED, with why)', { timeout: 120_000 }, async () => {

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Switchyard } from '../../src/app.js';
-import { fakeCamera, toneMicrophone, waitFor } from '../helpers/media.js';
+import { waitFor } from '../helpers/media.js';
+import { publishCameraAndMic } from '../helpers/call.js';
 import { TestPeer } from '../helpers/peer.js';
 import { startTestServer } from '../helpers/server.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
@@ -34,12 +35,9 @@ beforeAll(async () => {
   // Node B records one at a time: a second recording of its session goes to A.
   b = await startTestServer({ WORKERS: '1', REDIS_URL: redis.url, RECORDINGS_DIR: dirs[1]!, MAX_RECORDINGS_PER_NODE: '1' });
   await waitFor('the nodes to see each other', () => [a, b].every((n) => n.shared.cluster!.nodes.peers.length === 2), 5000);
-  const camera = fakeCamera(320, 240, 30);
-  const mic = toneMicrophone(440, 8000);
-  media = [camera, mic];
-  publisher = new TestPeer(b.url);
-  await publisher.createSession();
-  await publisher.push([{ track: camera.track, name: 'camera' }, { track: mic.track, name: 'mic' }]);
+  const published = await publishCameraAndMic(b.url);
+  publisher = published.peer;
+  media = [published];
 }, 60_000);
 
 afterAll(async () => {

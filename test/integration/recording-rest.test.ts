@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { GrantInput } from '../../src/auth/grant.js';
 import { mintClientToken } from '../../src/auth/tokens.js';
-import { fakeCamera, toneMicrophone } from '../helpers/media.js';
-import { TestPeer } from '../helpers/peer.js';
+import { publishCameraAndMic } from '../helpers/call.js';
 import { firstVideoPacketIsKey, probe } from '../helpers/probe.js';
 import { useTestServer } from '../helpers/server.js';
 
@@ -41,12 +40,8 @@ async function call(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown
 
 /** A session of acme's backend publishing a 320x240 camera and a 440 Hz microphone. */
 async function publish() {
-  const camera = fakeCamera(320, 240, 30);
-  const mic = toneMicrophone(440, 8000);
-  const peer = new TestPeer(file.server.url, ACME.secret);
-  file.cleanups.push(() => (camera.stop(), mic.stop(), peer.stop()));
-  await peer.createSession();
-  await peer.push([{ track: camera.track, name: 'camera' }, { track: mic.track, name: 'mic' }]);
+  const { peer, stop } = await publishCameraAndMic(file.server.url, ACME.secret);
+  file.cleanups.push(stop);
   return peer;
 }
 

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Switchyard } from '../../src/app.js';
 import { gqlOk } from '../helpers/graphql.js';
-import { fakeCamera, toneMicrophone, waitFor } from '../helpers/media.js';
-import { TestPeer } from '../helpers/peer.js';
+import { waitFor } from '../helpers/media.js';
+import { publishCameraAndMic } from '../helpers/call.js';
 import { probe } from '../helpers/probe.js';
 import { startS3Server, type TestS3 } from '../helpers/s3.js';
 import { startTestServer } from '../helpers/server.js';
@@ -68,17 +68,7 @@ async function node(name: string, secret?: string): Promise<{ server: Switchyard
 }
 
 /** A libwebrtc session on `url` publishing a 320x240 camera and a 440 Hz microphone. */
-async function publish(url: string) {
-  const camera = fakeCamera(320, 240, 30);
-  const mic = toneMicrophone(440, 8000);
-  const peer = new TestPeer(url);
-  await peer.createSession();
-  await peer.push([
-    { track: camera.track, name: 'camera' },
-    { track: mic.track, name: 'mic' },
-  ]);
-  return { peer, stop: () => (camera.stop(), mic.stop(), peer.stop()) };
-}
+const publish = (url: string) => publishCameraAndMic(url);
 
 /** Records the publisher's session for `ms` through `url`, then stops it; resolves once it is DONE or FAILED. */
 async function record(url: string, sessionId: string, ms: number) {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gqlOk } from '../helpers/graphql.js';
 import { fakeCamera } from '../helpers/media.js';
-import { TestPeer } from '../helpers/peer.js';
+import { SIMULCAST_LAYERS, TestPeer } from '../helpers/peer.js';
 import { useTestServer } from '../helpers/server.js';
 import { firstVideoPacketIsKey, probe } from '../helpers/probe.js';
 
@@ -27,21 +27,8 @@ describe('recording a simulcast track', () => {
     const publisher = new TestPeer(file.server.url);
     try {
       await publisher.createSession();
-      const transceiver = publisher.pc.addTransceiver(camera.track, {
-        direction: 'sendonly',
-        sendEncodings: [
-          { rid: 'q', scaleResolutionDownBy: 4 },
-          { rid: 'h', scaleResolutionDownBy: 2 },
-          { rid: 'f', scaleResolutionDownBy: 1 },
-        ],
-      });
-      await publisher.setLocal(await publisher.pc.createOffer());
-      const pushed = await gqlOk(
-        file.server.url,
-        'mutation($input: PushTracksInput!) { pushTracks(input: $input) { sessionDescription { sdp } } }',
-        { input: { sessionId: publisher.sessionId, sessionDescription: { type: 'OFFER', sdp: publisher.localSdp }, tracks: [{ mid: transceiver.mid, trackName: 'camera' }] } },
-      );
-      await publisher.pc.setRemoteDescription({ type: 'answer', sdp: pushed.pushTracks.sessionDescription.sdp });
+      const [pushed] = await publisher.push([{ track: camera.track, name: 'camera', sendEncodings: SIMULCAST_LAYERS }]);
+      expect(pushed?.error).toBeNull();
       // The top layer starts once the publisher's bandwidth estimate has grown: wait until the SFU receives it.
       const producer = file.server.sessions.tracks.get(publisher.sessionId, 'camera')!.producer;
       const topBytes = async () => ((await producer.getStats()).find((s) => s.rid === 'f')?.byteCount ?? 0);

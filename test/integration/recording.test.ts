@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import wrtc from '@roamhq/wrtc';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fakeCamera, toneMicrophone, waitFor } from '../helpers/media.js';
+import { toneMicrophone, waitFor } from '../helpers/media.js';
+import { publishCameraAndMic } from '../helpers/call.js';
 import { TestPeer } from '../helpers/peer.js';
 import { useTestServer } from '../helpers/server.js';
 import { errorCode, gql, gqlOk } from '../helpers/graphql.js';
@@ -23,14 +24,7 @@ const START = `mutation($input: StartRecordingInput!) { startRecording(input: $i
 const STOP = `mutation($id: ID!) { stopRecording(id: $id) { ${FIELDS} } }`;
 const READ = `query($id: ID!) { recording(id: $id) { ${FIELDS} } }`;
 
-async function publish(tracks: ('camera' | 'mic')[]) {
-  const camera = fakeCamera(320, 240, 30);
-  const mic = toneMicrophone(440, 8000);
-  const peer = new TestPeer(file.server.url);
-  await peer.createSession();
-  await peer.push(tracks.map((name) => ({ track: name === 'camera' ? camera.track : mic.track, name })));
-  return { peer, stop: () => (camera.stop(), mic.stop(), peer.stop()) };
-}
+const publish = (tracks: ('camera' | 'mic')[]) => publishCameraAndMic(file.server.url, undefined, tracks);
 
 const read = async (id: string) => (await gqlOk(file.server.url, READ, { id })).recording;
 const finished = async (id: string) => {

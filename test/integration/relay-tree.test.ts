@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Switchyard } from '../../src/app.js';
 import { gqlOk } from '../helpers/graphql.js';
 import { fakeCamera, waitFor, watchVideo } from '../helpers/media.js';
-import { TestPeer } from '../helpers/peer.js';
+import { SIMULCAST_LAYERS, TestPeer } from '../helpers/peer.js';
 import { publishCamera } from '../helpers/call.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startTestServer } from '../helpers/server.js';
@@ -117,12 +117,8 @@ describe('relay trees', () => {
     await publisher.createSession();
     const events = collect(wsClient(nodes[0]!.url), 'subscription($id: ID!) { sessionEvents(sessionId: $id) { type layersInDemand } }', { id: publisher.sessionId }, (d) => d.sessionEvents as { type: string; layersInDemand: string[] | null });
     cleanups.push(() => void events.close());
-    const transceiver = publisher.pc.addTransceiver(camera.track, { direction: 'sendonly', sendEncodings: [{ rid: 'q', scaleResolutionDownBy: 4 }, { rid: 'h', scaleResolutionDownBy: 2 }, { rid: 'f' }] });
-    await publisher.setLocal(await publisher.pc.createOffer());
-    const pushed = await gqlOk(nodes[0]!.url, 'mutation($input: PushTracksInput!) { pushTracks(input: $input) { sessionDescription { sdp } } }', {
-      input: { sessionId: publisher.sessionId, sessionDescription: { type: 'OFFER', sdp: publisher.localSdp }, tracks: [{ mid: transceiver.mid, trackName: 'sim' }] },
-    });
-    await publisher.pc.setRemoteDescription({ type: 'answer', sdp: pushed.pushTracks.sessionDescription.sdp });
+    const [pushed] = await publisher.push([{ track: camera.track, name: 'sim', sendEncodings: SIMULCAST_LAYERS }]);
+    expect(pushed?.error).toBeNull();
     const demand = () => events.items.filter((e) => e.type === 'LAYERS_IN_DEMAND').map((e) => e.layersInDemand!.join(','));
     const pull = async (node: Switchyard) => {
       const peer = new TestPeer(node.url);

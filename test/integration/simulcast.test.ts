@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Switchyard } from '../../src/app.js';
 import { errorCode, gql, gqlOk } from '../helpers/graphql.js';
 import { fakeCamera, waitFor, watchVideo } from '../helpers/media.js';
-import { TestPeer } from '../helpers/peer.js';
+import { SIMULCAST_LAYERS, TestPeer } from '../helpers/peer.js';
 import { startTestServer } from '../helpers/server.js';
 
 const PULL = `mutation($input: PullTracksInput!) { pullTracks(input: $input) { requiresImmediateRenegotiation sessionDescription { sdp } tracks { mid error { code message } } } }`;
@@ -44,21 +44,8 @@ describe('simulcast', () => {
     const publisher = new TestPeer(server.url);
     stops.push(() => publisher.stop());
     await publisher.createSession();
-    const transceiver = publisher.pc.addTransceiver(camera.track, {
-      direction: 'sendonly',
-      sendEncodings: [
-        { rid: 'q', scaleResolutionDownBy: 4 },
-        { rid: 'h', scaleResolutionDownBy: 2 },
-        { rid: 'f', scaleResolutionDownBy: 1 },
-      ],
-    });
-    await publisher.setLocal(await publisher.pc.createOffer());
-    const pushed = await gqlOk(
-      server.url,
-      'mutation($input: PushTracksInput!) { pushTracks(input: $input) { sessionDescription { sdp } tracks { error { code } } } }',
-      { input: { sessionId: publisher.sessionId, sessionDescription: { type: 'OFFER', sdp: publisher.localSdp }, tracks: [{ mid: transceiver.mid, trackName: 'camera' }] } },
-    );
-    await publisher.pc.setRemoteDescription({ type: 'answer', sdp: pushed.pushTracks.sessionDescription.sdp });
+    const [pushed] = await publisher.push([{ track: camera.track, name: 'camera', sendEncodings: SIMULCAST_LAYERS }]);
+    expect(pushed?.error).toBeNull();
     const track = await gqlOk(server.url, 'query($s: ID!) { track(sessionId: $s, name: "camera") { simulcastRids } }', { s: publisher.sessionId });
     expect(track.track.simulcastRids).toEqual(['q', 'h', 'f']);
 

@@ -3,7 +3,7 @@ import type { Switchyard } from '../../src/app.js';
 import { mintClientToken } from '../../src/auth/tokens.js';
 import { gqlOk } from '../helpers/graphql.js';
 import { fakeCamera, waitFor, watchVideo } from '../helpers/media.js';
-import { TestPeer } from '../helpers/peer.js';
+import { SIMULCAST_LAYERS, TestPeer } from '../helpers/peer.js';
 import { startTestServer } from '../helpers/server.js';
 import { completeWhep, whepPlay, whipPublish } from '../helpers/whipClients.js';
 
@@ -83,22 +83,8 @@ describe('WHIP and WHEP credentials', () => {
     const publisher = new TestPeer(url, SECRET);
     cleanups.push(() => publisher.stop());
     await publisher.createSession();
-    const transceiver = publisher.pc.addTransceiver(camera.track, {
-      direction: 'sendonly',
-      sendEncodings: [
-        { rid: 'q', scaleResolutionDownBy: 4 },
-        { rid: 'h', scaleResolutionDownBy: 2 },
-        { rid: 'f', scaleResolutionDownBy: 1 },
-      ],
-    });
-    await publisher.setLocal(await publisher.pc.createOffer());
-    const pushed = await gqlOk(
-      url,
-      'mutation($input: PushTracksInput!) { pushTracks(input: $input) { sessionDescription { sdp } tracks { error { code } } } }',
-      { input: { sessionId: publisher.sessionId, sessionDescription: { type: 'OFFER', sdp: publisher.localSdp }, tracks: [{ mid: transceiver.mid, trackName: 'cam', tags: ['stream:layers'] }] } },
-      SECRET,
-    );
-    await publisher.pc.setRemoteDescription({ type: 'answer', sdp: pushed.pushTracks.sessionDescription.sdp });
+    const [pushed] = await publisher.push([{ track: camera.track, name: 'cam', tags: ['stream:layers'], sendEncodings: SIMULCAST_LAYERS }]);
+    expect(pushed?.error).toBeNull();
 
     const player = await whepPlay(url, '/whep/layers?layer=q', { headers: bearer(SECRET) });
     cleanups.push(player.close);
