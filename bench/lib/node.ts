@@ -8,6 +8,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import type { Switchyard } from '../../src/app.js';
+import { askingChild } from './child.js';
 import { loopMonitor, type LoopDelay } from './cpu.js';
 import { epoch } from './settings.js';
 
@@ -68,46 +69,17 @@ export interface NodeHandle<To extends { cmd: string } = never, From extends { t
 
 /** The node process: a fork of `entry` with `--node`. */
 export function startNode<To extends { cmd: string } = never, From extends { type: string } = never>(entry: string): NodeHandle<To, From> {
-  type Message = { type: string; message?: string; delay?: LoopDelay; epoch?: number };
   const child: ChildProcess = fork(entry, ['--node'], { env: process.env });
-  const waiting = new Map<string, { resolve: (m: Message) => void; reject: (e: Error) => void }>();
-  let failure: Error | undefined;
-  const failAll = (error: Error) => {
-    failure ??= error;
-    for (const w of waiting.values()) w.reject(error);
-    waiting.clear();
-  };
-  child.on('message', (raw) => {
-    const message = raw as Message;
-    if (message.type === 'error') return failAll(new Error(`node process: ${message.message}`));
-    const w = waiting.get(message.type);
-    waiting.delete(message.type);
-    w?.resolve(message);
-  });
-  child.on('exit', (code, signal) => failAll(new Error(`node process exited (${code ?? signal})`)));
-  function next(type: string, timeoutMs = 60_000): Promise<Message> {
-    if (failure) return Promise.reject(failure);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`node process: no ${type} within ${timeoutMs} ms`)), timeoutMs);
-      waiting.set(type, {
-        resolve: (m) => { clearTimeout(timer); resolve(m); },
-        reject: (e) => { clearTimeout(timer); reject(e); },
-      });
-    });
-  }
-  function ask(message: { cmd: string }, type: string) {
-    const answer = next(type);
-    child.send(message);
-    return answer;
-  }
+  // Typed for the base messages here; the handle's type adds the bench's own (To, From).
+  const { next, ask } = askingChild<ToNodeBase, FromNodeBase>(child, 'node process', 60_000);
   async function stop() {
     if (child.exitCode !== null) return;
     await ask({ cmd: 'stop' }, 'stopped').catch(() => undefined);
     if (child.exitCode === null) child.kill('SIGKILL');
   }
-  const loopDelay = async () => (await ask({ cmd: 'loop' }, 'loop')).delay!;
-  const ping = async () => (await ask({ cmd: 'ping' }, 'pong')).epoch!;
-  return { child, next, ask, stop, loopDelay, ping } as NodeHandle<To, From>;
+  const loopDelay = async () => (await ask({ cmd: 'loop' }, 'loop')).delay;
+  const ping = async () => (await ask({ cmd: 'ping' }, 'pong')).epoch;
+  return { child, next, ask, stop, loopDelay, ping } as unknown as NodeHandle<To, From>;
 }
 
 /** What the bench side needs of any node, whatever commands it adds. */

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { TestPeer } from '../../test/helpers/peer.js';
+import { askingChild } from '../lib/child.js';
 
 const { RTCVideoSource, RTCVideoSink } = wrtc.nonstandard;
 
@@ -192,36 +193,7 @@ export function startPeers(url: string, subscribers: number) {
   const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--peers'], {
     env: { ...process.env, BENCH_URL: url, SUBSCRIBERS: String(subscribers) },
   });
-  const waiting = new Map<FromPeers['type'], { resolve: (m: FromPeers) => void; reject: (e: Error) => void }>();
-  let failure: Error | undefined;
-  const failAll = (error: Error) => {
-    failure ??= error;
-    for (const w of waiting.values()) w.reject(error);
-    waiting.clear();
-  };
-  child.on('message', (raw) => {
-    const message = raw as FromPeers;
-    if (message.type === 'error') return failAll(new Error(`peers process: ${message.message}`));
-    const w = waiting.get(message.type);
-    waiting.delete(message.type);
-    w?.resolve(message);
-  });
-  child.on('exit', (code, signal) => failAll(new Error(`peers process exited (${code ?? signal})`)));
-  function next<T extends FromPeers['type']>(type: T, timeoutMs = 120_000): Promise<Extract<FromPeers, { type: T }>> {
-    if (failure) return Promise.reject(failure);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`peers process: no ${type} within ${timeoutMs} ms`)), timeoutMs);
-      waiting.set(type, {
-        resolve: (m) => { clearTimeout(timer); resolve(m as Extract<FromPeers, { type: T }>); },
-        reject: (e) => { clearTimeout(timer); reject(e); },
-      });
-    });
-  }
-  function ask<T extends FromPeers['type']>(message: ToPeers, type: T): Promise<Extract<FromPeers, { type: T }>> {
-    const answer = next(type);
-    child.send(message);
-    return answer;
-  }
+  const { next, ask } = askingChild<ToPeers, FromPeers>(child, 'peers process', 120_000);
   return { child, next, ask };
 }
 
