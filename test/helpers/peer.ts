@@ -110,6 +110,20 @@ export class TestPeer {
     return data.pushTracks.tracks;
   }
 
+  /**
+   * A publisher that never connects: a session with no data channel whose
+   * track is published from its offer, but the SFU's answer is never applied
+   * (no ICE, no DTLS). Pulls of it wait MEDIA_WAIT_MS for it, then fail.
+   */
+  async pushNeverConnecting(track: MediaStreamTrack, name: string): Promise<void> {
+    await this.createSession({ dataChannel: false });
+    const transceiver = this.pc.addTransceiver(track, { direction: 'sendonly' });
+    await this.setLocal(await this.pc.createOffer());
+    await this.request('mutation($input: PushTracksInput!) { pushTracks(input: $input) { tracks { error { code } } } }', {
+      input: { sessionId: this.sessionId, sessionDescription: { type: 'OFFER', sdp: this.localSdp }, tracks: [{ mid: transceiver.mid, trackName: name }] },
+    });
+  }
+
   /** Pulls tracks: applies the SFU's offer and sends the answer back. */
   async pull(tracks: { sessionId: string; trackName: string; mid?: string }[]): Promise<TrackResultData[]> {
     const data = await this.request(

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { gqlOk } from '../helpers/graphql.js';
 import { fakeCamera, toneMicrophone, waitFor } from '../helpers/media.js';
 import { TestPeer } from '../helpers/peer.js';
 import { startTestServer, useTestServer } from '../helpers/server.js';
@@ -148,13 +147,7 @@ describe('the dominant speaker of a session', () => {
     try {
       await talker.createSession();
       await talker.push([{ track: mic.track, name: 'talker' }]);
-      await ghost.createSession({ dataChannel: false });
-      // Published from its offer, but the answer is never applied: it never connects.
-      const transceiver = ghost.pc.addTransceiver(cam.track, { direction: 'sendonly' });
-      await ghost.setLocal(await ghost.pc.createOffer());
-      await gqlOk(waiting.url, 'mutation($input: PushTracksInput!) { pushTracks(input: $input) { tracks { error { code } } } }', {
-        input: { sessionId: ghost.sessionId, sessionDescription: { type: 'OFFER', sdp: ghost.localSdp }, tracks: [{ mid: transceiver.mid, trackName: 'camera' }] },
-      });
+      await ghost.pushNeverConnecting(cam.track, 'camera');
       await listener.createSession();
       const events = collect(client, 'subscription($id: ID!) { sessionEvents(sessionId: $id) { type mid speaker { name } } }', { id: listener.sessionId }, (d) => d.sessionEvents as SpeakerEvent);
       const started = Date.now();

@@ -295,13 +295,7 @@ describe('pulling from a publisher that never connects', () => {
     const subscriber = new TestPeer(waiting.url);
     const cam = camera();
     try {
-      await ghost.createSession({ dataChannel: false });
-      // Published from its offer, but the answer is never applied: no ICE, no DTLS.
-      const transceiver = ghost.pc.addTransceiver(cam.track, { direction: 'sendonly' });
-      await ghost.setLocal(await ghost.pc.createOffer());
-      await gqlOk(waiting.url, 'mutation($input: PushTracksInput!) { pushTracks(input: $input) { tracks { error { code } } } }', {
-        input: { sessionId: ghost.sessionId, sessionDescription: { type: 'OFFER', sdp: ghost.localSdp }, tracks: [{ mid: transceiver.mid, trackName: 'camera' }] },
-      });
+      await ghost.pushNeverConnecting(cam.track, 'camera');
       await subscriber.createSession();
       const before = waiting.sessions.get(subscriber.sessionId)!.transceivers.length;
       const started = Date.now();
