@@ -84,9 +84,10 @@ export class FfmpegRecorder extends EventEmitter<{ recording: []; ended: [end: R
       for (const forward of forwards) forward.close();
       throw error;
     }
-    const container = containerFor(forwards.map((f) => f.codec.mimeType));
+    const mimeTypes = forwards.map((f) => f.codec.mimeType);
+    const container = containerFor(mimeTypes);
     const streams = forwards.map((forward, i) => ({ codec: forward.codec, port: ports[i]! }));
-    const ffmpeg = spawnFfmpeg(sdpFor(streams), muxerArgs(container, path), { probeMs: PROBE_MS });
+    const ffmpeg = spawnFfmpeg(sdpFor(streams), muxerArgs(container, path, mimeTypes), { probeMs: PROBE_MS });
     const recorder = new FfmpegRecorder(ffmpeg, forwards, container);
     if (!(await whenBound(streams[0]!.port, 5_000, () => recorder.exited))) {
       recorder.kill();

@@ -26,8 +26,18 @@ export function containerFor(mimeTypes: readonly string[]): Container {
   return MATROSKA;
 }
 
-/** ffmpeg's output options for a container, written to survive a crash: small clusters or pages, flushed as written. */
-export function muxerArgs(container: Container, path: string): string[] {
+/**
+ * ffmpeg's output options for a container, written to survive a crash:
+ * small clusters or pages, flushed as written.
+ *
+ * VP9 needs -copyinkf. A stream copy drops every packet until one is marked
+ * a key frame, and ffmpeg's RTP depacketizer marks none for VP9 (it does for
+ * VP8; H.264 goes through a parser that does). So a VP9 recording had an
+ * empty video stream. What reaches ffmpeg already starts with a key frame:
+ * a consumer that resumes forwards nothing of VP9 until one comes.
+ */
+export function muxerArgs(container: Container, path: string, mimeTypes: readonly string[]): string[] {
   const streaming = container.format === 'ogg' ? ['-page_duration', '100000'] : ['-live', '1', '-cluster_time_limit', '200'];
-  return ['-map', '0', '-c', 'copy', '-f', container.format, ...streaming, '-flush_packets', '1', '-y', path];
+  const vp9 = mimeTypes.some((m) => m.toLowerCase() === 'video/vp9') ? ['-copyinkf'] : [];
+  return ['-map', '0', ...vp9, '-c', 'copy', '-f', container.format, ...streaming, '-flush_packets', '1', '-y', path];
 }
