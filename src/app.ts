@@ -24,6 +24,7 @@ import { createMetricsService, type MetricsService } from './metrics/setup.js';
 import { startWebhooks } from './webhooks/WebhookSource.js';
 import { WebSocketAdapters } from './adapters/websocket/WebSocketAdapters.js';
 import { Recordings } from './recording/Recordings.js';
+import { parseSnapshot, RECORDING_STATE_CALL, tellSessionNodes } from './recording/sessionNodeMirror.js';
 import { recordingFinished } from './webhooks/events.js';
 import { LocalStore } from './recording/storage/LocalStore.js';
 import { S3Store } from './recording/storage/S3Store.js';
@@ -143,13 +144,15 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     logger,
   });
   recordings.on('state', (recording) => {
-    if (!recording.finished) return;
+    // A recording of this node's session that runs on another node: that node sends its webhook.
+    if (!recording.finished || recording.elsewhere) return;
     try {
       if (webhooks.wants(recording.appId, 'recording.finished')) webhooks.send(recordingFinished(recording));
     } catch (error) {
       logger.error({ err: error, recording: recording.id }, 'could not queue a webhook event');
     }
   });
+  if (shared.cluster) tellSessionNodes(recordings, shared.cluster, (sessionId) => sessions.get(sessionId) !== undefined, logger);
   // Recordings a stop cut short (the node died) are finished and stored now; in the background, as they may be long.
   void recordings.recover().then((recovered) => {
     if (recovered.length > 0) logger.warn({ recordings: recovered.map((r) => r.id) }, 'finished recordings left by a node that stopped while recording');
@@ -220,7 +223,7 @@ export async function startSwitchyard(config: Config, logger: Logger = createLog
     ...(metrics.metrics ? { apiObserver: metrics.metrics } : {}),
     ...(metrics.apiRoute ? { metricsRoute: metrics.apiRoute } : {}),
     moves,
-    ...(shared.cluster && pipeServer && remoteTracks ? { cluster: shared.cluster, internal: internalCalls(pipeServer, remoteTracks, sessions) } : {}),
+    ...(shared.cluster && pipeServer && remoteTracks ? { cluster: shared.cluster, internal: internalCalls(pipeServer, remoteTracks, sessions, recordings) } : {}),
   });
   census = () => api.census();
   let address: AddressInfo;
@@ -327,8 +330,13 @@ export function startedMessage(url: string, config: Pick<Config, 'graphiql' | 'd
 }
 
 /** The calls other nodes of the cluster make to this one (under /internal/, with the cluster secret). */
-function internalCalls(pipes: PipeServer, remote: RemoteTracks, sessions: SessionService) {
+function internalCalls(pipes: PipeServer, remote: RemoteTracks, sessions: SessionService, recordings: Recordings) {
   return {
+    /** A recording of a session of this node, running on the node that told it (sessionNodeMirror). */
+    [RECORDING_STATE_CALL]: async (body: Record<string, unknown>) => {
+      recordings.mirror(parseSnapshot(body));
+      return {};
+    },
     /** A node where a session of this one resumes: the session leaves this node without ending (SessionService.release). */
     release: async (body: Record<string, unknown>) => {
       const { sessionId, moveTo } = body;

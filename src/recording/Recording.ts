@@ -24,6 +24,8 @@ export class Recording extends EventEmitter<{ state: [recording: Recording] }> {
   location: string | null = null;
   /** The file's format once known (webm, mkv, ogg). */
   format: string | null = null;
+  /** Runs on another node, which tells this one (its session's node) how it goes: listed and watched here, nothing more. */
+  elsewhere = false;
 
   constructor(
     readonly id: string,

@@ -12,6 +12,7 @@ import { FfmpegRecorder, type RecorderEnd } from './FfmpegRecorder.js';
 import { recordedSources, type RemoteRecordingSources } from './recordedSources.js';
 import { finishFile, probeFile } from './finish.js';
 import { Recording, type RecordingTarget } from './Recording.js';
+import type { RecordingSnapshot } from './sessionNodeMirror.js';
 import type { RecordingStore } from './storage/RecordingStore.js';
 
 export interface RecordingRequest {
@@ -68,7 +69,7 @@ const FINISHED_KEPT_MS = 24 * 60 * 60 * 1000;
  * written), probed, and stored (the directory, or S3). A spool left by a
  * node that died is finished the same way when the node starts again.
  */
-export class Recordings extends EventEmitter<{ state: [recording: Recording] }> {
+export class Recordings extends EventEmitter<{ started: [recording: Recording]; state: [recording: Recording] }> {
   private readonly recordings = new Map<string, Recording>();
   private readonly recorders = new Map<string, FfmpegRecorder>();
   private readonly finishing = new Set<Promise<void>>();
@@ -121,6 +122,7 @@ export class Recordings extends EventEmitter<{ state: [recording: Recording] }> 
     for (const [i, source] of sources.entries()) if (source.remote) this.options.remote?.tracks.hold(request.sessionId, source.name, recorder.consumers[i]!);
     this.track(recording);
     this.recorders.set(recording.id, recorder);
+    this.emit('started', recording);
     // Audio alone flows at once (before this listens); video once its first key frame went out.
     if (recorder.started) recording.set('RECORDING');
     else recorder.once('recording', () => recording.set('RECORDING'));
@@ -148,8 +150,29 @@ export class Recordings extends EventEmitter<{ state: [recording: Recording] }> 
     return [...this.recordings.values()].filter((r) => this.visible(access, r) && (sessionId === null || r.target.sessionId === sessionId));
   }
 
+  /** The recordings running on this node (not those of its sessions that run on other nodes). */
   get active(): readonly Recording[] {
-    return [...this.recordings.values()].filter((r) => r.open);
+    return [...this.recordings.values()].filter((r) => r.open && !r.elsewhere);
+  }
+
+  /**
+   * Another node records a session of this node and says how it goes
+   * (sessionNodeMirror): known here from now on, it is listed with the
+   * session's recordings and its changes are told to recordingEvents.
+   */
+  mirror(snapshot: RecordingSnapshot): void {
+    let recording = this.recordings.get(snapshot.id);
+    if (recording && !recording.elsewhere) return;
+    if (!recording) {
+      const target: RecordingTarget = { sessionId: snapshot.sessionId, trackName: snapshot.trackName, trackNames: snapshot.trackNames };
+      recording = new Recording(snapshot.id, snapshot.appId, snapshot.owner, target, snapshot.storage);
+      recording.elsewhere = true;
+      this.track(recording);
+    }
+    const { reason, sizeBytes, durationMs, location, format } = snapshot;
+    // set() tells the change (and ignores any after the end); the same state only refreshes the figures.
+    if (snapshot.state !== recording.state) recording.set(snapshot.state, { reason, sizeBytes, durationMs, location, format });
+    else Object.assign(recording, { reason, sizeBytes, durationMs, location, format });
   }
 
   /** The ffmpeg process of an open recording (tests, diagnostics). */

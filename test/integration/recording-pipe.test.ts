@@ -10,6 +10,7 @@ import { startTestServer } from '../helpers/server.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { errorCode, gql, gqlOk } from '../helpers/graphql.js';
 import { probe } from '../helpers/probe.js';
+import { collect, wsClient } from '../helpers/subscriptions.js';
 
 /**
  * Recording anywhere in a cluster: a recording runs on the node of its
@@ -28,6 +29,8 @@ const FIELDS = 'id state reason location durationMs trackNames';
 const START = `mutation($input: StartRecordingInput!) { startRecording(input: $input) { ${FIELDS} } }`;
 const STOP = `mutation($id: ID!) { stopRecording(id: $id) { ${FIELDS} } }`;
 const READ = `query($id: ID!) { recording(id: $id) { ${FIELDS} } }`;
+const LISTED = `query($id: ID!) { session(id: $id) { recordings { id state } } }`;
+const EVENTS = `subscription($sessionId: ID!) { recordingEvents(sessionId: $sessionId) { type recording { id state } } }`;
 
 beforeAll(async () => {
   redis = await startRedis();
@@ -60,6 +63,11 @@ async function untilFinished(url: string, id: string) {
 
 describe('recording in a cluster', () => {
   it('records on the session\'s node; that node full, on the other one through a pipe', { timeout: 60_000 }, async () => {
+    // Watched on B, the session's node, where recordingEvents and Session.recordings are answered (through either node).
+    const client = wsClient(a.url);
+    const events = collect(client, EVENTS, { sessionId: publisher.sessionId }, (d) => d.recordingEvents as { type: string; recording: { id: string; state: string } });
+    // (graphql-ws says nothing when a subscription is set up: give it a moment.)
+    await new Promise((resolve) => setTimeout(resolve, 500));
     // Asked of A, recorded on B, where the session is.
     const local = (await gqlOk(a.url, START, { input: { sessionId: publisher.sessionId, trackName: 'mic' } })).startRecording;
     expect(b.recordings.active.map((r) => r.id)).toEqual([local.id]);
@@ -70,6 +78,12 @@ describe('recording in a cluster', () => {
     await new Promise((resolve) => setTimeout(resolve, 4000));
     // Read and stopped through the other node: the ids name their node.
     expect((await gqlOk(b.url, READ, { id: first.id })).recording.state).toBe('RECORDING');
+    // B lists the recording A runs for its session, through either node, and still counts only its own against its limit.
+    for (const node of [a, b]) {
+      const listed = (await gqlOk(node.url, LISTED, { id: publisher.sessionId })).session.recordings as { id: string; state: string }[];
+      expect(listed.sort((x, y) => x.id.localeCompare(y.id))).toEqual([{ id: local.id, state: 'RECORDING' }, { id: piped0.id, state: 'RECORDING' }].sort((x, y) => x.id.localeCompare(y.id)));
+    }
+    expect(b.recordings.active.map((r) => r.id)).toEqual([local.id]);
     await gqlOk(b.url, STOP, { id: first.id });
     await gqlOk(a.url, STOP, { id: second.id });
     const [piped, here] = [await untilFinished(b.url, first.id), await untilFinished(a.url, second.id)];
@@ -77,6 +91,15 @@ describe('recording in a cluster', () => {
     expect(here.state).toBe('DONE');
     expect(piped.location.startsWith(dirs[0]!)).toBe(true);
     expect(here.location.startsWith(dirs[1]!)).toBe(true);
+    // Its changes reached the session's watchers, in order, as the local recording's did.
+    const seen = (id: string) => events.items.filter((e) => e.recording.id === id).map((e) => e.recording.state);
+    await waitFor('the piped recording DONE on the session\'s node', () => seen(piped0.id).includes('DONE'), 5000);
+    console.log(`events on B: piped ${seen(piped0.id).join(' ')}; local ${seen(local.id).join(' ')}`);
+    expect(seen(piped0.id)).toEqual(['RECORDING', 'FINISHING', 'DONE']);
+    expect(seen(local.id)).toEqual(['RECORDING', 'FINISHING', 'DONE']);
+    expect((await gqlOk(b.url, LISTED, { id: publisher.sessionId })).session.recordings).toContainEqual({ id: piped0.id, state: 'DONE' });
+    await events.close();
+    await client.dispose();
     const probed = probe(piped.location);
     console.log(`piped recording on A: ${probed.duration} s, ${probed.streams.map((s) => `${s.codec} ${s.frames} frames from ${s.start} s`).join(', ')}; B's own: ${probe(here.location).duration} s`);
     expect(probed.streams.map((s) => s.codec).sort()).toEqual(['opus', 'vp8']);
