@@ -3,21 +3,9 @@
  * random GraphQL payloads. The same seed gives the same run.
  */
 
-/** mulberry32: small, fast, good enough to pick mutations reproducibly. */
-export function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number) => Math.floor(next() * n);
-  const pick = <T>(items: readonly T[]): T => items[int(items.length)] as T;
-  return { next, int, pick };
-}
-export type Rng = ReturnType<typeof rng>;
+import { rng, type Rng } from './random.js';
+
+export { rng, type Rng };
 
 const ABSURD_NUMBERS = ['0', '-1', '4294967296', '18446744073709551616', '1e308', '99999999999999999999999', '-0', '0x7f', 'NaN', '65536', '128', '255', '2147483648'];
 const STRANGE_TEXT = ['', ' ', '\u0000', '\u00ff\u00fe', '😀', '%s%s%n', '../../etc/passwd', '<script>', 'a'.repeat(5000), '\t\t', ';', ':', '/', '=', '\r'];

@@ -1,5 +1,6 @@
 import wrtc from '@roamhq/wrtc';
 import type { TestPeer } from './peer.js';
+import { rng } from './random.js';
 
 const { RTCVideoSource, RTCVideoSink, RTCAudioSource, RTCAudioSink } = wrtc.nonstandard;
 
@@ -74,18 +75,11 @@ export function toneMicrophone(frequency: number, amplitude: number, options: { 
  * the observer saw only five phases of it, and for some alignments none
  * passed its test: a talker was then never named (a replay of captured
  * levels through a port of the algorithm stayed stuck in a quarter of
- * such turns; with this envelope, in none of 720).
+ * such turns; with this envelope, in none of 4,050).
  */
 export function speechEnvelope(seed: number): () => number {
-  // mulberry32: a small seeded generator, so that a test hears the same voice every run.
-  let state = Math.floor(seed * 1000) >>> 0;
-  const random = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  // Seeded: a test hears the same voice every run.
+  const random = rng(Math.floor(seed * 1000)).next;
   const between = (low: number, high: number) => low + random() * (high - low);
   const queue: number[] = [];
   return () => {
