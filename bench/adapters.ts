@@ -73,7 +73,7 @@ import { audioSubscribers, jpegEgress, killLeftFfmpeg, pcmEgress, pcmIngest, pul
 import { report } from './adapters/report.js';
 import { startService } from './adapters/service.js';
 import { EGRESS_N, INGEST_N, JPEG_N, PARTS, SECONDS, SETTLE_SECONDS } from './adapters/settings.js';
-import { clockOffset, startNode } from './lib/node.js';
+import { startMeasuredNode } from './lib/node.js';
 import { closeSubscribers, startPublisher } from './lib/peers.js';
 import { phaseRunner } from './lib/phases.js';
 import { runBench } from './lib/run.js';
@@ -85,18 +85,12 @@ async function main(): Promise<void> {
     const phases: Phase[] = [];
     let egress: EgressLatency | undefined;
     let ingest: IngestLatency | undefined;
-    const setupStarted = performance.now();
-    const node = startNode<ToNode, FromNode>(fileURLToPath(import.meta.url));
-    defer(() => node.stop());
-    const { url, workerPid } = await node.next('ready');
-    const nodeSetupMs = performance.now() - setupStarted;
-    const best = await clockOffset(node);
-    console.error(`node up (${url}, worker ${workerPid}); clock offset ${best.offset.toFixed(2)} ms (IPC round trip ${best.rtt.toFixed(2)} ms)`);
+    const { node, url, workerPid, setupMs: nodeSetupMs, clockOffset } = await startMeasuredNode<ToNode, FromNode>(fileURLToPath(import.meta.url), defer);
     const service = await startService();
     defer(() => service.close());
     const { peer: publisher, mic } = await startPublisher(url, defer);
     const runner = phaseRunner({ node, nodePid: node.child.pid!, workerPid, seconds: SECONDS, settleSeconds: SETTLE_SECONDS });
-    const ctx: Context = { url, node, nodePid: node.child.pid!, workerPid, service, publisher, mic, clockOffset: best.offset, phases: runner };
+    const ctx: Context = { url, node, nodePid: node.child.pid!, workerPid, service, publisher, mic, clockOffset, phases: runner };
 
     // Warm-up, not measured: the first adapter of each kind loads libopus and compiles the code paths.
     console.error('warm-up');
@@ -129,7 +123,7 @@ async function main(): Promise<void> {
       egress = await egressLatency(ctx);
       ingest = await ingestLatency(ctx);
     }
-    report(phases, egress, ingest, { started, load, clockOffset: best.offset, nodeSetupMs });
+    report(phases, egress, ingest, { started, load, clockOffset, nodeSetupMs });
   });
 }
 

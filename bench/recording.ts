@@ -43,7 +43,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { warmUp } from './forwarding/raw.js';
 import { ffmpegChildren } from './lib/cpu.js';
-import { clockOffset, startNode } from './lib/node.js';
+import { startMeasuredNode } from './lib/node.js';
 import { startPublisher } from './lib/peers.js';
 import { phaseRunner } from './lib/phases.js';
 import { runBench } from './lib/run.js';
@@ -59,17 +59,11 @@ async function main(): Promise<void> {
     const dir = mkdtempSync(join(RECORDINGS_BASE, 'switchyard-bench-recording-'));
     defer(() => rmSync(dir, { recursive: true, force: true }));
     process.env.RECORDINGS_DIR = dir;
-    const setupStarted = performance.now();
-    const node = startNode<ToNode, FromNode>(fileURLToPath(import.meta.url));
-    defer(() => node.stop());
-    const { url, workerPid } = await node.next('ready');
-    const nodeSetupMs = performance.now() - setupStarted;
-    const best = await clockOffset(node);
-    console.error(`node up (${url}, worker ${workerPid}, RECORDINGS_DIR ${dir}); clock offset ${best.offset.toFixed(2)} ms (IPC round trip ${best.rtt.toFixed(2)} ms)`);
+    const { node, url, workerPid, setupMs: nodeSetupMs, clockOffset } = await startMeasuredNode<ToNode, FromNode>(fileURLToPath(import.meta.url), defer, `RECORDINGS_DIR ${dir}`);
     const { peer: publisher } = await startPublisher(url, defer);
     const nodePid = node.child.pid!;
     const runner = phaseRunner({ node, nodePid, workerPid, seconds: SECONDS, settleSeconds: SETTLE_SECONDS });
-    const ctx: Context = { url, node, publisher, phases: runner, dir, clockOffset: best.offset };
+    const ctx: Context = { url, node, publisher, phases: runner, dir, clockOffset };
 
     // libwebrtc starts the camera at 300 kbit/s and ramps up for tens of seconds: every phase gets the same stream.
     const steady = await warmUp(publisher.pc, 60);

@@ -96,3 +96,19 @@ export async function clockOffset(node: NodeLink) {
   }
   return best;
 }
+
+/**
+ * What a node-process bench starts with: the node forked from `entry` (stopped by `defer`), its URL and
+ * worker, how long it took to come up, and its clock against this one; logged with `about` (e.g. its directory).
+ */
+export async function startMeasuredNode<To extends { cmd: string } = never, From extends { type: string } = never>(entry: string, defer: (undo: () => unknown) => void, about = '') {
+  const setupStarted = performance.now();
+  // Its base messages only here; the caller gets the handle with its own (To, From).
+  const node = startNode(entry);
+  defer(() => node.stop());
+  const { url, workerPid } = await node.next('ready');
+  const setupMs = performance.now() - setupStarted;
+  const best = await clockOffset(node);
+  console.error(`node up (${url}, worker ${workerPid}${about ? `, ${about}` : ''}); clock offset ${best.offset.toFixed(2)} ms (IPC round trip ${best.rtt.toFixed(2)} ms)`);
+  return { node: node as unknown as NodeHandle<To, From>, url, workerPid, setupMs, clockOffset: best.offset };
+}
